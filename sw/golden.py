@@ -1,0 +1,407 @@
+"""The golden GEMM: the exact result a Nybble MAC array computes.  This is the contract.
+
+Products
+    Every element value of a dyadic format is an integer on the grid ``2**-f`` (``f`` =
+    :attr:`Format.frac_bits`: 0 for int4, 1 for fp4 e2m1, 2 for e3m0 with bias 3, 9 for fp8
+    e4m3, 24 for fp16, ...).  Codebooks that are not dyadic (NF4) are stored on the grid
+    ``2**-CODEBOOK_FRAC_BITS`` (14), rounded to nearest, ties away from zero, as the LUT PE
+    holds them.  The product of two elements is the exact integer ``pa * pb`` on the grid
+    ``2**-(fa + fb)`` (:func:`product_format`): e.g. fp4 e2m1 x e2m1 is a signed integer of
+    quarter units, ``|p| <= 144`` (value <= 36); e3m0 x e3m0 (bias 3) is +-2^k quarter-units...
+    nothing is rounded.
+
+Block accumulator
+    Within a block (the whole K for per-tensor / per-channel schemes and for raw codes),
+    products are added in ascending k into a two's-complement accumulator of ``acc_bits``
+    bits on the same grid.  ``overflow``: ``"wrap"`` (modulo 2**acc_bits, as an adder that
+    drops the carry), ``"saturate"`` (clamped to [-2**(acc_bits-1), 2**(acc_bits-1)-1] after
+    every addition, so the order matters) or ``"error"`` (ValueError at the first overflow).
+
+Across blocks (block-scaled schemes)
+    Block sum ``S_j`` (an integer), block scales ``sa_j`` (row of A), ``sb_j`` (column of B).
+    * Exact scales -- MX (E8M0, powers of two) and NVFP4 (E4M3): the sum
+      ``X = sum_j S_j * sa_j * sb_j * 2**-(fa+fb)`` is formed exactly (a Kulisch / wide
+      fixed-point accumulator) and rounded once to float64, to nearest even.
+    * Float scales (int4_g<N>, e3m0_g<N>, nf4_g<N>, bitmod_g<N>, q4_0): in ascending block
+      order, ``X = fl(X + fl(S_j * 2**-(fa+fb) * fl(sa_j * sb_j)))`` in float64 (the scale
+      product of two float32 / fp16 numbers is exact in float64).
+    * A per-tensor scale (NVFP4's ``ta``, ``tb``) is applied last: ``C = fl(X * (ta * tb))``.
+    Schemes with zero points (q4_1, q4_k) are refused: dequantize them first.
+
+:func:`gemm_codes` exposes the block accumulator directly (one block = all of K): it is what a
+plain int4 / fp4 / e3m0 array's accumulators hold, bit for bit.  Its keyword-only options
+(defaults: the behaviour above) describe the other PEs of the library:
+
+* ``acc_frac_bits`` -- a fixed-point *window*: the accumulator holds integers on the grid
+  ``2**-acc_frac_bits`` instead of the exact product grid.  Each product is first truncated
+  toward -inf to that grid (``floor(p * 2**(acc_frac_bits - grid))``; exact when the window
+  grid is at least as fine as the product grid), then added as above.  Used by the bf16
+  baseline, whose exact products would need a ~530-bit Kulisch accumulator, and to put mixed
+  or codebook formats on the grid a PE holds.
+* ``product="lmul"`` -- the L-Mul approximate product (:mod:`nybble.sw.lmul`) of two float
+  elements of the same format, on the same grid as the exact product.
+* ``lanes`` -- a dot-product PE adds ``lanes`` consecutive products exactly (an adder tree)
+  and applies wrap / saturate only to the accumulator add: with ``lanes > 1`` saturation is
+  checked after each group of ``lanes`` products (k = 0..lanes-1, lanes..2*lanes-1, ...).
+* ``fmt_a`` / ``fmt_b`` may be a sequence of K formats (one per k, e.g. BitMoD's per-group
+  data types): every element is then placed on the finest grid of the formats given.
+"""
+
+import numpy as np
+
+from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
+from .quantize import QuantizedTensor, BITMOD_TYPES
+
+__all__ = ["gemm", "gemm_codes", "min_acc_bits", "product_format", "element_ints",
+           "CODEBOOK_FRAC_BITS", "OVERFLOW_MODES", "PRODUCT_KINDS"]
+
+OVERFLOW_MODES = ("wrap", "saturate", "error")
+PRODUCT_KINDS = ("exact", "lmul")
+
+
+def _frac_bits(fmt):
+    return fmt.frac_bits if fmt.frac_bits is not None else CODEBOOK_FRAC_BITS
+
+
+def element_ints(fmt):
+    """``(ints, frac_bits)``: every code's value as an integer on the grid 2**-frac_bits.
+
+    Non-finite codes map to 0 (they are never produced by the encoders)."""
+    fmt = get_format(fmt)
+    return fmt.fixed_values(_frac_bits(fmt))
+
+
+def _check_product(product, fmt_a, fmt_b):
+    if product not in PRODUCT_KINDS:
+        raise ValueError(f"product must be one of {', '.join(PRODUCT_KINDS)}, not {product!r}")
+    if product == "lmul":
+        if get_format(fmt_a) is not get_format(fmt_b):
+            raise ValueError(f"product='lmul' needs both operands in one float format, not "
+                             f"{get_format(fmt_a).name} and {get_format(fmt_b).name}")
+    return product
+
+
+def product_format(fmt_a, fmt_b, *, product="exact"):
+    """``(frac_bits, min_product, max_product)`` of the exact product of two elements,
+    as integers on the grid 2**-frac_bits.
+
+    ``product="lmul"``: the range of the L-Mul approximate product instead (same grid)."""
+    _check_product(product, fmt_a, fmt_b)
+    if product == "lmul":
+        from .lmul import lmul_table
+        fmt = get_format(fmt_a)
+        ok = np.flatnonzero(fmt.finite)
+        t = lmul_table(fmt)[np.ix_(ok, ok)]
+        return 2 * element_ints(fmt)[1], int(t.min()), int(t.max())
+    ia, fa = element_ints(fmt_a)
+    ib, fb = element_ints(fmt_b)
+    fin_a = get_format(fmt_a).finite
+    fin_b = get_format(fmt_b).finite
+    va = [int(v) for v in np.asarray(ia)[fin_a]]
+    vb = [int(v) for v in np.asarray(ib)[fin_b]]
+    cands = [min(va) * min(vb), min(va) * max(vb), max(va) * min(vb), max(va) * max(vb)]
+    return fa + fb, min(cands), max(cands)
+
+
+def _check_frac(acc_frac_bits):
+    if acc_frac_bits is None:
+        return None
+    return check_integral("acc_frac_bits", acc_frac_bits, -4096, 4096)
+
+
+def _to_window(p, grid, acc_frac_bits):
+    """Integer(s) ``p`` on the grid 2**-grid moved to the grid 2**-acc_frac_bits: exact when
+    finer, truncated toward -inf (an arithmetic right shift) when coarser."""
+    if acc_frac_bits is None or acc_frac_bits == grid:
+        return p
+    if acc_frac_bits > grid:
+        return p * (1 << (acc_frac_bits - grid))
+    return p >> (grid - acc_frac_bits)
+
+
+def min_acc_bits(fmt_a, fmt_b, k, *, product="exact", acc_frac_bits=None):
+    """Narrowest two's-complement accumulator (bits) that cannot overflow summing ``k``
+    products of ``fmt_a`` x ``fmt_b`` (on the product grid of :func:`product_format`, or on
+    the window ``2**-acc_frac_bits``, products truncated toward -inf, when that is given)."""
+    k = check_integral("k", k, 1)
+    acc_frac_bits = _check_frac(acc_frac_bits)
+    grid, pmin, pmax = product_format(fmt_a, fmt_b, product=product)
+    pmin, pmax = _to_window(pmin, grid, acc_frac_bits), _to_window(pmax, grid, acc_frac_bits)
+    lo, hi = k * min(pmin, 0), k * max(pmax, 0)
+    n = 1
+    while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
+        n += 1
+    return n
+
+
+def _check_acc(acc_bits, overflow):
+    acc_bits = check_integral("acc_bits", acc_bits, 2, 4096)
+    if overflow not in OVERFLOW_MODES:
+        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_MODES)}, not {overflow!r}")
+    return acc_bits
+
+
+def _int_matmul(pa, pb, bound):
+    """Exact integer ``pa @ pb``; ``bound`` >= every |partial sum|.
+
+    Returns a float array (holding exact integers) when BLAS can do it exactly, else int64 or
+    Python ints."""
+    if bound < 2 ** 24:  # every partial sum is an integer float32 holds exactly
+        return pa.astype(np.float32, copy=False) @ pb.astype(np.float32, copy=False)
+    if bound < 2 ** 53:
+        return pa.astype(np.float64, copy=False) @ pb.astype(np.float64, copy=False)
+    if bound < 2 ** 62:
+        pa, pb = pa.astype(np.int64), pb.astype(np.int64)
+        return pa.astype(np.int64) @ pb.astype(np.int64)
+    return pa.astype(object) @ pb.astype(object)
+
+
+def _max_abs(a):
+    return int(max(np.max(a), -np.min(a))) if a.size else 0
+
+
+def _accumulate(pa, pb, acc_bits, overflow, amax=None, bmax=None):
+    """Block accumulator over all of K: integer array (M, N) with the overflow semantics.
+
+    ``amax`` / ``bmax`` bound |pa| / |pb| (computed when not given)."""
+    k = pa.shape[1]
+    lim = 1 << (acc_bits - 1)
+    amax = _max_abs(pa) if amax is None else amax
+    bmax = _max_abs(pb) if bmax is None else bmax
+    bound = amax * bmax * k
+    if bound < lim:
+        return _int_matmul(pa, pb, bound)
+    # a tighter bound on every prefix sum: sum_k |a| |b|
+    tight = np.abs(pa).astype(np.float64) @ np.abs(pb).astype(np.float64)
+    if tight.size == 0 or float(tight.max()) * (1 + 1e-9) < lim:
+        return _int_matmul(pa, pb, bound)
+    if overflow == "wrap":  # wrapping is addition modulo 2**acc_bits: order does not matter
+        s = _int_matmul(pa, pb, bound)
+        s = s.astype(np.int64) if s.dtype.kind == "f" else s
+        mod = 1 << acc_bits
+        return ((s + lim) % mod) - lim
+    # saturate / error: the order of additions matters; walk k in ascending order
+    big = bound >= 2 ** 62
+    dt = object if big else np.int64
+    acc = np.zeros((pa.shape[0], pb.shape[1]), dtype=dt)
+    pa, pb = pa.astype(dt), pb.astype(dt)
+    for kk in range(k):
+        acc = acc + np.outer(pa[:, kk], pb[kk, :])
+        over = (acc >= lim) | (acc < -lim)
+        if np.any(over):
+            if overflow == "error":
+                m, n = (int(i) for i in np.argwhere(over)[0])
+                raise ValueError(
+                    f"accumulator overflow: acc_bits={acc_bits} is too narrow; output "
+                    f"[{m}, {n}] leaves the range at k={kk} (nybble.sw.min_acc_bits gives "
+                    "the width that cannot overflow)")
+            acc = np.clip(acc, -lim, lim - 1)
+    return acc
+
+
+def _codes_to_ints(codes, fmt, name):
+    fmt = get_format(fmt)
+    c = np.asarray(codes)
+    if not np.issubdtype(c.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array of {fmt.name} codes, not dtype {c.dtype}")
+    if c.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, not {c.ndim}-D with shape {c.shape}")
+    if c.size and (c.min() < 0 or c.max() >= fmt.n_codes):
+        raise ValueError(f"{name} codes of {fmt.name} must be in 0..{fmt.n_codes - 1}")
+    if not np.all(fmt.finite[c]):
+        bad = tuple(int(i) for i in np.argwhere(~fmt.finite[c])[0])
+        raise ValueError(f"{name} holds a NaN/Inf code of {fmt.name} at {bad}")
+    ints, f, amax = _table(fmt)
+    return ints[c], f, amax
+
+
+def gemm_codes(a_codes, b_codes, fmt_a, fmt_b, *, acc_bits=32, overflow="wrap"):
+    """The block accumulator of a MAC array for raw codes: ``A (M x K) @ B (K x N)``.
+
+    Returns an int64 array (object array of Python ints past 62 bits) on the product grid
+    ``2**-product_format(fmt_a, fmt_b)[0]``, with ``acc_bits`` / ``overflow`` as in the
+    module docstring.  Divide by ``2**frac_bits`` for values.
+    """
+    acc_bits = _check_acc(acc_bits, overflow)
+    pa, _, amax = _codes_to_ints(a_codes, fmt_a, "a_codes")
+    pb, _, bmax = _codes_to_ints(b_codes, fmt_b, "b_codes")
+    if pa.shape[1] != pb.shape[0]:
+        raise ValueError(f"K mismatch: a_codes is {pa.shape[0]} x {pa.shape[1]} and b_codes is "
+                         f"{pb.shape[0]} x {pb.shape[1]}; a's columns must equal b's rows")
+    s = _accumulate(pa, pb, acc_bits, overflow, amax, bmax)
+    return s.astype(np.int64) if s.dtype.kind == "f" else s
+
+
+def _table(fmt):
+    """(element integers, frac bits, max |integer|): float32 table when exact (BLAS-ready)."""
+    ints, f = element_ints(fmt)
+    amax = max(abs(int(v)) for v in ints)
+    if amax < 2 ** 24:
+        ints = ints.astype(np.float32)
+    return ints, f, amax
+
+
+def _operand_ints(qt):
+    """Element integers (tensor shape) and their grid's fraction bits."""
+    if qt.scheme.element.startswith("bitmod"):
+        tabs = [element_ints(t) for t in BITMOD_TYPES]
+        f = tabs[0][1]
+        table = np.stack([t[0] for t in tabs])
+        types = np.repeat(qt.extra["types"], qt.block, axis=qt.axis)
+        idx = [slice(None)] * 2
+        idx[qt.axis] = slice(0, qt.shape[qt.axis])
+        return table[types[tuple(idx)], qt.codes.astype(np.int64)], f, int(np.abs(table).max())
+    ints, f, amax = _table(qt.elem_fmt)
+    return ints[qt.codes], f, amax
+
+
+def _check_operands(a, b):
+    for name, qt, axis in (("a", a, 1), ("b", b, 0)):
+        if not isinstance(qt, QuantizedTensor):
+            raise TypeError(f"{name} must be a QuantizedTensor (nybble.sw.quantize), not "
+                            f"{type(qt).__name__}; for raw codes use nybble.sw.gemm_codes")
+        if len(qt.shape) != 2:
+            raise ValueError(f"{name} must be 2-D, not shape {qt.shape}")
+        if qt.axis != axis and qt.scheme.block != 0:
+            want = "axis=-1 (rows of A along K)" if name == "a" else "axis=0 (columns of B along K)"
+            raise ValueError(f"{name} must be blocked along K: quantize it with {want}")
+        if not qt.scheme.symmetric:
+            raise ValueError(f"{name} uses {qt.scheme.name}, which has zero points; gemm takes "
+                             "symmetric schemes only (dequantize it first)")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"K mismatch: a is {a.shape[0]} x {a.shape[1]} and b is "
+                         f"{b.shape[0]} x {b.shape[1]}; a's columns must equal b's rows")
+
+
+def _block_size(a, b):
+    k = a.shape[1]
+    ba = a.block if a.scheme.block != 0 else k
+    bb = b.block if b.scheme.block != 0 else k
+    if ba == k:
+        return bb
+    if bb == k or ba == bb:
+        return ba
+    raise ValueError(f"block sizes differ along K: a ({a.scheme.name}) has {ba}, "
+                     f"b ({b.scheme.name}) has {bb}; use schemes with equal block sizes")
+
+
+def _scales_per_block(qt, nb, block):
+    """Block scale values as (M, nb) for A or (nb, N) for B, on the common block grid."""
+    s = qt.block_scale_values()
+    if qt.scheme.block == 0 or s.shape[qt.axis] == 1:
+        s = np.repeat(s, nb, axis=qt.axis)
+    elif qt.block != block:  # qt has one scale over all K, repeated on the shared grid
+        s = np.repeat(s, nb, axis=qt.axis)
+    return s
+
+
+def gemm(a, b, *, acc_bits=32, overflow="wrap"):
+    """The exact result (float64, M x N) a MAC array computes for ``a @ b``.
+
+    ``a`` (M x K, quantized with ``axis=-1``) and ``b`` (K x N, ``axis=0``) are
+    :class:`QuantizedTensor` s.  Order of operations, grids and rounding: module docstring.
+    """
+    acc_bits = _check_acc(acc_bits, overflow)
+    _check_operands(a, b)
+    pa, fa, amax = _operand_ints(a)
+    pb, fb, bmax = _operand_ints(b)
+    m, k = pa.shape
+    n = pb.shape[1]
+    block = _block_size(a, b)
+    nb = -(-k // block) if k else 0
+    sa = _scales_per_block(a, nb, block)  # (M, nb)
+    sb = _scales_per_block(b, nb, block)  # (nb, N)
+    ta = a.tensor_scale if a.tensor_scale is not None else 1.0
+    tb = b.tensor_scale if b.tensor_scale is not None else 1.0
+    exact_scales = {a.scheme.scale_kind, b.scheme.scale_kind} <= {"e8m0", "e4m3"} and nb > 1
+    grid = 2.0 ** -(fa + fb)
+    if exact_scales:
+        x = _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, fa + fb,
+                               amax, bmax)
+    else:
+        x = np.zeros((m, n))
+        for j in range(nb):
+            ks = slice(j * block, min(k, (j + 1) * block))
+            s = _accumulate(pa[:, ks], pb[ks, :], acc_bits, overflow, amax, bmax)
+            x = x + (s.astype(np.float64) * grid) * (sa[:, j][:, None] * sb[j, :][None, :])
+    return x * (np.float64(ta) * np.float64(tb)) if (ta != 1.0 or tb != 1.0) else x
+
+
+def _fold(p, pmax, fold, block, axis):
+    """``p`` (|p| <= pmax) times each block's integer factor ``fold`` along ``axis`` (exact:
+    float32 only while every product stays below 2**24, float64 otherwise)."""
+    k = p.shape[axis]
+    nb = fold.shape[axis]
+    small = p.dtype == np.float32 and pmax * float(np.max(fold, initial=0)) < 2 ** 24
+    dt = np.float32 if small else np.float64
+    p = p.astype(dt, copy=False)
+    if nb * block != k:  # ragged last block: expand the factors element by element
+        f = np.repeat(fold, block, axis=axis)
+        f = f[:, :k] if axis == 1 else f[:k, :]
+        return p * f.astype(dt)
+    if axis == 1:
+        out = p.reshape(p.shape[0], nb, block) * fold[:, :, None].astype(dt)
+    else:
+        out = p.reshape(nb, block, p.shape[1]) * fold[:, None, :].astype(dt)
+    return out.reshape(p.shape)
+
+
+def _split_pow2(s):
+    """Scale values as (odd-or-zero integer mantissa, exponent): s = mant * 2**exp."""
+    mant, ex = np.frexp(s)  # s = mant * 2**ex, 0.5 <= |mant| < 1
+    mi = np.ldexp(mant, 53).astype(np.int64)
+    low = mi & -mi  # lowest set bit: strip trailing zeros so mantissas stay small
+    tz = np.where(mi != 0, np.frexp(low.astype(np.float64))[1] - 1, 0)
+    return mi >> tz, ex.astype(np.int64) - 53 + tz
+
+
+def _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, grid_bits, amax, bmax):
+    """X = sum_j S_j sa_j sb_j 2**-grid_bits exactly, rounded once to float64."""
+    m, k = pa.shape
+    n = pb.shape[1]
+    ma, ea = _split_pow2(sa)  # (M, nb)
+    mb, eb = _split_pow2(sb)  # (nb, N)
+    lim = 1 << (acc_bits - 1)
+    in_block_safe = amax * bmax * block < lim
+    if nb == 0:
+        return np.zeros((m, n))
+    # fold the scale mantissas and exponents into integer operands, relative to each row's /
+    # column's smallest exponent, so one exact integer matmul forms the whole sum
+    ea_min = np.min(np.where(ma != 0, ea, np.iinfo(np.int64).max), axis=1, keepdims=True)
+    ea_min = np.where(ea_min == np.iinfo(np.int64).max, 0, ea_min)
+    eb_min = np.min(np.where(mb != 0, eb, np.iinfo(np.int64).max), axis=0, keepdims=True)
+    eb_min = np.where(eb_min == np.iinfo(np.int64).max, 0, eb_min)
+    sha, shb = ea - ea_min, eb - eb_min
+    fa_bits = int(sha.max()) + int(np.abs(ma).max()).bit_length() if sha.size else 0
+    fb_bits = int(shb.max()) + int(np.abs(mb).max()).bit_length() if shb.size else 0
+    if in_block_safe and amax.bit_length() + fa_bits < 53 and bmax.bit_length() + fb_bits < 53:
+        # exact in float64 (every value is an integer below 2**53); float32 for the matmul
+        # below when the bound allows it
+        fold_a = (ma * np.exp2(sha)).astype(np.float64)  # (M, nb) integers
+        fold_b = (mb * np.exp2(shb)).astype(np.float64)  # (nb, N)
+        # every partial sum of row m and column n is at most ||a_m||_1 * max|b| (and vice
+        # versa); ||a_m||_1 <= block * amax * sum_j fold_a[m, j]
+        bound = min(block * amax * float(np.abs(fold_a).sum(axis=1).max()) * bmax
+                    * float(np.abs(fold_b).max()),
+                    block * bmax * float(np.abs(fold_b).sum(axis=0).max()) * amax
+                    * float(np.abs(fold_a).max()))
+        if bound < 2 ** 52:
+            a_f = _fold(pa, amax, fold_a, block, axis=1)
+            b_f = _fold(pb, bmax, fold_b, block, axis=0)
+            s = _int_matmul(a_f, b_f, bound)
+            # |s| < 2**53 is exact; scaling by powers of two is exact
+            return (s.astype(np.float64) * np.exp2(ea_min - grid_bits)) * np.exp2(eb_min)
+    # general path: per-block exact integer sums combined with Python integers
+    total = np.zeros((m, n), dtype=object)
+    emin = int(ea_min.min()) + int(eb_min.min())
+    for j in range(nb):
+        ks = slice(j * block, min(k, (j + 1) * block))
+        s = _accumulate(pa[:, ks], pb[ks, :], acc_bits, overflow, amax, bmax)
+        s = (s.astype(np.int64) if s.dtype.kind == "f" else s).astype(object)
+        f = np.outer(ma[:, j], mb[j, :]).astype(object)
+        sh = (ea[:, j][:, None] + eb[j, :][None, :] - emin).astype(object)
+        total = total + s * f * np.vectorize(lambda v: 1 << int(v), otypes=[object])(sh)
+    out = np.vectorize(lambda v: float(v) if abs(v) < (1 << 1000) else float("inf"),
+                       otypes=[np.float64])(total)
+    # float(int) rounds to nearest even; the power-of-two scaling after it is exact
+    return np.ldexp(out, emin - grid_bits)
