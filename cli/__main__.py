@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "cmd_formats",
     "cmd_quantize",
     "cmd_bench",
+    "cmd_cycles",
 ]
 
 

@@ -243,14 +243,16 @@ def _bitmod_values(special):
 
 
 def _dyadic_frac_bits(values):
-    """Smallest f >= 0 with every finite value an integer multiple of 2**-f, or None."""
-    f = 0
-    for v in values[np.isfinite(values)]:
-        fr = Fraction(float(v))
-        d = fr.denominator
-        if d & (d - 1):
-            return None
-        f = max(f, d.bit_length() - 1)
+    """Smallest f >= 0 with every finite value an integer multiple of 2**-f, or None.
+
+    float64 values are always dyadic: f is the largest -exponent of a lowest set bit."""
+    v = values[np.isfinite(values) & (values != 0)]
+    if v.size == 0:
+        return 0
+    mant, ex = np.frexp(v)
+    mi = np.abs(np.ldexp(mant, 53).astype(np.int64))
+    tz = np.frexp((mi & -mi).astype(np.float64))[1] - 1  # trailing zero bits of the mantissa
+    f = max(0, int(np.max(53 - ex - tz)))
     return f if f <= 400 else None
 
 

