@@ -17,6 +17,12 @@ COMMAND_MODULES = [
     "cmd_quantize",
     "cmd_bench",
     "cmd_cycles",
+    "cmd_gemm",
+    "cmd_pe",
+    "cmd_stability",
+    "cmd_rd",
+    "cmd_format_search",
+    "cmd_demo",
 ]
 
 

@@ -19,6 +19,18 @@ def register(sub):
     g.add_argument("--schemes", nargs="+", default=["int4_tensor", "mxfp4"])
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=bench_golden)
+    sm = bsub.add_parser("sim", help="RTL utilization and simulation speed (Verilator vs "
+                                     "Amaranth simulator, side by side)")
+    sm.add_argument("--array", default="16x16")
+    sm.add_argument("--pe", default="int4")
+    sm.add_argument("--size", type=int, default=64, help="M = N = K of the utilization runs")
+    sm.add_argument("--speed-size", type=int, default=256, help="M = N = K of the speed run")
+    sm.add_argument("--dataflows", nargs="+", default=["os", "ws"])
+    sm.add_argument("--no-amaranth", action="store_true",
+                    help="skip the Amaranth-simulator comparison run")
+    sm.add_argument("--build-dir", default="build")
+    sm.add_argument("--json", action="store_true")
+    sm.set_defaults(func=bench_sim)
     p.set_defaults(func=lambda args: p.print_help())
 
 
@@ -55,3 +67,57 @@ def bench_golden(args):
                      f" numpy float32 {r['numpy_float32_seconds'] * 1e3:8.1f} ms,"
                      f" ratio {r['ratio']:.2f}x" for r in rows)
     emit(args, rows, text)
+
+
+def bench_sim(args):
+    """Utilization on the RTL (64^3 on 16x16 by default, each dataflow), native Verilator
+    speed on a 256^3 GEMM, and the same utilization GEMM on Amaranth's simulator for the
+    speed ratio -- all checked bit for bit against the golden model."""
+    from nybble.hw.config import ArrayConfig
+    from nybble.sim.run import run_gemm, golden_for
+    from nybble.sim.schedule import schedule_for
+    from nybble.sw import get_format
+    rows, cols = ArrayConfig.parse_array(args.array)
+    rng = np.random.default_rng(0)
+    out = {"array": args.array, "pe": args.pe, "runs": []}
+
+    def one(dataflow, size, sim):
+        cfg = ArrayConfig(rows=rows, cols=cols, pe=args.pe, dataflow=dataflow)
+        fa, fb = (get_format(f) for f in cfg.formats[:2])
+        a = rng.choice(np.flatnonzero(fa.finite), size=(size, size))
+        b = rng.choice(np.flatnonzero(fb.finite), size=(size, size))
+        s = schedule_for(cfg, size, size, size)
+        cfg = cfg.replace(a_depth=max(4096, s.a_writes), b_depth=max(4096, s.b_writes),
+                          c_depth=max(4096, s.c_writes // cols))
+        print(f"bench sim: {dataflow} {size}^3 on {args.array} {args.pe} ({sim}) ...",
+              file=sys.stderr)
+        r = run_gemm(cfg, a, b, sim=sim, build_dir=args.build_dir)
+        mism = int(np.sum(np.asarray(r.result, dtype=object)
+                          != np.asarray(golden_for(cfg, a, b), dtype=object)))
+        macs = size ** 3
+        row = {"dataflow": dataflow, "m": size, "n": size, "k": size, "simulator": sim,
+               "cycles": r.cycles, "model_cycles": s.cycles,
+               "ideal_cycles": macs / (rows * cols * s.lanes),
+               "utilization": macs / (rows * cols * s.lanes) / r.cycles, "mismatches": mism,
+               "sim_seconds": r.sim_seconds, "build_seconds": r.build_seconds,
+               "macs_per_second": macs / r.sim_seconds if r.sim_seconds else None}
+        out["runs"].append(row)
+        return row
+
+    lines = []
+    for df in args.dataflows:
+        r = one(df, args.size, "verilator")
+        lines.append(f"{df} {args.size}^3: {r['cycles']} cycles (ideal {r['ideal_cycles']:.0f}),"
+                     f" utilization {r['utilization']:.1%}, mismatches {r['mismatches']}")
+    fast = one(args.dataflows[0], args.speed_size, "verilator")
+    lines.append(f"speed {args.speed_size}^3 ({args.dataflows[0]}, Verilator native): "
+                 f"{fast['macs_per_second']:.3g} simulated MAC/s, mismatches {fast['mismatches']}")
+    if not args.no_amaranth:
+        slow = one(args.dataflows[0], args.size, "amaranth")
+        nat = next(r for r in out["runs"] if r["simulator"] == "verilator"
+                   and r["m"] == args.size and r["dataflow"] == args.dataflows[0])
+        out["verilator_over_amaranth"] = slow["sim_seconds"] / nat["sim_seconds"]
+        lines.append(f"same {args.size}^3 GEMM: Amaranth simulator {slow['sim_seconds']:.2f} s, "
+                     f"Verilator {nat['sim_seconds'] * 1e3:.1f} ms: "
+                     f"{out['verilator_over_amaranth']:.0f}x")
+    emit(args, out, "\n".join(lines))

@@ -47,6 +47,8 @@ plain int4 / fp4 / e3m0 array's accumulators hold, bit for bit.  Its keyword-onl
   data types): every element is then placed on the finest grid of the formats given.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
@@ -69,6 +71,22 @@ def element_ints(fmt):
     Non-finite codes map to 0 (they are never produced by the encoders)."""
     fmt = get_format(fmt)
     return fmt.fixed_values(_frac_bits(fmt))
+
+
+@lru_cache(maxsize=None)
+def _table_cached(fmt):
+    ints, f = element_ints(fmt)
+    fin = np.asarray(ints)[fmt.finite]
+    amax = int(max(int(np.max(fin)), -int(np.min(fin)))) if fin.size else 0
+    if amax < 2 ** 24:
+        ints = ints.astype(np.float32)  # exact, and BLAS takes gathered operands as they are
+    return ints, f, amax
+
+
+def _table(fmt):
+    """``(ints, frac_bits, max |int|)`` of ``fmt`` (cached per format); the integers are a
+    float32 array when every one of them is exact in float32."""
+    return _table_cached(get_format(fmt))
 
 
 def _check_product(product, fmt_a, fmt_b):
@@ -215,30 +233,131 @@ def _codes_to_ints(codes, fmt, name):
     return ints[c], f, amax
 
 
-def gemm_codes(a_codes, b_codes, fmt_a, fmt_b, *, acc_bits=32, overflow="wrap"):
+def _per_k_ints(codes, fmts, name):
+    """Element integers of ``codes`` (2-D) whose k axis (``axis``) has one format per index,
+    all on the finest grid among ``fmts``."""
+    c = np.asarray(codes)
+    axis = 1 if name == "a_codes" else 0
+    fmts = [get_format(f) for f in fmts]
+    if c.ndim == 2 and len(fmts) != c.shape[axis]:
+        raise ValueError(f"{name} has K = {c.shape[axis]} but {len(fmts)} formats were given "
+                         "(one per k)")
+    grids = {f.name: element_ints(f)[1] for f in fmts}
+    g = max(grids.values())
+    out = None
+    c = c.astype(np.int64) if np.issubdtype(c.dtype, np.integer) else c
+    for f in {f.name: f for f in fmts}.values():
+        ks = np.array([x.name == f.name for x in fmts])
+        sub = c[:, ks] if axis == 1 else c[ks, :]
+        v, fg, _ = _codes_to_ints(sub, f, name)
+        v = v.astype(object) if v.dtype == object else v.astype(np.int64)
+        v = v * (1 << (g - fg))
+        if out is None:
+            out = np.zeros(c.shape, dtype=v.dtype)
+        if v.dtype == object and out.dtype != object:
+            out = out.astype(object)
+        if axis == 1:
+            out[:, ks] = v
+        else:
+            out[ks, :] = v
+    return out, g, _max_abs(out)
+
+
+def _operand(codes, fmt, name):
+    if isinstance(fmt, (list, tuple)):
+        if not fmt:
+            raise ValueError(f"the format list of {name} is empty")
+        return _per_k_ints(codes, fmt, name)
+    return _codes_to_ints(codes, fmt, name)
+
+
+def _accumulate_products(prods, acc_bits, overflow, lanes):
+    """Block accumulator over explicit products ``prods`` (M, K, N): groups of ``lanes``
+    consecutive k are summed exactly, then added with the overflow semantics."""
+    m, k, n = prods.shape
+    lim = 1 << (acc_bits - 1)
+    if acc_bits >= 62 and prods.dtype != object:
+        prods = prods.astype(object)
+    groups = [prods[:, g:g + lanes, :].sum(axis=1) for g in range(0, k, lanes)]
+    if overflow == "wrap":
+        s = sum(groups) if groups else np.zeros((m, n), dtype=prods.dtype)
+        return ((s + lim) % (2 * lim)) - lim
+    acc = np.zeros((m, n), dtype=prods.dtype)
+    for gi, g in enumerate(groups):
+        acc = acc + g
+        over = (acc >= lim) | (acc < -lim)
+        if np.any(over):
+            if overflow == "error":
+                mm, nn = (int(i) for i in np.argwhere(over)[0])
+                kk = min(k - 1, gi * lanes + lanes - 1)
+                raise ValueError(
+                    f"accumulator overflow: acc_bits={acc_bits} is too narrow; output "
+                    f"[{mm}, {nn}] leaves the range at k={kk} (nybble.sw.min_acc_bits gives "
+                    "the width that cannot overflow)")
+            acc = np.clip(acc, -lim, lim - 1)
+    return acc
+
+
+def gemm_codes(a_codes, b_codes, fmt_a, fmt_b, *, acc_bits=32, overflow="wrap",
+               acc_frac_bits=None, product="exact", lanes=1):
     """The block accumulator of a MAC array for raw codes: ``A (M x K) @ B (K x N)``.
 
     Returns an int64 array (object array of Python ints past 62 bits) on the product grid
-    ``2**-product_format(fmt_a, fmt_b)[0]``, with ``acc_bits`` / ``overflow`` as in the
-    module docstring.  Divide by ``2**frac_bits`` for values.
+    ``2**-product_format(fmt_a, fmt_b)[0]`` (or ``2**-acc_frac_bits`` when that is given),
+    with ``acc_bits`` / ``overflow`` as in the module docstring.  Divide by ``2**frac_bits``
+    for values.
+
+    Keyword-only options (module docstring): ``acc_frac_bits`` (fixed-point window, products
+    truncated toward -inf), ``product`` (``"exact"`` or ``"lmul"``), ``lanes`` (products summed
+    exactly in groups of ``lanes`` before each accumulator add).  ``fmt_a`` / ``fmt_b`` may be
+    sequences of K formats (one per k).
     """
     acc_bits = _check_acc(acc_bits, overflow)
-    pa, _, amax = _codes_to_ints(a_codes, fmt_a, "a_codes")
-    pb, _, bmax = _codes_to_ints(b_codes, fmt_b, "b_codes")
+    acc_frac_bits = _check_frac(acc_frac_bits)
+    lanes = check_integral("lanes", lanes, 1)
+    if product not in PRODUCT_KINDS:
+        raise ValueError(f"product must be one of {', '.join(PRODUCT_KINDS)}, not {product!r}")
+    if product == "lmul":
+        if isinstance(fmt_a, (list, tuple)) or isinstance(fmt_b, (list, tuple)):
+            raise ValueError("product='lmul' takes one format per operand, not a list")
+        _check_product(product, fmt_a, fmt_b)
+    pa, fa, amax = _operand(a_codes, fmt_a, "a_codes")
+    pb, fb, bmax = _operand(b_codes, fmt_b, "b_codes")
     if pa.shape[1] != pb.shape[0]:
         raise ValueError(f"K mismatch: a_codes is {pa.shape[0]} x {pa.shape[1]} and b_codes is "
                          f"{pb.shape[0]} x {pb.shape[1]}; a's columns must equal b's rows")
-    s = _accumulate(pa, pb, acc_bits, overflow, amax, bmax)
-    return s.astype(np.int64) if s.dtype.kind == "f" else s
-
-
-def _table(fmt):
-    """(element integers, frac bits, max |integer|): float32 table when exact (BLAS-ready)."""
-    ints, f = element_ints(fmt)
-    amax = max(abs(int(v)) for v in ints)
-    if amax < 2 ** 24:
-        ints = ints.astype(np.float32)
-    return ints, f, amax
+    grid = fa + fb
+    if product == "lmul":
+        from .lmul import lmul_table
+        table = lmul_table(fmt_a)
+        ca = np.asarray(a_codes).astype(np.int64)
+        cb = np.asarray(b_codes).astype(np.int64)
+        prods = _to_window(table[ca[:, :, None], cb[None, :, :]], grid, acc_frac_bits)
+        return _accumulate_products(prods, acc_bits, overflow, lanes)
+    if acc_frac_bits is not None and acc_frac_bits > grid:
+        # a finer grid: exact, scale one operand (every partial sum scales with it)
+        pa = pa.astype(object) * (1 << (acc_frac_bits - grid)) \
+            if _max_abs(pa).bit_length() + acc_frac_bits - grid >= 62 \
+            else pa.astype(np.int64) * (1 << (acc_frac_bits - grid))
+    elif acc_frac_bits is not None and acc_frac_bits < grid:
+        big = pa.dtype == object or pb.dtype == object or \
+            _max_abs(pa).bit_length() + _max_abs(pb).bit_length() >= 62
+        dt = object if big else np.int64
+        prods = pa.astype(dt)[:, :, None] * pb.astype(dt)[None, :, :]
+        return _accumulate_products(_to_window(prods, grid, acc_frac_bits), acc_bits,
+                                    overflow, lanes)
+    if lanes > 1 and overflow != "wrap":
+        lim = 1 << (acc_bits - 1)
+        tight = np.abs(pa).astype(np.float64) @ np.abs(pb).astype(np.float64)
+        if tight.size and float(tight.max()) * (1 + 1e-9) >= lim:
+            big = pa.dtype == object or pb.dtype == object or \
+                _max_abs(pa).bit_length() + _max_abs(pb).bit_length() >= 62
+            dt = object if big else np.int64
+            prods = pa.astype(dt)[:, :, None] * pb.astype(dt)[None, :, :]
+            return _accumulate_products(prods, acc_bits, overflow, lanes)
+    if acc_frac_bits is not None and acc_frac_bits > grid:
+        return _accumulate(pa, pb, acc_bits, overflow)
+    return _accumulate(pa, pb, acc_bits, overflow, amax, bmax)
 
 
 def _operand_ints(qt):

@@ -1,0 +1,159 @@
+"""Systolic arrays of any PE kind: output-stationary, with input skew and a shadow drain.
+
+Output-stationary (``OutputStationaryArray``), R x C PEs::
+
+            b[0]      b[1]   ...  b[C-1]          (column j delayed j cycles: input skew)
+             |         |            |
+   a[0] -> PE(0,0) -> PE(0,1) ... PE(0,C-1)       a, valid, first move right one PE per cycle
+   a[1] ->[1]PE(1,0) -> ...                       b moves down one PE per cycle
+    ...        |                                  PE(i,j) sees k-step t at cycle t + i + j
+   a[R-1]->[R-1] ...                PE(R-1,C-1)
+
+   drain: every PE has a shadow register; when the ``first`` of the next tile (or the flush
+   token: first without valid) reaches its accumulator, the finished sum is copied into the
+   shadow register.  Shadow registers shift *up* one row per cycle and leave at the top of
+   each column (``out_valid[j]``, ``out_data[j]``).  PE(i,j) finishes i + j cycles after
+   PE(0,0) and its value needs i more cycles to leave, so values leave column j every second
+   cycle in row order 0, 1, ..., R-1 and never collide as long as consecutive captures are at
+   least 2R - 1 cycles apart (the sequencer's tile period ``max(K steps, 2R - 1)``).
+
+Timing (cycle 0 = the operands of k-step 0 at the array's inputs): PE(i,j) takes k-step t at
+cycle t + i + j; with a PE of latency L, a tile whose flush / next ``first`` enters at cycle F
+has PE(i,j) captured at the edge ending cycle F + i + j + L - 1 and its value at the top
+output during cycle F + 2i + j + L.
+"""
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import ArrayConfig
+from .pe import pe_kind
+
+__all__ = ["OutputStationaryArray", "build_pe"]
+
+
+def build_pe(config, *, prototype=False):
+    """One PE of ``config``'s kind with its accumulator settings.
+
+    ``prototype=True``: a PE only asked for its properties (latency, lanes, model), never
+    elaborated -- Amaranth's unused-elaboratable warning is silenced for it."""
+    kind = pe_kind(config.pe)
+    if kind.pe == "bitserial":
+        raise ValueError(f"ArrayConfig.pe {config.pe!r} is bit-serial (multi-cycle MACs with a "
+                         "ready handshake); the systolic array hosts single-cycle MAC and "
+                         "dot-product PEs")
+    pe = kind.build(acc_bits=config.acc_bits, overflow=config.overflow)
+    if prototype:
+        pe._MustUse__silence = True
+    return pe
+
+
+class OutputStationaryArray(wiring.Component):
+    """R x C output-stationary array (module docstring).
+
+    Ports
+    -----
+    a : ``In(lanes * wa).array(R)`` -- row operands for this cycle (before skew)
+    b : ``In(lanes * wb).array(C)`` -- column operands (before skew)
+    valid, first : ``In(1)`` -- this cycle carries a k-step / starts a tile (``first``
+        without ``valid`` is the flush token that drains the last tile)
+    out_valid, out_data : ``Out(1).array(C)``, ``Out(signed(acc_bits)).array(C)``
+    lut_we, lut_addr, lut_data : the LUT write port, broadcast to every PE (LUT kinds only)
+
+    ``latency`` is the PE's; ``lanes`` k-steps... one k-step is ``lanes`` products.
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, ArrayConfig):
+            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        self._config = config
+        self._proto = build_pe(config, prototype=True)
+        p = self._proto
+        sig = {
+            "a": In(unsigned(len(p.a))).array(config.rows),
+            "b": In(unsigned(len(p.b))).array(config.cols),
+            "valid": In(1), "first": In(1),
+            "out_valid": Out(1).array(config.cols),
+            "out_data": Out(signed(config.acc_bits)).array(config.cols),
+            "overflow": Out(1),
+        }
+        if hasattr(p, "lut_we"):
+            sig.update(lut_we=In(1), lut_addr=In(unsigned(len(p.lut_addr))),
+                       lut_data=In(signed(len(p.lut_data))))
+        super().__init__(sig)
+
+    config = property(lambda self: self._config)
+    latency = property(lambda self: self._proto.latency)
+    lanes = property(lambda self: self._proto.lanes)
+    frac_bits = property(lambda self: self._proto.frac_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        R, C = cfg.rows, cfg.cols
+        L = self._proto.latency
+        pes = [[build_pe(cfg) for _ in range(C)] for _ in range(R)]
+        for i in range(R):
+            for j in range(C):
+                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+                if hasattr(self, "lut_we"):
+                    pe = pes[i][j]
+                    m.d.comb += [pe.lut_we.eq(self.lut_we), pe.lut_addr.eq(self.lut_addr),
+                                 pe.lut_data.eq(self.lut_data)]
+
+        def delayed(sig, n, name):
+            for s in range(n):
+                r = Signal.like(sig, name=f"{name}_d{s}")
+                m.d.sync += r.eq(sig)
+                sig = r
+            return sig
+
+        # input skew: row i (a, valid, first) by i cycles, column j (b) by j cycles
+        for i in range(R):
+            pe = pes[i][0]
+            m.d.comb += [pe.a.eq(delayed(self.a[i], i, f"a{i}")),
+                         pe.valid.eq(delayed(self.valid, i, f"v{i}")),
+                         pe.first.eq(delayed(self.first, i, f"f{i}"))]
+        for j in range(C):
+            m.d.comb += pes[0][j].b.eq(delayed(self.b[j], j, f"b{j}"))
+        for i in range(R):
+            for j in range(C):
+                pe = pes[i][j]
+                if j + 1 < C:
+                    nxt = pes[i][j + 1]
+                    m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
+                                 nxt.first.eq(pe.first_out)]
+                if i + 1 < R:
+                    m.d.comb += pes[i + 1][j].b.eq(pe.b_out)
+
+        # drain: capture when a tile boundary reaches the accumulator; shift up
+        ovf = Signal()
+        overflow_terms = []
+        for j in range(C):
+            shadow = [Signal(signed(cfg.acc_bits), name=f"shadow_{i}_{j}") for i in range(R)]
+            svalid = [Signal(name=f"shadow_valid_{i}_{j}") for i in range(R)]
+            for i in range(R):
+                pe = pes[i][j]
+                # the PE's own first / valid, delayed to the accumulator's stage
+                cap_first = delayed(pe.first, L - 1, f"capf_{i}_{j}")
+                cap_valid = delayed(pe.valid, L - 1, f"capv_{i}_{j}")
+                busy = Signal(name=f"has_tile_{i}_{j}")  # the accumulator holds a tile's sum
+                with m.If(cap_first):
+                    m.d.sync += busy.eq(cap_valid)
+                with m.Elif(cap_valid):
+                    m.d.sync += busy.eq(1)
+                above_v = svalid[i + 1] if i + 1 < R else 0
+                above_d = shadow[i + 1] if i + 1 < R else 0
+                with m.If(cap_first & busy):
+                    m.d.sync += [shadow[i].eq(pe.acc), svalid[i].eq(1)]
+                with m.Else():
+                    m.d.sync += [shadow[i].eq(above_d), svalid[i].eq(above_v)]
+                overflow_terms.append(pe.overflow)
+            m.d.comb += [self.out_valid[j].eq(svalid[0]), self.out_data[j].eq(shadow[0])]
+        # sticky overflow of the whole job (any PE's flag while a tile was accumulated)
+        any_ovf = Signal()
+        for t in overflow_terms:
+            any_ovf = any_ovf | t
+        m.d.comb += self.overflow.eq(any_ovf)
+        return m
