@@ -88,7 +88,7 @@ def bench_sim(args):
         b = rng.choice(np.flatnonzero(fb.finite), size=(size, size))
         s = schedule_for(cfg, size, size, size)
         cfg = cfg.replace(a_depth=max(4096, s.a_writes), b_depth=max(4096, s.b_writes),
-                          c_depth=max(4096, s.c_writes // cols))
+                          c_depth=max(4096, s.c_words))
         print(f"bench sim: {dataflow} {size}^3 on {args.array} {args.pe} ({sim}) ...",
               file=sys.stderr)
         r = run_gemm(cfg, a, b, sim=sim, build_dir=args.build_dir)

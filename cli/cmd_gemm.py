@@ -113,7 +113,7 @@ def run(args):
     cfg0 = config_from_args(args)
     from nybble.sim.schedule import schedule_for
     s = schedule_for(cfg0, a.shape[0], b.shape[1], a.shape[1])
-    cfg = config_from_args(args, need=(s.a_writes, s.b_writes, s.tiles * s.rows))
+    cfg = config_from_args(args, need=(s.a_writes, s.b_writes, s.c_words))
     run_ = run_gemm(cfg, a, b, sim=sim, waves=args.waves, build_dir=args.build_dir)
     gold = golden_for(cfg, a, b)
     mism = int(np.sum(np.asarray(run_.result, dtype=object) != np.asarray(gold, dtype=object)))

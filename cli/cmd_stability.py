@@ -18,7 +18,8 @@ def register(sub):
         "stability", help="error growth through a chain of quantized matrices",
         description="Propagate random inputs through a chain y = A_d ... A_1 x (each A "
                     "out x in) in float and quantized, and compare with the prediction "
-                    "from the matrices alone.")
+                    "from the matrices alone.  The prediction costs d(d+1)/2 products of "
+                    "the matrices (n = 256, d = 16, all schemes: ~5 s).")
     p.add_argument("matrices", nargs="*",
                    help="chain from .npy files (one matrix each) and .npz archives (every "
                         "array in stored order), applied in the order given")

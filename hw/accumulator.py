@@ -64,20 +64,30 @@ class Accumulator(wiring.Component):
     acc_bits : width of the signed accumulator ``acc`` (>= 2).
     overflow : ``"wrap"`` or ``"saturate"``.
 
+    psum : with True, ``base`` is the input ``psum`` (``signed(acc_bits)``) instead of the
+        register: ``acc <= psum + p`` with the same wrap / saturate rule -- the partial-sum
+        adder of a weight-stationary cell.  ``first`` then only clears the overflow flag.
+
     Ports: ``p`` (``signed(p_bits)``), ``en``, ``first`` in; ``acc`` (``signed(acc_bits)``),
     ``overflow`` out.  Latency 1.
     """
 
     latency = 1
 
-    def __init__(self, p_bits, acc_bits, overflow="wrap"):
+    def __init__(self, p_bits, acc_bits, overflow="wrap", *, psum=False):
         self._p_bits = check_integral("p_bits", p_bits, 1)
         self._acc_bits = check_integral("Accumulator width", acc_bits, 2, 4096)
         self._overflow = check_overflow(overflow)
-        super().__init__({
+        if not isinstance(psum, bool):
+            raise TypeError(f"psum must be a bool, not {psum!r}")
+        self._psum = psum
+        members = {
             "p": In(signed(self._p_bits)), "en": In(1), "first": In(1),
             "acc": Out(signed(self._acc_bits)), "overflow": Out(1),
-        })
+        }
+        if psum:
+            members["psum"] = In(signed(self._acc_bits))
+        super().__init__(members)
 
     acc_bits = property(lambda self: self._acc_bits)
     overflow_mode = property(lambda self: self._overflow)
@@ -93,7 +103,8 @@ class Accumulator(wiring.Component):
         else:
             big = Const(0, 1)
             p = self.p
-        base = Mux(self.first, 0, self.acc)
+        # psum mode (weight-stationary cells): the sum continues a partial sum from outside
+        base = self.psum if self._psum else Mux(self.first, 0, self.acc)
         s = Signal(signed(w + 2))
         m.d.comb += s.eq(base + p)
         above, below = s > hi, s < lo

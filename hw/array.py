@@ -23,17 +23,17 @@ has PE(i,j) captured at the edge ending cycle F + i + j + L - 1 and its value at
 output during cycle F + 2i + j + L.
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ArrayConfig
 from .pe import pe_kind
 
-__all__ = ["OutputStationaryArray", "build_pe"]
+__all__ = ["OutputStationaryArray", "WeightStationaryArray", "build_pe"]
 
 
-def build_pe(config, *, prototype=False):
+def build_pe(config, *, prototype=False, psum=False):
     """One PE of ``config``'s kind with its accumulator settings.
 
     ``prototype=True``: a PE only asked for its properties (latency, lanes, model), never
@@ -43,7 +43,11 @@ def build_pe(config, *, prototype=False):
         raise ValueError(f"ArrayConfig.pe {config.pe!r} is bit-serial (multi-cycle MACs with a "
                          "ready handshake); the systolic array hosts single-cycle MAC and "
                          "dot-product PEs")
-    pe = kind.build(acc_bits=config.acc_bits, overflow=config.overflow)
+    if psum and kind.pe not in ("mac", "dp"):
+        raise ValueError(f"ArrayConfig.pe {config.pe!r} has no partial-sum input; the "
+                         "weight-stationary array takes MAC and dot-product PEs")
+    pe = kind.build(acc_bits=config.acc_bits, overflow=config.overflow,
+                    **({"psum": True} if psum else {}))
     if prototype:
         pe._MustUse__silence = True
     return pe
@@ -156,4 +160,109 @@ class OutputStationaryArray(wiring.Component):
         for t in overflow_terms:
             any_ovf = any_ovf | t
         m.d.comb += self.overflow.eq(any_ovf)
+        return m
+
+
+class WeightStationaryArray(wiring.Component):
+    """R x C weight-stationary array: weights held in the PEs, activations flow right,
+    partial sums flow down.
+
+    ::
+
+        w_in[j] (B word of one k-step) --> next_w chain down column j (w_shift)
+                 psum_in[j]
+                     |
+        a[i] ->[i*L] PE(i,j) --a--> PE(i,j+1)      PE(i,j) weight: active_w (swapped from
+                     |                              next_w when the tile's first row arrives)
+                   psum  (acc = psum + a . w, wrap / saturate: the PE's accumulator rule)
+                     v
+                 out_data[j], out_valid[j]  (bottom of column j)
+
+    Row i of the array holds k-step ``kt*R + i`` of the current k-tile; activation row m of A
+    enters row i at cycle ``m + i*L`` (skew), meets the partial sum of (m, column j) coming
+    down, and the finished partial sum leaves the bottom of column j ``R*L + j`` cycles after
+    row m entered row 0.  ``psum_in[j]`` must carry the partial sum of the same (m, j) when
+    row m reaches PE(0, j) (the top reads it from the result banks, or 0 for the first
+    k-tile).  ``first`` (with ``valid``) marks a tile's first row: each PE swaps its next
+    weight in as that row passes.  Weights of the next tile shift in through ``w_in`` /
+    ``w_shift``, bottom row first, while the current tile runs.
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, ArrayConfig):
+            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        self._config = config
+        self._proto = build_pe(config, prototype=True, psum=True)
+        p = self._proto
+        sig = {
+            "a": In(unsigned(len(p.a))).array(config.rows),
+            "valid": In(1), "first": In(1),
+            "w_in": In(unsigned(len(p.b))).array(config.cols), "w_shift": In(1),
+            "psum_in": In(signed(config.acc_bits)).array(config.cols),
+            "out_valid": Out(1).array(config.cols),
+            "out_data": Out(signed(config.acc_bits)).array(config.cols),
+            "overflow": Out(1),
+        }
+        if hasattr(p, "lut_we"):
+            sig.update(lut_we=In(1), lut_addr=In(unsigned(len(p.lut_addr))),
+                       lut_data=In(signed(len(p.lut_data))))
+        super().__init__(sig)
+
+    config = property(lambda self: self._config)
+    latency = property(lambda self: self._proto.latency)
+    lanes = property(lambda self: self._proto.lanes)
+    frac_bits = property(lambda self: self._proto.frac_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        R, C = cfg.rows, cfg.cols
+        L = self._proto.latency
+        pes = [[build_pe(cfg, psum=True) for _ in range(C)] for _ in range(R)]
+
+        def delayed(sig, n, name):
+            for s in range(n):
+                r = Signal.like(sig, name=f"{name}_d{s}")
+                m.d.sync += r.eq(sig)
+                sig = r
+            return sig
+
+        for i in range(R):
+            pe = pes[i][0]
+            m.d.comb += [pe.a.eq(delayed(self.a[i], i * L, f"a{i}")),
+                         pe.valid.eq(delayed(self.valid, i * L, f"v{i}")),
+                         pe.first.eq(delayed(self.first, i * L, f"f{i}"))]
+        overflow = 0
+        for i in range(R):
+            for j in range(C):
+                pe = pes[i][j]
+                m.submodules[f"pe_{i}_{j}"] = pe
+                if hasattr(self, "lut_we"):
+                    m.d.comb += [pe.lut_we.eq(self.lut_we), pe.lut_addr.eq(self.lut_addr),
+                                 pe.lut_data.eq(self.lut_data)]
+                if j + 1 < C:
+                    nxt = pes[i][j + 1]
+                    m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
+                                 nxt.first.eq(pe.first_out)]
+                m.d.comb += pe.psum.eq(self.psum_in[j] if i == 0 else pes[i - 1][j].acc)
+                overflow = overflow | (pe.overflow & pe.valid)
+        # weights: a shift chain of next weights per column, swapped in by the tile marker
+        for j in range(C):
+            nxt_w = [Signal(len(self.w_in[j]), name=f"next_w_{i}_{j}") for i in range(R)]
+            with m.If(self.w_shift):
+                m.d.sync += nxt_w[0].eq(self.w_in[j])
+                m.d.sync += [nxt_w[i].eq(nxt_w[i - 1]) for i in range(1, R)]
+            for i in range(R):
+                pe = pes[i][j]
+                act_w = Signal(len(self.w_in[j]), name=f"active_w_{i}_{j}")
+                swap = pe.first & pe.valid
+                m.d.comb += pe.b.eq(Mux(swap, nxt_w[i], act_w))
+                with m.If(swap):
+                    m.d.sync += act_w.eq(nxt_w[i])
+            bottom = pes[R - 1][j]
+            m.d.comb += [self.out_valid[j].eq(delayed(bottom.valid, L, f"ov{j}")),
+                         self.out_data[j].eq(bottom.acc)]
+        ovf = Signal()
+        m.d.comb += ovf.eq(overflow)
+        m.d.comb += self.overflow.eq(ovf)
         return m

@@ -142,6 +142,8 @@ class DotProductPE(_PE):
         (an arithmetic right shift, no logic).
     product : ``"exact"`` or ``"lmul"`` (L-Mul, for two floats of one format).
     pipeline : 0 or 1 register stage between the adder tree and the accumulator.
+    psum : True adds the input ``psum``: the accumulator computes ``psum + step`` instead of
+        ``acc + step`` (the partial-sum chain of a weight-stationary array).
     lut_bits, lut_frac_bits : table entry width / grid for codebook weights (:mod:`.lut`).
 
     ``latency`` = 1 + ``pipeline``; ``cycles_per_mac`` = 1 / ``lanes``.
@@ -149,7 +151,7 @@ class DotProductPE(_PE):
 
     def __init__(self, fmt_a, fmt_b, lanes=4, *, acc_bits=None, overflow="wrap",
                  acc_frac_bits=None, product="exact", pipeline=0, lut_bits=16,
-                 lut_frac_bits=None):
+                 lut_frac_bits=None, psum=False):
         fa = _check_format("fmt_a", fmt_a)
         fb = _check_format("fmt_b", fmt_b)
         self._fmt_a, self._fmt_b = fa, fb
@@ -159,6 +161,7 @@ class DotProductPE(_PE):
         if product not in ("exact", "lmul"):
             raise ValueError(f"Product must be one of 'exact', 'lmul', not {product!r}")
         self._product = product
+        self._psum = _check_bool("psum", psum)
         self._unit_args = dict(product=product, lut_bits=lut_bits, lut_frac_bits=lut_frac_bits)
         proto = make_product_unit(fa, fb, table_port=True, **self._unit_args)
         proto._MustUse__silence = True  # built only to read its widths and grid
@@ -196,9 +199,14 @@ class DotProductPE(_PE):
                      "lut_data": In(signed(proto.lut_bits))}
             self._lut_bits, self._lut_frac_bits = proto.lut_bits, proto.lut_frac_bits
             self._table_init = proto.table_init
+        if self._psum:
+            extra["psum"] = In(signed(acc_bits))
         super().__init__(PESignature(fa.bits * k, fb.bits * k, acc_bits, extra))
 
     lanes = property(lambda self: self._lanes)
+    has_psum = property(lambda self: self._psum,
+                        doc="True: ``acc <= psum + step`` (weight-stationary cell), not "
+                            "``acc + step``")
     product = property(lambda self: self._product)
     pipeline = property(lambda self: self._pipeline)
 
@@ -276,9 +284,17 @@ class DotProductPE(_PE):
             en_r, first_r = Signal(name="valid_r"), Signal(name="first_r")
             m.d.sync += [total_r.eq(total), en_r.eq(en), first_r.eq(first)]
             total, en, first = total_r, en_r, first_r
-        m.submodules.accumulator = acc = Accumulator(len(total), self._acc_bits, self._overflow)
+        m.submodules.accumulator = acc = Accumulator(len(total), self._acc_bits, self._overflow,
+                                                     psum=self._psum)
         m.d.comb += [acc.p.eq(total), acc.en.eq(en), acc.first.eq(first),
                      self.acc.eq(acc.acc), self.overflow.eq(acc.overflow)]
+        if self._psum:
+            psum = self.psum
+            if self._pipeline:  # keep the partial sum aligned with the registered step
+                psum_r = Signal.like(self.psum, name="psum_r")
+                m.d.sync += psum_r.eq(self.psum)
+                psum = psum_r
+            m.d.comb += acc.psum.eq(psum)
         return m
 
 

@@ -33,7 +33,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .array import OutputStationaryArray
+from .array import OutputStationaryArray, WeightStationaryArray
 from .config import ArrayConfig
 
 __all__ = ["ArrayTop", "ResetlessTop", "JOB_BITS", "WR_A", "WR_B", "WR_C", "WR_LUT"]
@@ -52,14 +52,16 @@ class ArrayTop(wiring.Component):
     def __init__(self, config):
         if not isinstance(config, ArrayConfig):
             raise TypeError(f"config must be an ArrayConfig, not {config!r}")
-        if config.dataflow != "os":
-            raise ValueError(f"ArrayConfig.dataflow {config.dataflow!r} is not implemented by "
-                             "ArrayTop yet; use 'os'")
         self._config = config
-        self._array = OutputStationaryArray(config)
+        if config.dataflow == "os":
+            self._array = OutputStationaryArray(config)
+            b_lane_bits = len(self._array.b[0])
+        else:
+            self._array = WeightStationaryArray(config)
+            b_lane_bits = len(self._array.w_in[0])
         arr = self._array
         self.a_word_bits = len(arr.a[0]) * config.rows
-        self.b_word_bits = len(arr.b[0]) * config.cols
+        self.b_word_bits = b_lane_bits * config.cols
         self.col_bits = _bits(config.cols) if config.cols > 1 else 0
         self.lut_bits = len(arr.lut_data) if hasattr(arr, "lut_data") else 0
         self.wr_bits = max(self.a_word_bits, self.b_word_bits, config.acc_bits, self.lut_bits)
@@ -103,26 +105,79 @@ class ArrayTop(wiring.Component):
             m.d.comb += [arr.lut_we.eq(self.wr_en & (self.wr_sel == WR_LUT)),
                          arr.lut_addr.eq(self.wr_addr), arr.lut_data.eq(self.wr_data)]
 
-        # -- sequencer ------------------------------------------------------------------------
+        launch = Signal()
+        m.d.comb += launch.eq(self.start & ~self.busy)
+        cyc, last = Signal(32), Signal(32)
+        with m.If(launch):
+            m.d.sync += [cyc.eq(0), last.eq(0), self.done.eq(0)]
+        with m.Elif(self.busy):
+            m.d.sync += cyc.eq(cyc + 1)
+        m.d.comb += self.cycles.eq(last)
+
+        # result banks: one per column, written in arrival order by per-column pointers
+        banks = []
+        for j in range(C):
+            bank = Memory(shape=signed(cfg.acc_bits), depth=cfg.c_depth, init=[])
+            m.submodules[f"c_bank_{j}"] = bank
+            banks.append(bank)
+        host_rd = [bank.read_port(domain="comb") for bank in banks]
+        if cfg.dataflow == "os":
+            writes = self._os_sequencer(m, arr, a_rd, b_rd, banks, launch)
+        else:
+            writes = self._ws_sequencer(m, arr, a_rd, b_rd, banks, launch)
+        any_write = 0
+        for w in writes:
+            any_write = any_write | w
+        with m.If(any_write & self.busy):
+            m.d.sync += last.eq(cyc + 1)
+
+        rd_word = self.rd_addr[self.col_bits:]
+        rd_col = self.rd_addr[:self.col_bits] if self.col_bits else 0
+        out = host_rd[0].data
+        for j, rp in enumerate(host_rd):
+            m.d.comb += rp.addr.eq(rd_word)
+            if j:
+                out = Mux(rd_col == j, rp.data, out)
+        m.d.comb += self.rd_data.eq(out)
+
+        ovf = Signal()
+        with m.If(launch):
+            m.d.sync += ovf.eq(0)
+        with m.Elif(arr.overflow & self.busy):
+            m.d.sync += ovf.eq(1)
+        m.d.comb += self.overflow.eq(ovf)
+        return m
+
+    def _finish(self, m, issuing_done, drain_cycles):
+        """After the last issue, wait ``drain_cycles`` and raise ``done``."""
+        draining = Signal()
+        drain_left = Signal(range(drain_cycles + 2))
+        with m.If(issuing_done):
+            m.d.sync += [draining.eq(1), drain_left.eq(drain_cycles)]
+        with m.If(draining):
+            m.d.sync += drain_left.eq(drain_left - 1)
+            with m.If(drain_left == 0):
+                m.d.sync += [draining.eq(0), self.done.eq(1)]
+        return draining
+
+    def _os_sequencer(self, m, arr, a_rd, b_rd, banks, launch):
+        cfg = self._config
+        R, C = cfg.rows, cfg.cols
         kw = JOB_BITS
-        running, flushing, draining = Signal(), Signal(), Signal()
+        running, flushing = Signal(), Signal()
         kk = Signal(kw + 1)          # cycle within the tile period
         period = Signal(kw + 1)
         mt, nt = Signal(kw), Signal(kw)
         a_base, b_base = Signal(2 * kw), Signal(2 * kw)
-        drain_left = Signal(range(2 * R + C + 8))
         issue_valid, issue_first = Signal(), Signal()
-        cyc = Signal(32)
-        last = Signal(32)
         m.d.comb += [
             a_rd.addr.eq(a_base + kk), b_rd.addr.eq(b_base + kk),
             issue_valid.eq(running & (kk < self.k_len)),
             issue_first.eq((running & (kk == 0)) | flushing),
-            self.busy.eq(running | flushing | draining),
         ]
-        with m.If(self.start & ~self.busy):
+        with m.If(launch):
             m.d.sync += [running.eq(1), kk.eq(0), mt.eq(0), nt.eq(0), a_base.eq(0),
-                         b_base.eq(0), cyc.eq(0), last.eq(0), self.done.eq(0),
+                         b_base.eq(0),
                          period.eq(Mux(self.k_len > 2 * R - 1, self.k_len, 2 * R - 1))]
         with m.If(running):
             with m.If(kk + 1 == period):
@@ -137,14 +192,9 @@ class ArrayTop(wiring.Component):
             with m.Else():
                 m.d.sync += kk.eq(kk + 1)
         with m.If(flushing):
-            m.d.sync += [flushing.eq(0), draining.eq(1), drain_left.eq(2 * R + C + 4)]
-        with m.If(draining):
-            m.d.sync += drain_left.eq(drain_left - 1)
-            with m.If(drain_left == 0):
-                m.d.sync += [draining.eq(0), self.done.eq(1)]
-        with m.If(self.busy):
-            m.d.sync += cyc.eq(cyc + 1)
-        m.d.comb += self.cycles.eq(last)
+            m.d.sync += flushing.eq(0)
+        draining = self._finish(m, flushing, 2 * R + C + 4)
+        m.d.comb += self.busy.eq(running | flushing | draining)
 
         # buffers read in one cycle: the controls follow one cycle later
         v_r, f_r = Signal(), Signal()
@@ -153,43 +203,146 @@ class ArrayTop(wiring.Component):
         m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r)]
         m.d.comb += [arr.a[i].eq(a_rd.data[i * wa:(i + 1) * wa]) for i in range(R)]
         m.d.comb += [arr.b[j].eq(b_rd.data[j * wb:(j + 1) * wb]) for j in range(C)]
-
-        # -- result banks -------------------------------------------------------------------
-        any_write = Signal()
         writes = []
-        rd_word = self.rd_addr[self.col_bits:]
-        rd_col = self.rd_addr[:self.col_bits] if self.col_bits else 0
-        rd_data = [None] * C
-        for j in range(C):
-            bank = Memory(shape=signed(cfg.acc_bits), depth=cfg.c_depth, init=[])
-            m.submodules[f"c_bank_{j}"] = bank
+        for j, bank in enumerate(banks):
             wp = bank.write_port()
-            rp = bank.read_port(domain="comb")
             ptr = Signal(range(cfg.c_depth + 1), name=f"c_ptr_{j}")
-            with m.If(self.start & ~self.busy):
+            with m.If(launch):
                 m.d.sync += ptr.eq(0)
             with m.Elif(arr.out_valid[j]):
                 m.d.sync += ptr.eq(ptr + 1)
-            m.d.comb += [wp.addr.eq(ptr), wp.data.eq(arr.out_data[j]), wp.en.eq(arr.out_valid[j]),
-                         rp.addr.eq(rd_word)]
+            m.d.comb += [wp.addr.eq(ptr), wp.data.eq(arr.out_data[j]),
+                         wp.en.eq(arr.out_valid[j])]
             writes.append(arr.out_valid[j])
-            rd_data[j] = rp.data
-        for w in writes:
-            any_write = any_write | w
-        with m.If(any_write & self.busy):
-            m.d.sync += last.eq(cyc + 1)
-        out = rd_data[0]
-        for j in range(1, C):
-            out = Mux(rd_col == j, rd_data[j], out)
-        m.d.comb += self.rd_data.eq(out)
+        return writes
 
-        ovf = Signal()
-        with m.If(self.start & ~self.busy):
-            m.d.sync += ovf.eq(0)
-        with m.Elif(arr.overflow & self.busy):
-            m.d.sync += ovf.eq(1)
-        m.d.comb += self.overflow.eq(ovf)
-        return m
+    def _ws_sequencer(self, m, arr, a_rd, b_rd, banks, launch):
+        """Weight-stationary schedule (:class:`nybble.sim.schedule.WsSchedule`): preload the
+        first tile's weights (R cycles), then tiles (kt-major, nt-minor) of ``m_len`` rows
+        each, one every ``P`` cycles, the next tile's weights shifting in from cycle ``Q`` of
+        the period.  Job inputs: ``m_len`` = M, ``n_tiles``, ``k_len`` = k-tiles."""
+        cfg = self._config
+        R, C = cfg.rows, cfg.cols
+        L = self._array.latency
+        kw = JOB_BITS
+        Q = (R - 1) * L + C
+        p_min = max(R * L + C + R - L, R * L + 2)
+        pre, gap, running = Signal(), Signal(), Signal()
+        pre_cnt = Signal(range(R + 1))
+        kk = Signal(kw + 1)
+        period = Signal(kw + 1)
+        kt, nt = Signal(kw), Signal(kw)
+        a_base = Signal(2 * kw)            # kt * M
+        b_tile = Signal(2 * kw)            # (nt * KT + kt) * R: this tile's first B word
+        b_next = Signal(2 * kw)            # the next tile's
+        kt_next, nt_next = Signal(kw), Signal(kw)
+        has_next = Signal()
+        kt_stride = Signal(2 * kw)         # KT * R
+        m.d.comb += kt_stride.eq(self.k_len * R)
+        # the tile after (kt, nt): (kt, nt + 1), or (kt + 1, 0)
+        nxt_wrap = Signal()
+        m.d.comb += nxt_wrap.eq(nt + 1 == self.n_tiles)
+
+        issue_valid, issue_first, issue_use = Signal(), Signal(), Signal()
+        pre_read = Signal()
+        b_addr = Signal(2 * kw)
+        m.d.comb += [
+            issue_valid.eq(running & (kk < self.m_len)),
+            issue_first.eq(running & (kk == 0)),
+            issue_use.eq(kt != 0),
+            a_rd.addr.eq(a_base + kk),
+        ]
+        # B reads: the first tile's weights during `pre`, the next tile's at kk in [Q, Q+R)
+        in_window = Signal()
+        m.d.comb += in_window.eq(running & has_next & (kk >= Q) & (kk < Q + R))
+        with m.If(pre):
+            m.d.comb += [pre_read.eq(1), b_addr.eq(b_tile + (R - 1) - pre_cnt)]
+        with m.Elif(in_window):
+            m.d.comb += [pre_read.eq(1), b_addr.eq(b_next + (R - 1) - (kk - Q))]
+        m.d.comb += b_rd.addr.eq(b_addr)
+
+        with m.If(launch):
+            m.d.sync += [pre.eq(1), pre_cnt.eq(0), kt.eq(0), nt.eq(0), a_base.eq(0),
+                         b_tile.eq(0), kk.eq(0),
+                         period.eq(Mux(self.m_len > p_min, self.m_len, p_min))]
+        with m.If(pre):
+            with m.If(pre_cnt == R - 1):
+                m.d.sync += [pre.eq(0), gap.eq(1)]
+            with m.Else():
+                m.d.sync += pre_cnt.eq(pre_cnt + 1)
+        with m.If(gap):
+            m.d.sync += [gap.eq(0), running.eq(1), kk.eq(0)]
+        # the next tile, known at every cycle of the current one
+        m.d.comb += [
+            kt_next.eq(Mux(nxt_wrap, kt + 1, kt)),
+            nt_next.eq(Mux(nxt_wrap, 0, nt + 1)),
+            has_next.eq(~(nxt_wrap & (kt + 1 == self.k_len))),
+            b_next.eq(Mux(nxt_wrap, (kt + 1) * R, b_tile + kt_stride)),
+        ]
+        done_issuing = Signal()
+        with m.If(running):
+            with m.If(kk + 1 == period):
+                m.d.sync += kk.eq(0)
+                with m.If(has_next):
+                    m.d.sync += [kt.eq(kt_next), nt.eq(nt_next), b_tile.eq(b_next)]
+                    with m.If(nxt_wrap):
+                        m.d.sync += a_base.eq(a_base + self.m_len)
+                with m.Else():
+                    m.d.sync += running.eq(0)
+                    m.d.comb += done_issuing.eq(1)
+            with m.Else():
+                m.d.sync += kk.eq(kk + 1)
+        draining = self._finish(m, done_issuing, R * L + C + 4)
+        m.d.comb += self.busy.eq(pre | gap | running | draining)
+
+        # operands arrive one cycle after their read
+        v_r, f_r, shift_r = Signal(), Signal(), Signal()
+        m.d.sync += [v_r.eq(issue_valid), f_r.eq(issue_first), shift_r.eq(pre_read)]
+        wa, wb = len(arr.a[0]), len(arr.w_in[0])
+        m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r), arr.w_shift.eq(shift_r)]
+        m.d.comb += [arr.a[i].eq(a_rd.data[i * wa:(i + 1) * wa]) for i in range(R)]
+        m.d.comb += [arr.w_in[j].eq(b_rd.data[j * wb:(j + 1) * wb]) for j in range(C)]
+
+        # partial sums: column j reads (nt, m) from its bank j cycles after the row's issue
+        # (data one cycle later, as the row reaches PE(0, j)) and writes it at the bottom
+        writes = []
+        req, use = issue_valid, issue_use
+        for j, bank in enumerate(banks):
+            if j:
+                req_j, use_j = Signal(name=f"psum_req_{j}"), Signal(name=f"psum_use_{j}")
+                m.d.sync += [req_j.eq(req), use_j.eq(use)]
+                req, use = req_j, use_j
+            rp = bank.read_port()
+            use_r = Signal(name=f"psum_use_r_{j}")
+            m.d.sync += use_r.eq(use)
+            m.d.comb += arr.psum_in[j].eq(Mux(use_r, rp.data, 0))
+            m.d.comb += rp.addr.eq(self._row_pointer(m, f"psum_rd_{j}", req, launch))
+            wp = bank.write_port()
+            m.d.comb += [wp.addr.eq(self._row_pointer(m, f"psum_wr_{j}", arr.out_valid[j],
+                                                      launch)),
+                         wp.data.eq(arr.out_data[j]), wp.en.eq(arr.out_valid[j])]
+            writes.append(arr.out_valid[j])
+        return writes
+
+    def _row_pointer(self, m, name, step, launch):
+        """``nt * M + m`` for the rows of tiles in order: counts ``step`` pulses, wrapping
+        after ``n_tiles`` tiles of ``m_len`` rows (the next k-tile revisits them)."""
+        cfg = self._config
+        row = Signal(JOB_BITS, name=f"{name}_row")
+        tile = Signal(JOB_BITS, name=f"{name}_tile")
+        base = Signal(range(cfg.c_depth + 1), name=f"{name}_base")
+        with m.If(launch):
+            m.d.sync += [row.eq(0), tile.eq(0), base.eq(0)]
+        with m.Elif(step):
+            with m.If(row + 1 == self.m_len):
+                m.d.sync += row.eq(0)
+                with m.If(tile + 1 == self.n_tiles):
+                    m.d.sync += [tile.eq(0), base.eq(0)]
+                with m.Else():
+                    m.d.sync += [tile.eq(tile + 1), base.eq(base + self.m_len)]
+            with m.Else():
+                m.d.sync += row.eq(row + 1)
+        return base + row
 
 
 class ResetlessTop(wiring.Component):

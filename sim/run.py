@@ -80,7 +80,7 @@ def run_gemm(config, a_codes, b_codes, *, sim="verilator", waves=None, build_dir
     a_w = sched.a_words(a_codes, fmt_a)
     b_w = sched.b_words(b_codes, fmt_b)
     addrs = sched.result_addresses(top.col_bits)
-    job = dict(m_tiles=sched.m_tiles, n_tiles=sched.n_tiles, k_len=sched.k_steps, m_len=m)
+    job = sched.job
     if sim == "verilator":
         run = _run_verilator(top, a_w, b_w, addrs, job, waves, build_dir, log)
     elif sim == "amaranth":

@@ -14,6 +14,15 @@ Output-stationary, ``R x C`` PEs of ``lanes`` lanes and latency ``L``, a GEMM
 * ``cycles = T * P + 2R + C + L - 1``: from the first buffer read to the last result
   written, inclusive (1 cycle buffer read, ``i + j`` skew, ``L`` PE latency, ``i`` drain
   hops, 1 cycle write).
+
+Weight-stationary (:class:`WsSchedule`): PE row i holds k-step ``kt*R + i`` of k-tile ``kt``
+(``KT = ceil(k_steps / R)``), column j output column ``nt*C + j``; tiles ``T = KT * n_tiles``
+in ``kt``-major order, each streaming the M rows of A, one every
+``P = max(M, R*L + C + R - L, R*L + 2)`` cycles (the next tile's weights shift in behind the
+running one; a partial sum is written back before the next k-tile reads it);
+``cycles = R + 1 + (T - 1) * P + M + R*L + C`` (R cycles of first-weight preload, one gap,
+then the tiles; the last row leaves column C-1 after the skew and R*L cycles of partial-sum
+chain).
 """
 
 from dataclasses import dataclass
@@ -22,7 +31,7 @@ import numpy as np
 
 from nybble.sw import encode, get_format
 
-__all__ = ["OsSchedule", "schedule_for", "pack_fields"]
+__all__ = ["OsSchedule", "WsSchedule", "schedule_for", "pack_fields"]
 
 
 def pack_fields(fields, width):
@@ -121,7 +130,7 @@ class OsSchedule:
         """Raise ``ValueError`` if the operands or results exceed the config's buffers."""
         for name, need, have in (("a_depth", self.a_writes, config.a_depth),
                                  ("b_depth", self.b_writes, config.b_depth),
-                                 ("c_depth", self.tiles * self.rows, config.c_depth)):
+                                 ("c_depth", self.c_words, config.c_depth)):
             if need > have:
                 raise ValueError(
                     f"GEMM {self.m}x{self.k} @ {self.k}x{self.n} needs {need} words of "
@@ -165,11 +174,26 @@ class OsSchedule:
         j = np.arange(self.cols)[None, None, :]
         return (((t * self.rows + i) << col_bits) | j).ravel()
 
-    def unpack_results(self, values, acc_bits):
-        """Read-port words (unsigned, in :meth:`result_addresses` order) -> (M, N) ints."""
+    @staticmethod
+    def _signed(values, acc_bits):
         v = np.array([int(x) for x in np.asarray(values).ravel()], dtype=object)
         half = 1 << (acc_bits - 1)
-        v = np.array([x - (1 << acc_bits) if x >= half else x for x in v], dtype=object)
+        return np.array([x - (1 << acc_bits) if x >= half else x for x in v], dtype=object)
+
+    @property
+    def job(self):
+        """The job inputs of the top (``m_tiles``, ``n_tiles``, ``k_len``, ``m_len``)."""
+        return dict(m_tiles=self.m_tiles, n_tiles=self.n_tiles, k_len=self.k_steps,
+                    m_len=self.m)
+
+    @property
+    def c_words(self):
+        """Words of each column's result bank the job uses."""
+        return self.tiles * self.rows
+
+    def unpack_results(self, values, acc_bits):
+        """Read-port words (unsigned, in :meth:`result_addresses` order) -> (M, N) ints."""
+        v = self._signed(values, acc_bits)
         R, C = self.rows, self.cols
         grid = v.reshape(self.m_tiles, self.n_tiles, R, C).transpose(0, 2, 1, 3)
         grid = grid.reshape(self.m_tiles * R, self.n_tiles * C)[:self.m, :self.n]
@@ -178,12 +202,99 @@ class OsSchedule:
         return grid
 
 
+@dataclass(frozen=True)
+class WsSchedule(OsSchedule):
+    """Weight-stationary schedule of one GEMM (module docstring)."""
+
+    @property
+    def k_tiles(self):
+        return -(-self.k_steps // self.rows)
+
+    @property
+    def tiles(self):
+        return self.k_tiles * self.n_tiles
+
+    @property
+    def period(self):
+        R, C, L = self.rows, self.cols, self.latency
+        return max(self.m, R * L + C + R - L, R * L + 2)
+
+    @property
+    def cycles(self):
+        R, C, L = self.rows, self.cols, self.latency
+        return R + 1 + (self.tiles - 1) * self.period + self.m + R * L + C
+
+    @property
+    def job(self):
+        return dict(m_tiles=0, n_tiles=self.n_tiles, k_len=self.k_tiles, m_len=self.m)
+
+    @property
+    def a_writes(self):
+        return self.k_tiles * self.m
+
+    @property
+    def b_writes(self):
+        return self.n_tiles * self.k_tiles * self.rows
+
+    @property
+    def a_reads(self):
+        return self.tiles * self.m
+
+    @property
+    def b_reads(self):
+        return self.tiles * self.rows
+
+    @property
+    def c_writes(self):
+        return self.tiles * self.m * self.cols
+
+    @property
+    def c_reads(self):
+        # partial sums read back by every k-tile after the first, plus the host's read
+        return (self.k_tiles - 1) * self.n_tiles * self.m * self.cols + self.m * self.n_tiles * self.cols
+
+    @property
+    def c_words(self):
+        return self.n_tiles * self.m
+
+    def a_words(self, a_codes, fmt_a):
+        """A words ``kt * M + m``: row m's k-steps ``kt*R + i`` for PE rows i."""
+        fa = get_format(fmt_a)
+        a, zero = self._padded(a_codes, (self.m, self.k), fa, "a_codes")
+        R, L, KT = self.rows, self.lanes, self.k_tiles
+        pad = np.full((self.m, KT * R * L), zero, np.int64)
+        pad[:, :self.k] = a
+        f = pad.reshape(self.m, KT, R * L).transpose(1, 0, 2).reshape(-1, R * L)
+        return pack_fields(f, fa.bits)
+
+    def b_words(self, b_codes, fmt_b):
+        """B words ``nt * KT*R + t``: k-step t of output columns ``nt*C + j``."""
+        fb = get_format(fmt_b)
+        b, zero = self._padded(b_codes, (self.k, self.n), fb, "b_codes")
+        C, L, S = self.cols, self.lanes, self.k_tiles * self.rows
+        pad = np.full((S * L, self.n_tiles * C), zero, np.int64)
+        pad[:self.k, :self.n] = b
+        f = pad.reshape(S, L, self.n_tiles, C).transpose(2, 0, 3, 1).reshape(-1, C * L)
+        return pack_fields(f, fb.bits)
+
+    def result_addresses(self, col_bits):
+        nt = np.arange(self.n_tiles)[:, None, None]
+        mm = np.arange(self.m)[None, :, None]
+        j = np.arange(self.cols)[None, None, :]
+        return (((nt * self.m + mm) << col_bits) | j).ravel()
+
+    def unpack_results(self, values, acc_bits):
+        v = self._signed(values, acc_bits)
+        grid = v.reshape(self.n_tiles, self.m, self.cols).transpose(1, 0, 2)
+        grid = grid.reshape(self.m, self.n_tiles * self.cols)[:, :self.n]
+        return grid.astype(np.int64) if acc_bits <= 63 else grid
+
+
 def schedule_for(config, m, n, k):
     """The schedule of an ``m x k @ k x n`` GEMM on ``config`` (validates the sizes)."""
     from nybble.hw.array import build_pe
     from nybble.sw.formats import check_integral
     m, n, k = (check_integral(name, v, 1) for name, v in (("m", m), ("n", n), ("k", k)))
-    if config.dataflow != "os":
-        raise ValueError(f"ArrayConfig.dataflow {config.dataflow!r} has no schedule yet; use 'os'")
-    pe = build_pe(config, prototype=True)
-    return OsSchedule(config.rows, config.cols, pe.lanes, pe.latency, m, n, k)
+    pe = build_pe(config, prototype=True, psum=config.dataflow == "ws")
+    cls = OsSchedule if config.dataflow == "os" else WsSchedule
+    return cls(config.rows, config.cols, pe.lanes, pe.latency, m, n, k)

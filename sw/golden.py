@@ -28,6 +28,30 @@ Across blocks (block-scaled schemes)
     * A per-tensor scale (NVFP4's ``ta``, ``tb``) is applied last: ``C = fl(X * (ta * tb))``.
     Schemes with zero points (q4_1, q4_k) are refused: dequantize them first.
 
+Windowed cross-block accumulator (``gemm(..., block_acc=(W, F))``, :func:`gemm_block_acc`,
+:func:`gemm_block_codes`) -- what the block-scaled PEs (:mod:`nybble.hw.block_pe`) hold
+    1. Block sum: ``S_j = sum_{k in block j} pa_k * pb_k``, exact, on the product grid
+       ``2**-g`` (``g = fa + fb``); the hardware sizes its block adder so it cannot overflow
+       (``acc_bits`` / ``overflow`` of the within-block accumulator are not used).
+    2. Scaling: the block's contribution on the window grid ``2**-F`` is
+       ``c_j = floor(S_j * sa_j * sb_j * 2**(F - g))`` -- the exact product of the block sum
+       and the two block scales (any exactly-representable scales: E8M0 powers of two, E4M3,
+       fp16 (ggml Q4_0 ``d``), float32; signed), truncated toward -inf (an arithmetic right
+       shift).  A block whose contribution is below the LSB vanishes (``0``, or ``-1`` LSB
+       when negative); an all-zero block contributes exactly 0 whatever its scales.
+    3. Accumulation: ``acc`` is a two's-complement register of ``W`` bits on the grid
+       ``2**-F``; ``acc = c_0``, then ``acc = acc + c_j`` for j = 1, 2, ... (ascending block
+       order), each addition exact and then ``"wrap"``-ped modulo ``2**W`` or
+       ``"saturate"``-d to ``[-2**(W-1), 2**(W-1)-1]`` (``"error"``: ValueError at the first
+       overflow).  Overflow: the exact ``acc + c_j`` leaves that range (also when ``c_j``
+       alone is far outside it: the hardware clamps its shifter and flags it).
+    4. ``gemm`` returns ``fl(acc * 2**-F)`` (rounded once to float64), times ``(ta * tb)``
+       when the operands carry per-tensor scales (NVFP4): the tensor scales are applied by
+       the host after the array, never inside it.
+    Partial last blocks (K not a multiple of the block) are padded with zero elements; the
+    hardware pads the same way.  NaN scale codes (E8M0 0xFF, E4M3 0x7F / 0xFF, fp16 Inf/NaN)
+    are refused.
+
 :func:`gemm_codes` exposes the block accumulator directly (one block = all of K): it is what a
 plain int4 / fp4 / e3m0 array's accumulators hold, bit for bit.  Its keyword-only options
 (defaults: the behaviour above) describe the other PEs of the library:
@@ -54,8 +78,9 @@ import numpy as np
 from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
 from .quantize import QuantizedTensor, BITMOD_TYPES
 
-__all__ = ["gemm", "gemm_codes", "min_acc_bits", "product_format", "element_ints",
-           "CODEBOOK_FRAC_BITS", "OVERFLOW_MODES", "PRODUCT_KINDS"]
+__all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
+           "product_format", "element_ints", "CODEBOOK_FRAC_BITS", "OVERFLOW_MODES",
+           "PRODUCT_KINDS"]
 
 OVERFLOW_MODES = ("wrap", "saturate", "error")
 PRODUCT_KINDS = ("exact", "lmul")
@@ -414,12 +439,27 @@ def _scales_per_block(qt, nb, block):
     return s
 
 
-def gemm(a, b, *, acc_bits=32, overflow="wrap"):
+def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
     """The exact result (float64, M x N) a MAC array computes for ``a @ b``.
 
     ``a`` (M x K, quantized with ``axis=-1``) and ``b`` (K x N, ``axis=0``) are
     :class:`QuantizedTensor` s.  Order of operations, grids and rounding: module docstring.
+
+    ``block_acc=(W, F)``: the windowed cross-block accumulator of the block-scaled PEs
+    instead (module docstring, "Windowed cross-block accumulator"): ``W`` bits, ``F``
+    fraction bits, ``overflow`` applied to it; ``acc_bits`` is then not used (block sums are
+    exact).  Default ``None``: the behaviour above, unchanged.
     """
+    if block_acc is not None:
+        if not isinstance(block_acc, (tuple, list)) or len(block_acc) != 2:
+            raise TypeError(f"block_acc must be a pair (acc_bits, acc_frac_bits), not "
+                            f"{block_acc!r}")
+        w, f = block_acc
+        acc = gemm_block_acc(a, b, acc_bits=w, acc_frac_bits=f, overflow=overflow)
+        x = np.ldexp(_ints_to_float(acc), -int(f))
+        ta = a.tensor_scale if a.tensor_scale is not None else 1.0
+        tb = b.tensor_scale if b.tensor_scale is not None else 1.0
+        return x * (np.float64(ta) * np.float64(tb)) if (ta != 1.0 or tb != 1.0) else x
     acc_bits = _check_acc(acc_bits, overflow)
     _check_operands(a, b)
     pa, fa, amax = _operand_ints(a)
@@ -524,3 +564,172 @@ def _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, grid_bits,
                        otypes=[np.float64])(total)
     # float(int) rounds to nearest even; the power-of-two scaling after it is exact
     return np.ldexp(out, emin - grid_bits)
+
+
+# -- the windowed cross-block accumulator of the block-scaled PEs ---------------------------
+
+def _ints_to_float(acc):
+    """Integer array (int64 or Python ints) -> float64, each rounded once to nearest even."""
+    acc = np.asarray(acc)
+    if acc.dtype != object:
+        return acc.astype(np.float64)
+    return np.vectorize(lambda v: float(v) if abs(v) < (1 << 1023) else
+                        (float("inf") if v > 0 else float("-inf")), otypes=[np.float64])(acc)
+
+
+def _scale_values(codes, fmt, name):
+    """Scale codes of ``fmt`` -> exact float64 values; NaN / Inf codes refused."""
+    fmt = get_format(fmt)
+    c = np.asarray(codes)
+    if not np.issubdtype(c.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array of {fmt.name} codes, not dtype {c.dtype}")
+    if c.size and (c.min() < 0 or c.max() >= fmt.n_codes):
+        raise ValueError(f"{name} codes of {fmt.name} must be in 0..{fmt.n_codes - 1}")
+    v = fmt.values[c.astype(np.int64)]
+    if not np.all(np.isfinite(v)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(v))[0])
+        raise ValueError(f"{name} holds the NaN/Inf code {int(c[bad])} of {fmt.name} at {bad}")
+    return v
+
+
+def _check_window(acc_bits, acc_frac_bits, overflow):
+    acc_bits = check_integral("acc_bits", acc_bits, 2, 4096)
+    acc_frac_bits = check_integral("acc_frac_bits", acc_frac_bits, -4096, 4096)
+    if overflow not in OVERFLOW_MODES:
+        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_MODES)}, not {overflow!r}")
+    return acc_bits, acc_frac_bits
+
+
+def _block_window_core(pa, pb, g, sa, sb, block, acc_bits, acc_frac_bits, overflow,
+                       amax, bmax):
+    """Steps 1-3 of the windowed cross-block accumulator.  ``pa`` (M, K), ``pb`` (K, N)
+    element integers on grids summing to ``2**-g``; ``sa`` (M, nb), ``sb`` (nb, N) exact
+    float64 scale values.  Returns ``(acc, overflow flags)``."""
+    m, k = pa.shape
+    n = pb.shape[1]
+    nb = -(-k // block) if k else 0
+    if sa.shape != (m, nb) or sb.shape != (nb, n):
+        raise ValueError(f"scales must be (M, blocks) = {(m, nb)} for a and (blocks, N) = "
+                         f"{(nb, n)} for b (block {block}), not {sa.shape} and {sb.shape}")
+    w, f = acc_bits, acc_frac_bits
+    lim = 1 << (w - 1)
+    big_obj = w > 60
+    acc = np.zeros((m, n), dtype=object if big_obj else np.int64)
+    flags = np.zeros((m, n), dtype=bool)
+    ma, ea = _split_pow2(sa)   # odd-or-zero integer mantissa, exponent: s = mant * 2**exp
+    mb, eb = _split_pow2(sb)
+    bound = int(amax) * int(bmax) * block
+    fold = int(np.abs(ma).max(initial=0)) * int(np.abs(mb).max(initial=0))
+    fast = not big_obj and bound * fold < 2 ** 52
+    for j in range(nb):
+        ks = slice(j * block, min(k, (j + 1) * block))
+        s = _int_matmul(pa[:, ks], pb[ks, :], bound)
+        s = s.astype(np.int64) if s.dtype.kind == "f" else s
+        sh = ea[:, j][:, None] + eb[j, :][None, :] + (f - g)
+        if fast:
+            t = s.astype(np.int64) * np.outer(ma[:, j], mb[j, :])
+            c, far = _floor_shift_int64(t, sh, w, overflow)
+        else:
+            t = s.astype(object) * np.outer(ma[:, j], mb[j, :]).astype(object)
+            c, far = _floor_shift_object(t, sh.astype(object), w, overflow)
+        total = (acc + c if j else c) if fast else (acc.astype(object) + c if j else c)
+        out = far | (total >= lim) | (total < -lim)
+        if np.any(out) and overflow == "error":
+            mm, nn = (int(i) for i in np.argwhere(out)[0])
+            raise ValueError(f"cross-block accumulator overflow: acc_bits={w} "
+                             f"(acc_frac_bits={f}) is too narrow; output [{mm}, {nn}] leaves "
+                             f"the range at block {j}")
+        flags |= out
+        if overflow == "wrap":
+            total = (total + lim) % (2 * lim) - lim
+        else:
+            total = np.minimum(np.maximum(total, -lim), lim - 1)
+        acc = total if big_obj else total.astype(np.int64)
+    return acc, flags
+
+
+def _floor_shift_int64(t, sh, w, overflow):
+    """``c = floor(t * 2**sh)`` for int64 ``t`` (|t| < 2**52), ``w <= 60``: returns ``(c, far)``;
+    where ``|c|`` needs more than ``w + 1`` bits (``far``) ``c`` is replaced by its value modulo
+    ``2**w`` (wrap) or by ``+-2**w`` (saturate, error): all that the accumulator needs."""
+    right = t >> np.minimum(np.maximum(-sh, 0), 63)
+    mag = np.abs(t)
+    bits = np.where(mag > 0, np.frexp(mag.astype(np.float64))[1], 0)  # bit length, exact < 2**52
+    lsh = np.maximum(sh, 0)
+    far = (sh >= 0) & (mag > 0) & (bits + lsh > w + 1)
+    near_left = np.where(far, 0, t) << np.where(far | (t == 0), 0, lsh)
+    if overflow == "wrap":
+        keep = np.clip(w - lsh, 0, 62)
+        wrapped = np.where(lsh < w, (t & ((np.int64(1) << keep) - 1)) << np.minimum(lsh, 62), 0)
+        far_val = wrapped
+    else:
+        far_val = np.where(t > 0, np.int64(1) << w, -(np.int64(1) << w))
+    c = np.where(sh < 0, right, np.where(far, far_val, near_left))
+    return c, far
+
+
+def _floor_shift_object(t, sh, w, overflow):
+    """:func:`_floor_shift_int64` in Python integers (any width)."""
+    def one(tv, shv):
+        tv, shv = int(tv), int(shv)
+        if tv == 0:
+            return 0, False
+        if shv < 0:
+            return tv >> min(-shv, tv.bit_length() + 1), False
+        if tv.bit_length() + shv <= w + 1:
+            return tv << shv, False
+        if overflow == "wrap":
+            return ((tv << shv) % (1 << w) if shv < w else 0), True
+        return ((1 << w) if tv > 0 else -(1 << w)), True
+    c, far = np.frompyfunc(one, 2, 2)(t, sh)
+    return c, far.astype(bool)
+
+
+def gemm_block_codes(a_codes, a_scales, b_codes, b_scales, fmt_a, fmt_b, *, scale_fmt,
+                     block, acc_bits, acc_frac_bits, overflow="wrap", return_overflow=False):
+    """The windowed cross-block accumulator (module docstring) for raw codes.
+
+    ``a_codes`` (M x K) and ``b_codes`` (K x N) are element codes of ``fmt_a`` / ``fmt_b``;
+    ``a_scales`` (M x nb) and ``b_scales`` (nb x N), ``nb = ceil(K / block)``, are scale
+    codes of ``scale_fmt`` (``"e8m0"``, ``"e4m3"``, ``"float16"``, ... or a pair of formats,
+    one per operand).  Returns the ``acc_bits``-bit accumulators (int64, or Python ints past
+    60 bits) on the grid ``2**-acc_frac_bits``; with ``return_overflow`` also the sticky
+    overflow flag of every output.
+    """
+    acc_bits, acc_frac_bits = _check_window(acc_bits, acc_frac_bits, overflow)
+    block = check_integral("block", block, 1)
+    sfa, sfb = scale_fmt if isinstance(scale_fmt, (tuple, list)) else (scale_fmt, scale_fmt)
+    pa, fa, amax = _operand(a_codes, fmt_a, "a_codes")
+    pb, fb, bmax = _operand(b_codes, fmt_b, "b_codes")
+    if pa.shape[1] != pb.shape[0]:
+        raise ValueError(f"K mismatch: a_codes is {pa.shape[0]} x {pa.shape[1]} and b_codes is "
+                         f"{pb.shape[0]} x {pb.shape[1]}; a's columns must equal b's rows")
+    sa = _scale_values(a_scales, sfa, "a_scales")
+    sb = _scale_values(b_scales, sfb, "b_scales")
+    acc, flags = _block_window_core(pa, pb, fa + fb, sa, sb, block, acc_bits, acc_frac_bits,
+                                    overflow, amax, bmax)
+    return (acc, flags) if return_overflow else acc
+
+
+def gemm_block_acc(a, b, *, acc_bits, acc_frac_bits, overflow="wrap", return_overflow=False):
+    """The windowed cross-block accumulator (module docstring) of two :class:`QuantizedTensor`
+    s: ``acc_bits``-bit integers on the grid ``2**-acc_frac_bits`` (int64, or Python ints past
+    60 bits), per-tensor scales not applied (:func:`gemm` with ``block_acc`` applies them).
+
+    Any symmetric schemes with equal block sizes along K (the block-scaled PEs implement
+    mxfp4, mxint8, nvfp4 and q4_0); blocked like :func:`gemm`'s operands.
+    """
+    acc_bits, acc_frac_bits = _check_window(acc_bits, acc_frac_bits, overflow)
+    _check_operands(a, b)
+    pa, fa, amax = _operand_ints(a)
+    pb, fb, bmax = _operand_ints(b)
+    k = pa.shape[1]
+    block = _block_size(a, b) if k else 1
+    nb = -(-k // block) if k else 0
+    sa = np.asarray(_scales_per_block(a, nb, block), dtype=np.float64)
+    sb = np.asarray(_scales_per_block(b, nb, block), dtype=np.float64)
+    if not (np.all(np.isfinite(sa)) and np.all(np.isfinite(sb))):
+        raise ValueError("block scales must be finite (a NaN scale code was given)")
+    acc, flags = _block_window_core(pa, pb, fa + fb, sa, sb, block, acc_bits, acc_frac_bits,
+                                    overflow, amax, bmax)
+    return (acc, flags) if return_overflow else acc

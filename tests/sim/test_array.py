@@ -50,11 +50,19 @@ SWEEP = [
                  a_depth=256, b_depth=256, c_depth=256),
      [(4, 2, 12), (9, 3, 40), (1, 1, 1), (16, 4, 7)]),
 ]
+SWEEP += [
+    (ArrayConfig(rows=2, cols=3, pe="int4", acc_bits=12, overflow="saturate", dataflow="ws",
+                 a_depth=256, b_depth=256, c_depth=256),
+     [(1, 1, 1), (3, 5, 7), (20, 3, 16), (9, 7, 30), (2, 9, 2), (40, 2, 5)]),
+    (ArrayConfig(rows=3, cols=2, pe="fp4_e2m1_dp4", acc_bits=20, dataflow="ws",
+                 a_depth=256, b_depth=256, c_depth=256),
+     [(4, 2, 12), (7, 5, 50), (30, 4, 3), (1, 3, 24)]),
+]
 CASES = [(cfg, shape) for cfg, shapes in SWEEP for shape in shapes]
 
 
 @pytest.mark.parametrize("cfg,shape", CASES,
-                         ids=[f"{c.pe}-{c.rows}x{c.cols}-{'x'.join(map(str, s))}" for c, s in CASES])
+                         ids=[f"{c.dataflow}-{c.pe}-{c.rows}x{c.cols}-{'x'.join(map(str, s))}" for c, s in CASES])
 def test_rtl_equals_golden_and_cycle_model_on_verilator(cfg, shape, rng):
     _check(cfg, *shape, rng, "verilator")
 
@@ -62,10 +70,13 @@ def test_rtl_equals_golden_and_cycle_model_on_verilator(cfg, shape, rng):
 def test_sweep_is_big_enough():
     assert len(CASES) >= 30
     assert len({c.pe for c, _ in SWEEP}) >= 5
+    assert {c.dataflow for c, _ in SWEEP} == {"os", "ws"}
 
 
-def test_amaranth_simulator_small_case(rng):
-    cfg = ArrayConfig(rows=2, cols=3, pe="int4", acc_bits=16, a_depth=64, b_depth=64, c_depth=64)
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+def test_amaranth_simulator_small_case(dataflow, rng):
+    cfg = ArrayConfig(rows=2, cols=3, pe="int4", acc_bits=16, a_depth=64, b_depth=64,
+                      c_depth=64, dataflow=dataflow)
     _check(cfg, 5, 4, 7, rng, "amaranth")
 
 
@@ -94,7 +105,7 @@ def test_back_to_back_jobs_without_reset(rng):
                     ctx.set(top.wr_data, w)
                     await ctx.tick()
             ctx.set(top.wr_en, 0)
-            for name, v in (("m_tiles", s.m_tiles), ("n_tiles", s.n_tiles), ("k_len", s.k_steps)):
+            for name, v in s.job.items():
                 ctx.set(getattr(top, name), v)
             ctx.set(top.start, 1)
             await ctx.tick()
