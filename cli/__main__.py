@@ -30,12 +30,28 @@ class UsageError(Exception):
     """Bad user input detected by a command (reported without a traceback)."""
 
 
-def build_parser():
+# commands whose module is not ``cmd_<command>``
+_MODULE_OF = {"pe-report": "cmd_pe"}
+
+
+def _module_for(argv):
+    """The one command module ``argv`` needs (None: load them all, e.g. for --help)."""
+    cmd = next((a for a in argv if not a.startswith("-")), None)
+    if cmd is None:
+        return None
+    name = _MODULE_OF.get(cmd, "cmd_" + cmd.replace("-", "_"))
+    return name if name in COMMAND_MODULES else None
+
+
+def build_parser(argv=None):
+    """The argument parser; with ``argv``, only the requested command's module is imported
+    (each command group pulls in its own dependencies: scipy, Amaranth, ...)."""
     parser = argparse.ArgumentParser(
         prog="nybble", description="Nybble: 4-bit MAC array co-design simulator")
     parser.add_argument("--version", action="version", version=f"nybble {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    only = _module_for(argv) if argv is not None else None
+    for name in ([only] if only else COMMAND_MODULES):
         try:
             mod = importlib.import_module(f"{__package__}.{name}")
         except ModuleNotFoundError as e:  # a command module not written yet is simply absent
@@ -67,7 +83,8 @@ def _json_default(o):
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -93,6 +93,7 @@ def _operands(args, fmt_a, fmt_b):
     qa, qb = quantize(a, sch, axis=-1), quantize(b, sch, axis=0)
     sa = np.broadcast_to(qa.block_scale_values(), (a.shape[0], 1))[:, 0]
     sb = np.broadcast_to(qb.block_scale_values(), (1, b.shape[1]))[0, :]
+    args._float_ref = a.astype(np.float64) @ b.astype(np.float64)
     return qa.codes, qb.codes, sa, sb
 
 
@@ -130,10 +131,13 @@ def run(args):
         "build_seconds": run_.build_seconds, "cached_build": run_.cached_build,
         "macs_per_second": m * n * k / run_.sim_seconds if run_.sim_seconds > 0 else None,
     }
+    c = np.asarray(run_.result, dtype=np.float64) * 2.0 ** -run_.frac_bits
+    if sa is not None:
+        c = c * (sa[:, None] * sb[None, :])
+    ref = getattr(args, "_float_ref", None)
+    if ref is not None:  # the 4-bit result against the float64 product of the inputs
+        out["rel_error"] = float(np.linalg.norm(c - ref) / max(np.linalg.norm(ref), 1e-300))
     if args.out:
-        c = np.asarray(run_.result, dtype=np.float64) * 2.0 ** -run_.frac_bits
-        if sa is not None:
-            c = c * (sa[:, None] * sb[None, :])
         os.makedirs(os.path.dirname(os.path.abspath(args.out)) or ".", exist_ok=True)
         np.save(args.out, c)
         out["out"] = args.out
@@ -143,6 +147,9 @@ def run(args):
             f"  cycles {out['cycles']} (ideal {out['ideal_cycles']:.0f}, utilization "
             f"{out['utilization']:.1%}; cycle model {sched.cycles})\n"
             f"  mismatches vs nybble.sw golden: {mism} of {m * n}\n"
+            + (f"  relative error vs the float64 product: {out['rel_error']:.4g}\n"
+               if "rel_error" in out else "")
+            +
             f"  simulated {out['macs_per_second'] or 0:.3g} MAC/s ({out['sim_seconds']:.3f} s), "
             f"build {out['build_seconds']:.1f} s{' (cached)' if run_.cached_build else ''}")
     emit(args, out, text)

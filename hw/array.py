@@ -23,7 +23,7 @@ has PE(i,j) captured at the edge ending cycle F + i + j + L - 1 and its value at
 output during cycle F + 2i + j + L.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -132,7 +132,6 @@ class OutputStationaryArray(wiring.Component):
                     m.d.comb += pes[i + 1][j].b.eq(pe.b_out)
 
         # drain: capture when a tile boundary reaches the accumulator; shift up
-        ovf = Signal()
         overflow_terms = []
         for j in range(C):
             shadow = [Signal(signed(cfg.acc_bits), name=f"shadow_{i}_{j}") for i in range(R)]
@@ -155,11 +154,9 @@ class OutputStationaryArray(wiring.Component):
                     m.d.sync += [shadow[i].eq(above_d), svalid[i].eq(above_v)]
                 overflow_terms.append(pe.overflow)
             m.d.comb += [self.out_valid[j].eq(svalid[0]), self.out_data[j].eq(shadow[0])]
-        # sticky overflow of the whole job (any PE's flag while a tile was accumulated)
-        any_ovf = Signal()
-        for t in overflow_terms:
-            any_ovf = any_ovf | t
-        m.d.comb += self.overflow.eq(any_ovf)
+        # any PE's flag (the top makes it sticky over the job); Cat().any() keeps the
+        # expression flat for the simulator instead of a 256-deep chain of ORs
+        m.d.comb += self.overflow.eq(Cat(*overflow_terms).any())
         return m
 
 
@@ -232,7 +229,7 @@ class WeightStationaryArray(wiring.Component):
             m.d.comb += [pe.a.eq(delayed(self.a[i], i * L, f"a{i}")),
                          pe.valid.eq(delayed(self.valid, i * L, f"v{i}")),
                          pe.first.eq(delayed(self.first, i * L, f"f{i}"))]
-        overflow = 0
+        overflow_terms = []
         for i in range(R):
             for j in range(C):
                 pe = pes[i][j]
@@ -245,7 +242,7 @@ class WeightStationaryArray(wiring.Component):
                     m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
                                  nxt.first.eq(pe.first_out)]
                 m.d.comb += pe.psum.eq(self.psum_in[j] if i == 0 else pes[i - 1][j].acc)
-                overflow = overflow | (pe.overflow & pe.valid)
+                overflow_terms.append(pe.overflow & pe.valid)
         # weights: a shift chain of next weights per column, swapped in by the tile marker
         for j in range(C):
             nxt_w = [Signal(len(self.w_in[j]), name=f"next_w_{i}_{j}") for i in range(R)]
@@ -262,7 +259,5 @@ class WeightStationaryArray(wiring.Component):
             bottom = pes[R - 1][j]
             m.d.comb += [self.out_valid[j].eq(delayed(bottom.valid, L, f"ov{j}")),
                          self.out_data[j].eq(bottom.acc)]
-        ovf = Signal()
-        m.d.comb += ovf.eq(overflow)
-        m.d.comb += self.overflow.eq(ovf)
+        m.d.comb += self.overflow.eq(Cat(*overflow_terms).any())
         return m

