@@ -53,7 +53,59 @@ def build_pe(config, *, prototype=False, psum=False):
     return pe
 
 
-class OutputStationaryArray(wiring.Component):
+def _delayed(m, sig, n, name):
+    """``sig`` through ``n`` registers (skew lines)."""
+    for s in range(n):
+        r = Signal.like(sig, name=f"{name}_d{s}")
+        m.d.sync += r.eq(sig)
+        sig = r
+    return sig
+
+
+class _Array(wiring.Component):
+    """What both dataflows share: the config, a prototype PE, the common ports."""
+
+    _psum = False
+
+    def __init__(self, config, operand_ports):
+        if not isinstance(config, ArrayConfig):
+            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        self._config = config
+        self._proto = build_pe(config, prototype=True, psum=self._psum)
+        p = self._proto
+        sig = {
+            "a": In(unsigned(len(p.a))).array(config.rows),
+            "valid": In(1), "first": In(1),
+            **operand_ports(p),
+            "out_valid": Out(1).array(config.cols),
+            "out_data": Out(signed(config.acc_bits)).array(config.cols),
+            "overflow": Out(1),
+        }
+        if hasattr(p, "lut_we"):
+            sig.update(lut_we=In(1), lut_addr=In(unsigned(len(p.lut_addr))),
+                       lut_data=In(signed(len(p.lut_data))))
+        super().__init__(sig)
+
+    config = property(lambda self: self._config)
+    latency = property(lambda self: self._proto.latency)
+    lanes = property(lambda self: self._proto.lanes)
+    frac_bits = property(lambda self: self._proto.frac_bits)
+
+    def _pes(self, m):
+        """The R x C PEs as submodules ``pe_<i>_<j>``, LUT write port broadcast."""
+        cfg = self._config
+        pes = [[build_pe(cfg, psum=self._psum) for _ in range(cfg.cols)]
+               for _ in range(cfg.rows)]
+        for i, row in enumerate(pes):
+            for j, pe in enumerate(row):
+                m.submodules[f"pe_{i}_{j}"] = pe
+                if hasattr(self, "lut_we"):
+                    m.d.comb += [pe.lut_we.eq(self.lut_we), pe.lut_addr.eq(self.lut_addr),
+                                 pe.lut_data.eq(self.lut_data)]
+        return pes
+
+
+class OutputStationaryArray(_Array):
     """R x C output-stationary array (module docstring).
 
     Ports
@@ -69,49 +121,15 @@ class OutputStationaryArray(wiring.Component):
     """
 
     def __init__(self, config):
-        if not isinstance(config, ArrayConfig):
-            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
-        self._config = config
-        self._proto = build_pe(config, prototype=True)
-        p = self._proto
-        sig = {
-            "a": In(unsigned(len(p.a))).array(config.rows),
-            "b": In(unsigned(len(p.b))).array(config.cols),
-            "valid": In(1), "first": In(1),
-            "out_valid": Out(1).array(config.cols),
-            "out_data": Out(signed(config.acc_bits)).array(config.cols),
-            "overflow": Out(1),
-        }
-        if hasattr(p, "lut_we"):
-            sig.update(lut_we=In(1), lut_addr=In(unsigned(len(p.lut_addr))),
-                       lut_data=In(signed(len(p.lut_data))))
-        super().__init__(sig)
-
-    config = property(lambda self: self._config)
-    latency = property(lambda self: self._proto.latency)
-    lanes = property(lambda self: self._proto.lanes)
-    frac_bits = property(lambda self: self._proto.frac_bits)
+        super().__init__(config, lambda p: {"b": In(unsigned(len(p.b))).array(config.cols)})
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         R, C = cfg.rows, cfg.cols
         L = self._proto.latency
-        pes = [[build_pe(cfg) for _ in range(C)] for _ in range(R)]
-        for i in range(R):
-            for j in range(C):
-                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
-                if hasattr(self, "lut_we"):
-                    pe = pes[i][j]
-                    m.d.comb += [pe.lut_we.eq(self.lut_we), pe.lut_addr.eq(self.lut_addr),
-                                 pe.lut_data.eq(self.lut_data)]
-
-        def delayed(sig, n, name):
-            for s in range(n):
-                r = Signal.like(sig, name=f"{name}_d{s}")
-                m.d.sync += r.eq(sig)
-                sig = r
-            return sig
+        pes = self._pes(m)
+        delayed = lambda sig, n, name: _delayed(m, sig, n, name)
 
         # input skew: row i (a, valid, first) by i cycles, column j (b) by j cycles
         for i in range(R):
@@ -160,7 +178,7 @@ class OutputStationaryArray(wiring.Component):
         return m
 
 
-class WeightStationaryArray(wiring.Component):
+class WeightStationaryArray(_Array):
     """R x C weight-stationary array: weights held in the PEs, activations flow right,
     partial sums flow down.
 
@@ -185,44 +203,20 @@ class WeightStationaryArray(wiring.Component):
     ``w_shift``, bottom row first, while the current tile runs.
     """
 
-    def __init__(self, config):
-        if not isinstance(config, ArrayConfig):
-            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
-        self._config = config
-        self._proto = build_pe(config, prototype=True, psum=True)
-        p = self._proto
-        sig = {
-            "a": In(unsigned(len(p.a))).array(config.rows),
-            "valid": In(1), "first": In(1),
-            "w_in": In(unsigned(len(p.b))).array(config.cols), "w_shift": In(1),
-            "psum_in": In(signed(config.acc_bits)).array(config.cols),
-            "out_valid": Out(1).array(config.cols),
-            "out_data": Out(signed(config.acc_bits)).array(config.cols),
-            "overflow": Out(1),
-        }
-        if hasattr(p, "lut_we"):
-            sig.update(lut_we=In(1), lut_addr=In(unsigned(len(p.lut_addr))),
-                       lut_data=In(signed(len(p.lut_data))))
-        super().__init__(sig)
+    _psum = True
 
-    config = property(lambda self: self._config)
-    latency = property(lambda self: self._proto.latency)
-    lanes = property(lambda self: self._proto.lanes)
-    frac_bits = property(lambda self: self._proto.frac_bits)
+    def __init__(self, config):
+        super().__init__(config, lambda p: {
+            "w_in": In(unsigned(len(p.b))).array(config.cols), "w_shift": In(1),
+            "psum_in": In(signed(config.acc_bits)).array(config.cols)})
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         R, C = cfg.rows, cfg.cols
         L = self._proto.latency
-        pes = [[build_pe(cfg, psum=True) for _ in range(C)] for _ in range(R)]
-
-        def delayed(sig, n, name):
-            for s in range(n):
-                r = Signal.like(sig, name=f"{name}_d{s}")
-                m.d.sync += r.eq(sig)
-                sig = r
-            return sig
+        pes = self._pes(m)
+        delayed = lambda sig, n, name: _delayed(m, sig, n, name)
 
         for i in range(R):
             pe = pes[i][0]
@@ -233,10 +227,6 @@ class WeightStationaryArray(wiring.Component):
         for i in range(R):
             for j in range(C):
                 pe = pes[i][j]
-                m.submodules[f"pe_{i}_{j}"] = pe
-                if hasattr(self, "lut_we"):
-                    m.d.comb += [pe.lut_we.eq(self.lut_we), pe.lut_addr.eq(self.lut_addr),
-                                 pe.lut_data.eq(self.lut_data)]
                 if j + 1 < C:
                     nxt = pes[i][j + 1]
                     m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
