@@ -13,6 +13,8 @@ SIM_CHOICES = ("verilator", "amaranth", "icarus")
 def register(sub):
     p = sub.add_parser("gemm", help="run a GEMM on the RTL array, check it against nybble.sw")
     add_array_args(p)
+    from .gemm_block import add_block_args
+    add_block_args(p)
     p.add_argument("--m", type=int, default=64, help="rows of A (default 64)")
     p.add_argument("--n", type=int, default=64, help="columns of B (default 64)")
     p.add_argument("--k", type=int, default=64, help="reduction length (default 64)")
@@ -103,6 +105,9 @@ def run(args):
     from nybble.hw.pe import pe_kind
     if args.waves and not str(args.waves).endswith((".vcd", ".fst")):
         raise UsageError(f"--waves must name a .vcd or .fst file, not {args.waves!r}")
+    from .gemm_block import wants_block, run_block
+    if wants_block(args):  # block-scaled schemes and GGUF inputs (cli/gemm_block.py)
+        return run_block(args)
     sim = args.sim
     if args.cocotb:
         sim = "icarus" if args.sim == "icarus" else "cocotb"

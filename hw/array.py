@@ -47,7 +47,7 @@ def build_pe(config, *, prototype=False, psum=False):
         raise ValueError(f"ArrayConfig.pe {config.pe!r} has no partial-sum input; the "
                          "weight-stationary array takes MAC and dot-product PEs")
     pe = kind.build(acc_bits=config.acc_bits, overflow=config.overflow,
-                    **({"psum": True} if psum else {}))
+                    **({"psum": True} if psum else {}), **config.pe_options)
     if prototype:
         pe._MustUse__silence = True
     return pe

@@ -30,6 +30,13 @@ class ArrayConfig:
     a_depth, b_depth, c_depth : on-chip buffer depths in words (A: one word = one code per
         PE row; B: one code per PE column; C: one accumulator per PE column).
     clock_mhz : clock used to turn cycles into time in reports.
+    block_size : block-scaled PE kinds only (``mxfp4``, ``mxint8``, ``nvfp4``, ``q4_0``;
+        :mod:`nybble.hw.block_pe`): elements per block scale along K, 16 or 32 (a multiple
+        of the PE's lanes); None: the kind's own (32 for MX and Q4_0, 16 for NVFP4).
+    acc_frac_bits : block-scaled kinds only: fraction bits of the cross-block accumulator
+        (``acc_bits`` wide, grid ``2**-acc_frac_bits``), ``0 .. acc_bits - 1``; None:
+        :func:`nybble.hw.block_pe.default_acc_frac_bits` (``acc_bits // 2``; NVFP4 keeps 36
+        integer bits).  Plain kinds leave both None.
     """
 
     rows: int = 4
@@ -42,6 +49,8 @@ class ArrayConfig:
     b_depth: int = 4096
     c_depth: int = 4096
     clock_mhz: float = 100.0
+    block_size: int | None = None
+    acc_frac_bits: int | None = None
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)
@@ -64,6 +73,58 @@ class ArrayConfig:
         if self.pe not in PE_KINDS:
             raise ValueError(f"ArrayConfig.pe must be one of {', '.join(sorted(PE_KINDS))}, "
                              f"not {self.pe!r}")
+        self._check_block(PE_KINDS[self.pe])
+
+    def _check_block(self, kind):
+        set_ = lambda k, v: object.__setattr__(self, k, v)
+        if getattr(kind, "pe", None) != "block":
+            for name in ("block_size", "acc_frac_bits"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"ArrayConfig.{name} applies to block-scaled PE kinds "
+                                     f"(mxfp4, mxint8, nvfp4, q4_0), not {self.pe!r}: "
+                                     "leave it None")
+            return
+        from .block_pe import BLOCK_SIZES
+        if self.dataflow != "os":
+            raise ValueError(f"ArrayConfig.dataflow must be 'os' for the block-scaled PE "
+                             f"{self.pe!r} (its block adder has no partial-sum input), not "
+                             f"{self.dataflow!r}")
+        if self.block_size is not None:
+            set_("block_size", _int("block_size", self.block_size, 1))
+            if self.block_size not in BLOCK_SIZES:
+                raise ValueError(f"ArrayConfig.block_size must be one of "
+                                 f"{', '.join(map(str, BLOCK_SIZES))} (or None), not "
+                                 f"{self.block_size}")
+            if self.block_size % kind.lanes:
+                raise ValueError(f"ArrayConfig.block_size must be a multiple of the "
+                                 f"{kind.lanes} lanes of PE {self.pe!r}, not {self.block_size}")
+        if self.acc_frac_bits is not None:
+            set_("acc_frac_bits", _int("acc_frac_bits", self.acc_frac_bits, 0,
+                                       self.acc_bits - 1))
+
+    @property
+    def block_scaled(self):
+        """True when the PE kind is block-scaled (:mod:`nybble.hw.block_pe`)."""
+        from .pe import PE_KINDS
+        return getattr(PE_KINDS[self.pe], "pe", None) == "block"
+
+    @property
+    def pe_options(self):
+        """PE constructor options this config sets beyond ``acc_bits`` / ``overflow``: the
+        resolved ``block_size`` and ``acc_frac_bits`` of a block-scaled kind, else ``{}``.
+        ``nybble.hw.array.build_pe`` passes them to ``PEKind.build``."""
+        from .pe import PE_KINDS
+        kind = PE_KINDS[self.pe]
+        if getattr(kind, "pe", None) != "block":
+            return {}
+        from .block_pe import default_acc_frac_bits
+        from nybble.sw.golden import product_format
+        block = self.block_size if self.block_size is not None else kind.options["block_size"]
+        frac = self.acc_frac_bits
+        if frac is None:
+            grid = product_format(*kind.formats)[0]
+            frac = default_acc_frac_bits(kind.options["scale"], self.acc_bits, grid)
+        return {"block_size": block, "acc_frac_bits": frac}
 
     @property
     def formats(self):

@@ -514,7 +514,7 @@ class BitSerialPE(_PE):
 class PEKind:
     """One entry of :data:`PE_KINDS`: which PE class, which formats, which options."""
     name: str
-    pe: str                      # "mac", "dp" or "bitserial"
+    pe: str                      # "mac", "dp", "bitserial" or "block" (block-scaled)
     formats: tuple               # (fmt_a, fmt_b); bitserial: (fmt_a, dtypes...)
     options: dict = field(default_factory=dict)
     lanes: int = 1
@@ -522,6 +522,9 @@ class PEKind:
 
     def build(self, **overrides):
         opts = {**self.options, **overrides}
+        if self.pe == "block":
+            from .block_pe import BlockScaledPE
+            return BlockScaledPE(self.formats[0], self.formats[1], self.lanes, **opts)
         if self.pe == "bitserial":
             return BitSerialPE(self.formats[0], self.formats[1:], **opts)
         if self.pe == "mac":
@@ -561,7 +564,20 @@ def _kinds():
                         ("int8", 4)):
         kk = dot_product_kind(base, lanes, _table=k)
         k[kk.name] = kk
+    _block_kinds(k)
     return k
+
+
+def _block_kinds(k):
+    """Block-scaled kinds (:mod:`.block_pe`): 8 lanes each; the scale format and the block
+    size are options (an :class:`~.config.ArrayConfig` may change the block size)."""
+    for name, fmt, scale, block, what in (
+            ("mxfp4", "fp4_e2m1", "e8m0", 32, "OCP MXFP4: fp4 e2m1, E8M0 scale per 32"),
+            ("mxint8", "int8_mx", "e8m0", 32, "OCP MXINT8: int8 (2^-6), E8M0 scale per 32"),
+            ("nvfp4", "fp4_e2m1", "e4m3", 16, "NVFP4: fp4 e2m1, E4M3 scale per 16"),
+            ("q4_0", "int4", "fp16", 32, "ggml Q4_0: int4, fp16 scale per 32")):
+        k[name] = PEKind(name, "block", (fmt, fmt), dict(scale=scale, block_size=block), 8,
+                         f"{what}; 8 lanes, windowed cross-block accumulator")
 
 
 def dot_product_kind(base, lanes, *, _table=None):

@@ -274,6 +274,9 @@ def check_pairs(kind_or_pe, *, sample=SAMPLE_PAIRS, seed=0, progress=None):
     t0 = time.perf_counter()
     name = kind_or_pe if isinstance(kind_or_pe, str) else type(kind_or_pe).__name__
     pe = make_pe(kind_or_pe) if isinstance(kind_or_pe, str) else kind_or_pe
+    if getattr(pe, "steps_per_block", None):  # block-scaled PEs: elements plus scales
+        from .block_check import check_block_pairs
+        return check_block_pairs(pe, name=name, progress=progress)
     steps, lane_pairs, exhaustive = pair_steps(pe, sample=sample, seed=seed)
     if progress:
         progress(f"{name}: {len(steps)} steps ({lane_pairs} lane pairs) in the Amaranth simulator")

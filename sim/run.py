@@ -40,6 +40,9 @@ class GemmRun:
 
 def golden_for(config, a_codes, b_codes):
     """The golden accumulators (``nybble.sw.gemm_codes``) of ``config``'s PE."""
+    if config.block_scaled:
+        from .block_run import block_golden_for
+        return block_golden_for(config, a_codes, b_codes)
     from nybble.hw.array import build_pe
     return build_pe(config, prototype=True).model(np.asarray(a_codes), np.asarray(b_codes))
 
@@ -62,6 +65,10 @@ def run_gemm(config, a_codes, b_codes, *, sim="verilator", waves=None, build_dir
     """
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    if config.block_scaled:  # a_codes / b_codes are QuantizedTensors (sim/block_run.py)
+        from .block_run import run_block_gemm
+        return run_block_gemm(config, a_codes, b_codes, sim=sim, waves=waves,
+                              build_dir=build_dir, log=log)
     a_codes, b_codes = np.asarray(a_codes), np.asarray(b_codes)
     for name, c in (("a_codes", a_codes), ("b_codes", b_codes)):
         if c.ndim != 2 or not np.issubdtype(c.dtype, np.integer):

@@ -295,6 +295,9 @@ def schedule_for(config, m, n, k):
     from nybble.hw.array import build_pe
     from nybble.sw.formats import check_integral
     m, n, k = (check_integral(name, v, 1) for name, v in (("m", m), ("n", n), ("k", k)))
+    if config.block_scaled:  # block scales ride in the operand words (sim/block_schedule.py)
+        from .block_schedule import block_schedule_for
+        return block_schedule_for(config, m, n, k)
     pe = build_pe(config, prototype=True, psum=config.dataflow == "ws")
     cls = OsSchedule if config.dataflow == "os" else WsSchedule
     return cls(config.rows, config.cols, pe.lanes, pe.latency, m, n, k)

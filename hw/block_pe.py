@@ -1,0 +1,382 @@
+"""Block-scaled PEs: element codes plus per-block scales (MX, NVFP4, ggml Q4_0) in one PE.
+
+::
+
+    a = [ code_0 | ... | code_{lanes-1} | scale_a ]    (scale_a: the row's block scale code,
+    b = [ code_0 | ... | code_{lanes-1} | scale_b ]     the same in every k-step of a block)
+      |                                                  --> [reg] --> a_out, b_out (forwarded)
+      v  lane i                                          valid, first --> [reg] --> *_out
+    +-----------+     +-----------+
+    | product 0 | ... | product L-1|   exact, on the product grid 2**-g (g = fa + fb)
+    +-----------+     +-----------+
+            \\ exact adder tree /
+             +--> block adder: S = step (first step of a block) or S + step
+                  (step counter: steps_per_block = block_size / lanes; reset by ``first``)
+                     |  at the block's last step:
+                     v
+              [ stage-2 regs: S, scale_a, scale_b, first-of-dot-product ]
+                     |
+                     v  BlockScaler (combinational)
+              T = S * mag_a * mag_b (sign a ^ sign b)      E8M0: mag = 1, no multiplier
+              c = floor(T * 2**(sh_a + sh_b - frac_a - frac_b - g + F))   one left shift of
+                  T by a clamped amount, keeping bits [R, R + W] (floor) + a "far" flag
+                     |
+                     v
+              +--------------------+
+              | Accumulator (W)    | --> acc (signed W bits, grid 2**-F), overflow (sticky)
+              +--------------------+      first block of a dot product loads, others add
+
+Numerics: ``acc`` is bit for bit :func:`nybble.sw.gemm_block_codes` (the windowed
+cross-block accumulator of :mod:`nybble.sw.golden`) with :meth:`BlockScaledPE.golden_kwargs`:
+block sums exact; each block's contribution ``floor(S * sa * sb * 2**(F - g))`` (truncated
+toward -inf); added in block order into a ``W``-bit register that wraps or saturates.
+Per-tensor scales (NVFP4's ``ta``, ``tb``) are applied by the host after the array.
+
+Scale formats (``scale``): ``"e8m0"`` (OCP MX; value ``2**(code - 127)``; a pure exponent
+add, no multiplier), ``"e4m3"`` (NVFP4; sign, 4-bit significand with subnormals, exponent;
+a 4 x 4 significand multiply, then the 4 x 4 product times the block sum) and ``"fp16"``
+(ggml Q4_0's ``d``; an 11 x 11 significand multiply).  Scale codes are decoded from the
+:class:`nybble.sw.Format` records like the elements.  NaN codes are not special-cased (the
+golden model refuses them).
+
+Timing: one k-step (``lanes`` products) per cycle with ``valid``; the scale fields are read
+at the block's last step.  ``latency`` = 2: a block's contribution is in ``acc`` two clock
+edges after the cycle of its last step (stage-2 register, then the accumulator).  The
+operand bus is ``lanes * element bits + scale bits`` wide: the array's feeders and systolic
+forwarding registers carry the scales alongside the elements.
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+import numpy as np
+
+from nybble.sw.formats import check_integral, get_format
+from nybble.sw.golden import element_ints, gemm_block_codes, gemm_block_acc
+from .accumulator import Accumulator, check_overflow
+from .pe import PESignature, _PE
+from .product import make_product_unit, _check_format, decode, signed_width
+
+__all__ = ["BlockScaledPE", "BlockScaler", "SCALE_FORMATS", "BLOCK_SIZES", "scale_codes",
+           "default_acc_frac_bits"]
+
+#: Scale format names accepted by the PEs -> the :mod:`nybble.sw.formats` format.
+SCALE_FORMATS = {"e8m0": "float8_e8m0fnu", "e4m3": "float8_e4m3fn", "fp16": "float16"}
+
+#: Block sizes an :class:`~nybble.hw.config.ArrayConfig` accepts.
+BLOCK_SIZES = (16, 32)
+
+# quantizer scale kinds (nybble.sw.quantize.Scheme.scale_kind) -> PE scale format
+_SCHEME_SCALE = {"e8m0": "e8m0", "e4m3": "e4m3"}
+
+
+def _check_scale(scale):
+    if not isinstance(scale, str):
+        raise TypeError(f"Scale format must be a string, not {scale!r}")
+    if scale not in SCALE_FORMATS:
+        raise ValueError(f"Scale format must be one of {', '.join(map(repr, SCALE_FORMATS))}, "
+                         f"not {scale!r}")
+    return scale
+
+
+def _scale_fields(scale):
+    """``(bits, frac)``: a code's value is ``+-mag * 2**(shift - frac)`` (see
+    :func:`_decode_scale`)."""
+    fmt = get_format(SCALE_FORMATS[scale])
+    return fmt.bits, 127 if scale == "e8m0" else element_ints(fmt)[1]
+
+
+def _decode_scale(scale, code):
+    """``(neg or None, mag (Value or 1), shift (Value))`` of a scale code (see
+    :func:`_scale_fields`)."""
+    if scale == "e8m0":
+        return None, 1, code
+    d = decode(get_format(SCALE_FORMATS[scale]), code)
+    shift = d.shift if not isinstance(d.shift, int) else Const(d.shift, 1)
+    return d.neg, d.mag, shift
+
+
+def _scale_mag_max(scale):
+    if scale == "e8m0":
+        return 1
+    fmt = get_format(SCALE_FORMATS[scale])
+    return (1 << (fmt.man_bits + 1)) - 1
+
+
+def default_acc_frac_bits(scale, acc_bits, grid):
+    """The default fraction bits of the cross-block accumulator.
+
+    ``acc_bits // 2`` for scales that carry the data's magnitude (E8M0, fp16).  NVFP4's E4M3
+    block scales are relative to the per-tensor scale (the largest block scale is ~448), so
+    the values before the tensor scale reach ``(448 * 6)**2`` per product: 36 integer bits are
+    kept, and no more fraction bits than the exact grid ``2**-(grid + 18)`` needs."""
+    if scale == "e4m3":
+        return max(0, min(grid + 18, acc_bits - 36))
+    return acc_bits // 2
+
+
+class BlockScaler(wiring.Component):
+    """A block sum times two block scales, on the accumulator's window (combinational).
+
+    Ports: ``s`` (``signed(sum_bits)``, the exact block sum on the product grid
+    ``2**-grid``), ``scale_a``, ``scale_b`` (scale codes) in; ``p`` (``signed(R + W + 1)``)
+    out, where ``p == floor(s * sa * sb * 2**(acc_frac_bits - grid))`` whenever that fits in
+    ``R + W + 1`` bits, and otherwise has the right sign and low ``W + 1`` bits zero (wrap) /
+    is "far" (the :class:`~.accumulator.Accumulator` flags any ``p`` that needs more than
+    ``W + 1`` bits, and saturates it to its sign).  ``R`` = :attr:`t_bits`.
+
+    How: ``T = s * mag_a * mag_b`` (signed), ``u = sh_a + sh_b - frac_a - frac_b - grid +
+    F + R`` clamped to ``0 .. W + 1 + R``, ``x = T << u``, ``p = x[R:]``: one left shift, and
+    taking bits from ``R`` up floors (an arithmetic right shift by ``R``).  A ``u`` below 0
+    gives ``floor(T * 2**(u - R))`` = 0 or -1 because ``|T| <= 2**(R-1)``; a ``u`` above
+    ``W + 1 + R`` leaves bits ``R .. R + W`` zero and a nonzero ``T`` far out, as it should.
+    """
+
+    def __init__(self, sum_bits, scale, grid, acc_bits, acc_frac_bits):
+        self._sum_bits = check_integral("sum_bits", sum_bits, 2)
+        self._scale = _check_scale(scale)
+        self._grid = int(grid)
+        self._w = check_integral("Accumulator width", acc_bits, 2, 4096)
+        self._f = int(acc_frac_bits)
+        bits, frac = _scale_fields(scale)
+        self._scale_bits, self._scale_frac = bits, frac
+        mag = _scale_mag_max(scale)
+        top = (1 << (self._sum_bits - 1)) * mag * mag
+        self._t_bits = signed_width(-top, top)
+        self._u_max = self._w + 1 + self._t_bits
+        super().__init__({
+            "s": In(signed(self._sum_bits)),
+            "scale_a": In(unsigned(bits)), "scale_b": In(unsigned(bits)),
+            "p": Out(signed(self._t_bits + self._w + 1)),
+        })
+
+    t_bits = property(lambda self: self._t_bits, doc="width R of the scaled sum T")
+    shift_range = property(lambda self: self._u_max + 1, doc="distinct shift amounts")
+
+    def elaborate(self, platform):
+        m = Module()
+        na, ma, sha = _decode_scale(self._scale, self.scale_a)
+        nb, mb, shb = _decode_scale(self._scale, self.scale_b)
+        t = Signal(signed(self._t_bits), name="t")
+        if self._scale == "e8m0":
+            m.d.comb += t.eq(self.s)
+        else:
+            mag = Signal(unsigned(2 * len(ma)), name="scale_mag")
+            m.d.comb += mag.eq(ma * mb)
+            prod = self.s * mag
+            m.d.comb += t.eq(Mux(na ^ nb, -prod, prod))
+        r = self._t_bits
+        c = -2 * self._scale_frac - self._grid + self._f + r
+        u = Signal(signed(max(len(sha), len(shb)) + 2 + max(abs(c), self._u_max).bit_length()),
+                   name="shift_raw")
+        m.d.comb += u.eq(sha + shb + c)
+        uc = Signal(range(self._u_max + 1), name="shift")
+        with m.If(u < 0):
+            m.d.comb += uc.eq(0)
+        with m.Elif(u > self._u_max):
+            m.d.comb += uc.eq(self._u_max)
+        with m.Else():
+            m.d.comb += uc.eq(u)
+        x = t << uc
+        m.d.comb += self.p.eq(x[r:r + self._w + 1 + r].as_signed())
+        return m
+
+
+class BlockScaledPE(_PE):
+    """``lanes`` element products per cycle, exact block sums, block scales applied into a
+    windowed fixed-point accumulator (module docstring).
+
+    Parameters
+    ----------
+    fmt_a, fmt_b : element formats (int / float / pow2; e.g. ``fp4_e2m1``, ``int8_mx``,
+        ``int4``).
+    lanes : products per cycle; must divide ``block_size``.
+    scale : block scale format, ``"e8m0"``, ``"e4m3"`` or ``"fp16"`` (both operands).
+    block_size : elements per block along K (a multiple of ``lanes``, at most 256).
+    acc_bits : width ``W`` of the cross-block accumulator (default 32).
+    acc_frac_bits : its fraction bits ``F``, ``0 .. W - 1`` (default
+        :func:`default_acc_frac_bits`).
+    overflow : ``"wrap"`` or ``"saturate"`` (the cross-block accumulator; block sums never
+        overflow: the block adder is sized for ``block_size`` largest products).
+
+    ``latency`` = 2; ``cycles_per_mac`` = ``1 / lanes``; ``frac_bits`` = ``F``.
+    """
+
+    def __init__(self, fmt_a, fmt_b, lanes=8, *, scale="e8m0", block_size=32, acc_bits=32,
+                 acc_frac_bits=None, overflow="wrap"):
+        fa = _check_format("fmt_a", fmt_a)
+        fb = _check_format("fmt_b", fmt_b)
+        for name, f in (("fmt_a", fa), ("fmt_b", fb)):
+            if f.kind not in ("int", "float", "pow2"):
+                raise ValueError(f"BlockScaledPE takes int, float or pow2 elements; {name} is "
+                                 f"{f.name} (kind {f.kind!r})")
+        self._fmt_a, self._fmt_b = fa, fb
+        self._lanes = check_integral("Lane count", lanes, 1, 256)
+        self._scale = _check_scale(scale)
+        self._block = check_integral("Block size", block_size, 1, 256)
+        if self._block % self._lanes:
+            raise ValueError(f"Block size must be a multiple of the lane count {self._lanes} "
+                             f"(a k-step may not straddle two blocks), not {self._block}")
+        self._overflow = check_overflow(overflow)
+        self._acc_bits = check_integral("Accumulator width", acc_bits, 2, 4096)
+        proto = make_product_unit(fa, fb)
+        proto._MustUse__silence = True  # built only to read its widths and grid
+        self._grid, self._p_min, self._p_max = proto.frac_bits, proto.p_min, proto.p_max
+        if acc_frac_bits is None:
+            acc_frac_bits = default_acc_frac_bits(self._scale, self._acc_bits, self._grid)
+        self._frac_bits = check_integral("acc_frac_bits", acc_frac_bits, 0,
+                                         self._acc_bits - 1)
+        self._min_acc_bits = max(2, self._frac_bits + 1)
+        self._sum_bits = signed_width(self._block * min(self._p_min, 0),
+                                      self._block * max(self._p_max, 0))
+        self._scale_bits = get_format(SCALE_FORMATS[self._scale]).bits
+        super().__init__(PESignature(fa.bits * self._lanes + self._scale_bits,
+                                     fb.bits * self._lanes + self._scale_bits, self._acc_bits))
+
+    lanes = property(lambda self: self._lanes)
+    block_size = property(lambda self: self._block)
+    scale = property(lambda self: self._scale, doc="scale format name (``SCALE_FORMATS`` key)")
+    scale_format = property(lambda self: SCALE_FORMATS[self._scale])
+    scale_bits = property(lambda self: self._scale_bits)
+    sum_bits = property(lambda self: self._sum_bits, doc="width of the exact block adder")
+    grid = property(lambda self: self._grid, doc="product grid ``2**-grid`` of the block sums")
+    steps_per_block = property(lambda self: self._block // self._lanes)
+    latency = 2
+
+    @property
+    def cycles_per_mac(self):
+        return 1 / self._lanes
+
+    @property
+    def macs_per_cycle(self):
+        return self._lanes
+
+    @property
+    def formats(self):
+        return (self._fmt_a.name, self._fmt_b.name)
+
+    def golden_kwargs(self):
+        """Keyword arguments of :func:`nybble.sw.gemm_block_codes` that make it compute
+        ``acc``."""
+        return dict(fmt_a=self._fmt_a, fmt_b=self._fmt_b, scale_fmt=self.scale_format,
+                    block=self._block, acc_bits=self._acc_bits,
+                    acc_frac_bits=self._frac_bits, overflow=self._overflow)
+
+    def model_codes(self, a_codes, a_scales, b_codes, b_scales, *, return_overflow=False):
+        """Bit-exact model: ``acc`` after the dot products of ``a_codes`` (M, K) and
+        ``b_codes`` (K, N) with scale codes ``a_scales`` (M, blocks), ``b_scales`` (blocks,
+        N) -- :func:`nybble.sw.gemm_block_codes` with :meth:`golden_kwargs`."""
+        kw = self.golden_kwargs()
+        return gemm_block_codes(a_codes, a_scales, b_codes, b_scales, kw.pop("fmt_a"),
+                                kw.pop("fmt_b"), return_overflow=return_overflow, **kw)
+
+    def model(self, a, b):
+        """Bit-exact model for quantized tensors ``a`` (M x K, ``axis=-1``) and ``b`` (K x N,
+        ``axis=0``) of this PE's formats -- :func:`nybble.sw.gemm_block_acc`."""
+        self.check_operand("a", a)
+        self.check_operand("b", b)
+        return gemm_block_acc(a, b, acc_bits=self._acc_bits, acc_frac_bits=self._frac_bits,
+                              overflow=self._overflow)
+
+    def check_operand(self, name, qt):
+        """Raise ``ValueError`` unless ``qt`` (a QuantizedTensor) fits this PE: element format,
+        scale format and block size."""
+        from nybble.sw.quantize import QuantizedTensor
+        if not isinstance(qt, QuantizedTensor):
+            raise TypeError(f"{name} must be a QuantizedTensor, not {type(qt).__name__}")
+        want = self._fmt_a if name == "a" else self._fmt_b
+        if get_format(qt.scheme.element) is not want:
+            raise ValueError(f"{name} has {get_format(qt.scheme.element).name} elements "
+                             f"({qt.scheme.name}) but the PE takes {want.name}")
+        sc = _qt_scale(qt)
+        if sc != self._scale:
+            raise ValueError(f"{name} has {sc or qt.scheme.scale_kind} block scales "
+                             f"({qt.scheme.name}) but the PE takes {self._scale}")
+        if qt.block != self._block:
+            raise ValueError(f"{name} is quantized in blocks of {qt.block} but the PE's "
+                             f"block_size is {self._block}")
+
+    def elaborate(self, platform):
+        m = Module()
+        fa, fb, k = self._fmt_a, self._fmt_b, self._lanes
+        wa, wb = fa.bits, fb.bits
+        self._forward(m, ("a", "b", "valid", "first"))
+        terms = []
+        for i in range(k):
+            unit = make_product_unit(fa, fb)
+            m.submodules[f"product_{i}"] = unit
+            m.d.comb += [unit.a.eq(self.a[i * wa:(i + 1) * wa]),
+                         unit.b.eq(self.b[i * wb:(i + 1) * wb])]
+            terms.append(unit.p)
+        while len(terms) > 1:  # exact adder tree
+            nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+            if len(terms) % 2:
+                nxt.append(terms[-1])
+            terms = nxt
+        step = Signal(signed(self._sum_bits), name="step_sum")
+        m.d.comb += step.eq(terms[0])
+        scale_a = self.a[k * wa:k * wa + self._scale_bits]
+        scale_b = self.b[k * wb:k * wb + self._scale_bits]
+
+        # block adder: the step counter restarts at every `first`
+        spb = self.steps_per_block
+        total = Signal(signed(self._sum_bits), name="block_total")
+        blk_first = Signal(name="block_first")
+        is_last = Signal(name="block_last")
+        if spb == 1:
+            m.d.comb += [total.eq(step), blk_first.eq(self.first), is_last.eq(1)]
+        else:
+            cnt = Signal(range(spb), name="step_in_block")
+            bsum = Signal(signed(self._sum_bits), name="block_sum")
+            bfirst = Signal(name="block_first_held")
+            pos = Signal(range(spb), name="step_pos")
+            m.d.comb += [pos.eq(Mux(self.first, 0, cnt)), is_last.eq(pos == spb - 1),
+                         total.eq(Mux(pos == 0, 0, bsum) + step),
+                         blk_first.eq(Mux(pos == 0, self.first, bfirst))]
+            with m.If(self.valid):
+                m.d.sync += [cnt.eq(Mux(is_last, 0, pos + 1)), bsum.eq(total),
+                             bfirst.eq(blk_first)]
+
+        # stage 2: the finished block, its scales, and whether it starts a dot product
+        s2_valid = Signal(name="s2_valid")
+        s2_first = Signal(name="s2_first")
+        s2_sum = Signal(signed(self._sum_bits), name="s2_sum")
+        s2_sa = Signal(unsigned(self._scale_bits), name="s2_scale_a")
+        s2_sb = Signal(unsigned(self._scale_bits), name="s2_scale_b")
+        done = self.valid & is_last
+        m.d.sync += s2_valid.eq(done)
+        with m.If(done):
+            m.d.sync += [s2_sum.eq(total), s2_sa.eq(scale_a), s2_sb.eq(scale_b),
+                         s2_first.eq(blk_first)]
+
+        m.submodules.scaler = scaler = BlockScaler(self._sum_bits, self._scale, self._grid,
+                                                   self._acc_bits, self._frac_bits)
+        m.d.comb += [scaler.s.eq(s2_sum), scaler.scale_a.eq(s2_sa), scaler.scale_b.eq(s2_sb)]
+        m.submodules.accumulator = acc = Accumulator(len(scaler.p), self._acc_bits,
+                                                     self._overflow)
+        m.d.comb += [acc.p.eq(scaler.p), acc.en.eq(s2_valid), acc.first.eq(s2_first),
+                     self.acc.eq(acc.acc), self.overflow.eq(acc.overflow)]
+        return m
+
+
+def _qt_scale(qt):
+    """The PE scale format of a QuantizedTensor's scales, or None when no PE takes them."""
+    kind = qt.scheme.scale_kind
+    if kind in _SCHEME_SCALE:
+        return _SCHEME_SCALE[kind]
+    if qt.scheme.name == "q4_0":
+        return "fp16"
+    return None
+
+
+def scale_codes(qt):
+    """The block scale codes of a QuantizedTensor as the PEs take them (E8M0 / E4M3 bytes,
+    fp16 bit patterns for ggml Q4_0), shaped like ``qt.scales``."""
+    sc = _qt_scale(qt)
+    if sc is None:
+        raise ValueError(f"{qt.scheme.name} has {qt.scheme.scale_kind} scales; the "
+                         "block-scaled PEs take E8M0 (MX), E4M3 (NVFP4) and fp16 (q4_0) scales")
+    if sc == "fp16":
+        return np.asarray(qt.scales, dtype=np.float16).view(np.uint16).astype(np.int64)
+    return np.asarray(qt.scales).astype(np.int64)
