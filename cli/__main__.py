@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "cmd_rd",
     "cmd_format_search",
     "cmd_demo",
+    "cmd_verilog",
+    "cmd_fpga",
+    "cmd_cost",
 ]
 
 

@@ -23,7 +23,8 @@ from amaranth.back import verilog as _amaranth_verilog
 from amaranth.lib import wiring
 
 
-__all__ = ["to_verilog", "write_verilog", "lint", "verilator_path", "WAIVED_WARNINGS"]
+__all__ = ["to_verilog", "write_verilog", "lint", "verilator_path", "WAIVED_WARNINGS",
+           "WIDTH_WARNINGS"]
 
 
 #: Verilator warnings that every Amaranth design triggers, with the reason each is harmless.
@@ -158,10 +159,16 @@ _WARNING_LINE = re.compile(r"^%Warning-([A-Z0-9_]+):")
 _ERROR_LINE = re.compile(r"^%Error(?:-[A-Z0-9_]+)?:")
 
 
-def lint(verilog_text, top, *, timeout=120):
+#: The warnings of Verilator's default set that Amaranth's output triggers by design.
+WIDTH_WARNINGS = ("WIDTHEXPAND", "WIDTHTRUNC")
+
+
+def lint(verilog_text, top, *, timeout=120, wall=True):
     """Lint ``verilog_text`` with Verilator ``-Wall`` and return the remaining warnings.
 
-    The warnings in :data:`WAIVED_WARNINGS` are disabled. Each returned string is the first
+    The warnings in :data:`WAIVED_WARNINGS` are disabled. With ``wall=False``, Verilator's
+    default warning set instead (plain ``--lint-only``) with only :data:`WIDTH_WARNINGS`
+    disabled. Each returned string is the first
     line of one warning as Verilator prints it, e.g.
     ``"%Warning-LATCH: top.v:2:3: Latch inferred for signal 'l' (not all control paths of
     combinational always assign a value)"``. An empty list means the design is clean.
@@ -173,14 +180,17 @@ def lint(verilog_text, top, *, timeout=120):
         raise TypeError(f"Verilog text must be a string, not {verilog_text!r}")
     _check_name(top, "Top module")
     executable = verilator_path()
-    waivers = [f"-Wno-{code}" for code in WAIVED_WARNINGS]
+    if wall:
+        waivers = ["-Wall"] + [f"-Wno-{code}" for code in WAIVED_WARNINGS]
+    else:
+        waivers = [f"-Wno-{code}" for code in WIDTH_WARNINGS]
     with tempfile.TemporaryDirectory(prefix="nybble-lint-") as work:
         # Name the file after the top module so the top (at least) matches DECLFILENAME's
         # expectation if a caller re-enables it.
         source = Path(work) / f"{top}.v"
         source.write_text(verilog_text, encoding="utf-8")
         result = subprocess.run(
-            [executable, "--lint-only", "-Wall", *waivers, "-Wno-fatal",
+            [executable, "--lint-only", *waivers, "-Wno-fatal",
              "--top-module", top, source.name],
             cwd=work, capture_output=True, text=True, timeout=timeout)
     lines = result.stderr.splitlines()

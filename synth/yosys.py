@@ -43,7 +43,7 @@ FLOWS = ("generic",)
 FPGA_FAMILIES = ("ice40", "ecp5")
 
 # Bumped whenever the scripts or the stored JSON change meaning, so stale entries are missed.
-_SCHEMA = "nybble.synth.yosys/1"
+_SCHEMA = "nybble.synth.yosys/2"
 
 # Fixed names inside the per-run work directory (never `lib`: YoWASP hides such a directory).
 _DESIGN_FILE = "design.v"
@@ -124,6 +124,12 @@ class AreaReport:
         ``"top"`` is the top's glue and registers, and the values add up to the whole
         hierarchical design. That total can differ from ``cells`` / ``transistors`` by what
         flattening optimises across module boundaries. Empty when ``hierarchy=False``.
+        Each value also splits the module's own logic from its registers:
+        ``register_bits`` (flip-flops), ``register_cells`` and ``register_transistors``
+        (the flip-flops with the enable / synchronous-reset gates ``dffunmap`` adds to them;
+        the rest of ``cells`` / ``transistors`` is combinational logic) and
+        ``register_area_um2`` (the module's ``area_um2`` apportioned by transistors, None
+        without Liberty).
     rtl_multipliers : int
         ``$mul`` / ``$macc`` cells in the design after ``proc; opt``, before synthesis.
     seconds : float
@@ -365,6 +371,10 @@ def _gate_level(prefix, liberty):
     return lines
 
 
+#: Cell-type patterns of Yosys's generic flip-flops and latches (every reset / enable flavour).
+_REGISTER_CELLS = ("$_*DFF*", "$_DLATCH*", "$_SR_*")
+
+
 def _generic_script(top, liberty, hierarchy):
     lines = [
         f"read_verilog {_DESIGN_FILE}",
@@ -383,14 +393,22 @@ def _generic_script(top, liberty, hierarchy):
         lines += [
             "design -load rtl",
             f"synth -booth -top {top}",
+            "design -save hier",
+            # The same design without its flip-flops (each with its enable and synchronous
+            # reset still folded in): what is left is the combinational logic of each module.
+            "delete " + " ".join(f"t:{pattern}" for pattern in _REGISTER_CELLS),
+            "delete t:$scopeinfo",
+            "tee -q -o hier_logic.json stat -json -tech cmos",
+            "design -load hier",
             *_gate_level("hier", liberty),
         ]
     return "\n".join(lines) + "\n"
 
 
-def _breakdown(top, hier_modules, liberty_modules):
+def _breakdown(top, hier_modules, liberty_modules, logic_modules=None):
     """Own cells / transistors / um^2 of each module times its instance count, from the
-    per-module statistics of a hierarchy-preserving run."""
+    per-module statistics of a hierarchy-preserving run; with ``logic_modules`` (the same
+    run without flip-flops) also the registers' share of each."""
     if top not in hier_modules:
         raise KeyError(f"top module {top!r} missing from the statistics")
     children = {name: {cell_type: count
@@ -409,16 +427,34 @@ def _breakdown(top, hier_modules, liberty_modules):
     if liberty_modules is not None:
         own_area = own({name: float(liberty_modules[name].get("area", 0.0))
                         for name in hier_modules})
+    own_logic = None
+    if logic_modules is not None:
+        own_logic = own({name: _transistors(logic_modules.get(name, {}))[0]
+                         for name in hier_modules})
     breakdown = {}
     for name, count in _instance_counts(top, children).items():
-        own_cells = sum(_hardware_cells(hier_modules[name]["num_cells_by_type"],
-                                        hier_modules).values())
-        breakdown[name] = {
+        by_type = _hardware_cells(hier_modules[name]["num_cells_by_type"], hier_modules)
+        own_cells = sum(by_type.values())
+        entry = {
             "cells": own_cells * count,
             "transistors": own_transistors[name] * count,
             "area_um2": None if own_area is None else own_area[name] * count,
             "instances": count,
         }
+        if own_logic is not None:
+            logic_cells = sum(_hardware_cells(
+                logic_modules.get(name, {}).get("num_cells_by_type", {}),
+                hier_modules).values())
+            register_transistors = max(0, own_transistors[name] - own_logic[name])
+            entry["register_bits"] = count * sum(
+                n for cell_type, n in by_type.items() if cell_type.startswith("$_DFF_"))
+            entry["register_cells"] = max(0, own_cells - logic_cells) * count
+            entry["register_transistors"] = register_transistors * count
+            entry["register_area_um2"] = None
+            if own_area is not None and own_transistors[name] > 0:
+                entry["register_area_um2"] = (own_area[name] * count * register_transistors
+                                              / own_transistors[name])
+        breakdown[name] = entry
     return breakdown
 
 
@@ -508,7 +544,8 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
             hier_modules, _ = _read_stat(work / "hier.json")
             liberty_modules = (_read_stat(work / "hier_liberty.json")[0]
                                if liberty_bytes else None)
-            breakdown = _breakdown(top, hier_modules, liberty_modules)
+            logic_modules, _ = _read_stat(work / "hier_logic.json")
+            breakdown = _breakdown(top, hier_modules, liberty_modules, logic_modules)
         return {
             "cells": sum(cell_types.values()),
             "cell_types": dict(sorted(cell_types.items())),

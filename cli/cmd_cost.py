@@ -1,0 +1,224 @@
+"""``nybble cost``: area and throughput of every PE kind against the 8/16-bit baselines.
+
+Synthesises one PE of each kind with Yosys (generic gates, ``stat -tech cmos`` transistors;
+um^2 too when a Liberty file is found or given), accumulators at equal width (32 bits where
+one step fits; the fp8 / fp16 Kulisch and bf16 window accumulators as they are), splits the
+area into multiplier / adder tree / accumulator / registers, fits the analytic model
+(``nybble.synth.cost``) and prints the table, the measured area ratios, the model with its
+fit error beside the published Horowitz 45 nm anchor, and the equal-size / equal-area
+comparison.  ``--fmax`` adds post-route Fmax (ECP5, out of context) and so throughput in
+operations per second; ``--array RxC`` also synthesises whole arrays (buffers, sequencer,
+skew and drain included).  Writes ``cost.csv``, ``cost.json`` (the rows),
+``cost_summary.json`` and PNG plots to ``--out``.  Every synthesis is cached (``build/cache``):
+a second run takes seconds, an interrupted one resumes.
+
+JSON (``--json``): the list of rows, each with ``pe``, ``formats``, ``bits``, ``cells``,
+``transistors``, ``area_um2`` (null without Liberty), ``fmax_mhz`` (null unless ``--fmax``),
+``macs_per_cycle``, ``model_area``, ``model_error`` and more (``scope`` "pe" or "array",
+``breakdown``, ``hier_transistors``, ``model_error_flat``, throughput-per-area and
+equal-area fields).
+"""
+
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def register(sub):
+    p = sub.add_parser("cost", help="area / throughput cost model of every PE kind",
+                       description=__doc__.split("\n\n")[1])
+    p.add_argument("--formats", nargs="+", metavar="FMT",
+                   help="only PE kinds whose operand formats are all among these")
+    p.add_argument("--pe", nargs="+", metavar="KIND", dest="pes",
+                   help="PE kinds to add to the sweep (any kind, e.g. int4_dp16)")
+    p.add_argument("--array", metavar="RxC",
+                   help="also synthesise RxC arrays of each kind (and compare at that size; "
+                        "default comparison size 16x16, PEs only)")
+    p.add_argument("--array-depth", type=int, default=16, metavar="WORDS",
+                   help="buffer depth of synthesised arrays (default 16: generic gates "
+                        "build buffers from flip-flops)")
+    p.add_argument("--acc-bits", type=int, default=32, metavar="N",
+                   help="the equal accumulator width (default 32)")
+    p.add_argument("--fmax", action="store_true",
+                   help="place and route each PE on an ECP5 for its Fmax (slower)")
+    p.add_argument("--liberty", default="auto", metavar="PATH|auto|none",
+                   help="Liberty file for um^2 (auto: $NYBBLE_LIBERTY or Debian's "
+                        "qflow-tech-osu018 when installed)")
+    p.add_argument("--jobs", type=int, default=max(1, min(4, os.cpu_count() or 1)),
+                   metavar="N", help="synthesis runs in parallel (default: cores, max 4)")
+    p.add_argument("--out", default="build/cost", metavar="DIR",
+                   help="where CSV, JSON and PNGs go (default build/cost)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--json", action="store_true", help="print the rows as one JSON document")
+    p.set_defaults(func=_run)
+
+
+def _progress(line):
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _fmt(value, spec=".0f", none="-"):
+    return none if value is None else format(value, spec)
+
+
+def _table(head, body):
+    w = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
+    lines = ["  ".join(str(h).ljust(w[i]) for i, h in enumerate(head)).rstrip(),
+             "  ".join("-" * w[i] for i in range(len(head)))]
+    lines += ["  ".join(str(c).ljust(w[i]) for i, c in enumerate(row)).rstrip() for row in body]
+    return lines
+
+
+def _short_formats(r):
+    a, b = r["formats"]
+    if "|" in b:
+        b = "{" + str(len(b.split("|"))) + " 4-bit types}"
+    short = {"float4_e2m1fn": "fp4", "float8_e4m3fn": "fp8e4m3", "float16": "fp16",
+             "bfloat16": "bf16"}
+    return f"{short.get(a, a)} x {short.get(b, b)}"
+
+
+def _report_text(rows, summary, paths, seconds):
+    pe_rows = [r for r in rows if r["scope"] == "pe"]
+    with_fmax = any(r["fmax_mhz"] is not None for r in pe_rows)
+    with_um2 = any(r["area_um2"] is not None for r in pe_rows)
+    head = ["pe", "formats", "acc", "MAC/cyc", "cells", "transistors"]
+    head += ["um^2"] if with_um2 else []
+    head += ["x int4", "mult%", "tree%", "acc%", "regs%"]
+    head += ["Fmax", "GOPS/Mtr"] if with_fmax else ["MAC/cyc/Mtr"]
+    head += ["model", "err"]
+    body = []
+    for r in pe_rows:
+        total = sum(r["breakdown"].values()) or 1
+        pct = lambda c: f"{100 * r['breakdown'][c] / total:.0f}"
+        line = [r["pe"], _short_formats(r), r["acc_bits"], f"{r['macs_per_cycle']:g}",
+                r["cells"], r["transistors"]]
+        line += [_fmt(r["area_um2"])] if with_um2 else []
+        line += [_fmt(r["rel_area_vs_int4"], ".2f"), pct("multiplier"), pct("adder_tree"),
+                 pct("accumulator"), pct("registers")]
+        line += ([_fmt(r["fmax_mhz"], ".0f"), _fmt(r["gops_per_s_per_mtransistor"], ".1f")]
+                 if with_fmax else [_fmt(r["macs_per_cycle_per_mtransistor"], ".1f")])
+        line += [r["model_area"], f"{100 * r['model_error']:+.1f}%"]
+        body.append(line)
+    out = _table(head, body)
+    out += ["", "acc: accumulator bits (" + summary["convention"] + ")",
+            summary["units"],
+            "mult/tree/acc/regs: shares of the hierarchical synthesis (multiplier incl. the "
+            "LUT table and the bit-serial decode/shift datapath)"]
+    if with_fmax:
+        out.append("Fmax (MHz): " + summary["throughput"].split("fmax_mhz: ")[1])
+    arrays = [r for r in rows if r["scope"] == "array"]
+    if arrays:
+        out += ["", f"Synthesised arrays ({arrays[0]['array']}, buffers as flip-flops):"]
+        head = ["pe", "array", "transistors", "PE share", "mult", "tree", "acc", "regs",
+                "buffers", "control", "model", "err"]
+        body = [[r["pe"], r["array"], r["transistors"], f"{100 * r['pe_share']:.0f}%",
+                 *(r["breakdown"][c] for c in ("multiplier", "adder_tree", "accumulator",
+                                               "registers", "buffers", "control")),
+                 r["model_area"], f"{100 * r['model_error']:+.1f}%"] for r in arrays]
+        out += _table(head, body)
+    out += ["", "Measured area ratios (transistors; cells; um^2; multiplier alone):"]
+    body = [[x["pair"], x["pe"], f"{x['transistors']:.2f}x", f"{x['cells']:.2f}x",
+             _fmt(x["area_um2"], ".2f") + ("x" if x["area_um2"] else ""),
+             _fmt(x["multiplier_only"], ".1f") + ("x" if x["multiplier_only"] else "")]
+            for x in summary["ratios"]]
+    out += _table(["pair", "PE", "transistors", "cells", "um^2", "multiplier"], body)
+    model = summary["model"]
+    out += ["", f"Analytic model (fitted to {model['points']} PEs, CMOS transistors):"]
+    out += [f"  {line}" for line in model["formula"]]
+    worst_flat = max(pe_rows, key=lambda r: abs(r["model_error_flat"]))
+    out.append(f"  fit error: max {100 * model['max_abs_error']:.1f}% ({model['max_error_pe']}), "
+               f"mean {100 * model['mean_abs_error']:.1f}% (against the hierarchical "
+               f"synthesis; against the flattened totals max "
+               f"{100 * abs(worst_flat['model_error_flat']):.1f}% ({worst_flat['pe']}))")
+    out += ["", f"Published anchor -- {summary['anchor']['source']}, beside the model:"]
+    body = [[a["op"], a["area_um2_45nm"], f"{a['area_vs_8b_mult']:.2f}",
+             _fmt(a["model_transistors"]), _fmt(a["model_vs_8b_mult"], ".2f"), a["note"]]
+            for a in summary["anchor"]["rows"]]
+    out += _table(["op", "um^2 (45 nm)", "x 8b mult", "model tr.", "x 8b mult", "note"], body)
+    size = summary["array"]
+    key_t, key_m = f"array_{size}_transistors", f"array_{size}_macs_per_cycle"
+    out += ["", f"At equal array size ({summary['equal_size']}) and at equal area "
+                f"({summary['equal_area']}):"]
+    head = ["pe", f"{size} transistors", f"{size} MAC/cyc"]
+    head += [f"{size} GMAC/s"] if with_fmax else []
+    head += ["PEs in equal area", "MAC/cyc"] + (["GMAC/s"] if with_fmax else [])
+    body = []
+    for r in pe_rows:
+        line = [r["pe"], r[key_t], r[key_m]]
+        if with_fmax:
+            line.append(_fmt(None if r["gmacs_per_s"] is None else
+                             r["gmacs_per_s"] * int(size.split("x")[0]) *
+                             int(size.split("x")[1]), ".1f"))
+        line += [_fmt(r.get("equal_area_pes")), _fmt(r.get("equal_area_macs_per_cycle"), "g")]
+        if with_fmax:
+            line.append(_fmt(r.get("equal_area_gmacs_per_s"), ".1f"))
+        body.append(line)
+    out += _table(head, body)
+    out += ["", "wrote " + ", ".join(str(p) for p in paths), f"{seconds:.1f} s"]
+    return "\n".join(out)
+
+
+def _csv_rows(rows):
+    from nybble.synth.area import CATEGORIES
+    out = []
+    for r in rows:
+        flat = {k: v for k, v in r.items()
+                if k not in ("breakdown", "breakdown_um2", "model_breakdown", "formats")}
+        flat["formats"] = " x ".join(r["formats"])
+        for c in CATEGORIES:
+            flat[f"breakdown_{c}"] = r["breakdown"][c]
+        for c, v in (r.get("model_breakdown") or {}).items():
+            flat[f"model_{c}"] = v
+        out.append(flat)
+    return out
+
+
+def _run(args):
+    from . import __main__ as cli
+    from nybble.synth.cost import cost_report, cost_sweep, find_liberty, select_kinds
+    from nybble.hw.config import ArrayConfig
+    start = time.perf_counter()
+    if args.jobs < 1:
+        raise cli.UsageError(f"--jobs must be at least 1, not {args.jobs}")
+    if args.array_depth < 1:
+        raise cli.UsageError(f"--array-depth must be at least 1, not {args.array_depth}")
+    kinds = select_kinds(args.formats, args.pes)
+    array = ArrayConfig.parse_array(args.array) if args.array else None
+    if array is not None:
+        ArrayConfig(rows=array[0], cols=array[1])  # range checks
+    liberty = find_liberty(args.liberty)
+    _progress(f"nybble cost: {len(kinds)} PE kinds"
+              + (f", {args.array} arrays" if array else "")
+              + (", ECP5 Fmax" if args.fmax else "")
+              + (f", Liberty {liberty}" if liberty else ", no Liberty (transistors only)")
+              + f", {args.jobs} jobs")
+    sweep = cost_sweep(kinds, acc_bits=args.acc_bits, liberty=liberty, fmax=args.fmax,
+                       array=array, array_depth=args.array_depth, jobs=args.jobs,
+                       progress=_progress)
+    rows, summary = cost_report(sweep, array=array)
+    summary["liberty"] = liberty
+    summary["kinds"] = kinds
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "cost.csv", out / "cost.json", out / "cost_summary.json"]
+    flat = _csv_rows(rows)
+    fields = list(dict.fromkeys(k for r in flat for k in r))
+    with open(paths[0], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(flat)
+    paths[1].write_text(json.dumps(rows, indent=1))
+    paths[2].write_text(json.dumps(summary, indent=1))
+    if not args.no_plots:
+        from nybble.synth.plots import write_plots
+        paths += write_plots(rows, out)
+    seconds = time.perf_counter() - start
+    cli.emit(args, rows, _report_text(rows, summary, paths, seconds))
+    return 0

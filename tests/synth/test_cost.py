@@ -1,0 +1,138 @@
+# amaranth: UnusedElaboratable=no
+"""The cost model: features, the fit, the sweep and its report."""
+
+import math
+
+import numpy as np
+import pytest
+
+from nybble.synth.cost import (DEFAULT_KINDS, HOROWITZ_45NM, AreaModel, PEFeatures,
+                               cost_report, cost_sweep, find_liberty, fit_model, pe_features,
+                               select_kinds)
+
+
+def test_features_of_int4_fp4_and_dot_products():
+    int4 = pe_features("int4", 32, 10)
+    assert (int4.lanes, int4.n, int4.m, int4.exp_bits, int4.shift) == (1, 4, 4, 0, 0)
+    assert (int4.tree_bits, int4.acc_bits, int4.register_bits) == (0, 32, 10)
+    fp4 = pe_features("fp4_e2m1", 32, 10)
+    # 2-bit significands, a 9-bit product placed at 5 positions: 9 * ceil(log2 5)
+    assert (fp4.n, fp4.m, fp4.exp_bits, fp4.shift) == (2, 2, 4, 27)
+    dp = pe_features("int4_dp4", 32, 34)
+    # four 8-bit products: two 9-bit adders, one 10-bit adder
+    assert (dp.lanes, dp.tree_bits, dp.macs_per_cycle) == (4, 9 + 9 + 10, 4.0)
+    lut = pe_features("lut_nf4", 32, 14)
+    assert (lut.n, lut.m, lut.table_bits) == (8, 16, 16 * 16)
+    serial = pe_features("bitserial", 32, 34)
+    assert serial.macs_per_cycle == pytest.approx(1 / 3)  # int4 weights: 3 bits
+    assert serial.rom_entries == 7 * 16
+    bf16 = pe_features("bf16", 64, 34)
+    assert bf16.wide_input_bits > 0
+
+
+def test_fit_recovers_known_coefficients():
+    truth = {"a": 30.0, "b": 5.0, "x": 60.0, "s": 2.5, "t": 40.0, "u": 13.0, "v": 12.0,
+             "e": 37.0, "c": 80.0, "d": 24.0, "c0": 230.0, "r": 28.0}
+    model = AreaModel(truth)
+    rng = np.random.default_rng(1)
+    points = []
+    for _ in range(40):
+        f = PEFeatures(int(rng.integers(1, 5)), int(rng.integers(1, 17)),
+                       int(rng.integers(1, 17)), int(rng.integers(0, 9)),
+                       int(rng.integers(0, 500)), int(rng.integers(0, 300)),
+                       int(rng.integers(0, 120)), int(rng.integers(0, 200)),
+                       int(rng.integers(16, 96)), int(rng.integers(0, 50)),
+                       int(rng.integers(4, 60)), 1.0)
+        total, parts = model.predict(f)
+        points.append((f, parts, total))
+    fitted = fit_model(points)
+    for name, value in truth.items():
+        assert fitted.coefficients[name] == pytest.approx(value, rel=1e-6), name
+
+
+def test_select_kinds():
+    assert select_kinds() == list(DEFAULT_KINDS)
+    assert select_kinds(["int4", "int8"]) == ["int4", "int8", "int4_dp4", "int8_dp4"]
+    # a format alias is the same format
+    assert select_kinds(["fp4_e2m1"]) == ["fp4_e2m1", "lmul_fp4_e2m1", "fp4_e2m1_dp4"]
+    assert select_kinds(["int4"], ["int4_dp16"]) == ["int4", "int4_dp4", "int4_dp16"]
+    with pytest.raises(ValueError, match=r"^--formats: unknown format 'int3'; formats are "):
+        select_kinds(["int3"])
+    with pytest.raises(ValueError, match=r"^PE kind must be one of .*not 'int3'$"):
+        select_kinds(None, ["int3"])
+    with pytest.raises(ValueError, match=r"^No PE kind of the sweep uses only the formats "
+                                         r"\['nf4'\]; name kinds with --pe$"):
+        select_kinds(["nf4"])
+
+
+def test_find_liberty(tmp_path, monkeypatch):
+    assert find_liberty("none") is None and find_liberty(None) is None
+    lib = tmp_path / "cells.lib"
+    lib.write_text("library(x) {}")
+    assert find_liberty(str(lib)) == str(lib)
+    monkeypatch.setenv("NYBBLE_LIBERTY", str(lib))
+    assert find_liberty("auto") == str(lib)
+    with pytest.raises(FileNotFoundError, match=r"^Liberty file '/nonexistent\.lib' does not "
+                                                r"exist \(give a \.lib path, 'auto' or "
+                                                r"'none'\)$"):
+        find_liberty("/nonexistent.lib")
+
+
+def test_horowitz_anchor_is_the_published_table():
+    assert HOROWITZ_45NM["32b int mult"][1] / HOROWITZ_45NM["8b int mult"][1] == \
+        pytest.approx(12.39, abs=0.01)
+    assert len(HOROWITZ_45NM) == 8
+
+
+@pytest.mark.synth
+def test_sweep_and_report(shared_cache, tmp_path_factory):
+    build = tmp_path_factory.mktemp("build")
+    kinds = ["int4", "fp4_e2m1", "e3m0", "int8", "int4_dp4", "int8_dp4", "fp4_e2m1_dp4"]
+    lines = []
+    sweep = cost_sweep(kinds, cache_dir=shared_cache, build_dir=build, progress=lines.append)
+    assert len([x for x in lines if x.startswith("[")]) == len(kinds)
+    rows, summary = cost_report(sweep, array=(4, 4))
+    assert [r["pe"] for r in rows] == kinds
+    for r in rows:
+        for key in ("pe", "formats", "bits", "cells", "transistors", "area_um2", "fmax_mhz",
+                    "macs_per_cycle", "model_area", "model_error"):
+            assert key in r, key
+        assert r["area_um2"] is None and r["fmax_mhz"] is None
+        assert math.isfinite(r["model_error"])
+        assert r["array_4x4_macs_per_cycle"] == 16 * r["macs_per_cycle"]
+    by = {r["pe"]: r for r in rows}
+    assert by["int8"]["equal_area_pes"] == 16
+    assert by["int4"]["equal_area_pes"] > 16
+    pairs = {x["pair"]: x for x in summary["ratios"]}
+    assert pairs["int8/int4"]["transistors"] == pytest.approx(
+        by["int8"]["transistors"] / by["int4"]["transistors"], abs=1e-3)
+    assert "int8_dp4/int4_dp4" in pairs
+    # amortising the accumulator: the dot product shows more of the n^2 of the multipliers
+    assert pairs["int8_dp4/int4_dp4"]["transistors"] > pairs["int8/int4"]["transistors"]
+    assert summary["model"]["points"] == len(kinds)
+    # a second sweep comes from the cache
+    again = cost_sweep(kinds, cache_dir=shared_cache, build_dir=build)
+    assert all(r.cached for r in again["pes"].values())
+
+
+@pytest.mark.synth
+def test_interrupted_sweep_resumes_from_the_cache(tmp_path):
+    kinds = ["int4", "e3m0", "int4_e3m0"]
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(line):
+        if line.startswith("[1/"):
+            raise Interrupt(line)
+
+    with pytest.raises(Interrupt):
+        cost_sweep(kinds, jobs=1, cache_dir=tmp_path / "cache", build_dir=tmp_path,
+                   progress=stop_after_first)
+    lines = []
+    sweep = cost_sweep(kinds, jobs=1, cache_dir=tmp_path / "cache", build_dir=tmp_path,
+                       progress=lines.append)
+    cached = {name: r.cached for name, r in sweep["pes"].items()}
+    # the run under way when the sweep stopped may have finished; none started after it
+    assert cached["int4"] and not cached["int4_e3m0"], cached
+    assert any("int4: Yosys" in x and "(cached)" in x for x in lines)
