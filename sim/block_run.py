@@ -69,7 +69,7 @@ def run_block_gemm(config, a, b, *, sim="verilator", waves=None, build_dir="buil
     :class:`~.block_schedule.BlockOsSchedule`.
     """
     from nybble.hw.block_pe import scale_codes
-    from .run import GemmRun, SIMULATORS, _build_top, _run_verilator, _run_amaranth
+    from .run import SIMULATORS, _build_top, run_words
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
     if not is_block_config(config):
@@ -85,16 +85,5 @@ def run_block_gemm(config, a, b, *, sim="verilator", waves=None, build_dir="buil
     fa, fb = config.formats[:2]
     a_w = sched.a_words(a.codes, fa, scale_codes(a))
     b_w = sched.b_words(b.codes, fb, scale_codes(b))
-    addrs = sched.result_addresses(top.col_bits)
-    job = dict(m_tiles=sched.m_tiles, n_tiles=sched.n_tiles, k_len=sched.k_steps, m_len=m)
-    if sim == "verilator":
-        run = _run_verilator(top, a_w, b_w, addrs, job, waves, build_dir, log)
-    elif sim == "amaranth":
-        run = _run_amaranth(top, a_w, b_w, addrs, job, waves, log)
-    else:
-        from .cocotb_array import run_array_cocotb
-        run = run_array_cocotb(top, a_w, b_w, addrs, job, simulator="icarus" if sim == "icarus"
-                               else "verilator", waves=waves, build_dir=build_dir, log=log)
-    values, cycles, secs, build_s, cached = run
-    result = sched.unpack_results(values, config.acc_bits)
-    return GemmRun(result, cycles, secs, build_s, cached, sim, sched, top.frac_bits)
+    return run_words(config, top, sched, a_w, b_w, sim=sim, waves=waves, build_dir=build_dir,
+                     log=log)

@@ -88,8 +88,14 @@ def run_gemm(config, a_codes, b_codes, *, sim="verilator", waves=None, build_dir
     sched = schedule_for(config, m, n, k)
     sched.check_fits(config)
     top = _build_top(config)
-    a_w = sched.a_words(a_codes, fmt_a)
-    b_w = sched.b_words(b_codes, fmt_b)
+    return run_words(config, top, sched, sched.a_words(a_codes, fmt_a),
+                     sched.b_words(b_codes, fmt_b), sim=sim, waves=waves,
+                     build_dir=build_dir, log=log)
+
+
+def run_words(config, top, sched, a_w, b_w, *, sim, waves, build_dir, log):
+    """Load buffer words ``a_w`` / ``b_w`` into ``top``, run ``sched``'s job on ``sim``, read
+    and unpack the results: the part every GEMM driver shares."""
     addrs = sched.result_addresses(top.col_bits)
     job = sched.job
     if sim == "verilator":
