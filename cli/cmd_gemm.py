@@ -30,6 +30,9 @@ def register(sub):
                    help="run through the cocotb testbench instead (slower; verification path)")
     p.add_argument("--waves", help="dump waveforms to FILE.vcd or FILE.fst")
     p.add_argument("--build-dir", default="build", help="builds and caches (default build/)")
+    p.add_argument("--area", action="store_true",
+                   help="also report the PEs' synthesized area (Yosys, cached): one PE x "
+                        "rows x cols")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
 
@@ -148,6 +151,8 @@ def run(args):
         out["out"] = args.out
     if args.waves:
         out["waves"] = args.waves
+    if args.area:
+        out["area"] = _pe_array_area(cfg, args.build_dir)
     text = (f"{m}x{k} @ {k}x{n} on a {out['array']} {cfg.pe} {cfg.dataflow} array ({sim})\n"
             f"  cycles {out['cycles']} (ideal {out['ideal_cycles']:.0f}, utilization "
             f"{out['utilization']:.1%}; cycle model {sched.cycles})\n"
@@ -157,5 +162,23 @@ def run(args):
             +
             f"  simulated {out['macs_per_second'] or 0:.3g} MAC/s ({out['sim_seconds']:.3f} s), "
             f"build {out['build_seconds']:.1f} s{' (cached)' if run_.cached_build else ''}")
+    if args.area:
+        ar = out["area"]
+        text += (f"\n  area (Yosys generic, PEs only): {ar['pe_transistors']} transistors / "
+                 f"{ar['pe_cells']} cells per PE x {cfg.rows * cfg.cols} = "
+                 f"{ar['array_transistors']} transistors")
     emit(args, out, text)
+
+
+def _pe_array_area(cfg, build_dir):
+    """Synthesized area of one PE of ``cfg`` (cached) times the PE count."""
+    import sys
+    from nybble.synth.area import pe_area
+    print(f"synthesizing one {cfg.pe} PE with Yosys (cached) ...", file=sys.stderr)
+    r = pe_area(cfg.pe, acc_bits=cfg.acc_bits, overflow=cfg.overflow, build_dir=build_dir)
+    n = cfg.rows * cfg.cols
+    return {"pe_cells": r.cells, "pe_transistors": r.transistors,
+            "array_cells": r.cells * n, "array_transistors": r.transistors * n,
+            "scope": "PEs only (buffers, sequencer, skew and drain excluded: nybble cost "
+                     "--array synthesizes whole arrays)"}
     return 1 if mism else 0
