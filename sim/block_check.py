@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import time
 
 import numpy as np
-from amaranth.sim import Simulator
 
 from nybble.sw import get_format
 
@@ -58,36 +57,16 @@ def _words(pe, steps):
 def simulate(pe, steps, *, vcd=None):
     """Run ``steps`` through ``pe``, one per cycle; ``(acc, overflow)`` after each step has
     landed (object / bool arrays)."""
+    from .pe_check import drive_pipelined, run_testbench
     n = len(steps)
     acc = np.zeros(n, dtype=object)
     ovf = np.zeros(n, dtype=bool)
     aw, bw = _words(pe, steps)
-    lat = pe.latency
 
     async def bench(ctx):
-        for c in range(n + lat - 1):
-            if c < n:
-                ctx.set(pe.a, aw[c])
-                ctx.set(pe.b, bw[c])
-                ctx.set(pe.first, int(steps.first[c]))
-                ctx.set(pe.valid, 1)
-            else:
-                ctx.set(pe.valid, 0)
-                ctx.set(pe.first, 0)
-            await ctx.tick()
-            j = c - lat + 1
-            if j >= 0:
-                acc[j] = ctx.get(pe.acc)
-                ovf[j] = ctx.get(pe.overflow)
+        await drive_pipelined(ctx, pe, aw, bw, steps.first, acc, ovf)
 
-    sim = Simulator(pe)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    if vcd is not None:
-        with sim.write_vcd(str(vcd)):
-            sim.run()
-    else:
-        sim.run()
+    run_testbench(pe, bench, vcd)
     return acc, ovf
 
 

@@ -93,22 +93,35 @@ def simulate(pe, steps, *, table=None, vcd=None):
                 acc[i] = ctx.get(pe.acc)
                 ovf[i] = ctx.get(pe.overflow)
             return
-        lat = pe.latency
-        for c in range(n + lat - 1):
-            if c < n:
-                ctx.set(pe.a, a_words[c])
-                ctx.set(pe.b, b_words[c])
-                ctx.set(pe.first, int(steps.first[c]))
-                ctx.set(pe.valid, 1)
-            else:
-                ctx.set(pe.valid, 0)
-            await ctx.tick()
-            j = c - lat + 1
-            if j >= 0:
-                acc[j] = ctx.get(pe.acc)
-                ovf[j] = ctx.get(pe.overflow)
+        await drive_pipelined(ctx, pe, a_words, b_words, steps.first, acc, ovf)
 
-    sim = Simulator(pe)
+    run_testbench(pe, bench, vcd)
+    return acc, ovf
+
+
+async def drive_pipelined(ctx, pe, a_words, b_words, first, acc, ovf):
+    """One step per cycle into a pipelined PE; ``acc[i]`` / ``ovf[i]`` get the PE's outputs
+    once step i has landed (``pe.latency`` edges later)."""
+    n, lat = len(a_words), pe.latency
+    for c in range(n + lat - 1):
+        if c < n:
+            ctx.set(pe.a, a_words[c])
+            ctx.set(pe.b, b_words[c])
+            ctx.set(pe.first, int(first[c]))
+            ctx.set(pe.valid, 1)
+        else:
+            ctx.set(pe.valid, 0)
+            ctx.set(pe.first, 0)
+        await ctx.tick()
+        j = c - lat + 1
+        if j >= 0:
+            acc[j] = ctx.get(pe.acc)
+            ovf[j] = ctx.get(pe.overflow)
+
+
+def run_testbench(dut, bench, vcd=None):
+    """Amaranth-simulate ``dut`` with the async testbench ``bench`` (10 ns clock)."""
+    sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     if vcd is not None:
@@ -116,7 +129,6 @@ def simulate(pe, steps, *, table=None, vcd=None):
             sim.run()
     else:
         sim.run()
-    return acc, ovf
 
 
 def _model(pe, a, b, sel=None, **override):
