@@ -1,15 +1,19 @@
 """The ``nybble`` command line: one module per command group, each with ``register(sub)``.
 
 Every command accepts ``--json``: it then prints exactly one JSON document on stdout; progress
-and logs go to stderr.  Errors in user input print ``nybble <cmd>: error: ...`` and exit 2.
+and logs go to stderr.  Errors in user input (:class:`~nybble.common.UsageError`, the
+library's :class:`~nybble.sw.errors.NybbleError`) print ``nybble <cmd>: error: ...`` and exit
+2; a failed tool exits 1, as does a check that finds mismatches.
 """
 
 import argparse
 import importlib
-import json
+import os
 import sys
 
+from nybble.sw.errors import NybbleError, ToolError
 from . import __version__
+from .common import UsageError
 
 # command-group modules (in ``cli/``), each defining ``register(subparsers)``
 COMMAND_MODULES = [
@@ -27,10 +31,6 @@ COMMAND_MODULES = [
     "cmd_fpga",
     "cmd_cost",
 ]
-
-
-class UsageError(Exception):
-    """Bad user input detected by a command (reported without a traceback)."""
 
 
 # commands whose module is not ``cmd_<command>``
@@ -55,34 +55,8 @@ def build_parser(argv=None):
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     only = _module_for(argv) if argv is not None else None
     for name in ([only] if only else COMMAND_MODULES):
-        try:
-            mod = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as e:  # a command module not written yet is simply absent
-            if e.name == f"{__package__}.{name}":
-                continue
-            raise
-        mod.register(sub)
+        importlib.import_module(f"nybble.{name}").register(sub)
     return parser
-
-
-def emit(args, payload, text):
-    """Print ``payload`` as one JSON document (``--json``) or ``text`` for people."""
-    if getattr(args, "json", False):
-        json.dump(payload, sys.stdout, indent=2, default=_json_default)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-def _json_default(o):
-    import numpy as np
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def main(argv=None):
@@ -94,13 +68,13 @@ def main(argv=None):
         return 0
     try:
         return args.func(args) or 0
-    except (UsageError, ValueError, TypeError, FileNotFoundError) as e:
-        # user-facing errors: a clear line, no traceback (set NYBBLE_DEBUG=1 for one)
-        import os
+    except (UsageError, NybbleError) as e:
+        # user-facing errors: a clear line, no traceback (set NYBBLE_DEBUG=1 for one); any
+        # other exception is a bug and keeps its traceback
         if os.environ.get("NYBBLE_DEBUG"):
             raise
         print(f"nybble {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(e, ToolError) else 2
 
 
 if __name__ == "__main__":

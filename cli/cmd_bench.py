@@ -7,7 +7,7 @@ import numpy as np
 
 from nybble.sw import quantize, gemm
 
-from .__main__ import emit
+from .common import UsageError, emit, parse_array
 
 
 def register(sub):
@@ -46,7 +46,7 @@ def _best_time(fn, repeats):
 def bench_golden(args):
     n = args.size
     if n < 1:
-        raise ValueError(f"--size must be at least 1, not {n}")
+        raise UsageError(f"--size must be at least 1, not {n}")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, n)).astype(np.float32)
     y = rng.standard_normal((n, n)).astype(np.float32)
@@ -74,33 +74,26 @@ def bench_sim(args):
     speed on a 256^3 GEMM, and the same utilization GEMM on Amaranth's simulator for the
     speed ratio -- all checked bit for bit against the golden model."""
     from nybble.hw.config import ArrayConfig
-    from nybble.sim.run import run_gemm, golden_for
-    from nybble.sim.schedule import schedule_for
+    from nybble.sim.check import check_gemm
+    from nybble.sim.schedule import fit_config
     from nybble.sw import get_format
-    rows, cols = ArrayConfig.parse_array(args.array)
+    rows, cols = parse_array(args.array)
+    for name in ("size", "speed_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not "
+                             f"{getattr(args, name)}")
     rng = np.random.default_rng(0)
     out = {"array": args.array, "pe": args.pe, "runs": []}
 
     def one(dataflow, size, sim):
-        cfg = ArrayConfig(rows=rows, cols=cols, pe=args.pe, dataflow=dataflow)
+        cfg = fit_config(ArrayConfig(rows=rows, cols=cols, pe=args.pe, dataflow=dataflow),
+                         size, size, size)
         fa, fb = (get_format(f) for f in cfg.formats[:2])
         a = rng.choice(np.flatnonzero(fa.finite), size=(size, size))
         b = rng.choice(np.flatnonzero(fb.finite), size=(size, size))
-        s = schedule_for(cfg, size, size, size)
-        cfg = cfg.replace(a_depth=max(4096, s.a_writes), b_depth=max(4096, s.b_writes),
-                          c_depth=max(4096, s.c_words))
         print(f"bench sim: {dataflow} {size}^3 on {args.array} {args.pe} ({sim}) ...",
               file=sys.stderr)
-        r = run_gemm(cfg, a, b, sim=sim, build_dir=args.build_dir)
-        mism = int(np.sum(np.asarray(r.result, dtype=object)
-                          != np.asarray(golden_for(cfg, a, b), dtype=object)))
-        macs = size ** 3
-        row = {"dataflow": dataflow, "m": size, "n": size, "k": size, "simulator": sim,
-               "cycles": r.cycles, "model_cycles": s.cycles,
-               "ideal_cycles": macs / (rows * cols * s.lanes),
-               "utilization": macs / (rows * cols * s.lanes) / r.cycles, "mismatches": mism,
-               "sim_seconds": r.sim_seconds, "build_seconds": r.build_seconds,
-               "macs_per_second": macs / r.sim_seconds if r.sim_seconds else None}
+        row = check_gemm(cfg, a, b, sim=sim, build_dir=args.build_dir).summary()
         out["runs"].append(row)
         return row
 
@@ -114,10 +107,11 @@ def bench_sim(args):
                  f"{fast['macs_per_second']:.3g} simulated MAC/s, mismatches {fast['mismatches']}")
     if not args.no_amaranth:
         slow = one(args.dataflows[0], args.size, "amaranth")
-        nat = next(r for r in out["runs"] if r["simulator"] == "verilator"
-                   and r["m"] == args.size and r["dataflow"] == args.dataflows[0])
+        nat = out["runs"][0]
         out["verilator_over_amaranth"] = slow["sim_seconds"] / nat["sim_seconds"]
         lines.append(f"same {args.size}^3 GEMM: Amaranth simulator {slow['sim_seconds']:.2f} s, "
                      f"Verilator {nat['sim_seconds'] * 1e3:.1f} ms: "
                      f"{out['verilator_over_amaranth']:.0f}x")
+    out["mismatches"] = sum(r["mismatches"] for r in out["runs"])
     emit(args, out, "\n".join(lines))
+    return 1 if out["mismatches"] else 0

@@ -181,7 +181,7 @@ def _csv_rows(rows):
 
 
 def _run(args):
-    from . import __main__ as cli
+    from . import common as cli
     from nybble.synth.cost import cost_report, cost_sweep, find_liberty, select_kinds
     from nybble.hw.config import ArrayConfig
     start = time.perf_counter()
@@ -190,7 +190,7 @@ def _run(args):
     if args.array_depth < 1:
         raise cli.UsageError(f"--array-depth must be at least 1, not {args.array_depth}")
     kinds = select_kinds(args.formats, args.pes)
-    array = ArrayConfig.parse_array(args.array) if args.array else None
+    array = cli.parse_array(args.array) if args.array else None
     if array is not None:
         ArrayConfig(rows=array[0], cols=array[1])  # range checks
     liberty = find_liberty(args.liberty)

@@ -9,9 +9,10 @@ defaults (16x16, os, int4, 32-bit accumulators).  ``--json`` prints one document
 ``{"config", "workload", "layers", "totals"}``.
 """
 
+import os
 import sys
 
-from .__main__ import UsageError, emit
+from .common import UsageError, emit, parse_array
 
 DEFAULT_ARRAY = "16x16"
 DEFAULT_DATAFLOW = "os"
@@ -76,7 +77,7 @@ def _array_config(args):
     from nybble.sim.workloads import read_scalesim_cfg, scalesim_sram_depths
     cfg = read_scalesim_cfg(args.config) if args.config else None
     if args.array is not None:
-        rows, cols = ArrayConfig.parse_array(args.array)
+        rows, cols = parse_array(args.array)
     elif cfg is not None:
         rows, cols = cfg["rows"], cfg["cols"]
     else:
@@ -100,7 +101,7 @@ def _array_config(args):
         if cfg is None:
             raise
         # the value may have come from the file: say which file
-        raise ValueError(f"{e} (array from {args.config} and the command line)") from None
+        raise UsageError(f"{e} (array from {args.config} and the command line)") from None
     return config
 
 

@@ -1,14 +1,14 @@
 """``nybble demo digits``: a trained MLP on scikit-learn's digits, run through the 4-bit
-golden GEMM (integer-exact) with every scheme, against float32.  Model: :mod:`nybble.sw.digits`.
+golden GEMM (integer-exact) with every scheme, against float32.  Model: :mod:`nybble.analysis.digits`.
 """
 
 import sys
 import time
 
-from nybble.sw.digits import run_digits
-from nybble.sw.stability import DEFAULT_SCHEMES
+from nybble.analysis.digits import run_digits
+from nybble.analysis.stability import DEFAULT_SCHEMES
 
-from .__main__ import emit
+from .common import emit, parse_array
 
 
 def register(sub):
@@ -50,6 +50,9 @@ def run_digits_cmd(args):
         lines.append(f"best 4-bit scheme: {res['best']} ({-res['best_delta_points']:+.2f} "
                      "points vs float32)")
     emit(args, res, "\n".join(lines + rtl_lines))
+    bad = any(r["accumulator_mismatches"] or not r["predictions_equal_golden"]
+              for r in res.get("rtl", []))
+    return 1 if bad else 0
 
 
 def _run_rtl(args, res, schemes):
@@ -57,9 +60,9 @@ def _run_rtl(args, res, schemes):
     import numpy as np
     from nybble.hw.config import ArrayConfig
     from nybble.sim.rtl_matmul import RtlMatmul, PE_FOR_ELEMENTS
-    from nybble.sw.digits import train_digits_mlp, quantized_forward
+    from nybble.analysis.digits import train_digits_mlp, quantized_forward
     from nybble.sw import gemm, get_scheme
-    rows, cols = ArrayConfig.parse_array(args.array)
+    rows, cols = parse_array(args.array)
     model = train_digits_mlp(args.hidden, args.seed)
     x = model.x_test
     res["rtl"] = []

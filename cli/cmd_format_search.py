@@ -2,7 +2,7 @@
 
 Tries every exponent/mantissa split at ``--bits`` (e0m3 = sign-magnitude int, e1m2, e2m1,
 e3m0 at 4 bits) with a real-valued exponent bias (the clipping range) per tensor or per
-channel, and reports the split with the least MSE.  Model: :mod:`nybble.sw.format_search`.
+channel, and reports the split with the least MSE.  Model: :mod:`nybble.analysis.format_search`.
 """
 
 import os
@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from nybble.sw.format_search import format_search, SEARCH_BITS
+from nybble.analysis.format_search import format_search, SEARCH_BITS
 
-from .__main__ import emit, UsageError
+from .common import emit, UsageError
 
 
 def register(sub):

@@ -2,7 +2,7 @@
 
 from nybble.sw import get_format, format_names
 
-from .__main__ import emit
+from .common import emit
 
 
 def register(sub):

@@ -51,9 +51,9 @@ def _progress(line):
 
 
 def _run(args):
-    from . import __main__ as cli
+    from . import common as cli
     from nybble.hw.config import ArrayConfig
-    from nybble.hw.pe import pe_kind
+    from nybble.hw.kinds import pe_kind
     from nybble.synth.fpga import BOARDS, build_board
     if args.board not in BOARDS:
         raise cli.UsageError(f"--board must be one of {', '.join(BOARDS)}, not {args.board!r}")
@@ -64,7 +64,7 @@ def _run(args):
     dsp = {"auto": None, "on": True, "off": False}.get(args.dsp, "?")
     if dsp == "?":
         raise cli.UsageError(f"--dsp must be one of auto, on, off, not {args.dsp!r}")
-    rows, cols = ArrayConfig.parse_array(args.array)
+    rows, cols = cli.parse_array(args.array)
     config = ArrayConfig(rows=rows, cols=cols, pe=args.pe, acc_bits=args.acc_bits,
                          a_depth=args.depth, b_depth=args.depth, c_depth=args.depth)
     result = build_board(args.board, config, baud=args.baud, dsp=dsp,

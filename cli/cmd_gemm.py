@@ -1,11 +1,23 @@
-"""``nybble gemm``: run a GEMM on the RTL array and check it against the golden model."""
+"""``nybble gemm``: run a GEMM on the RTL array and check it against the golden model.
+
+The path from the flags to the verdict: operands (random codes, ``.npy`` codes or floats
+quantized with ``--scheme``, block-scaled schemes and GGUF tensors via :mod:`.gemm_block`)
+-> an :class:`~nybble.hw.config.ArrayConfig` with buffers fitted to the GEMM ->
+:func:`nybble.sim.check.check_gemm` (run, golden, mismatches, cycles) -> text or JSON.  The
+exit status is 1 when any result differs from the golden model.
+"""
 
 import os
 import sys
 
 import numpy as np
 
-from .__main__ import emit, UsageError
+from nybble.hw.kinds import pe_kind
+from nybble.sim.check import check_gemm, result_values
+from nybble.sim.schedule import fit_config
+from nybble.sw import get_format, get_scheme, quantize
+from .common import UsageError, add_array_args, config_from_args, emit, load_npy
+from .gemm_block import add_block_args, block_operands, wants_block
 
 SIM_CHOICES = ("verilator", "amaranth", "icarus")
 
@@ -13,7 +25,6 @@ SIM_CHOICES = ("verilator", "amaranth", "icarus")
 def register(sub):
     p = sub.add_parser("gemm", help="run a GEMM on the RTL array, check it against nybble.sw")
     add_array_args(p)
-    from .gemm_block import add_block_args
     add_block_args(p)
     p.add_argument("--m", type=int, default=64, help="rows of A (default 64)")
     p.add_argument("--n", type=int, default=64, help="columns of B (default 64)")
@@ -22,7 +33,8 @@ def register(sub):
     p.add_argument("--a", help="A (M x K): .npy of floats (quantized with --scheme) or codes")
     p.add_argument("--b", help="B (K x N): .npy of floats (quantized with --scheme) or codes")
     p.add_argument("--scheme", help="scheme for float inputs (one scale along K: "
-                                    "int4_tensor, int4_channel, ...)")
+                                    "int4_tensor, int4_channel, ...; block-scaled: mxfp4, "
+                                    "mxint8, nvfp4, q4_0)")
     p.add_argument("--out", help="write the exact result (float64 .npy) here")
     p.add_argument("--sim", default="verilator", choices=SIM_CHOICES,
                    help="simulator (default verilator: the native C++ harness)")
@@ -37,45 +49,27 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def add_array_args(p):
-    p.add_argument("--array", default="16x16", help="ROWSxCOLS (default 16x16)")
-    p.add_argument("--pe", default="int4", help="PE kind (see `nybble pe-report`)")
-    p.add_argument("--dataflow", default="os", help="os or ws")
-    p.add_argument("--acc-bits", type=int, default=32, help="accumulator bits (default 32)")
-    p.add_argument("--overflow", default="wrap", help="wrap or saturate")
-    p.add_argument("--depth", type=int, default=None,
-                   help="buffer depth in words (default: enough for the GEMM, at least 4096)")
-
-
-def config_from_args(args, need=None):
-    """An ArrayConfig from the common array flags (``need``: minimal buffer depths)."""
-    from nybble.hw.config import ArrayConfig
-    rows, cols = ArrayConfig.parse_array(args.array)
-    depth = args.depth or max(4096, *(need or (0,)))
-    return ArrayConfig(rows=rows, cols=cols, pe=args.pe, acc_bits=args.acc_bits,
-                       overflow=args.overflow, dataflow=args.dataflow, a_depth=depth,
-                       b_depth=depth, c_depth=depth)
-
-
 def _load(path, name):
-    from .cmd_quantize import load_npy
     x = load_npy(path, name)
     if x.ndim != 2:
         raise UsageError(f"--{name} must be a 2-D array, not shape {x.shape}")
     return x
 
 
-def _operands(args, fmt_a, fmt_b):
-    """(a_codes, b_codes, a_scale (M,), b_scale (N,)) from the flags."""
-    from nybble.sw import get_format, quantize, get_scheme
+def plain_operands(args, fmt_a, fmt_b):
+    """``(a_codes, b_codes, a_scale (M,) or None, b_scale (N,) or None, float A @ B or
+    None)`` from the flags, for PE kinds without block scales."""
     if (args.a is None) != (args.b is None):
         raise UsageError("--a and --b go together")
     if args.a is None:
+        for name in ("m", "n", "k"):
+            if getattr(args, name) < 1:
+                raise UsageError(f"--{name} must be at least 1, not {getattr(args, name)}")
         rng = np.random.default_rng(args.seed)
         fa, fb = get_format(fmt_a), get_format(fmt_b)
         a = rng.choice(np.flatnonzero(fa.finite), size=(args.m, args.k))
         b = rng.choice(np.flatnonzero(fb.finite), size=(args.k, args.n))
-        return a, b, None, None
+        return a, b, None, None, None
     a, b = _load(args.a, "a"), _load(args.b, "b")
     if a.shape[1] != b.shape[0]:
         raise UsageError(f"K mismatch: --a is {a.shape[0]} x {a.shape[1]}, --b is "
@@ -83,7 +77,7 @@ def _operands(args, fmt_a, fmt_b):
     if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer):
         if args.scheme:
             raise UsageError("--scheme quantizes float inputs; --a/--b hold integer codes")
-        return a, b, None, None
+        return a, b, None, None, None
     if not args.scheme:
         raise UsageError("float --a/--b need --scheme (e.g. int4_channel)")
     sch = get_scheme(args.scheme)
@@ -91,94 +85,110 @@ def _operands(args, fmt_a, fmt_b):
         raise UsageError(f"--scheme {sch.name} scales blocks of {sch.block} along K; the "
                          "plain arrays take one scale per row / column (int4_tensor, "
                          "int4_channel, ...)")
-    if sch.element not in (fmt_a, get_format(fmt_a).name) or \
-            sch.element not in (fmt_b, get_format(fmt_b).name):
+    if get_format(sch.element) is not get_format(fmt_a) or \
+            get_format(sch.element) is not get_format(fmt_b):
         raise UsageError(f"--scheme {sch.name} has {sch.element} elements but --pe "
                          f"{args.pe} takes {fmt_a} x {fmt_b}")
     qa, qb = quantize(a, sch, axis=-1), quantize(b, sch, axis=0)
     sa = np.broadcast_to(qa.block_scale_values(), (a.shape[0], 1))[:, 0]
     sb = np.broadcast_to(qb.block_scale_values(), (1, b.shape[1]))[0, :]
-    args._float_ref = a.astype(np.float64) @ b.astype(np.float64)
-    return qa.codes, qb.codes, sa, sb
+    return qa.codes, qb.codes, sa, sb, a.astype(np.float64) @ b.astype(np.float64)
+
+
+def _simulator(args):
+    if args.cocotb:
+        return "icarus" if args.sim == "icarus" else "cocotb"
+    if args.sim == "icarus":
+        raise UsageError("--sim icarus runs through cocotb: add --cocotb")
+    return args.sim
 
 
 def run(args):
-    from nybble.hw.config import ArrayConfig
-    from nybble.sim.run import run_gemm, golden_for
-    from nybble.hw.pe import pe_kind
     if args.waves and not str(args.waves).endswith((".vcd", ".fst")):
         raise UsageError(f"--waves must name a .vcd or .fst file, not {args.waves!r}")
-    from .gemm_block import wants_block, run_block
-    if wants_block(args):  # block-scaled schemes and GGUF inputs (cli/gemm_block.py)
-        return run_block(args)
-    sim = args.sim
-    if args.cocotb:
-        sim = "icarus" if args.sim == "icarus" else "cocotb"
-    elif args.sim == "icarus":
-        raise UsageError("--sim icarus runs through cocotb: add --cocotb")
-    formats = pe_kind(args.pe).formats
-    a, b, sa, sb = _operands(args, formats[0], formats[1])
-    from nybble.sim.schedule import OsSchedule
-    cfg0 = config_from_args(args)
-    from nybble.sim.schedule import schedule_for
-    s = schedule_for(cfg0, a.shape[0], b.shape[1], a.shape[1])
-    cfg = config_from_args(args, need=(s.a_writes, s.b_writes, s.c_words))
-    run_ = run_gemm(cfg, a, b, sim=sim, waves=args.waves, build_dir=args.build_dir)
-    gold = golden_for(cfg, a, b)
-    mism = int(np.sum(np.asarray(run_.result, dtype=object) != np.asarray(gold, dtype=object)))
+    sim = _simulator(args)
+    extra = {}
+    if wants_block(args):
+        scheme, changes, a, b, floats = block_operands(args)
+        cfg = config_from_args(args, **changes)
+        ref = floats["a"] @ floats["b"] if len(floats) == 2 else None
+        extra = {"scheme": scheme, "block_size": cfg.pe_spec.block_size,
+                 "acc_frac_bits": cfg.pe_spec.frac_bits,
+                 "inputs": {f: ("gguf:" + getattr(args, f"{f}_tensor"))
+                            if getattr(args, f"{f}_gguf") else (getattr(args, f) or "random")
+                            for f in ("a", "b")}}
+    else:
+        fa, fb = pe_kind(args.pe).formats[:2]
+        a, b, sa, sb, ref = plain_operands(args, fa, fb)
+        cfg = config_from_args(args)
     m, k = a.shape
     n = b.shape[1]
-    sched = run_.schedule
-    out = {
-        "array": f"{cfg.rows}x{cfg.cols}", "pe": cfg.pe, "dataflow": cfg.dataflow,
-        "m": m, "n": n, "k": k, "simulator": sim,
-        "cycles": run_.cycles, "model_cycles": sched.cycles,
-        "ideal_cycles": m * n * k / (cfg.rows * cfg.cols),
-        "utilization": m * n * k / (cfg.rows * cfg.cols) / run_.cycles,
-        "mismatches": mism, "sim_seconds": run_.sim_seconds,
-        "build_seconds": run_.build_seconds, "cached_build": run_.cached_build,
-        "macs_per_second": m * n * k / run_.sim_seconds if run_.sim_seconds > 0 else None,
-    }
-    c = np.asarray(run_.result, dtype=np.float64) * 2.0 ** -run_.frac_bits
-    if sa is not None:
-        c = c * (sa[:, None] * sb[None, :])
-    ref = getattr(args, "_float_ref", None)
-    if ref is not None:  # the 4-bit result against the float64 product of the inputs
-        out["rel_error"] = float(np.linalg.norm(c - ref) / max(np.linalg.norm(ref), 1e-300))
+    if args.depth is None:
+        cfg = fit_config(cfg, m, n, k)
+    check = check_gemm(cfg, a, b, sim=sim, waves=args.waves, build_dir=args.build_dir)
+    value = result_values(cfg, check.result, a, b)
+    if not wants_block(args) and sa is not None:
+        value = value * (sa[:, None] * sb[None, :])
+    out = {**check.summary(), **extra}
+    if wants_block(args):
+        exact = a.dequantize() @ b.dequantize()
+        out["max_abs_error_vs_dequantized"] = float(np.max(np.abs(value - exact)))
+        if ref is not None:
+            out["max_abs_error_vs_float"] = float(np.max(np.abs(value - ref)))
+    elif ref is not None:  # the 4-bit result against the float64 product of the inputs
+        out["rel_error"] = float(np.linalg.norm(value - ref) /
+                                 max(np.linalg.norm(ref), 1e-300))
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)) or ".", exist_ok=True)
-        np.save(args.out, c)
+        np.save(args.out, value)
         out["out"] = args.out
     if args.waves:
         out["waves"] = args.waves
     if args.area:
         out["area"] = _pe_array_area(cfg, args.build_dir)
-    text = (f"{m}x{k} @ {k}x{n} on a {out['array']} {cfg.pe} {cfg.dataflow} array ({sim})\n"
-            f"  cycles {out['cycles']} (ideal {out['ideal_cycles']:.0f}, utilization "
-            f"{out['utilization']:.1%}; cycle model {sched.cycles})\n"
-            f"  mismatches vs nybble.sw golden: {mism} of {m * n}\n"
-            + (f"  relative error vs the float64 product: {out['rel_error']:.4g}\n"
-               if "rel_error" in out else "")
-            +
-            f"  simulated {out['macs_per_second'] or 0:.3g} MAC/s ({out['sim_seconds']:.3f} s), "
-            f"build {out['build_seconds']:.1f} s{' (cached)' if run_.cached_build else ''}")
-    if args.area:
+    emit(args, out, _text(cfg, check, out))
+    return 1 if check.mismatches else 0
+
+
+def _text(cfg, check, out):
+    m, n, k = check.m, check.n, check.k
+    what = f"{cfg.rows}x{cfg.cols} {cfg.pe} {cfg.dataflow}"
+    if "scheme" in out:
+        what = (f"{cfg.rows}x{cfg.cols} {cfg.pe} array, {out['scheme']} (blocks of "
+                f"{out['block_size']}); accumulator {cfg.acc_bits} bits, "
+                f"{out['acc_frac_bits']} fraction bits, {cfg.overflow}")
+    lines = [
+        f"{m}x{k} @ {k}x{n} on a {what} ({check.simulator})",
+        f"  cycles {check.cycles} (ideal {check.ideal_cycles:.0f}, utilization "
+        f"{check.utilization:.1%}; cycle model {check.model_cycles})",
+        f"  mismatches vs nybble.sw golden: {check.mismatches} of {m * n}"
+        + ("" if check.first_mismatch is None else
+           " (first at row {}, column {}: got {}, want {})".format(*check.first_mismatch)),
+    ]
+    if "rel_error" in out:
+        lines.append(f"  relative error vs the float64 product: {out['rel_error']:.4g}")
+    if "max_abs_error_vs_dequantized" in out:
+        lines.append(f"  max |result - dequantized A @ B| = "
+                     f"{out['max_abs_error_vs_dequantized']:.3g}"
+                     + (f", max |result - float A @ B| = {out['max_abs_error_vs_float']:.3g}"
+                        if "max_abs_error_vs_float" in out else ""))
+    lines.append(f"  simulated {check.macs_per_second or 0:.3g} MAC/s "
+                 f"({check.sim_seconds:.3f} s), build {check.build_seconds:.1f} s"
+                 f"{' (cached)' if check.cached_build else ''}")
+    if "area" in out:
         ar = out["area"]
-        text += (f"\n  area (Yosys generic, PEs only): {ar['pe_transistors']} transistors / "
-                 f"{ar['pe_cells']} cells per PE x {cfg.rows * cfg.cols} = "
-                 f"{ar['array_transistors']} transistors")
-    emit(args, out, text)
+        lines.append(f"  area (Yosys generic, PEs only): {ar['pe_transistors']} transistors / "
+                     f"{ar['pe_cells']} cells per PE x {cfg.pes} = "
+                     f"{ar['array_transistors']} transistors")
+    return "\n".join(lines)
 
 
 def _pe_array_area(cfg, build_dir):
     """Synthesized area of one PE of ``cfg`` (cached) times the PE count."""
-    import sys
     from nybble.synth.area import pe_area
     print(f"synthesizing one {cfg.pe} PE with Yosys (cached) ...", file=sys.stderr)
     r = pe_area(cfg.pe, acc_bits=cfg.acc_bits, overflow=cfg.overflow, build_dir=build_dir)
-    n = cfg.rows * cfg.cols
     return {"pe_cells": r.cells, "pe_transistors": r.transistors,
-            "array_cells": r.cells * n, "array_transistors": r.transistors * n,
+            "array_cells": r.cells * cfg.pes, "array_transistors": r.transistors * cfg.pes,
             "scope": "PEs only (buffers, sequencer, skew and drain excluded: nybble cost "
                      "--array synthesizes whole arrays)"}
-    return 1 if mism else 0

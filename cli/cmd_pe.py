@@ -1,6 +1,6 @@
 """``nybble pe-report``: run every PE of the library against the golden model and report it.
 
-For each PE kind (``nybble.hw.pe.PE_KINDS``, or ``--kinds``) this runs every input pair (a
+For each PE kind (``nybble.hw.kinds.PE_KINDS``, or ``--kinds``) this runs every input pair (a
 seeded random sample for 16-bit formats) through the PE in Amaranth's simulator, one pair per
 lane per step, and compares ``acc`` / ``overflow`` with ``nybble.sw`` (``nybble.sim.pe_check``);
 then it synthesises the PE's Verilog with Yosys (``nybble.synth.yosys.synth_area``, generic
@@ -26,7 +26,7 @@ def register(sub):
         description=__doc__.split("\n\n")[1])
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--kinds", nargs="+", metavar="KIND",
-                   help="PE kinds to report (default: all of nybble.hw.pe.PE_KINDS)")
+                   help="PE kinds to report (default: all of nybble.hw.kinds.PE_KINDS)")
     p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="pairs sampled for 16-bit formats (default 4096)")
     p.add_argument("--no-synth", action="store_true",
@@ -40,7 +40,7 @@ def _progress(msg):
 
 def pe_report(kinds=None, *, sample=None, synth=True, progress=_progress):
     """Rows of the report (dicts), one per PE kind."""
-    from nybble.hw.pe import PE_KINDS, pe_kind, make_pe
+    from nybble.hw.kinds import PE_KINDS, pe_kind
     from nybble.sim.pe_check import check_pairs, SAMPLE_PAIRS
     from nybble.sw.lmul import lmul_error
 
@@ -60,12 +60,12 @@ def pe_report(kinds=None, *, sample=None, synth=True, progress=_progress):
             "mismatches": r.mismatches, "cells": None, "exhaustive": r.exhaustive,
             "simulator": "amaranth",
         }
-        pe = make_pe(n)
-        row["acc_bits"], row["frac_bits"] = pe.acc_bits, pe.frac_bits
+        spec = kind.spec()
+        row["acc_bits"], row["frac_bits"] = spec.acc_bits, spec.frac_bits
         if r.mismatches:
             row["first_mismatch"] = r.first_mismatch
-        if getattr(pe, "product", "exact") == "lmul":
-            e = lmul_error(pe.fmt_a)
+        if getattr(spec, "product", "exact") == "lmul":
+            e = lmul_error(spec.fmt_a)
             row["lmul_max_rel_error"] = e["max_rel_error"]
             row["lmul_mean_rel_error"] = e["mean_rel_error"]
             row["lmul_normal_max_rel_error"] = e["normal_max_rel_error"]
@@ -73,12 +73,10 @@ def pe_report(kinds=None, *, sample=None, synth=True, progress=_progress):
             from nybble.synth.verilog import to_verilog
             from nybble.synth.yosys import synth_area
             progress(f"{n}: Yosys generic synthesis")
-            area = synth_area(to_verilog(pe, name="top"), "top", hierarchy=False)
+            area = synth_area(to_verilog(kind.build(), name="top"), "top", hierarchy=False)
             row["cells"] = area.cells
             row["transistors"] = area.transistors
             row["rtl_multipliers"] = area.rtl_multipliers
-        else:
-            pe._MustUse__silence = True
         row["seconds"] = round(time.perf_counter() - t0, 2)
         progress(f"{n}: {r.pairs_checked} pairs, {r.mismatches} mismatches, "
                  f"cells {row['cells']} ({row['seconds']:.1f} s)")
@@ -130,7 +128,7 @@ def _table(rows, seconds):
 
 
 def _run(args):
-    from . import __main__ as cli
+    from . import common as cli
     if args.sample is not None and args.sample < 16:
         raise cli.UsageError(f"--sample must be at least 16, not {args.sample}")
     t0 = time.perf_counter()

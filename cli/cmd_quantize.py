@@ -7,7 +7,7 @@ import numpy as np
 
 from nybble.sw import quantize, scheme_names
 
-from .__main__ import emit, UsageError
+from .common import emit, load_npy, UsageError
 
 
 def register(sub):
@@ -22,16 +22,6 @@ def register(sub):
     p.add_argument("--seed", type=int, default=None, help="seed for stochastic rounding")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
-
-
-def load_npy(path, name="input"):
-    """Load a .npy array with errors that name the file and the problem."""
-    if not os.path.exists(path):
-        raise UsageError(f"{name} file {path!r} does not exist")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise UsageError(f"{name} file {path!r} is not a readable .npy array ({e})") from None
 
 
 def error_metrics(x, xq):

@@ -2,15 +2,16 @@
 
 Scalar MSE against ``D(R) = 2**(-2R)`` and Lloyd-Max; matmul error against the
 inner-product limit of Ordentlich & Polyanskiy; GPTQ (with and without a random rotation)
-against round-to-nearest and the water-filling limit.  Model: :mod:`nybble.sw.rate_distortion`.
+against round-to-nearest and the water-filling limit.
+Model: :mod:`nybble.analysis.rate_distortion`.
 """
 
 import sys
 import time
 
-from nybble.sw.rate_distortion import rd_report
+from nybble.analysis.rate_distortion import rd_report
 
-from .__main__ import emit
+from .common import UsageError, emit
 
 
 def register(sub):
@@ -23,7 +24,7 @@ def register(sub):
 
 def run(args):
     if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, not {args.seed}")
+        raise UsageError(f"--seed must be >= 0, not {args.seed}")
     t0 = time.perf_counter()
     rep = rd_report(seed=args.seed, quick=args.quick)
     print(f"rd: computed in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

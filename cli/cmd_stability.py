@@ -1,16 +1,16 @@
 """``nybble stability``: how quantization error grows through a chain of matrices.
 
 Measured against predicted (from the matrices alone), per scheme, with a diagnosis and the
-cheapest scheme that reaches ``--target-cosine``.  The model: :mod:`nybble.sw.stability`.
+cheapest scheme that reaches ``--target-cosine``.  The model: :mod:`nybble.analysis.stability`.
 """
 
 import sys
 import time
 
-from nybble.sw.chains import FAMILIES, synthetic_chain, load_chain
-from nybble.sw.stability import DEFAULT_SCHEMES, STABILITY_ROUNDING, analyze
+from nybble.analysis.chains import FAMILIES, synthetic_chain, load_chain
+from nybble.analysis.stability import DEFAULT_SCHEMES, STABILITY_ROUNDING, analyze
 
-from .__main__ import emit, UsageError
+from .common import emit, UsageError
 
 
 def register(sub):

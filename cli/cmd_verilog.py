@@ -26,7 +26,7 @@ def register(sub):
     p = sub.add_parser("verilog", help="write Verilog for a PE or an array (optionally lint it)",
                        description=__doc__.split("\n\n")[1])
     p.add_argument("--pe", required=True, metavar="KIND",
-                   help="PE kind (nybble.hw.pe.PE_KINDS, or <mac kind>_dp<k>)")
+                   help="PE kind (nybble.hw.kinds.PE_KINDS, or <mac kind>_dp<k>)")
     p.add_argument("--array", metavar="RxC", help="an array of this size (ArrayTop)")
     p.add_argument("--dataflow", default="os", metavar="D",
                    help="array dataflow: os or ws (default os)")
@@ -65,7 +65,7 @@ def verilog_ports(text, top="top"):
 
 
 def _build(args, cli):
-    from nybble.hw.pe import pe_kind
+    from nybble.hw.kinds import pe_kind
     kind = pe_kind(args.pe)
     if args.wrapper not in ("none", "uart"):
         raise cli.UsageError(f"--wrapper must be one of none, uart, not {args.wrapper!r}")
@@ -78,10 +78,9 @@ def _build(args, cli):
         options = {"overflow": args.overflow}
         if args.acc_bits is not None:
             options["acc_bits"] = args.acc_bits
-        pe = kind.build(**options)
-        return pe, "pe", None, pe.acc_bits
+        return lambda: kind.build(**options), "pe", None, kind.spec(**options).acc_bits
     from nybble.hw.config import ArrayConfig
-    rows, cols = ArrayConfig.parse_array(args.array)
+    rows, cols = cli.parse_array(args.array)
     fields = dict(rows=rows, cols=cols, pe=args.pe, dataflow=args.dataflow,
                   overflow=args.overflow)
     if args.acc_bits is not None:
@@ -91,19 +90,23 @@ def _build(args, cli):
     config = ArrayConfig(**fields)
     if args.wrapper == "uart":
         from nybble.hw.fpga_top import UartHost
-        return UartHost(config, args.divisor), "uart", config, config.acc_bits
+        from nybble.sw.formats import check_integral
+        check_integral("--divisor", args.divisor, 4, 1 << 24)
+        return lambda: UartHost(config, args.divisor), "uart", config, config.acc_bits
     from nybble.hw.top import ArrayTop
-    return ArrayTop(config), "array", config, config.acc_bits
+    return lambda: ArrayTop(config), "array", config, config.acc_bits
 
 
 def _run(args):
-    from . import __main__ as cli
-    from nybble.synth.verilog import WAIVED_WARNINGS, WIDTH_WARNINGS, lint, write_verilog
+    from . import common as cli
+    from nybble.synth.verilog import (WAIVED_WARNINGS, WIDTH_WARNINGS, check_identifier, lint,
+                                      write_verilog)
     start = time.perf_counter()
-    component, what, config, acc_bits = _build(args, cli)
+    check_identifier(args.name, "--name")
+    make, what, config, acc_bits = _build(args, cli)
     print(f"elaborating {what} {args.pe}" + (f" {args.array}" if args.array else "") + " ...",
           file=sys.stderr, flush=True)
-    path = write_verilog(component, args.output, name=args.name)
+    path = write_verilog(make(), args.output, name=args.name)
     text = Path(path).read_text(encoding="utf-8")
     lint_result = None
     if args.lint or args.lint_all:

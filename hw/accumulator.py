@@ -38,6 +38,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from nybble.sw.formats import check_integral
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["Accumulator", "ACC_OVERFLOW_MODES"]
 
@@ -47,9 +48,9 @@ ACC_OVERFLOW_MODES = ("wrap", "saturate")
 
 def check_overflow(overflow):
     if not isinstance(overflow, str):
-        raise TypeError(f"Overflow mode must be a string, not {overflow!r}")
+        raise ParameterTypeError(f"Overflow mode must be a string, not {overflow!r}")
     if overflow not in ACC_OVERFLOW_MODES:
-        raise ValueError(f"Overflow mode must be one of 'wrap', 'saturate', not {overflow!r}"
+        raise ParameterError(f"Overflow mode must be one of 'wrap', 'saturate', not {overflow!r}"
                          + (" (the golden model's 'error' is a check, not hardware; the PE "
                             "raises its overflow flag instead)" if overflow == "error" else ""))
     return overflow
@@ -79,7 +80,7 @@ class Accumulator(wiring.Component):
         self._acc_bits = check_integral("Accumulator width", acc_bits, 2, 4096)
         self._overflow = check_overflow(overflow)
         if not isinstance(psum, bool):
-            raise TypeError(f"psum must be a bool, not {psum!r}")
+            raise ParameterTypeError(f"psum must be a bool, not {psum!r}")
         self._psum = psum
         members = {
             "p": In(signed(self._p_bits)), "en": In(1), "first": In(1),

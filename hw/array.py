@@ -28,29 +28,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ArrayConfig
-from .pe import pe_kind
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["OutputStationaryArray", "WeightStationaryArray", "build_pe"]
-
-
-def build_pe(config, *, prototype=False, psum=False):
-    """One PE of ``config``'s kind with its accumulator settings.
-
-    ``prototype=True``: a PE only asked for its properties (latency, lanes, model), never
-    elaborated -- Amaranth's unused-elaboratable warning is silenced for it."""
-    kind = pe_kind(config.pe)
-    if kind.pe == "bitserial":
-        raise ValueError(f"ArrayConfig.pe {config.pe!r} is bit-serial (multi-cycle MACs with a "
-                         "ready handshake); the systolic array hosts single-cycle MAC and "
-                         "dot-product PEs")
-    if psum and kind.pe not in ("mac", "dp"):
-        raise ValueError(f"ArrayConfig.pe {config.pe!r} has no partial-sum input; the "
-                         "weight-stationary array takes MAC and dot-product PEs")
-    pe = kind.build(acc_bits=config.acc_bits, overflow=config.overflow,
-                    **({"psum": True} if psum else {}), **config.pe_options)
-    if prototype:
-        pe._MustUse__silence = True
-    return pe
+__all__ = ["OutputStationaryArray", "WeightStationaryArray"]
 
 
 def _delayed(m, sig, n, name):
@@ -63,39 +43,36 @@ def _delayed(m, sig, n, name):
 
 
 class _Array(wiring.Component):
-    """What both dataflows share: the config, a prototype PE, the common ports."""
-
-    _psum = False
+    """What both dataflows share: the config, its PE spec, the common ports."""
 
     def __init__(self, config, operand_ports):
         if not isinstance(config, ArrayConfig):
-            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+            raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
         self._config = config
-        self._proto = build_pe(config, prototype=True, psum=self._psum)
-        p = self._proto
+        spec = config.pe_spec
         sig = {
-            "a": In(unsigned(len(p.a))).array(config.rows),
+            "a": In(unsigned(spec.a_bits)).array(config.rows),
             "valid": In(1), "first": In(1),
-            **operand_ports(p),
+            **operand_ports(spec),
             "out_valid": Out(1).array(config.cols),
             "out_data": Out(signed(config.acc_bits)).array(config.cols),
             "overflow": Out(1),
         }
-        if hasattr(p, "lut_we"):
-            sig.update(lut_we=In(1), lut_addr=In(unsigned(len(p.lut_addr))),
-                       lut_data=In(signed(len(p.lut_data))))
+        if getattr(spec, "is_lut", False):
+            sig.update(lut_we=In(1), lut_addr=In(unsigned(spec.fmt_b.bits)),
+                       lut_data=In(signed(spec.lut_bits)))
         super().__init__(sig)
 
     config = property(lambda self: self._config)
-    latency = property(lambda self: self._proto.latency)
-    lanes = property(lambda self: self._proto.lanes)
-    frac_bits = property(lambda self: self._proto.frac_bits)
+    spec = property(lambda self: self._config.pe_spec)
+    latency = property(lambda self: self.spec.latency)
+    lanes = property(lambda self: self.spec.lanes)
+    frac_bits = property(lambda self: self.spec.frac_bits)
 
     def _pes(self, m):
         """The R x C PEs as submodules ``pe_<i>_<j>``, LUT write port broadcast."""
         cfg = self._config
-        pes = [[build_pe(cfg, psum=self._psum) for _ in range(cfg.cols)]
-               for _ in range(cfg.rows)]
+        pes = [[cfg.build_pe() for _ in range(cfg.cols)] for _ in range(cfg.rows)]
         for i, row in enumerate(pes):
             for j, pe in enumerate(row):
                 m.submodules[f"pe_{i}_{j}"] = pe
@@ -121,13 +98,17 @@ class OutputStationaryArray(_Array):
     """
 
     def __init__(self, config):
-        super().__init__(config, lambda p: {"b": In(unsigned(len(p.b))).array(config.cols)})
+        if isinstance(config, ArrayConfig) and config.dataflow != "os":
+            raise ParameterError(f"OutputStationaryArray needs ArrayConfig.dataflow 'os', not "
+                             f"{config.dataflow!r}")
+        super().__init__(config, lambda spec: {
+            "b": In(unsigned(spec.b_bits)).array(config.cols)})
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         R, C = cfg.rows, cfg.cols
-        L = self._proto.latency
+        L = self.spec.latency
         pes = self._pes(m)
         delayed = lambda sig, n, name: _delayed(m, sig, n, name)
 
@@ -203,18 +184,19 @@ class WeightStationaryArray(_Array):
     ``w_shift``, bottom row first, while the current tile runs.
     """
 
-    _psum = True
-
     def __init__(self, config):
-        super().__init__(config, lambda p: {
-            "w_in": In(unsigned(len(p.b))).array(config.cols), "w_shift": In(1),
+        if isinstance(config, ArrayConfig) and config.dataflow != "ws":
+            raise ParameterError(f"WeightStationaryArray needs ArrayConfig.dataflow 'ws' (its PEs "
+                             f"take partial sums), not {config.dataflow!r}")
+        super().__init__(config, lambda spec: {
+            "w_in": In(unsigned(spec.b_bits)).array(config.cols), "w_shift": In(1),
             "psum_in": In(signed(config.acc_bits)).array(config.cols)})
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
         R, C = cfg.rows, cfg.cols
-        L = self._proto.latency
+        L = self.spec.latency
         pes = self._pes(m)
         delayed = lambda sig, n, name: _delayed(m, sig, n, name)
 

@@ -50,34 +50,15 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-import numpy as np
-
 from nybble.sw.formats import check_integral, get_format
-from nybble.sw.golden import element_ints, gemm_block_codes, gemm_block_acc
-from .accumulator import Accumulator, check_overflow
-from .pe import PESignature, _PE
-from .product import make_product_unit, _check_format, decode, signed_width
+from nybble.sw.golden import element_ints
+from .accumulator import Accumulator
+from .pe_base import PEBase
+from .product import decode, signed_width
+from .spec import SCALE_FORMATS, BlockScaledSpec, _check_scale
+from .units import make_product_unit
 
-__all__ = ["BlockScaledPE", "BlockScaler", "SCALE_FORMATS", "BLOCK_SIZES", "scale_codes",
-           "default_acc_frac_bits"]
-
-#: Scale format names accepted by the PEs -> the :mod:`nybble.sw.formats` format.
-SCALE_FORMATS = {"e8m0": "float8_e8m0fnu", "e4m3": "float8_e4m3fn", "fp16": "float16"}
-
-#: Block sizes an :class:`~nybble.hw.config.ArrayConfig` accepts.
-BLOCK_SIZES = (16, 32)
-
-# quantizer scale kinds (nybble.sw.quantize.Scheme.scale_kind) -> PE scale format
-_SCHEME_SCALE = {"e8m0": "e8m0", "e4m3": "e4m3"}
-
-
-def _check_scale(scale):
-    if not isinstance(scale, str):
-        raise TypeError(f"Scale format must be a string, not {scale!r}")
-    if scale not in SCALE_FORMATS:
-        raise ValueError(f"Scale format must be one of {', '.join(map(repr, SCALE_FORMATS))}, "
-                         f"not {scale!r}")
-    return scale
+__all__ = ["BlockScaledPE", "BlockScaler"]
 
 
 def _scale_fields(scale):
@@ -102,18 +83,6 @@ def _scale_mag_max(scale):
         return 1
     fmt = get_format(SCALE_FORMATS[scale])
     return (1 << (fmt.man_bits + 1)) - 1
-
-
-def default_acc_frac_bits(scale, acc_bits, grid):
-    """The default fraction bits of the cross-block accumulator.
-
-    ``acc_bits // 2`` for scales that carry the data's magnitude (E8M0, fp16).  NVFP4's E4M3
-    block scales are relative to the per-tensor scale (the largest block scale is ~448), so
-    the values before the tensor scale reach ``(448 * 6)**2`` per product: 36 integer bits are
-    kept, and no more fraction bits than the exact grid ``2**-(grid + 18)`` needs."""
-    if scale == "e4m3":
-        return max(0, min(grid + 18, acc_bits - 36))
-    return acc_bits // 2
 
 
 class BlockScaler(wiring.Component):
@@ -183,7 +152,7 @@ class BlockScaler(wiring.Component):
         return m
 
 
-class BlockScaledPE(_PE):
+class BlockScaledPE(PEBase):
     """``lanes`` element products per cycle, exact block sums, block scales applied into a
     windowed fixed-point accumulator (module docstring).
 
@@ -196,110 +165,20 @@ class BlockScaledPE(_PE):
     block_size : elements per block along K (a multiple of ``lanes``, at most 256).
     acc_bits : width ``W`` of the cross-block accumulator (default 32).
     acc_frac_bits : its fraction bits ``F``, ``0 .. W - 1`` (default
-        :func:`default_acc_frac_bits`).
+        :func:`nybble.hw.spec.default_acc_frac_bits`).
     overflow : ``"wrap"`` or ``"saturate"`` (the cross-block accumulator; block sums never
         overflow: the block adder is sized for ``block_size`` largest products).
 
     ``latency`` = 2; ``cycles_per_mac`` = ``1 / lanes``; ``frac_bits`` = ``F``.
     """
 
-    def __init__(self, fmt_a, fmt_b, lanes=8, *, scale="e8m0", block_size=32, acc_bits=32,
-                 acc_frac_bits=None, overflow="wrap"):
-        fa = _check_format("fmt_a", fmt_a)
-        fb = _check_format("fmt_b", fmt_b)
-        for name, f in (("fmt_a", fa), ("fmt_b", fb)):
-            if f.kind not in ("int", "float", "pow2"):
-                raise ValueError(f"BlockScaledPE takes int, float or pow2 elements; {name} is "
-                                 f"{f.name} (kind {f.kind!r})")
-        self._fmt_a, self._fmt_b = fa, fb
-        self._lanes = check_integral("Lane count", lanes, 1, 256)
-        self._scale = _check_scale(scale)
-        self._block = check_integral("Block size", block_size, 1, 256)
-        if self._block % self._lanes:
-            raise ValueError(f"Block size must be a multiple of the lane count {self._lanes} "
-                             f"(a k-step may not straddle two blocks), not {self._block}")
-        self._overflow = check_overflow(overflow)
-        self._acc_bits = check_integral("Accumulator width", acc_bits, 2, 4096)
-        proto = make_product_unit(fa, fb)
-        proto._MustUse__silence = True  # built only to read its widths and grid
-        self._grid, self._p_min, self._p_max = proto.frac_bits, proto.p_min, proto.p_max
-        if acc_frac_bits is None:
-            acc_frac_bits = default_acc_frac_bits(self._scale, self._acc_bits, self._grid)
-        self._frac_bits = check_integral("acc_frac_bits", acc_frac_bits, 0,
-                                         self._acc_bits - 1)
-        self._min_acc_bits = max(2, self._frac_bits + 1)
-        self._sum_bits = signed_width(self._block * min(self._p_min, 0),
-                                      self._block * max(self._p_max, 0))
-        self._scale_bits = get_format(SCALE_FORMATS[self._scale]).bits
-        super().__init__(PESignature(fa.bits * self._lanes + self._scale_bits,
-                                     fb.bits * self._lanes + self._scale_bits, self._acc_bits))
-
-    lanes = property(lambda self: self._lanes)
-    block_size = property(lambda self: self._block)
-    scale = property(lambda self: self._scale, doc="scale format name (``SCALE_FORMATS`` key)")
-    scale_format = property(lambda self: SCALE_FORMATS[self._scale])
-    scale_bits = property(lambda self: self._scale_bits)
-    sum_bits = property(lambda self: self._sum_bits, doc="width of the exact block adder")
-    grid = property(lambda self: self._grid, doc="product grid ``2**-grid`` of the block sums")
-    steps_per_block = property(lambda self: self._block // self._lanes)
-    latency = 2
-
-    @property
-    def cycles_per_mac(self):
-        return 1 / self._lanes
-
-    @property
-    def macs_per_cycle(self):
-        return self._lanes
-
-    @property
-    def formats(self):
-        return (self._fmt_a.name, self._fmt_b.name)
-
-    def golden_kwargs(self):
-        """Keyword arguments of :func:`nybble.sw.gemm_block_codes` that make it compute
-        ``acc``."""
-        return dict(fmt_a=self._fmt_a, fmt_b=self._fmt_b, scale_fmt=self.scale_format,
-                    block=self._block, acc_bits=self._acc_bits,
-                    acc_frac_bits=self._frac_bits, overflow=self._overflow)
-
-    def model_codes(self, a_codes, a_scales, b_codes, b_scales, *, return_overflow=False):
-        """Bit-exact model: ``acc`` after the dot products of ``a_codes`` (M, K) and
-        ``b_codes`` (K, N) with scale codes ``a_scales`` (M, blocks), ``b_scales`` (blocks,
-        N) -- :func:`nybble.sw.gemm_block_codes` with :meth:`golden_kwargs`."""
-        kw = self.golden_kwargs()
-        return gemm_block_codes(a_codes, a_scales, b_codes, b_scales, kw.pop("fmt_a"),
-                                kw.pop("fmt_b"), return_overflow=return_overflow, **kw)
-
-    def model(self, a, b):
-        """Bit-exact model for quantized tensors ``a`` (M x K, ``axis=-1``) and ``b`` (K x N,
-        ``axis=0``) of this PE's formats -- :func:`nybble.sw.gemm_block_acc`."""
-        self.check_operand("a", a)
-        self.check_operand("b", b)
-        return gemm_block_acc(a, b, acc_bits=self._acc_bits, acc_frac_bits=self._frac_bits,
-                              overflow=self._overflow)
-
-    def check_operand(self, name, qt):
-        """Raise ``ValueError`` unless ``qt`` (a QuantizedTensor) fits this PE: element format,
-        scale format and block size."""
-        from nybble.sw.quantize import QuantizedTensor
-        if not isinstance(qt, QuantizedTensor):
-            raise TypeError(f"{name} must be a QuantizedTensor, not {type(qt).__name__}")
-        want = self._fmt_a if name == "a" else self._fmt_b
-        if get_format(qt.scheme.element) is not want:
-            raise ValueError(f"{name} has {get_format(qt.scheme.element).name} elements "
-                             f"({qt.scheme.name}) but the PE takes {want.name}")
-        sc = _qt_scale(qt)
-        if sc != self._scale:
-            raise ValueError(f"{name} has {sc or qt.scheme.scale_kind} block scales "
-                             f"({qt.scheme.name}) but the PE takes {self._scale}")
-        if qt.block != self._block:
-            raise ValueError(f"{name} is quantized in blocks of {qt.block} but the PE's "
-                             f"block_size is {self._block}")
+    def __init__(self, fmt_a, fmt_b, lanes=8, *, src_loc_at=0, **options):
+        super().__init__(BlockScaledSpec.make(fmt_a, fmt_b, lanes, **options))
 
     def elaborate(self, platform):
         m = Module()
-        fa, fb, k = self._fmt_a, self._fmt_b, self._lanes
+        spec = self._spec
+        fa, fb, k = spec.fmt_a, spec.fmt_b, spec.lanes
         wa, wb = fa.bits, fb.bits
         self._forward(m, ("a", "b", "valid", "first"))
         terms = []
@@ -314,21 +193,21 @@ class BlockScaledPE(_PE):
             if len(terms) % 2:
                 nxt.append(terms[-1])
             terms = nxt
-        step = Signal(signed(self._sum_bits), name="step_sum")
+        step = Signal(signed(spec.sum_bits), name="step_sum")
         m.d.comb += step.eq(terms[0])
-        scale_a = self.a[k * wa:k * wa + self._scale_bits]
-        scale_b = self.b[k * wb:k * wb + self._scale_bits]
+        scale_a = self.a[k * wa:k * wa + spec.scale_bits]
+        scale_b = self.b[k * wb:k * wb + spec.scale_bits]
 
         # block adder: the step counter restarts at every `first`
-        spb = self.steps_per_block
-        total = Signal(signed(self._sum_bits), name="block_total")
+        spb = spec.steps_per_block
+        total = Signal(signed(spec.sum_bits), name="block_total")
         blk_first = Signal(name="block_first")
         is_last = Signal(name="block_last")
         if spb == 1:
             m.d.comb += [total.eq(step), blk_first.eq(self.first), is_last.eq(1)]
         else:
             cnt = Signal(range(spb), name="step_in_block")
-            bsum = Signal(signed(self._sum_bits), name="block_sum")
+            bsum = Signal(signed(spec.sum_bits), name="block_sum")
             bfirst = Signal(name="block_first_held")
             pos = Signal(range(spb), name="step_pos")
             m.d.comb += [pos.eq(Mux(self.first, 0, cnt)), is_last.eq(pos == spb - 1),
@@ -341,42 +220,20 @@ class BlockScaledPE(_PE):
         # stage 2: the finished block, its scales, and whether it starts a dot product
         s2_valid = Signal(name="s2_valid")
         s2_first = Signal(name="s2_first")
-        s2_sum = Signal(signed(self._sum_bits), name="s2_sum")
-        s2_sa = Signal(unsigned(self._scale_bits), name="s2_scale_a")
-        s2_sb = Signal(unsigned(self._scale_bits), name="s2_scale_b")
+        s2_sum = Signal(signed(spec.sum_bits), name="s2_sum")
+        s2_sa = Signal(unsigned(spec.scale_bits), name="s2_scale_a")
+        s2_sb = Signal(unsigned(spec.scale_bits), name="s2_scale_b")
         done = self.valid & is_last
         m.d.sync += s2_valid.eq(done)
         with m.If(done):
             m.d.sync += [s2_sum.eq(total), s2_sa.eq(scale_a), s2_sb.eq(scale_b),
                          s2_first.eq(blk_first)]
 
-        m.submodules.scaler = scaler = BlockScaler(self._sum_bits, self._scale, self._grid,
-                                                   self._acc_bits, self._frac_bits)
+        m.submodules.scaler = scaler = BlockScaler(spec.sum_bits, spec.scale, spec.grid,
+                                                   spec.acc_bits, spec.frac_bits)
         m.d.comb += [scaler.s.eq(s2_sum), scaler.scale_a.eq(s2_sa), scaler.scale_b.eq(s2_sb)]
-        m.submodules.accumulator = acc = Accumulator(len(scaler.p), self._acc_bits,
-                                                     self._overflow)
+        m.submodules.accumulator = acc = Accumulator(len(scaler.p), spec.acc_bits,
+                                                     spec.overflow_mode)
         m.d.comb += [acc.p.eq(scaler.p), acc.en.eq(s2_valid), acc.first.eq(s2_first),
                      self.acc.eq(acc.acc), self.overflow.eq(acc.overflow)]
         return m
-
-
-def _qt_scale(qt):
-    """The PE scale format of a QuantizedTensor's scales, or None when no PE takes them."""
-    kind = qt.scheme.scale_kind
-    if kind in _SCHEME_SCALE:
-        return _SCHEME_SCALE[kind]
-    if qt.scheme.name == "q4_0":
-        return "fp16"
-    return None
-
-
-def scale_codes(qt):
-    """The block scale codes of a QuantizedTensor as the PEs take them (E8M0 / E4M3 bytes,
-    fp16 bit patterns for ggml Q4_0), shaped like ``qt.scales``."""
-    sc = _qt_scale(qt)
-    if sc is None:
-        raise ValueError(f"{qt.scheme.name} has {qt.scheme.scale_kind} scales; the "
-                         "block-scaled PEs take E8M0 (MX), E4M3 (NVFP4) and fp16 (q4_0) scales")
-    if sc == "fp16":
-        return np.asarray(qt.scales, dtype=np.float16).view(np.uint16).astype(np.int64)
-    return np.asarray(qt.scales).astype(np.int64)

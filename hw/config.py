@@ -1,7 +1,14 @@
 """``ArrayConfig``: the one description of an array that hw, sim, synth and the cost model read."""
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 import numbers
+
+from nybble.sw.golden import product_format
+from .kinds import PE_KINDS, pe_kind
+from .layout import TopLayout
+from .spec import BLOCK_SIZES, default_acc_frac_bits
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["ArrayConfig", "DATAFLOWS", "OVERFLOW_MODES"]
 
@@ -11,11 +18,11 @@ OVERFLOW_MODES = ("wrap", "saturate")
 
 def _int(name, value, lo, hi=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"ArrayConfig.{name} must be an integer, not {value!r}")
+        raise ParameterTypeError(f"ArrayConfig.{name} must be an integer, not {value!r}")
     value = int(value)
     if value < lo or (hi is not None and value > hi):
         rng = f"at least {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"ArrayConfig.{name} must be {rng}, not {value}")
+        raise ParameterError(f"ArrayConfig.{name} must be {rng}, not {value}")
     return value
 
 
@@ -24,7 +31,7 @@ class ArrayConfig:
     """A systolic array: geometry, PE kind, accumulator, dataflow, buffers, clock.
 
     rows, cols : PE grid (rows x cols).
-    pe : PE kind name from :data:`nybble.hw.pe.PE_KINDS` (it fixes the operand formats).
+    pe : PE kind name from :data:`nybble.hw.kinds.PE_KINDS` (it fixes the operand formats).
     acc_bits : accumulator width in bits; overflow : ``"wrap"`` or ``"saturate"``.
     dataflow : ``"os"`` (output-stationary) or ``"ws"`` (weight-stationary).
     a_depth, b_depth, c_depth : on-chip buffer depths in words (A: one word = one code per
@@ -35,7 +42,7 @@ class ArrayConfig:
         of the PE's lanes); None: the kind's own (32 for MX and Q4_0, 16 for NVFP4).
     acc_frac_bits : block-scaled kinds only: fraction bits of the cross-block accumulator
         (``acc_bits`` wide, grid ``2**-acc_frac_bits``), ``0 .. acc_bits - 1``; None:
-        :func:`nybble.hw.block_pe.default_acc_frac_bits` (``acc_bits // 2``; NVFP4 keeps 36
+        :func:`nybble.hw.spec.default_acc_frac_bits` (``acc_bits // 2``; NVFP4 keeps 36
         integer bits).  Plain kinds leave both None.
     """
 
@@ -60,43 +67,47 @@ class ArrayConfig:
         for name in ("a_depth", "b_depth", "c_depth"):
             set_(name, _int(name, getattr(self, name), 1, 1 << 24))
         if self.dataflow not in DATAFLOWS:
-            raise ValueError(f"ArrayConfig.dataflow must be one of {', '.join(DATAFLOWS)}, "
+            raise ParameterError(f"ArrayConfig.dataflow must be one of {', '.join(DATAFLOWS)}, "
                              f"not {self.dataflow!r}")
         if self.overflow not in OVERFLOW_MODES:
-            raise ValueError(f"ArrayConfig.overflow must be one of {', '.join(OVERFLOW_MODES)}, "
+            raise ParameterError(f"ArrayConfig.overflow must be one of {', '.join(OVERFLOW_MODES)}, "
                              f"not {self.overflow!r}")
         if not isinstance(self.clock_mhz, numbers.Real) or not self.clock_mhz > 0:
-            raise ValueError(f"ArrayConfig.clock_mhz must be a positive number, not {self.clock_mhz!r}")
+            raise ParameterError(f"ArrayConfig.clock_mhz must be a positive number, not {self.clock_mhz!r}")
         if not isinstance(self.pe, str):
-            raise TypeError(f"ArrayConfig.pe must be a PE kind name, not {self.pe!r}")
-        from .pe import PE_KINDS  # the PE library owns the list of kinds
+            raise ParameterTypeError(f"ArrayConfig.pe must be a PE kind name, not {self.pe!r}")
         if self.pe not in PE_KINDS:
-            raise ValueError(f"ArrayConfig.pe must be one of {', '.join(sorted(PE_KINDS))}, "
+            raise ParameterError(f"ArrayConfig.pe must be one of {', '.join(sorted(PE_KINDS))}, "
                              f"not {self.pe!r}")
-        self._check_block(PE_KINDS[self.pe])
+        kind = PE_KINDS[self.pe]
+        if kind.pe == "bitserial":
+            raise ParameterError(f"ArrayConfig.pe {self.pe!r} is bit-serial (multi-cycle MACs with "
+                             "a ready handshake); the systolic array hosts single-cycle MAC, "
+                             "dot-product and block-scaled PEs")
+        self._check_block(kind)
+        self.pe_spec  # the PE's own checks (accumulator width, ...) at construction
 
     def _check_block(self, kind):
         set_ = lambda k, v: object.__setattr__(self, k, v)
-        if getattr(kind, "pe", None) != "block":
+        if kind.pe != "block":
             for name in ("block_size", "acc_frac_bits"):
                 if getattr(self, name) is not None:
-                    raise ValueError(f"ArrayConfig.{name} applies to block-scaled PE kinds "
+                    raise ParameterError(f"ArrayConfig.{name} applies to block-scaled PE kinds "
                                      f"(mxfp4, mxint8, nvfp4, q4_0), not {self.pe!r}: "
                                      "leave it None")
             return
-        from .block_pe import BLOCK_SIZES
         if self.dataflow != "os":
-            raise ValueError(f"ArrayConfig.dataflow must be 'os' for the block-scaled PE "
+            raise ParameterError(f"ArrayConfig.dataflow must be 'os' for the block-scaled PE "
                              f"{self.pe!r} (its block adder has no partial-sum input), not "
                              f"{self.dataflow!r}")
         if self.block_size is not None:
             set_("block_size", _int("block_size", self.block_size, 1))
             if self.block_size not in BLOCK_SIZES:
-                raise ValueError(f"ArrayConfig.block_size must be one of "
+                raise ParameterError(f"ArrayConfig.block_size must be one of "
                                  f"{', '.join(map(str, BLOCK_SIZES))} (or None), not "
                                  f"{self.block_size}")
             if self.block_size % kind.lanes:
-                raise ValueError(f"ArrayConfig.block_size must be a multiple of the "
+                raise ParameterError(f"ArrayConfig.block_size must be a multiple of the "
                                  f"{kind.lanes} lanes of PE {self.pe!r}, not {self.block_size}")
         if self.acc_frac_bits is not None:
             set_("acc_frac_bits", _int("acc_frac_bits", self.acc_frac_bits, 0,
@@ -105,20 +116,16 @@ class ArrayConfig:
     @property
     def block_scaled(self):
         """True when the PE kind is block-scaled (:mod:`nybble.hw.block_pe`)."""
-        from .pe import PE_KINDS
-        return getattr(PE_KINDS[self.pe], "pe", None) == "block"
+        return PE_KINDS[self.pe].pe == "block"
 
     @property
     def pe_options(self):
-        """PE constructor options this config sets beyond ``acc_bits`` / ``overflow``: the
-        resolved ``block_size`` and ``acc_frac_bits`` of a block-scaled kind, else ``{}``.
-        ``nybble.hw.array.build_pe`` passes them to ``PEKind.build``."""
-        from .pe import PE_KINDS
+        """PE options this config sets beyond ``acc_bits`` / ``overflow``: the resolved
+        ``block_size`` and ``acc_frac_bits`` of a block-scaled kind, ``psum`` for a
+        weight-stationary array, else ``{}``."""
         kind = PE_KINDS[self.pe]
-        if getattr(kind, "pe", None) != "block":
-            return {}
-        from .block_pe import default_acc_frac_bits
-        from nybble.sw.golden import product_format
+        if kind.pe != "block":
+            return {"psum": True} if self.dataflow == "ws" else {}
         block = self.block_size if self.block_size is not None else kind.options["block_size"]
         frac = self.acc_frac_bits
         if frac is None:
@@ -126,10 +133,26 @@ class ArrayConfig:
             frac = default_acc_frac_bits(kind.options["scale"], self.acc_bits, grid)
         return {"block_size": block, "acc_frac_bits": frac}
 
+    @cached_property
+    def pe_spec(self):
+        """The pure spec (:mod:`nybble.hw.spec`) of every PE of this array: lanes, latency,
+        widths, grid, golden keyword arguments.  Derived once; no component is built."""
+        return pe_kind(self.pe).spec(acc_bits=self.acc_bits, overflow=self.overflow,
+                                     **self.pe_options)
+
+    @cached_property
+    def top_layout(self):
+        """The host interface of this array's top (:class:`~nybble.hw.layout.TopLayout`)."""
+        return TopLayout.of(self)
+
+    def build_pe(self, *, src_loc_at=0):
+        """One PE component of this array (what :mod:`nybble.hw.array` instantiates)."""
+        return pe_kind(self.pe).build(src_loc_at=1 + src_loc_at, acc_bits=self.acc_bits,
+                                      overflow=self.overflow, **self.pe_options)
+
     @property
     def formats(self):
         """(activation format, weight format) names of the PE kind."""
-        from .pe import PE_KINDS
         return PE_KINDS[self.pe].formats
 
     @property
@@ -145,5 +168,6 @@ class ArrayConfig:
         try:
             r, c = (int(v) for v in str(text).lower().split("x"))
         except ValueError:
-            raise ValueError(f"--array must look like ROWSxCOLS (e.g. 16x16), not {text!r}") from None
+            raise ParameterError(f"array must look like ROWSxCOLS (e.g. 16x16), not {text!r}") \
+                from None
         return r, c

@@ -48,10 +48,12 @@ from amaranth.lib.wiring import In, Out
 
 from nybble.sw.formats import check_integral
 from .config import ArrayConfig
+from .layout import JOB_FIELDS, TopLayout
 from .top import ArrayTop
 from .uart import UartRx, UartTx
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["HostBridge", "UartHost", "BoardTop", "CMD_INFO", "CMD_WRITE", "CMD_RUN",
+__all__ = ["HostBridge", "UartHost", "BoardTop", "uart_divisor", "CMD_INFO", "CMD_WRITE", "CMD_RUN",
            "CMD_READ", "REPLY_ERROR", "INFO_MAGIC", "PROTOCOL_VERSION", "HEADER_BYTES",
            "JOB_FIELD_BYTES", "DEFAULT_BAUD", "ADDRESS_REGISTER"]
 
@@ -71,16 +73,8 @@ _ADDR_FIELD_BITS = 16
 
 def _check_config(config):
     if not isinstance(config, ArrayConfig):
-        raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
     return config
-
-
-def _silence(top):
-    # built only to read its widths: no "created but never used" warning at exit
-    top._MustUse__silence = True
-    array = getattr(top, "_array", None)
-    if array is not None:
-        array._MustUse__silence = True
 
 
 class HostBridge(wiring.Component):
@@ -94,16 +88,14 @@ class HostBridge(wiring.Component):
 
     def __init__(self, config):
         self._config = _check_config(config)
-        self._top = ArrayTop(config)
-        top = self._top
+        self._layout = lay = TopLayout.of(config)
         for what, bits in (("buffer address (largest of a_depth, b_depth, c_depth)",
-                            top.addr_bits),
-                           ("result address (c_depth x columns)", top.rd_addr_bits)):
+                            lay.addr_bits),
+                           ("result address (c_depth x columns)", lay.rd_addr_bits)):
             if bits > _ADDR_FIELD_BITS:
-                _silence(top)
-                raise ValueError(f"The host protocol's {what} must fit in "
+                raise ParameterError(f"The host protocol's {what} must fit in "
                                  f"{_ADDR_FIELD_BITS} bits, not {bits}; lower the depths")
-        self.wr_bytes = -(-top.wr_bits // 8)
+        self.wr_bytes = -(-lay.wr_bits // 8)
         self.acc_bytes = -(-config.acc_bits // 8)
         super().__init__({
             "rx_data": In(8), "rx_valid": In(1), "rx_ready": Out(1),
@@ -112,17 +104,17 @@ class HostBridge(wiring.Component):
         })
 
     config = property(lambda self: self._config)
-    top = property(lambda self: self._top)
+    layout = property(lambda self: self._layout)
 
     def info_bytes(self):
         """The reply to INFO."""
-        cfg, top = self._config, self._top
-        return bytes([INFO_MAGIC, PROTOCOL_VERSION, cfg.rows, cfg.cols, top.lanes,
-                      self.wr_bytes, self.acc_bytes, top.col_bits])
+        cfg, lay = self._config, self._layout
+        return bytes([INFO_MAGIC, PROTOCOL_VERSION, cfg.rows, cfg.cols, lay.lanes,
+                      self.wr_bytes, self.acc_bytes, lay.col_bits])
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.top = top = self._top
+        m.submodules.top = top = ArrayTop(self._config)
         cfg = self._config
         acc_bytes, wr_bytes = self.acc_bytes, self.wr_bytes
         hdr_max = max(HEADER_BYTES.values())
@@ -141,14 +133,12 @@ class HostBridge(wiring.Component):
         resp = Signal(8 * resp_bytes)
         resp_left = Signal(range(resp_bytes + 1))
         start = Signal()
-        jobs = [Signal(8 * JOB_FIELD_BYTES, name=f"job_{n}")
-                for n in ("m_tiles", "n_tiles", "k_len", "m_len")]
+        jobs = [Signal(8 * JOB_FIELD_BYTES, name=f"job_{n}") for n in JOB_FIELDS]
 
         m.d.comb += [
             top.wr_addr.eq(addr), top.wr_data.eq(word), top.wr_sel.eq(sel),
             top.rd_addr.eq(addr), top.start.eq(start),
-            top.m_tiles.eq(jobs[0]), top.n_tiles.eq(jobs[1]), top.k_len.eq(jobs[2]),
-            top.m_len.eq(jobs[3]),
+            *(getattr(top, n).eq(j) for n, j in zip(JOB_FIELDS, jobs)),
             self.tx_data.eq(resp[:8]), self.busy.eq(top.busy),
         ]
         with m.Switch(cmd):
@@ -287,6 +277,15 @@ class UartHost(wiring.Component):
         return m
 
 
+def uart_divisor(clock_hz, baud):
+    """Clock cycles per UART bit, ``round(clock_hz / baud)``; ``ValueError`` below 4."""
+    divisor = round(clock_hz / baud)
+    if divisor < 4:
+        raise ParameterError(f"Baud rate {baud} is too fast for a {clock_hz / 1e6:g} MHz "
+                         f"clock (at least 4 clock cycles per bit are needed)")
+    return divisor
+
+
 class BoardTop(Elaboratable):
     """The top level for an amaranth-boards platform: :class:`UartHost` on the board's
     ``uart`` 0 at ``baud``, the board's default clock as ``sync``, LED 0 (if any) lit while
@@ -303,16 +302,12 @@ class BoardTop(Elaboratable):
     baud = property(lambda self: self._baud)
 
     def divisor(self, clock_hz):
-        divisor = round(clock_hz / self._baud)
-        if divisor < 4:
-            raise ValueError(f"Baud rate {self._baud} is too fast for a {clock_hz / 1e6:g} MHz "
-                             f"clock (at least 4 clock cycles per bit are needed)")
-        return divisor
+        return uart_divisor(clock_hz, self._baud)
 
     def elaborate(self, platform):
         m = Module()
         if platform is None:
-            raise ValueError("BoardTop needs a platform (an amaranth-boards board) to find "
+            raise ParameterError("BoardTop needs a platform (an amaranth-boards board) to find "
                              "its UART pins; simulate UartHost instead")
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)

@@ -20,7 +20,8 @@ from amaranth.hdl import Module, Mux
 
 from nybble.sw.golden import product_format
 from nybble.sw.lmul import lmul_offset_bits
-from .product import ProductUnit, decode, _check_format, _shift_sum, _shl
+from .product import ProductUnit, decode, check_format, _shift_sum, _shl
+from nybble.sw.errors import ParameterError
 
 __all__ = ["LMulUnit"]
 
@@ -28,13 +29,17 @@ __all__ = ["LMulUnit"]
 class LMulUnit(ProductUnit):
     """L-Mul approximate product of two elements of one float format (fp8 e4m3, fp4 e2m1)."""
 
-    def __init__(self, fmt_a, fmt_b):
-        fmt_a = _check_format("fmt_a", fmt_a)
-        fmt_b = _check_format("fmt_b", fmt_b)
+    @classmethod
+    def grid(cls, fmt_a, fmt_b):
         if fmt_a is not fmt_b or fmt_a.kind != "float" or fmt_a.man_bits < 1:
-            raise ValueError(f"LMulUnit takes two operands of one float format with a "
+            raise ParameterError(f"LMulUnit takes two operands of one float format with a "
                              f"mantissa, not {fmt_a.name} x {fmt_b.name}")
-        grid, lo, hi = product_format(fmt_a, fmt_b, product="lmul")
+        return product_format(fmt_a, fmt_b, product="lmul")
+
+    def __init__(self, fmt_a, fmt_b):
+        fmt_a = check_format("fmt_a", fmt_a)
+        fmt_b = check_format("fmt_b", fmt_b)
+        grid, lo, hi = self.grid(fmt_a, fmt_b)
         self._offset_bits = lmul_offset_bits(fmt_a.man_bits)
         super().__init__(fmt_a, fmt_b, frac_bits=grid, p_min=lo, p_max=hi)
 

@@ -33,18 +33,29 @@ from amaranth.lib.wiring import In, Out
 
 from nybble.sw.formats import check_integral
 from nybble.sw.golden import CODEBOOK_FRAC_BITS, element_ints
-from .product import ProductUnit, decode, _check_format, signed_width
+from .product import ProductUnit, decode, check_format, signed_width
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["LutTable", "LutUnit"]
+__all__ = ["LutTable", "LutUnit", "lut_options", "table_init"]
 
 
-def _table_init(fmt_b, lut_bits, lut_frac_bits):
+def lut_options(lut_bits=16, lut_frac_bits=None):
+    """Checked ``(lut_bits, lut_frac_bits)``; ``lut_frac_bits`` None is
+    :data:`nybble.sw.CODEBOOK_FRAC_BITS`."""
+    return (check_integral("lut_bits", lut_bits, 2, 64),
+            check_integral("lut_frac_bits", CODEBOOK_FRAC_BITS if lut_frac_bits is None
+                           else lut_frac_bits, 0, 64))
+
+
+def table_init(fmt_b, lut_bits, lut_frac_bits):
+    """The reset contents of the table: ``fmt_b``'s codebook as integers on the grid
+    ``2**-lut_frac_bits`` (``ValueError`` when an entry needs more than ``lut_bits``)."""
     ints, _ = fmt_b.fixed_values(lut_frac_bits)
     lo, hi = -(1 << (lut_bits - 1)), (1 << (lut_bits - 1)) - 1
     vals = [int(v) for v in ints]
     if min(vals) < lo or max(vals) > hi:
         need = signed_width(min(vals), max(vals))
-        raise ValueError(f"LUT entry width must be at least {need} bits to hold the "
+        raise ParameterError(f"LUT entry width must be at least {need} bits to hold the "
                          f"{fmt_b.name} codebook on the grid 2**-{lut_frac_bits}, not {lut_bits}")
     return vals
 
@@ -60,7 +71,7 @@ class LutTable(wiring.Component):
         self._init = [int(v) for v in init]
         n = 1 << addr_bits
         if len(self._init) != n:
-            raise ValueError(f"init must have {n} entries, not {len(self._init)}")
+            raise ParameterError(f"init must have {n} entries, not {len(self._init)}")
         super().__init__({
             "we": In(1), "waddr": In(unsigned(addr_bits)), "wdata": In(signed(lut_bits)),
             "table": Out(signed(lut_bits)).array(n),
@@ -89,34 +100,38 @@ class LutUnit(ProductUnit):
     table_port : take the table on an input port instead of holding it (see module doc).
     """
 
-    def __init__(self, fmt_a, fmt_b, *, lut_bits=16, lut_frac_bits=None, table_port=False):
-        fmt_a = _check_format("fmt_a", fmt_a)
-        fmt_b = _check_format("fmt_b", fmt_b)
+    @classmethod
+    def grid(cls, fmt_a, fmt_b, *, lut_bits=16, lut_frac_bits=None):
+        """``(frac_bits, p_min, p_max)`` of the unit (pure): ``p`` covers any table
+        contents of ``lut_bits``-bit entries."""
+        lut_bits, lut_frac_bits = lut_options(lut_bits, lut_frac_bits)
         if fmt_a.kind != "int":
-            raise ValueError(f"LutUnit takes an integer activation, not {fmt_a.name} "
+            raise ParameterError(f"LutUnit takes an integer activation, not {fmt_a.name} "
                              f"(kind {fmt_a.kind!r})")
         if fmt_b.kind != "codebook":
-            raise ValueError(f"LutUnit takes a codebook weight, not {fmt_b.name} "
+            raise ParameterError(f"LutUnit takes a codebook weight, not {fmt_b.name} "
                              f"(kind {fmt_b.kind!r})")
-        self._lut_bits = check_integral("lut_bits", lut_bits, 2, 64)
-        self._lut_frac_bits = check_integral(
-            "lut_frac_bits", CODEBOOK_FRAC_BITS if lut_frac_bits is None else lut_frac_bits,
-            0, 64)
-        if not isinstance(table_port, bool):
-            raise TypeError(f"table_port must be a bool, not {table_port!r}")
-        self._table_port = table_port
-        self._init = _table_init(fmt_b, self._lut_bits, self._lut_frac_bits)
         fa = element_ints(fmt_a)[1]
         ia = [int(v) for v in element_ints(fmt_a)[0][fmt_a.finite]]
-        t_lo, t_hi = -(1 << (self._lut_bits - 1)), (1 << (self._lut_bits - 1)) - 1
+        t_lo, t_hi = -(1 << (lut_bits - 1)), (1 << (lut_bits - 1)) - 1
         cands = [x * y for x in (min(ia), max(ia)) for y in (t_lo, t_hi)]
+        return fa + lut_frac_bits, min(cands), max(cands)
+
+    def __init__(self, fmt_a, fmt_b, *, lut_bits=16, lut_frac_bits=None, table_port=False):
+        fmt_a = check_format("fmt_a", fmt_a)
+        fmt_b = check_format("fmt_b", fmt_b)
+        frac, lo, hi = self.grid(fmt_a, fmt_b, lut_bits=lut_bits, lut_frac_bits=lut_frac_bits)
+        self._lut_bits, self._lut_frac_bits = lut_options(lut_bits, lut_frac_bits)
+        if not isinstance(table_port, bool):
+            raise ParameterTypeError(f"table_port must be a bool, not {table_port!r}")
+        self._table_port = table_port
+        self._init = table_init(fmt_b, self._lut_bits, self._lut_frac_bits)
         if table_port:
             extra = {"table": In(signed(self._lut_bits)).array(fmt_b.n_codes)}
         else:
             extra = {"we": In(1), "waddr": In(unsigned(fmt_b.bits)),
                      "wdata": In(signed(self._lut_bits))}
-        super().__init__(fmt_a, fmt_b, frac_bits=fa + self._lut_frac_bits,
-                         p_min=min(cands), p_max=max(cands), extra=extra)
+        super().__init__(fmt_a, fmt_b, frac_bits=frac, p_min=lo, p_max=hi, extra=extra)
 
     lut_bits = property(lambda self: self._lut_bits)
     lut_frac_bits = property(lambda self: self._lut_frac_bits)

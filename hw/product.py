@@ -26,7 +26,8 @@ the fields of their :class:`nybble.sw.Format` record (``kind``, ``signed``, ``ex
 ordinary exponent / mantissa patterns, and the golden model refuses them, so they are never
 checked.
 
-:func:`make_product_unit` picks the unit for a format pair:
+:func:`nybble.hw.units.make_product_unit` picks the unit for a format pair (and
+:func:`nybble.hw.units.product_grid` tells its grid and range without building it):
 
 =====================  ===================================  ======================  =========
 fmt_a x fmt_b          unit                                 hardware                module
@@ -45,9 +46,10 @@ from amaranth.lib.wiring import In, Out
 
 from nybble.sw.formats import get_format, Format
 from nybble.sw.golden import product_format, element_ints
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["ProductUnitSignature", "ProductUnit", "MultiplierUnit", "make_product_unit",
-           "signed_width", "Decoded", "decode"]
+__all__ = ["ProductUnitSignature", "ProductUnit", "MultiplierUnit", "signed_width", "Decoded",
+           "decode", "check_format"]
 
 
 def signed_width(lo, hi):
@@ -59,9 +61,9 @@ def signed_width(lo, hi):
     return n
 
 
-def _check_format(name, fmt):
+def check_format(name, fmt):
     if not isinstance(fmt, (str, Format)):
-        raise TypeError(f"{name} must be a format name or a nybble.sw.Format, not {fmt!r}")
+        raise ParameterTypeError(f"{name} must be a format name or a nybble.sw.Format, not {fmt!r}")
     return get_format(fmt)
 
 
@@ -104,7 +106,7 @@ def decode(fmt, code):
         # sig << (eff - 1 + off) with off = f - (bias - 1 + m) >= 0
         off = f - (fmt.bias - 1 + m)
         if off < 0:
-            raise ValueError(f"format {fmt.name}: frac_bits {f} is coarser than its smallest "
+            raise ParameterError(f"format {fmt.name}: frac_bits {f} is coarser than its smallest "
                              f"subnormal 2**-{fmt.bias - 1 + m}")
         eff_m1 = Mux(hidden, (e - 1)[:e_bits], 0)
         shift = eff_m1 + off if off else eff_m1
@@ -115,17 +117,17 @@ def decode(fmt, code):
         hidden = e.any()
         log2r = fmt.radix.bit_length() - 1
         if fmt.radix != 1 << log2r:
-            raise ValueError(f"format {fmt.name}: radix {fmt.radix} is not a power of two")
+            raise ParameterError(f"format {fmt.name}: radix {fmt.radix} is not a power of two")
         # value = radix**(e - bias) = 1 << (log2r * (e - 1) + off) on the grid 2**-f
         off = log2r * (1 - fmt.bias) + f
         if off < 0:
-            raise ValueError(f"format {fmt.name}: frac_bits {f} is coarser than its smallest "
+            raise ParameterError(f"format {fmt.name}: frac_bits {f} is coarser than its smallest "
                              "power")
         e_m1 = Mux(hidden, (e - 1)[:e_bits], 0)
         shift = const_mul(e_m1, log2r)
         shift = shift + off if off else shift
         return Decoded(code[e_bits] if fmt.signed else Const(0, 1), hidden, shift, onehot=True)
-    raise ValueError(f"format {fmt.name} (kind {fmt.kind!r}) cannot be decoded by gates; "
+    raise ParameterError(f"format {fmt.name} (kind {fmt.kind!r}) cannot be decoded by gates; "
                      "codebooks go through the LUT unit")
 
 
@@ -168,6 +170,13 @@ class ProductUnit(wiring.Component):
 
     latency = 0
 
+    @classmethod
+    def grid(cls, fmt_a, fmt_b, **options):
+        """``(frac_bits, p_min, p_max)`` of this unit for ``fmt_a`` x ``fmt_b`` (Format
+        records), or ``ValueError`` when the unit does not take the pair -- pure, no
+        component is built (:func:`nybble.hw.units.product_grid`)."""
+        raise NotImplementedError
+
     def __init__(self, fmt_a, fmt_b, *, frac_bits, p_min, p_max, extra=None):
         self._fmt_a = fmt_a
         self._fmt_b = fmt_b
@@ -199,14 +208,18 @@ class MultiplierUnit(ProductUnit):
     0..4 and gives a 9-bit ``p`` in quarter units, ``|p| <= 144`` (value <= 36).
     """
 
-    def __init__(self, fmt_a, fmt_b):
-        fmt_a = _check_format("fmt_a", fmt_a)
-        fmt_b = _check_format("fmt_b", fmt_b)
+    @classmethod
+    def grid(cls, fmt_a, fmt_b):
         for name, f in (("fmt_a", fmt_a), ("fmt_b", fmt_b)):
             if f.kind not in ("int", "float"):
-                raise ValueError(f"MultiplierUnit takes int or float formats; {name} is "
+                raise ParameterError(f"MultiplierUnit takes int or float formats; {name} is "
                                  f"{f.name} (kind {f.kind!r})")
-        grid, lo, hi = product_format(fmt_a, fmt_b)
+        return product_format(fmt_a, fmt_b)
+
+    def __init__(self, fmt_a, fmt_b):
+        fmt_a = check_format("fmt_a", fmt_a)
+        fmt_b = check_format("fmt_b", fmt_b)
+        grid, lo, hi = self.grid(fmt_a, fmt_b)
         super().__init__(fmt_a, fmt_b, frac_bits=grid, p_min=lo, p_max=hi)
 
     def elaborate(self, platform):
@@ -220,42 +233,3 @@ class MultiplierUnit(ProductUnit):
             prod = _apply_sign(neg, mag)
         m.d.comb += self.p.eq(_shl(prod, _shift_sum(da.shift, db.shift)))
         return m
-
-
-def make_product_unit(fmt_a, fmt_b, *, product="exact", lut_bits=16, lut_frac_bits=None,
-                      table_port=False):
-    """The product unit for ``fmt_a`` x ``fmt_b`` (``a`` is the activation, ``b`` the weight).
-
-    Parameters
-    ----------
-    product : ``"exact"`` (default) or ``"lmul"`` (the L-Mul approximate product of two floats
-        of one format, :class:`~.lmul.LMulUnit`).
-    lut_bits, lut_frac_bits, table_port : options of :class:`~.lut.LutUnit`, used when
-        ``fmt_b`` is a codebook.
-
-    Raises ``TypeError`` for a format that is not a name or Format, ``ValueError`` for a pair
-    no unit implements.
-    """
-    fa = _check_format("fmt_a", fmt_a)
-    fb = _check_format("fmt_b", fmt_b)
-    if product not in ("exact", "lmul"):
-        raise ValueError(f"product must be 'exact' or 'lmul', not {product!r}")
-    if product == "lmul":
-        from .lmul import LMulUnit
-        return LMulUnit(fa, fb)
-    kinds = (fa.kind, fb.kind)
-    if fb.kind == "codebook":
-        from .lut import LutUnit
-        return LutUnit(fa, fb, lut_bits=lut_bits, lut_frac_bits=lut_frac_bits,
-                       table_port=table_port)
-    if kinds == ("pow2", "pow2"):
-        from .shift import ShiftUnit
-        return ShiftUnit(fa, fb)
-    if "pow2" in kinds and set(kinds) <= {"pow2", "int", "float"}:
-        from .shift import BarrelShiftUnit
-        return BarrelShiftUnit(fa, fb)
-    if set(kinds) <= {"int", "float"}:
-        return MultiplierUnit(fa, fb)
-    raise ValueError(f"no product unit for {fa.name} (kind {fa.kind!r}) x {fb.name} "
-                     f"(kind {fb.kind!r}); the weight (fmt_b) may be a codebook, the "
-                     "activation (fmt_a) must be an int, float or pow2 format")

@@ -20,8 +20,9 @@ all work.  Combinational (``latency`` 0).  The netlist contains no multiplier ce
 
 from amaranth.hdl import Module, Mux
 
-from .product import ProductUnit, decode, _check_format, _shift_sum, _shl
+from .product import ProductUnit, decode, check_format, _shift_sum, _shl
 from nybble.sw.golden import product_format
+from nybble.sw.errors import ParameterError
 
 __all__ = ["ShiftUnit", "BarrelShiftUnit"]
 
@@ -33,14 +34,18 @@ class ShiftUnit(ProductUnit):
     signed ``p`` (|value| 2^-4 .. 2^8), 0 when either exponent field is 0.
     """
 
-    def __init__(self, fmt_a, fmt_b):
-        fmt_a = _check_format("fmt_a", fmt_a)
-        fmt_b = _check_format("fmt_b", fmt_b)
+    @classmethod
+    def grid(cls, fmt_a, fmt_b):
         for name, f in (("fmt_a", fmt_a), ("fmt_b", fmt_b)):
             if f.kind != "pow2":
-                raise ValueError(f"ShiftUnit takes power-of-two formats; {name} is {f.name} "
+                raise ParameterError(f"ShiftUnit takes power-of-two formats; {name} is {f.name} "
                                  f"(kind {f.kind!r})")
-        grid, lo, hi = product_format(fmt_a, fmt_b)
+        return product_format(fmt_a, fmt_b)
+
+    def __init__(self, fmt_a, fmt_b):
+        fmt_a = check_format("fmt_a", fmt_a)
+        fmt_b = check_format("fmt_b", fmt_b)
+        grid, lo, hi = self.grid(fmt_a, fmt_b)
         super().__init__(fmt_a, fmt_b, frac_bits=grid, p_min=lo, p_max=hi)
 
     def elaborate(self, platform):
@@ -59,15 +64,19 @@ class BarrelShiftUnit(ProductUnit):
     power-of-two one.
     """
 
-    def __init__(self, fmt_a, fmt_b):
-        fmt_a = _check_format("fmt_a", fmt_a)
-        fmt_b = _check_format("fmt_b", fmt_b)
+    @classmethod
+    def grid(cls, fmt_a, fmt_b):
         kinds = {fmt_a.kind, fmt_b.kind}
         if "pow2" not in kinds or not kinds <= {"pow2", "int", "float"} or \
                 fmt_a.kind == fmt_b.kind:
-            raise ValueError(f"BarrelShiftUnit takes one power-of-two and one int or float "
+            raise ParameterError(f"BarrelShiftUnit takes one power-of-two and one int or float "
                              f"format, not {fmt_a.name} x {fmt_b.name}")
-        grid, lo, hi = product_format(fmt_a, fmt_b)
+        return product_format(fmt_a, fmt_b)
+
+    def __init__(self, fmt_a, fmt_b):
+        fmt_a = check_format("fmt_a", fmt_a)
+        fmt_b = check_format("fmt_b", fmt_b)
+        grid, lo, hi = self.grid(fmt_a, fmt_b)
         super().__init__(fmt_a, fmt_b, frac_bits=grid, p_min=lo, p_max=hi)
 
     def elaborate(self, platform):

@@ -11,7 +11,8 @@
 The host loads A and B (and the LUT), sets the job size (``m_tiles``, ``n_tiles``, ``k_len``
 in k-steps), pulses ``start`` and waits for ``done``; it never drives operands per cycle.
 
-Buffer layout (computed once in :mod:`nybble.sim.schedule`, used by every driver):
+Host interface widths: :class:`~.layout.TopLayout`.  Buffer layout (computed once in
+:mod:`nybble.sim.schedule`, used by every driver):
 
 * A word ``mt * k_len + t`` = codes ``A[mt*R + i, t*lanes + l]`` for rows i, lanes l
   (row i, lane l at bits ``(i * lanes + l) * wa``);
@@ -33,17 +34,14 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from amaranth.hdl import ClockDomain
+
 from .array import OutputStationaryArray, WeightStationaryArray
 from .config import ArrayConfig
+from .layout import JOB_BITS, WR_A, WR_B, WR_LUT, TopLayout
+from nybble.sw.errors import ParameterTypeError
 
-__all__ = ["ArrayTop", "ResetlessTop", "JOB_BITS", "WR_A", "WR_B", "WR_C", "WR_LUT"]
-
-JOB_BITS = 20  # width of m_tiles, n_tiles, k_len, m_len
-WR_A, WR_B, WR_C, WR_LUT = 0, 1, 2, 3
-
-
-def _bits(n):
-    return max(1, (int(n) - 1).bit_length())
+__all__ = ["ArrayTop", "ResetlessTop"]
 
 
 class ArrayTop(wiring.Component):
@@ -51,47 +49,36 @@ class ArrayTop(wiring.Component):
 
     def __init__(self, config):
         if not isinstance(config, ArrayConfig):
-            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+            raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
         self._config = config
-        if config.dataflow == "os":
-            self._array = OutputStationaryArray(config)
-            b_lane_bits = len(self._array.b[0])
-        else:
-            self._array = WeightStationaryArray(config)
-            b_lane_bits = len(self._array.w_in[0])
-        arr = self._array
-        self.a_word_bits = len(arr.a[0]) * config.rows
-        self.b_word_bits = b_lane_bits * config.cols
-        self.col_bits = _bits(config.cols) if config.cols > 1 else 0
-        self.lut_bits = len(arr.lut_data) if hasattr(arr, "lut_data") else 0
-        self.wr_bits = max(self.a_word_bits, self.b_word_bits, config.acc_bits, self.lut_bits)
-        addr_bits = max(_bits(config.a_depth), _bits(config.b_depth), _bits(config.c_depth))
-        self.addr_bits = addr_bits
-        self.rd_addr_bits = _bits(config.c_depth) + self.col_bits
+        self._layout = lay = TopLayout.of(config)
         super().__init__({
-            "wr_en": In(1), "wr_sel": In(2), "wr_addr": In(addr_bits),
-            "wr_data": In(self.wr_bits),
+            "wr_en": In(1), "wr_sel": In(2), "wr_addr": In(lay.addr_bits),
+            "wr_data": In(lay.wr_bits),
             "m_tiles": In(JOB_BITS), "n_tiles": In(JOB_BITS), "k_len": In(JOB_BITS),
             "m_len": In(JOB_BITS),
             "start": In(1), "done": Out(1), "busy": Out(1), "overflow": Out(1),
             "cycles": Out(32),
-            "rd_addr": In(self.rd_addr_bits), "rd_data": Out(signed(config.acc_bits)),
+            "rd_addr": In(lay.rd_addr_bits), "rd_data": Out(signed(config.acc_bits)),
         })
 
     config = property(lambda self: self._config)
-    latency = property(lambda self: self._array.latency)
-    lanes = property(lambda self: self._array.lanes)
-    frac_bits = property(lambda self: self._array.frac_bits)
+    layout = property(lambda self: self._layout, doc="the host interface (:class:`TopLayout`)")
+    latency = property(lambda self: self._layout.latency)
+    lanes = property(lambda self: self._layout.lanes)
+    frac_bits = property(lambda self: self._layout.frac_bits)
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self._config
+        cfg, lay = self._config, self._layout
         R, C = cfg.rows, cfg.cols
-        m.submodules.array = arr = self._array
+        # the array is made here, at elaboration: a top built only for its ports builds none
+        array_cls = OutputStationaryArray if cfg.dataflow == "os" else WeightStationaryArray
+        m.submodules.array = arr = array_cls(cfg)
 
-        m.submodules.a_buf = a_buf = Memory(shape=unsigned(self.a_word_bits), depth=cfg.a_depth,
+        m.submodules.a_buf = a_buf = Memory(shape=unsigned(lay.a_word_bits), depth=cfg.a_depth,
                                             init=[])
-        m.submodules.b_buf = b_buf = Memory(shape=unsigned(self.b_word_bits), depth=cfg.b_depth,
+        m.submodules.b_buf = b_buf = Memory(shape=unsigned(lay.b_word_bits), depth=cfg.b_depth,
                                             init=[])
         a_wr, b_wr = a_buf.write_port(), b_buf.write_port()
         a_rd, b_rd = a_buf.read_port(), b_buf.read_port()
@@ -128,8 +115,8 @@ class ArrayTop(wiring.Component):
         with m.If(Cat(*writes).any() & self.busy):
             m.d.sync += last.eq(cyc + 1)
 
-        rd_word = self.rd_addr[self.col_bits:]
-        rd_col = self.rd_addr[:self.col_bits] if self.col_bits else 0
+        rd_word = self.rd_addr[lay.col_bits:]
+        rd_col = self.rd_addr[:lay.col_bits] if lay.col_bits else 0
         out = host_rd[0].data
         for j, rp in enumerate(host_rd):
             m.d.comb += rp.addr.eq(rd_word)
@@ -220,7 +207,7 @@ class ArrayTop(wiring.Component):
         the period.  Job inputs: ``m_len`` = M, ``n_tiles``, ``k_len`` = k-tiles."""
         cfg = self._config
         R, C = cfg.rows, cfg.cols
-        L = self._array.latency
+        L = self._layout.latency
         kw = JOB_BITS
         Q = (R - 1) * L + C
         p_min = max(R * L + C + R - L, R * L + 2)
@@ -352,7 +339,7 @@ class ResetlessTop(wiring.Component):
 
     def __init__(self, top):
         if not isinstance(top, ArrayTop):
-            raise TypeError(f"top must be an ArrayTop, not {top!r}")
+            raise ParameterTypeError(f"top must be an ArrayTop, not {top!r}")
         self._top = top
         members = dict(top.signature.members)
         members["clk"] = In(1)
@@ -362,7 +349,6 @@ class ResetlessTop(wiring.Component):
     inner = property(lambda self: self._top)
 
     def elaborate(self, platform):
-        from amaranth.hdl import ClockDomain
         m = Module()
         m.domains.sync = cd = ClockDomain("sync", reset_less=True)
         m.d.comb += cd.clk.eq(self.clk)

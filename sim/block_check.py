@@ -17,6 +17,8 @@ import time
 import numpy as np
 
 from nybble.sw import get_format
+from .pe_drive import CheckResult, drive_pipelined, operand_words, run_testbench
+from nybble.sw.errors import ParameterError
 
 __all__ = ["BlockSteps", "simulate", "expected", "compare", "random_jobs", "unit_scale",
            "check_block_pairs", "adversarial_jobs", "scale_extremes"]
@@ -42,22 +44,13 @@ class BlockSteps:
 
 
 def _words(pe, steps):
-    wa, wb, k = pe.fmt_a.bits, pe.fmt_b.bits, pe.lanes
-    aw, bw = [], []
-    for i in range(len(steps)):
-        va = sum(int(c) << (l * wa) for l, c in enumerate(steps.a[i])) | \
-            (int(steps.sa[i]) << (k * wa))
-        vb = sum(int(c) << (l * wb) for l, c in enumerate(steps.b[i])) | \
-            (int(steps.sb[i]) << (k * wb))
-        aw.append(va)
-        bw.append(vb)
-    return aw, bw
+    return (operand_words(steps.a, pe.fmt_a.bits, steps.sa, pe.scale_bits),
+            operand_words(steps.b, pe.fmt_b.bits, steps.sb, pe.scale_bits))
 
 
 def simulate(pe, steps, *, vcd=None):
     """Run ``steps`` through ``pe``, one per cycle; ``(acc, overflow)`` after each step has
     landed (object / bool arrays)."""
-    from .pe_check import drive_pipelined, run_testbench
     n = len(steps)
     acc = np.zeros(n, dtype=object)
     ovf = np.zeros(n, dtype=bool)
@@ -77,14 +70,14 @@ def expected(pe, steps):
     spb, k = pe.steps_per_block, pe.lanes
     first = np.asarray(steps.first, dtype=bool)
     if n and not first[0]:
-        raise ValueError("the first step must have first=1")
+        raise ParameterError("the first step must have first=1")
     acc = np.zeros(n, dtype=object)
     ovf = np.zeros(n, dtype=bool)
     mask = np.zeros(n, dtype=bool)
     starts = list(np.flatnonzero(first)) + [n]
     for s, e in zip(starts[:-1], starts[1:]):
         if (e - s) % spb:
-            raise ValueError(f"the job at step {s} has {e - s} steps, not a whole number of "
+            raise ParameterError(f"the job at step {s} has {e - s} steps, not a whole number of "
                              f"blocks of {spb} steps")
         for end in range(s + spb, e + 1, spb):
             a = steps.a[s:end].reshape(1, -1)
@@ -213,7 +206,6 @@ def adversarial_jobs(pe):
 def check_block_pairs(pe, *, name=None, progress=None):
     """Every finite element pair in every lane (unit scales, one block per job), then random
     scaled jobs: the :func:`nybble.sim.pe_check.check_pairs` of a block-scaled PE."""
-    from .pe_check import CheckResult
     t0 = time.perf_counter()
     ca, cb = _finite(pe.fmt_a), _finite(pe.fmt_b)
     if len(ca) * len(cb) <= 65536:

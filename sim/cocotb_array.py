@@ -1,5 +1,6 @@
 """Run an ArrayTop job through the cocotb testbench ``tests/tb/tb_array.py`` (the verification
-path: Verilator or Icarus through cocotb; slower than :mod:`.native`, same schedule)."""
+path: Verilator or Icarus through cocotb; slower than :mod:`.native`, same schedule and the
+same host driver, :class:`nybble.sim.host.ArrayHost`)."""
 
 import os
 import sys
@@ -9,22 +10,24 @@ from pathlib import Path
 
 import numpy as np
 
+from nybble.synth.verilog import top_verilog
 from .cocotb_runner import run_cocotb
+from .native import compact_memory_init
+from nybble.sw.errors import ToolError
 
 __all__ = ["run_array_cocotb", "TB_DIR"]
 
 TB_DIR = Path(__file__).resolve().parents[1] / "tests" / "tb"
 
 
-def run_array_cocotb(top, a_w, b_w, addrs, job, *, simulator="verilator", waves=None,
+def run_array_cocotb(config, a_w, b_w, addrs, job, *, simulator="verilator", waves=None,
                      build_dir="build", log=sys.stderr):
-    """Returns ``(values, cycles, sim_seconds, build_seconds, cached)`` like the native run."""
-    from .run import top_verilog
+    """Returns ``(values, cycles, overflow, sim_seconds, build_seconds, cached)`` like the
+    native run."""
     if not (TB_DIR / "tb_array.py").exists():
-        raise RuntimeError(f"the cocotb testbench {TB_DIR / 'tb_array.py'} is not there "
+        raise ToolError(f"the cocotb testbench {TB_DIR / 'tb_array.py'} is not there "
                            "(it ships with the source tree, not the wheel)")
-    verilog, _ = top_verilog(top.config, top, build_dir=build_dir, log=log)
-    from .native import compact_memory_init
+    verilog, _ = top_verilog(config, build_dir=build_dir, log=log)
     verilog = compact_memory_init(verilog)
     work = Path(build_dir).resolve() / "cocotb" / "jobs"
     work.mkdir(parents=True, exist_ok=True)
@@ -32,7 +35,7 @@ def run_array_cocotb(top, a_w, b_w, addrs, job, *, simulator="verilator", waves=
     os.close(fd)
     out_path = job_path.replace(".npz", "_out.npz")
     np.savez(job_path, a_words=a_w, b_words=b_w, addrs=np.asarray(addrs, np.int64),
-             **{k: np.int64(v) for k, v in job.items()})
+             acc_bits=np.int64(config.acc_bits), **{k: np.int64(v) for k, v in job.items()})
     print(f"cocotb ({simulator}): running the array testbench ...", file=log)
     t = time.perf_counter()
     try:
@@ -42,12 +45,13 @@ def run_array_cocotb(top, a_w, b_w, addrs, job, *, simulator="verilator", waves=
                                     "NYBBLE_ARRAY_OUT": out_path},
                          waves=bool(waves), run_name=f"array{os.getpid()}")
         if not res.passed:
-            raise RuntimeError(f"cocotb array testbench failed; see {res.results_xml}")
+            raise ToolError(f"cocotb array testbench failed; see {res.results_xml}")
         out = np.load(out_path, allow_pickle=True)
         values, cycles, secs = out["values"], int(out["cycles"]), float(out["seconds"])
+        overflow = bool(out["overflow"])
     finally:
         for p in (job_path, out_path):
             if os.path.exists(p):
                 os.remove(p)
     build_s = res.seconds - secs if res.built else 0.0
-    return values, cycles, secs, build_s, not res.built
+    return values, cycles, overflow, secs, build_s, not res.built

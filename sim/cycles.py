@@ -8,9 +8,10 @@ and shapes and hold ``gemm_cycles(...).cycles`` equal to the RTL's own cycle cou
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .schedule import schedule_for
+from .schedule import OsSchedule, schedule_for
+from nybble.sw.errors import ParameterError
 
-__all__ = ["GemmCycles", "gemm_cycles"]
+__all__ = ["GemmCycles", "gemm_cycles", "block_cycle_overhead"]
 
 
 @dataclass(frozen=True)
@@ -49,3 +50,14 @@ def _cached(config, m, n, k):
 def gemm_cycles(config, m, n, k):
     """:class:`GemmCycles` of an ``m x k @ k x n`` GEMM on ``config`` (an ArrayConfig)."""
     return _cached(config, int(m), int(n), int(k))
+
+
+def block_cycle_overhead(config, m, n, k):
+    """``(block cycles, plain cycles, ratio)`` of an ``m x k @ k x n`` GEMM on the
+    block-scaled ``config`` against a plain array of the same geometry and lanes (a
+    dot-product PE of latency 1, K padded to whole k-steps only)."""
+    if not config.block_scaled:
+        raise ParameterError(f"ArrayConfig.pe {config.pe!r} is not block-scaled")
+    s = schedule_for(config, m, n, k)
+    plain = OsSchedule(s.rows, s.cols, s.lanes, 1, s.m, s.n, s.k)
+    return s.cycles, plain.cycles, s.cycles / plain.cycles

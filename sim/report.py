@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import io
 import json
 import os
+from nybble.sw.errors import ParameterError
 
 __all__ = ["WorkloadReport", "run_workload", "LAYER_FIELDS", "TOTAL_FIELDS", "COUNTER_FIELDS"]
 
@@ -136,7 +137,7 @@ def run_workload(config, layers, *, cycle_fn=None, workload=None):
         cycle_fn = _default_cycle_fn()
     layers = list(layers)
     if not layers:
-        raise ValueError("the workload has no layers")
+        raise ParameterError("the workload has no layers")
     cache = {}
     rows = []
     for layer in layers:

@@ -12,7 +12,11 @@ import sys
 
 import numpy as np
 
-from nybble.sw import gemm_codes
+from nybble.hw.config import ArrayConfig
+from nybble.sw.golden import _block_size, _check_operands
+from .check import check_gemm, result_values
+from .schedule import fit_config
+from nybble.sw.errors import ParameterError
 
 __all__ = ["RtlMatmul", "PE_FOR_ELEMENTS"]
 
@@ -34,25 +38,15 @@ class RtlMatmul:
         self.build_dir, self.log = build_dir, log
         self.jobs = self.cycles = self.mismatches = 0
 
-    def _config(self, pe, m, n, k):
-        from nybble.hw.config import ArrayConfig
-        from nybble.sim.schedule import schedule_for
-        cfg = ArrayConfig(rows=self.rows, cols=self.cols, pe=pe, acc_bits=self.acc_bits)
-        s = schedule_for(cfg, m, n, k)
-        d = max(4096, s.a_writes, s.b_writes, s.c_words)
-        return cfg.replace(a_depth=d, b_depth=d, c_depth=d)
-
     def __call__(self, a, b):
-        from nybble.sim.run import run_gemm
-        from nybble.sw.golden import _check_operands, _block_size
         _check_operands(a, b)
         ea, eb = a.scheme.elem_fmt.name, b.scheme.elem_fmt.name
         if ea != eb or ea not in PE_FOR_ELEMENTS:
-            raise ValueError(f"no array PE for {ea} x {eb} elements; the RTL matmul runs "
+            raise ParameterError(f"no array PE for {ea} x {eb} elements; the RTL matmul runs "
                              f"{', '.join(PE_FOR_ELEMENTS)} schemes")
         kinds = {a.scheme.scale_kind, b.scheme.scale_kind}
         if not kinds <= {"float32", "ggml"}:
-            raise ValueError(f"{a.scheme.name} x {b.scheme.name} has block scales combined "
+            raise ParameterError(f"{a.scheme.name} x {b.scheme.name} has block scales combined "
                              "exactly (MX / NVFP4): run it on the block-scaled array")
         pe = PE_FOR_ELEMENTS[ea]
         m, k = a.shape
@@ -67,15 +61,12 @@ class RtlMatmul:
         for j in range(nb):
             ks = slice(j * block, min(k, (j + 1) * block))
             ac, bc = a.codes[:, ks], b.codes[ks, :]
-            cfg = self._config(pe, m, n, ac.shape[1])
-            r = run_gemm(cfg, ac, bc, sim=self.sim, build_dir=self.build_dir, log=self.log)
-            gold = gemm_codes(ac, bc, ea, eb, acc_bits=self.acc_bits, overflow="wrap")
-            self.mismatches += int(np.sum(np.asarray(r.result, dtype=object)
-                                          != np.asarray(gold, dtype=object)))
+            cfg = fit_config(ArrayConfig(rows=self.rows, cols=self.cols, pe=pe,
+                                         acc_bits=self.acc_bits), m, n, ac.shape[1])
+            c = check_gemm(cfg, ac, bc, sim=self.sim, build_dir=self.build_dir, log=self.log)
+            self.mismatches += c.mismatches
             self.jobs += 1
-            self.cycles += r.cycles
-            grid = 2.0 ** -r.frac_bits
+            self.cycles += c.cycles
             # the golden model's float-scale rule (sw/golden.py), block by block
-            x = x + (np.asarray(r.result, dtype=np.float64) * grid) * \
-                (sa[:, j][:, None] * sb[j, :][None, :])
+            x = x + result_values(cfg, c.result) * (sa[:, j][:, None] * sb[j, :][None, :])
         return x

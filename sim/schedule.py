@@ -23,6 +23,15 @@ running one; a partial sum is written back before the next k-tile reads it);
 ``cycles = R + 1 + (T - 1) * P + M + R*L + C`` (R cycles of first-weight preload, one gap,
 then the tiles; the last row leaves column C-1 after the skew and R*L cycles of partial-sum
 chain).
+
+Block-scaled PEs (:class:`BlockOsSchedule`): the output-stationary schedule with K padded to
+whole blocks (``k_steps = ceil(K / block) * block / lanes``; the padding elements are the
+element format's zero code and carry their block's scale, so they add exactly nothing) and
+the block scale codes in the operand words: a PE's operand field is ``lanes`` element codes
+then the row's (A) / column's (B) block scale code, written into every k-step word of its
+block.  Rows / columns past M / N get zero elements and scale code 0.
+
+Buffers: :func:`fit_config` raises a config's buffer depths to what a GEMM needs.
 """
 
 from dataclasses import dataclass
@@ -30,35 +39,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from nybble.sw import encode, get_format
+from nybble.sw.formats import check_integral
+from .words import pack_fields, to_signed
+from nybble.sw.errors import ParameterError
 
-__all__ = ["OsSchedule", "WsSchedule", "schedule_for", "pack_fields"]
+__all__ = ["OsSchedule", "WsSchedule", "BlockOsSchedule", "schedule_for", "fit_config",
+           "MIN_DEPTH"]
 
-
-def pack_fields(fields, width):
-    """Pack an ``(n, f)`` array of ``width``-bit unsigned fields, field 0 lowest, into
-    ``(n, ceil(f * width / 32))`` uint32 chunks.  ``width`` must divide 32 or be 32k."""
-    fields = np.asarray(fields, dtype=np.uint64)
-    n, f = fields.shape
-    total = f * width
-    nw = max(1, -(-total // 32))
-    out = np.zeros((n, nw), dtype=np.uint64)
-    if 32 % width == 0:
-        per = 32 // width
-        for q in range(f):
-            out[:, q // per] |= fields[:, q] << np.uint64((q % per) * width)
-    elif width % 32 == 0:
-        per = width // 32
-        for q in range(f):
-            for c in range(per):
-                out[:, q * per + c] = (fields[:, q] >> np.uint64(32 * c)) & np.uint64(0xFFFFFFFF)
-    else:
-        raise ValueError(f"field width {width} must divide 32 or be a multiple of it")
-    return out.astype(np.uint32)
-
-
-def chunks_to_ints(chunks):
-    """``(n, w)`` uint32 chunks -> list of Python ints (for drivers that write whole words)."""
-    return [sum(int(c) << (32 * i) for i, c in enumerate(row)) for row in np.asarray(chunks)]
+#: Buffer depth (words) :func:`fit_config` never goes below, so that small GEMMs share one
+#: build of the array.
+MIN_DEPTH = 4096
 
 
 @dataclass(frozen=True)
@@ -132,7 +122,7 @@ class OsSchedule:
                                  ("b_depth", self.b_writes, config.b_depth),
                                  ("c_depth", self.c_words, config.c_depth)):
             if need > have:
-                raise ValueError(
+                raise ParameterError(
                     f"GEMM {self.m}x{self.k} @ {self.k}x{self.n} needs {need} words of "
                     f"{name.split('_')[0].upper()} buffer on a {self.rows}x{self.cols} array, "
                     f"but ArrayConfig.{name} is {have}; raise {name}")
@@ -141,7 +131,7 @@ class OsSchedule:
     def _padded(self, codes, shape, fmt, name):
         c = np.asarray(codes)
         if c.ndim != 2 or c.shape != shape:
-            raise ValueError(f"{name} must have shape {shape}, not {c.shape}")
+            raise ParameterError(f"{name} must have shape {shape}, not {c.shape}")
         zero = int(encode(0.0, fmt))
         return c.astype(np.int64), zero
 
@@ -174,12 +164,6 @@ class OsSchedule:
         j = np.arange(self.cols)[None, None, :]
         return (((t * self.rows + i) << col_bits) | j).ravel()
 
-    @staticmethod
-    def _signed(values, acc_bits):
-        v = np.array([int(x) for x in np.asarray(values).ravel()], dtype=object)
-        half = 1 << (acc_bits - 1)
-        return np.array([x - (1 << acc_bits) if x >= half else x for x in v], dtype=object)
-
     @property
     def job(self):
         """The job inputs of the top (``m_tiles``, ``n_tiles``, ``k_len``, ``m_len``)."""
@@ -193,13 +177,10 @@ class OsSchedule:
 
     def unpack_results(self, values, acc_bits):
         """Read-port words (unsigned, in :meth:`result_addresses` order) -> (M, N) ints."""
-        v = self._signed(values, acc_bits)
+        v = to_signed(values, acc_bits)
         R, C = self.rows, self.cols
         grid = v.reshape(self.m_tiles, self.n_tiles, R, C).transpose(0, 2, 1, 3)
-        grid = grid.reshape(self.m_tiles * R, self.n_tiles * C)[:self.m, :self.n]
-        if acc_bits <= 63:
-            return grid.astype(np.int64)
-        return grid
+        return grid.reshape(self.m_tiles * R, self.n_tiles * C)[:self.m, :self.n]
 
 
 @dataclass(frozen=True)
@@ -284,20 +265,94 @@ class WsSchedule(OsSchedule):
         return (((nt * self.m + mm) << col_bits) | j).ravel()
 
     def unpack_results(self, values, acc_bits):
-        v = self._signed(values, acc_bits)
+        v = to_signed(values, acc_bits)
         grid = v.reshape(self.n_tiles, self.m, self.cols).transpose(1, 0, 2)
-        grid = grid.reshape(self.m, self.n_tiles * self.cols)[:, :self.n]
-        return grid.astype(np.int64) if acc_bits <= 63 else grid
+        return grid.reshape(self.m, self.n_tiles * self.cols)[:, :self.n]
+
+
+@dataclass(frozen=True)
+class BlockOsSchedule(OsSchedule):
+    """Output-stationary schedule of block-scaled PEs, scales in the operand words (module
+    docstring)."""
+
+    block: int = 32
+    scale_bits: int = 8
+
+    @property
+    def blocks(self):
+        return -(-self.k // self.block)
+
+    @property
+    def steps_per_block(self):
+        return self.block // self.lanes
+
+    @property
+    def k_steps(self):
+        return self.blocks * self.steps_per_block
+
+    def _check_scales(self, scales, shape, name):
+        s = np.asarray(scales)
+        if s.shape != shape or not np.issubdtype(s.dtype, np.integer):
+            raise ParameterError(f"{name} must be an integer array of scale codes with shape "
+                             f"{shape} (one per block of {self.block}), not {s.dtype} {s.shape}")
+        if s.size and (s.min() < 0 or s.max() >= 1 << self.scale_bits):
+            raise ParameterError(f"{name} codes must be in 0..{(1 << self.scale_bits) - 1}")
+        return s.astype(np.int64)
+
+    def a_words(self, a_codes, fmt_a, a_scales=None):
+        """A buffer words as uint32 chunks, row ``mt * k_steps + t``; ``a_scales`` (M,
+        blocks) scale codes."""
+        if a_scales is None:
+            raise ParameterError("a block-scaled array needs a_scales (M x blocks scale codes)")
+        fa = get_format(fmt_a)
+        a, zero = self._padded(a_codes, (self.m, self.k), fa, "a_codes")
+        sc = self._check_scales(a_scales, (self.m, self.blocks), "a_scales")
+        R, L, S, spb = self.rows, self.lanes, self.k_steps, self.steps_per_block
+        pad = np.full((self.m_tiles * R, S * L), zero, np.int64)
+        pad[:self.m, :self.k] = a
+        spad = np.zeros((self.m_tiles * R, self.blocks), np.int64)
+        spad[:self.m] = sc
+        el = pad.reshape(self.m_tiles, R, S, L)
+        st = np.repeat(spad, spb, axis=1).reshape(self.m_tiles, R, S, 1)
+        # (mt, i, t, field) -> word (mt, t), fields (i, lanes codes + scale)
+        f = np.concatenate([el, st], axis=3).transpose(0, 2, 1, 3).reshape(-1, R * (L + 1))
+        return pack_fields(f, ([fa.bits] * L + [self.scale_bits]) * R)
+
+    def b_words(self, b_codes, fmt_b, b_scales=None):
+        """B buffer words as uint32 chunks, row ``nt * k_steps + t``; ``b_scales`` (blocks,
+        N) scale codes."""
+        if b_scales is None:
+            raise ParameterError("a block-scaled array needs b_scales (blocks x N scale codes)")
+        fb = get_format(fmt_b)
+        b, zero = self._padded(b_codes, (self.k, self.n), fb, "b_codes")
+        sc = self._check_scales(b_scales, (self.blocks, self.n), "b_scales")
+        C, L, S, spb = self.cols, self.lanes, self.k_steps, self.steps_per_block
+        pad = np.full((S * L, self.n_tiles * C), zero, np.int64)
+        pad[:self.k, :self.n] = b
+        spad = np.zeros((self.blocks, self.n_tiles * C), np.int64)
+        spad[:, :self.n] = sc
+        el = pad.reshape(S, L, self.n_tiles, C).transpose(2, 0, 3, 1)   # (nt, t, j, l)
+        st = np.repeat(spad, spb, axis=0).reshape(S, self.n_tiles, C).transpose(1, 0, 2)
+        f = np.concatenate([el, st[..., None]], axis=3).reshape(-1, C * (L + 1))
+        return pack_fields(f, ([fb.bits] * L + [self.scale_bits]) * C)
 
 
 def schedule_for(config, m, n, k):
-    """The schedule of an ``m x k @ k x n`` GEMM on ``config`` (validates the sizes)."""
-    from nybble.hw.array import build_pe
-    from nybble.sw.formats import check_integral
+    """The schedule of an ``m x k @ k x n`` GEMM on ``config`` (validates the sizes); lanes,
+    latency and block layout come from ``config.pe_spec``."""
     m, n, k = (check_integral(name, v, 1) for name, v in (("m", m), ("n", n), ("k", k)))
-    if config.block_scaled:  # block scales ride in the operand words (sim/block_schedule.py)
-        from .block_schedule import block_schedule_for
-        return block_schedule_for(config, m, n, k)
-    pe = build_pe(config, prototype=True, psum=config.dataflow == "ws")
+    spec = config.pe_spec
+    if spec.family == "block":
+        return BlockOsSchedule(config.rows, config.cols, spec.lanes, spec.latency, m, n, k,
+                               block=spec.block_size, scale_bits=spec.scale_bits)
     cls = OsSchedule if config.dataflow == "os" else WsSchedule
-    return cls(config.rows, config.cols, pe.lanes, pe.latency, m, n, k)
+    return cls(config.rows, config.cols, spec.lanes, spec.latency, m, n, k)
+
+
+def fit_config(config, m, n, k, *, min_depth=MIN_DEPTH):
+    """``config`` with A, B and C buffers deep enough for an ``m x k @ k x n`` GEMM (at least
+    ``min_depth`` words each, so that small GEMMs share one build)."""
+    s = schedule_for(config, m, n, k)
+    return config.replace(a_depth=max(min_depth, s.a_writes),
+                          b_depth=max(min_depth, s.b_writes),
+                          c_depth=max(min_depth, s.c_words))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numbers
 import os
 import re
+from nybble.sw.errors import InputFileError, ParameterError, ParameterTypeError
 
 __all__ = [
     "Layer", "WORKLOADS", "get_workload", "llama_7b", "resnet50",
@@ -35,10 +36,10 @@ __all__ = [
 
 def _positive_int(owner, name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{owner}.{name} must be an integer, not {value!r}")
+        raise ParameterTypeError(f"{owner}.{name} must be an integer, not {value!r}")
     value = int(value)
     if value < 1:
-        raise ValueError(f"{owner}.{name} must be at least 1, not {value}")
+        raise ParameterError(f"{owner}.{name} must be at least 1, not {value}")
     return value
 
 
@@ -60,7 +61,7 @@ class Layer:
 
     def __post_init__(self):
         if not isinstance(self.name, str):
-            raise TypeError(f"Layer.name must be a string, not {self.name!r}")
+            raise ParameterTypeError(f"Layer.name must be a string, not {self.name!r}")
         for f in ("m", "n", "k", "count"):
             object.__setattr__(self, f, _positive_int("Layer", f, getattr(self, f)))
 
@@ -173,7 +174,7 @@ def get_workload(name, **params):
     try:
         fn = WORKLOADS[name]
     except KeyError:
-        raise ValueError(f"workload must be one of {', '.join(WORKLOADS)}, not {name!r}") from None
+        raise ParameterError(f"workload must be one of {', '.join(WORKLOADS)}, not {name!r}") from None
     return fn(**params)
 
 
@@ -197,18 +198,18 @@ def _header_kind(cells):
 def _cell_int(path, line, row, col, name):
     if col >= len(row):
         present = len(row) - 1
-        raise ValueError(f"{path}:{line}: missing column {name!r} "
+        raise ParameterError(f"{path}:{line}: missing column {name!r} "
                          f"(the row has {present} value{'s' if present != 1 else ''} after the name)")
     text = row[col]
     if text == "":
-        raise ValueError(f"{path}:{line}: column {name!r} is empty")
+        raise ParameterError(f"{path}:{line}: column {name!r} is empty")
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"{path}:{line}: column {name!r} must be a positive integer, "
+        raise ParameterError(f"{path}:{line}: column {name!r} must be a positive integer, "
                          f"not {text!r}") from None
     if value < 1:
-        raise ValueError(f"{path}:{line}: column {name!r} must be a positive integer, not {value}")
+        raise ParameterError(f"{path}:{line}: column {name!r} must be a positive integer, not {value}")
     return value
 
 
@@ -221,6 +222,11 @@ def _trim(cells):
 
 def _ceil_div(a, b):
     return -(-a // b)
+
+
+def _check_file(path, what):
+    if not os.path.isfile(path):
+        raise InputFileError(f"{what} file {path!r} does not exist")
 
 
 def read_topology(path, fmt="auto"):
@@ -252,19 +258,20 @@ def read_topology(path, fmt="auto"):
     """
     path = os.fspath(path)
     if fmt not in ("auto", "gemm", "conv"):
-        raise ValueError(f"fmt must be one of auto, gemm, conv, not {fmt!r}")
+        raise ParameterError(f"fmt must be one of auto, gemm, conv, not {fmt!r}")
+    _check_file(path, "SCALE-Sim topology")
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         rows = [(_trim([c.strip() for c in row]), reader.line_num) for row in reader]
     rows = [(cells, n) for cells, n in rows if cells]
     if not rows:
-        raise ValueError(f"{path}: empty topology file (no header, no layers)")
+        raise ParameterError(f"{path}: empty topology file (no header, no layers)")
     header, hline = rows[0]
     kind = _header_kind(header)
     if fmt != "auto":
         kind = fmt
     elif kind is None:
-        raise ValueError(
+        raise ParameterError(
             f"{path}:{hline}: header {', '.join(header)!r} is neither SCALE-Sim's GEMM header "
             f"'Layer, M, N, K' nor its conv header 'Layer name, {', '.join(_CONV_COLUMNS)},'")
     stride_w_col = (kind == "conv" and len(header) > 8 and "stride" in header[8].lower()
@@ -280,9 +287,9 @@ def read_topology(path, fmt="auto"):
                                    for i, c in enumerate(_CONV_COLUMNS))
         sw = _cell_int(path, line, cells, 8, "Stride width") if stride_w_col else sh
         if fh > h:
-            raise ValueError(f"{path}:{line}: Filter Height {fh} is larger than IFMAP Height {h}")
+            raise ParameterError(f"{path}:{line}: Filter Height {fh} is larger than IFMAP Height {h}")
         if fw > w:
-            raise ValueError(f"{path}:{line}: Filter Width {fw} is larger than IFMAP Width {w}")
+            raise ParameterError(f"{path}:{line}: Filter Width {fw} is larger than IFMAP Width {w}")
         out_h = _ceil_div(h - fh + sh, sh)
         out_w = _ceil_div(w - fw + sw, sw)
         count = 1
@@ -330,6 +337,7 @@ def read_scalesim_cfg(path):
     ``ValueError("FILE:LINE: ...")``.  Keys are case-insensitive, as in SCALE-Sim (configparser).
     """
     path = os.fspath(path)
+    _check_file(path, "SCALE-Sim config")
     with open(path, encoding="utf-8-sig") as f:
         text = f.read()
     lines = text.splitlines()
@@ -346,11 +354,11 @@ def read_scalesim_cfg(path):
                    f"(expected 'Key: value' or 'Key = value')")
         else:
             msg = " ".join(str(e).split())
-        raise ValueError(f"{path}:{line}: not a valid .cfg file: {msg}" if line else
+        raise ParameterError(f"{path}:{line}: not a valid .cfg file: {msg}" if line else
                          f"{path}: not a valid .cfg file: {msg}") from None
     section = "architecture_presets"
     if not parser.has_section(section):
-        raise ValueError(f"{path}: missing section [{section}] "
+        raise ParameterError(f"{path}: missing section [{section}] "
                          f"(SCALE-Sim configs give ArrayHeight, ArrayWidth, Dataflow there)")
     sec = parser[section]
 
@@ -361,27 +369,27 @@ def read_scalesim_cfg(path):
     def get_int(key, required):
         if key not in sec:
             if required:
-                raise ValueError(f"{path}: [{section}] is missing {key}")
+                raise ParameterError(f"{path}: [{section}] is missing {key}")
             return None
         raw = sec[key].strip()
         try:
             value = int(raw)
         except ValueError:
-            raise ValueError(f"{where(key)}: {key} must be a positive integer, not {raw!r}") from None
+            raise ParameterError(f"{where(key)}: {key} must be a positive integer, not {raw!r}") from None
         if value < 1:
-            raise ValueError(f"{where(key)}: {key} must be a positive integer, not {value}")
+            raise ParameterError(f"{where(key)}: {key} must be a positive integer, not {value}")
         return value
 
     rows = get_int("ArrayHeight", True)
     cols = get_int("ArrayWidth", True)
     if "Dataflow" not in sec:
-        raise ValueError(f"{path}: [{section}] is missing Dataflow (os or ws)")
+        raise ParameterError(f"{path}: [{section}] is missing Dataflow (os or ws)")
     df = sec["Dataflow"].strip().lower()
     if df == "is":
-        raise ValueError(f"{where('Dataflow')}: Dataflow 'is' (input-stationary) is not supported: "
+        raise ParameterError(f"{where('Dataflow')}: Dataflow 'is' (input-stationary) is not supported: "
                          f"Nybble arrays are output-stationary (os) or weight-stationary (ws)")
     if df not in _DATAFLOWS:
-        raise ValueError(f"{where('Dataflow')}: unknown Dataflow {sec['Dataflow'].strip()!r}; "
+        raise ParameterError(f"{where('Dataflow')}: unknown Dataflow {sec['Dataflow'].strip()!r}; "
                          f"SCALE-Sim's are os, ws, is and Nybble supports os, ws")
     bandwidth = None
     if "Bandwidth" in sec:
@@ -389,7 +397,7 @@ def read_scalesim_cfg(path):
         try:
             bandwidth = [int(x) for x in raw.split(",") if x.strip()]
         except ValueError:
-            raise ValueError(f"{where('Bandwidth')}: Bandwidth must be integers separated by "
+            raise ParameterError(f"{where('Bandwidth')}: Bandwidth must be integers separated by "
                              f"commas, not {raw!r}") from None
     run_name = parser.get("general", "run_name", fallback=None)
     return {
@@ -420,6 +428,6 @@ def scalesim_sram_depths(cfg, *, rows, cols, a_bits, b_bits, acc_bits):
             continue
         depth = kb * 8192 // word_bits
         if depth < 1:
-            raise ValueError(f"{key} = {kb} kB holds no {field[0].upper()} word of {word_bits} bits")
+            raise ParameterError(f"{key} = {kb} kB holds no {field[0].upper()} word of {word_bits} bits")
         out[field] = depth
     return out

@@ -28,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from .formats import get_format
+from .errors import ParameterError, ParameterTypeError
 
 __all__ = ["encode", "decode", "pack4", "unpack4", "ROUNDING_MODES"]
 
@@ -84,20 +85,20 @@ def encode(x, fmt, *, rounding="nearest_even", seed=None):
     """
     fmt = get_format(fmt)
     if rounding not in ROUNDING_MODES:
-        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+        raise ParameterError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
     x = np.asarray(x)
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         try:
             x = x.astype(np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"x must be an array of real numbers, not dtype {x.dtype}") from None
+            raise ParameterTypeError(f"x must be an array of real numbers, not dtype {x.dtype}") from None
     if np.iscomplexobj(x):
-        raise TypeError("x must be real, not complex")
+        raise ParameterTypeError("x must be real, not complex")
     x = x.astype(np.float64, copy=False)
     bad = ~np.isfinite(x)
     if bad.any():
         i = _first_bad(x, bad)
-        raise ValueError(f"cannot encode to {fmt.name}: input at index {i} is "
+        raise ParameterError(f"cannot encode to {fmt.name}: input at index {i} is "
                          f"{x[i] if x.ndim else x} (NaN and Inf have no code)")
     v, codes, tie_hi = _line(fmt)
     flat = x.ravel()
@@ -132,9 +133,9 @@ def decode(codes, fmt):
     fmt = get_format(fmt)
     c = np.asarray(codes)
     if not np.issubdtype(c.dtype, np.integer):
-        raise TypeError(f"codes must be an integer array, not dtype {c.dtype}")
+        raise ParameterTypeError(f"codes must be an integer array, not dtype {c.dtype}")
     if c.size and (c.min() < 0 or c.max() >= fmt.n_codes):
-        raise ValueError(f"codes of {fmt.name} must be in 0..{fmt.n_codes - 1}, "
+        raise ParameterError(f"codes of {fmt.name} must be in 0..{fmt.n_codes - 1}, "
                          f"got {int(c.min())}..{int(c.max())}")
     return fmt.values[c.astype(np.int64)]
 
@@ -146,10 +147,10 @@ def pack4(codes):
     """
     c = np.asarray(codes)
     if not np.issubdtype(c.dtype, np.integer):
-        raise TypeError(f"codes must be an integer array, not dtype {c.dtype}")
+        raise ParameterTypeError(f"codes must be an integer array, not dtype {c.dtype}")
     c = c.ravel().astype(np.int64)
     if c.size and (c.min() < 0 or c.max() > 15):
-        raise ValueError(f"pack4 takes 4-bit codes 0..15, got {int(c.min())}..{int(c.max())}")
+        raise ParameterError(f"pack4 takes 4-bit codes 0..15, got {int(c.min())}..{int(c.max())}")
     if c.size % 2:
         c = np.append(c, 0)
     return (c[0::2] | (c[1::2] << 4)).astype(np.uint8)
@@ -159,11 +160,11 @@ def unpack4(data, n):
     """Inverse of :func:`pack4`: the first ``n`` 4-bit codes (uint8) from packed bytes."""
     d = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray)) else np.asarray(data)
     if d.dtype != np.uint8:
-        raise TypeError(f"data must be bytes or a uint8 array, not dtype {d.dtype}")
+        raise ParameterTypeError(f"data must be bytes or a uint8 array, not dtype {d.dtype}")
     d = d.ravel()
     n = int(n)
     if not 0 <= n <= 2 * d.size:
-        raise ValueError(f"n must be in 0..{2 * d.size} for {d.size} bytes, not {n}")
+        raise ParameterError(f"n must be in 0..{2 * d.size} for {d.size} bytes, not {n}")
     out = np.empty(2 * d.size, np.uint8)
     out[0::2] = d & 0xF
     out[1::2] = d >> 4

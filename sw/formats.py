@@ -21,6 +21,8 @@ import re
 
 import numpy as np
 
+from .errors import ParameterError, ParameterTypeError
+
 __all__ = [
     "Format", "get_format", "format_names", "codebook", "FormatError",
     "NF4_VALUES", "BITMOD_SPECIAL", "CODEBOOK_FRAC_BITS",
@@ -32,7 +34,7 @@ __all__ = [
 CODEBOOK_FRAC_BITS = 14
 
 
-class FormatError(ValueError):
+class FormatError(ParameterError):
     """An unknown or malformed format name or parameter."""
 
 
@@ -346,7 +348,7 @@ def get_format(fmt):
     if isinstance(fmt, Format):
         return fmt
     if not isinstance(fmt, str):
-        raise TypeError(f"fmt must be a format name or a Format, not {fmt!r}")
+        raise ParameterTypeError(f"fmt must be a format name or a Format, not {fmt!r}")
     name = _ALIASES.get(fmt, fmt)
     if name in _STATIC:
         return _STATIC[name]
@@ -376,7 +378,7 @@ def codebook(values, name="codebook"):
     if not np.all(np.isfinite(v)):
         raise FormatError("codebook values must be finite")
     if not isinstance(name, str) or not name:
-        raise TypeError(f"codebook name must be a non-empty string, not {name!r}")
+        raise ParameterTypeError(f"codebook name must be a non-empty string, not {name!r}")
     bits = int(v.size).bit_length() - 1
     return _make(name, bits, "codebook", bool(np.any(v < 0)), v,
                  description=f"user codebook of {v.size} values")
@@ -385,9 +387,9 @@ def codebook(values, name="codebook"):
 def check_integral(name, value, lo=None, hi=None):
     """Validate an integer parameter (numpy integers accepted); return it as ``int``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
+        raise ParameterTypeError(f"{name} must be an integer, not {value!r}")
     value = int(value)
     if lo is not None and value < lo or hi is not None and value > hi:
         rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be {rng}, not {value}")
+        raise ParameterError(f"{name} must be {rng}, not {value}")
     return value

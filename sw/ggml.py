@@ -40,6 +40,7 @@ fraction of blocks: the C reference itself is not bit-identical across platforms
 """
 
 import numpy as np
+from .errors import ParameterError
 
 __all__ = [
     "BLOCK", "BLOCK_BYTES",
@@ -62,13 +63,13 @@ _F32 = np.float32
 def _check_k(scheme, k):
     blk = BLOCK[scheme]
     if k % blk:
-        raise ValueError(f"{scheme}: K={k} is not a multiple of the block size {blk}")
+        raise ParameterError(f"{scheme}: K={k} is not a multiple of the block size {blk}")
 
 
 def _as_rows(scheme, x):
     x = np.asarray(x)
     if x.ndim != 2:
-        raise ValueError(f"{scheme}: expected a 2-D array (rows, K), got shape {x.shape}")
+        raise ParameterError(f"{scheme}: expected a 2-D array (rows, K), got shape {x.shape}")
     _check_k(scheme, x.shape[1])
     # llama.cpp quantizes float32 rows; casting first keeps float64 input bit-compatible.
     return x.astype(_F32)
@@ -88,7 +89,7 @@ def _unpack_halves(b):
 def _check_nibbles(scheme, q):
     q = np.asarray(q)
     if q.size and (q.min() < 0 or q.max() > 15):
-        raise ValueError(f"{scheme}: q values must lie in 0..15")
+        raise ParameterError(f"{scheme}: q values must lie in 0..15")
     return q.astype(np.uint8)
 
 
@@ -109,7 +110,7 @@ def _blocks_from_bytes(scheme, data, rows, k):
     nbytes = BLOCK_BYTES[scheme]
     expected = rows * (k // BLOCK[scheme]) * nbytes
     if buf.size != expected:
-        raise ValueError(f"{scheme}: expected {expected} bytes for {rows}x{k} "
+        raise ParameterError(f"{scheme}: expected {expected} bytes for {rows}x{k} "
                          f"({rows * (k // BLOCK[scheme])} blocks of {nbytes}), got {buf.size}")
     return buf.reshape(-1, nbytes)
 
@@ -381,7 +382,7 @@ def q4_k_to_bytes(q, d, dmin, sc, mn):
     sc = np.asarray(sc).reshape(-1, _NSUB)
     mn = np.asarray(mn).reshape(-1, _NSUB)
     if sc.size and (sc.min() < 0 or sc.max() > 63 or mn.min() < 0 or mn.max() > 63):
-        raise ValueError("q4_k: sc and mn must lie in 0..63")
+        raise ParameterError("q4_k: sc and mn must lie in 0..63")
     # four 64-element chunks per block, each packed as 32 low / 32 high nibbles
     qs = _pack_halves(q.reshape(-1, 64), 32).reshape(-1, 128)
     scales = _pack_scales_k4(sc.astype(np.uint8), mn.astype(np.uint8))

@@ -77,10 +77,11 @@ import numpy as np
 
 from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
 from .quantize import QuantizedTensor, BITMOD_TYPES
+from .errors import ParameterError, ParameterTypeError
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
-           "product_format", "element_ints", "CODEBOOK_FRAC_BITS", "OVERFLOW_MODES",
-           "PRODUCT_KINDS"]
+           "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
+           "OVERFLOW_MODES", "PRODUCT_KINDS"]
 
 OVERFLOW_MODES = ("wrap", "saturate", "error")
 PRODUCT_KINDS = ("exact", "lmul")
@@ -116,10 +117,10 @@ def _table(fmt):
 
 def _check_product(product, fmt_a, fmt_b):
     if product not in PRODUCT_KINDS:
-        raise ValueError(f"product must be one of {', '.join(PRODUCT_KINDS)}, not {product!r}")
+        raise ParameterError(f"product must be one of {', '.join(PRODUCT_KINDS)}, not {product!r}")
     if product == "lmul":
         if get_format(fmt_a) is not get_format(fmt_b):
-            raise ValueError(f"product='lmul' needs both operands in one float format, not "
+            raise ParameterError(f"product='lmul' needs both operands in one float format, not "
                              f"{get_format(fmt_a).name} and {get_format(fmt_b).name}")
     return product
 
@@ -180,7 +181,7 @@ def min_acc_bits(fmt_a, fmt_b, k, *, product="exact", acc_frac_bits=None):
 def _check_acc(acc_bits, overflow):
     acc_bits = check_integral("acc_bits", acc_bits, 2, 4096)
     if overflow not in OVERFLOW_MODES:
-        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_MODES)}, not {overflow!r}")
+        raise ParameterError(f"overflow must be one of {', '.join(OVERFLOW_MODES)}, not {overflow!r}")
     return acc_bits
 
 
@@ -234,7 +235,7 @@ def _accumulate(pa, pb, acc_bits, overflow, amax=None, bmax=None):
         if np.any(over):
             if overflow == "error":
                 m, n = (int(i) for i in np.argwhere(over)[0])
-                raise ValueError(
+                raise ParameterError(
                     f"accumulator overflow: acc_bits={acc_bits} is too narrow; output "
                     f"[{m}, {n}] leaves the range at k={kk} (nybble.sw.min_acc_bits gives "
                     "the width that cannot overflow)")
@@ -246,14 +247,14 @@ def _codes_to_ints(codes, fmt, name):
     fmt = get_format(fmt)
     c = np.asarray(codes)
     if not np.issubdtype(c.dtype, np.integer):
-        raise TypeError(f"{name} must be an integer array of {fmt.name} codes, not dtype {c.dtype}")
+        raise ParameterTypeError(f"{name} must be an integer array of {fmt.name} codes, not dtype {c.dtype}")
     if c.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, not {c.ndim}-D with shape {c.shape}")
+        raise ParameterError(f"{name} must be 2-D, not {c.ndim}-D with shape {c.shape}")
     if c.size and (c.min() < 0 or c.max() >= fmt.n_codes):
-        raise ValueError(f"{name} codes of {fmt.name} must be in 0..{fmt.n_codes - 1}")
+        raise ParameterError(f"{name} codes of {fmt.name} must be in 0..{fmt.n_codes - 1}")
     if not np.all(fmt.finite[c]):
         bad = tuple(int(i) for i in np.argwhere(~fmt.finite[c])[0])
-        raise ValueError(f"{name} holds a NaN/Inf code of {fmt.name} at {bad}")
+        raise ParameterError(f"{name} holds a NaN/Inf code of {fmt.name} at {bad}")
     ints, f, amax = _table(fmt)
     return ints[c], f, amax
 
@@ -265,7 +266,7 @@ def _per_k_ints(codes, fmts, name):
     axis = 1 if name == "a_codes" else 0
     fmts = [get_format(f) for f in fmts]
     if c.ndim == 2 and len(fmts) != c.shape[axis]:
-        raise ValueError(f"{name} has K = {c.shape[axis]} but {len(fmts)} formats were given "
+        raise ParameterError(f"{name} has K = {c.shape[axis]} but {len(fmts)} formats were given "
                          "(one per k)")
     grids = {f.name: element_ints(f)[1] for f in fmts}
     g = max(grids.values())
@@ -291,7 +292,7 @@ def _per_k_ints(codes, fmts, name):
 def _operand(codes, fmt, name):
     if isinstance(fmt, (list, tuple)):
         if not fmt:
-            raise ValueError(f"the format list of {name} is empty")
+            raise ParameterError(f"the format list of {name} is empty")
         return _per_k_ints(codes, fmt, name)
     return _codes_to_ints(codes, fmt, name)
 
@@ -315,7 +316,7 @@ def _accumulate_products(prods, acc_bits, overflow, lanes):
             if overflow == "error":
                 mm, nn = (int(i) for i in np.argwhere(over)[0])
                 kk = min(k - 1, gi * lanes + lanes - 1)
-                raise ValueError(
+                raise ParameterError(
                     f"accumulator overflow: acc_bits={acc_bits} is too narrow; output "
                     f"[{mm}, {nn}] leaves the range at k={kk} (nybble.sw.min_acc_bits gives "
                     "the width that cannot overflow)")
@@ -341,15 +342,15 @@ def gemm_codes(a_codes, b_codes, fmt_a, fmt_b, *, acc_bits=32, overflow="wrap",
     acc_frac_bits = _check_frac(acc_frac_bits)
     lanes = check_integral("lanes", lanes, 1)
     if product not in PRODUCT_KINDS:
-        raise ValueError(f"product must be one of {', '.join(PRODUCT_KINDS)}, not {product!r}")
+        raise ParameterError(f"product must be one of {', '.join(PRODUCT_KINDS)}, not {product!r}")
     if product == "lmul":
         if isinstance(fmt_a, (list, tuple)) or isinstance(fmt_b, (list, tuple)):
-            raise ValueError("product='lmul' takes one format per operand, not a list")
+            raise ParameterError("product='lmul' takes one format per operand, not a list")
         _check_product(product, fmt_a, fmt_b)
     pa, fa, amax = _operand(a_codes, fmt_a, "a_codes")
     pb, fb, bmax = _operand(b_codes, fmt_b, "b_codes")
     if pa.shape[1] != pb.shape[0]:
-        raise ValueError(f"K mismatch: a_codes is {pa.shape[0]} x {pa.shape[1]} and b_codes is "
+        raise ParameterError(f"K mismatch: a_codes is {pa.shape[0]} x {pa.shape[1]} and b_codes is "
                          f"{pb.shape[0]} x {pb.shape[1]}; a's columns must equal b's rows")
     grid = fa + fb
     if product == "lmul":
@@ -402,18 +403,18 @@ def _operand_ints(qt):
 def _check_operands(a, b):
     for name, qt, axis in (("a", a, 1), ("b", b, 0)):
         if not isinstance(qt, QuantizedTensor):
-            raise TypeError(f"{name} must be a QuantizedTensor (nybble.sw.quantize), not "
+            raise ParameterTypeError(f"{name} must be a QuantizedTensor (nybble.sw.quantize), not "
                             f"{type(qt).__name__}; for raw codes use nybble.sw.gemm_codes")
         if len(qt.shape) != 2:
-            raise ValueError(f"{name} must be 2-D, not shape {qt.shape}")
+            raise ParameterError(f"{name} must be 2-D, not shape {qt.shape}")
         if qt.axis != axis and qt.scheme.block != 0:
             want = "axis=-1 (rows of A along K)" if name == "a" else "axis=0 (columns of B along K)"
-            raise ValueError(f"{name} must be blocked along K: quantize it with {want}")
+            raise ParameterError(f"{name} must be blocked along K: quantize it with {want}")
         if not qt.scheme.symmetric:
-            raise ValueError(f"{name} uses {qt.scheme.name}, which has zero points; gemm takes "
+            raise ParameterError(f"{name} uses {qt.scheme.name}, which has zero points; gemm takes "
                              "symmetric schemes only (dequantize it first)")
     if a.shape[1] != b.shape[0]:
-        raise ValueError(f"K mismatch: a is {a.shape[0]} x {a.shape[1]} and b is "
+        raise ParameterError(f"K mismatch: a is {a.shape[0]} x {a.shape[1]} and b is "
                          f"{b.shape[0]} x {b.shape[1]}; a's columns must equal b's rows")
 
 
@@ -425,7 +426,7 @@ def _block_size(a, b):
         return bb
     if bb == k or ba == bb:
         return ba
-    raise ValueError(f"block sizes differ along K: a ({a.scheme.name}) has {ba}, "
+    raise ParameterError(f"block sizes differ along K: a ({a.scheme.name}) has {ba}, "
                      f"b ({b.scheme.name}) has {bb}; use schemes with equal block sizes")
 
 
@@ -452,7 +453,7 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
     """
     if block_acc is not None:
         if not isinstance(block_acc, (tuple, list)) or len(block_acc) != 2:
-            raise TypeError(f"block_acc must be a pair (acc_bits, acc_frac_bits), not "
+            raise ParameterTypeError(f"block_acc must be a pair (acc_bits, acc_frac_bits), not "
                             f"{block_acc!r}")
         w, f = block_acc
         acc = gemm_block_acc(a, b, acc_bits=w, acc_frac_bits=f, overflow=overflow)
@@ -577,18 +578,24 @@ def _ints_to_float(acc):
                         (float("inf") if v > 0 else float("-inf")), otypes=[np.float64])(acc)
 
 
+def acc_to_float(acc, frac_bits):
+    """Accumulators (integers on the grid ``2**-frac_bits``) -> float64 values, each rounded
+    once to nearest even."""
+    return np.ldexp(_ints_to_float(acc), -int(frac_bits))
+
+
 def _scale_values(codes, fmt, name):
     """Scale codes of ``fmt`` -> exact float64 values; NaN / Inf codes refused."""
     fmt = get_format(fmt)
     c = np.asarray(codes)
     if not np.issubdtype(c.dtype, np.integer):
-        raise TypeError(f"{name} must be an integer array of {fmt.name} codes, not dtype {c.dtype}")
+        raise ParameterTypeError(f"{name} must be an integer array of {fmt.name} codes, not dtype {c.dtype}")
     if c.size and (c.min() < 0 or c.max() >= fmt.n_codes):
-        raise ValueError(f"{name} codes of {fmt.name} must be in 0..{fmt.n_codes - 1}")
+        raise ParameterError(f"{name} codes of {fmt.name} must be in 0..{fmt.n_codes - 1}")
     v = fmt.values[c.astype(np.int64)]
     if not np.all(np.isfinite(v)):
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(v))[0])
-        raise ValueError(f"{name} holds the NaN/Inf code {int(c[bad])} of {fmt.name} at {bad}")
+        raise ParameterError(f"{name} holds the NaN/Inf code {int(c[bad])} of {fmt.name} at {bad}")
     return v
 
 
@@ -596,7 +603,7 @@ def _check_window(acc_bits, acc_frac_bits, overflow):
     acc_bits = check_integral("acc_bits", acc_bits, 2, 4096)
     acc_frac_bits = check_integral("acc_frac_bits", acc_frac_bits, -4096, 4096)
     if overflow not in OVERFLOW_MODES:
-        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_MODES)}, not {overflow!r}")
+        raise ParameterError(f"overflow must be one of {', '.join(OVERFLOW_MODES)}, not {overflow!r}")
     return acc_bits, acc_frac_bits
 
 
@@ -609,7 +616,7 @@ def _block_window_core(pa, pb, g, sa, sb, block, acc_bits, acc_frac_bits, overfl
     n = pb.shape[1]
     nb = -(-k // block) if k else 0
     if sa.shape != (m, nb) or sb.shape != (nb, n):
-        raise ValueError(f"scales must be (M, blocks) = {(m, nb)} for a and (blocks, N) = "
+        raise ParameterError(f"scales must be (M, blocks) = {(m, nb)} for a and (blocks, N) = "
                          f"{(nb, n)} for b (block {block}), not {sa.shape} and {sb.shape}")
     w, f = acc_bits, acc_frac_bits
     lim = 1 << (w - 1)
@@ -636,7 +643,7 @@ def _block_window_core(pa, pb, g, sa, sb, block, acc_bits, acc_frac_bits, overfl
         out = far | (total >= lim) | (total < -lim)
         if np.any(out) and overflow == "error":
             mm, nn = (int(i) for i in np.argwhere(out)[0])
-            raise ValueError(f"cross-block accumulator overflow: acc_bits={w} "
+            raise ParameterError(f"cross-block accumulator overflow: acc_bits={w} "
                              f"(acc_frac_bits={f}) is too narrow; output [{mm}, {nn}] leaves "
                              f"the range at block {j}")
         flags |= out
@@ -702,7 +709,7 @@ def gemm_block_codes(a_codes, a_scales, b_codes, b_scales, fmt_a, fmt_b, *, scal
     pa, fa, amax = _operand(a_codes, fmt_a, "a_codes")
     pb, fb, bmax = _operand(b_codes, fmt_b, "b_codes")
     if pa.shape[1] != pb.shape[0]:
-        raise ValueError(f"K mismatch: a_codes is {pa.shape[0]} x {pa.shape[1]} and b_codes is "
+        raise ParameterError(f"K mismatch: a_codes is {pa.shape[0]} x {pa.shape[1]} and b_codes is "
                          f"{pb.shape[0]} x {pb.shape[1]}; a's columns must equal b's rows")
     sa = _scale_values(a_scales, sfa, "a_scales")
     sb = _scale_values(b_scales, sfb, "b_scales")
@@ -729,7 +736,7 @@ def gemm_block_acc(a, b, *, acc_bits, acc_frac_bits, overflow="wrap", return_ove
     sa = np.asarray(_scales_per_block(a, nb, block), dtype=np.float64)
     sb = np.asarray(_scales_per_block(b, nb, block), dtype=np.float64)
     if not (np.all(np.isfinite(sa)) and np.all(np.isfinite(sb))):
-        raise ValueError("block scales must be finite (a NaN scale code was given)")
+        raise ParameterError("block scales must be finite (a NaN scale code was given)")
     acc, flags = _block_window_core(pa, pb, fa + fb, sa, sb, block, acc_bits, acc_frac_bits,
                                     overflow, amax, bmax)
     return (acc, flags) if return_overflow else acc

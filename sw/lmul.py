@@ -38,6 +38,7 @@ from functools import lru_cache
 import numpy as np
 
 from .formats import get_format
+from .errors import ParameterError, ParameterTypeError
 
 __all__ = ["lmul_offset_bits", "lmul_product", "lmul_table", "lmul_error"]
 
@@ -46,17 +47,17 @@ def lmul_offset_bits(man_bits):
     """``l(m)`` of the paper: the offset term is ``2^-l(m)`` for ``m`` mantissa bits."""
     m = int(man_bits)
     if m < 0:
-        raise ValueError(f"man_bits must be >= 0, not {m}")
+        raise ParameterError(f"man_bits must be >= 0, not {m}")
     return m if m <= 3 else 3 if m == 4 else 4
 
 
 def _check_fmt(fmt):
     fmt = get_format(fmt)
     if fmt.kind != "float" or fmt.frac_bits is None:
-        raise ValueError(f"L-Mul needs a sign/exponent/mantissa float format, not {fmt.name} "
+        raise ParameterError(f"L-Mul needs a sign/exponent/mantissa float format, not {fmt.name} "
                          f"(kind {fmt.kind!r})")
     if fmt.man_bits < 1:
-        raise ValueError(f"L-Mul needs at least one mantissa bit, {fmt.name} has none")
+        raise ParameterError(f"L-Mul needs at least one mantissa bit, {fmt.name} has none")
     return fmt
 
 
@@ -86,12 +87,12 @@ def lmul_product(a_codes, b_codes, fmt):
     b = np.asarray(b_codes)
     for name, c in (("a_codes", a), ("b_codes", b)):
         if not np.issubdtype(c.dtype, np.integer):
-            raise TypeError(f"{name} must be an integer array of {fmt.name} codes, "
+            raise ParameterTypeError(f"{name} must be an integer array of {fmt.name} codes, "
                             f"not dtype {c.dtype}")
         if c.size and (c.min() < 0 or c.max() >= fmt.n_codes):
-            raise ValueError(f"{name} codes of {fmt.name} must be in 0..{fmt.n_codes - 1}")
+            raise ParameterError(f"{name} codes of {fmt.name} must be in 0..{fmt.n_codes - 1}")
         if not np.all(fmt.finite[c]):
-            raise ValueError(f"{name} holds a NaN/Inf code of {fmt.name}: L-Mul has no "
+            raise ParameterError(f"{name} holds a NaN/Inf code of {fmt.name}: L-Mul has no "
                              "product for it")
     m = fmt.man_bits
     lb = lmul_offset_bits(m)

@@ -35,6 +35,7 @@ import numpy as np
 
 from .codec import encode, decode, ROUNDING_MODES
 from .formats import get_format, BITMOD_SPECIAL, check_integral
+from .errors import ParameterError, ParameterTypeError
 
 __all__ = ["QuantizedTensor", "Scheme", "quantize", "get_scheme", "scheme_names",
            "from_bytes", "BITMOD_TYPES"]
@@ -93,16 +94,16 @@ def get_scheme(scheme):
     if isinstance(scheme, Scheme):
         return scheme
     if not isinstance(scheme, str):
-        raise TypeError(f"scheme must be a scheme name, not {scheme!r}")
+        raise ParameterTypeError(f"scheme must be a scheme name, not {scheme!r}")
     if scheme in _STATIC:
         return _STATIC[scheme]
     m = _GROUP_RE.match(scheme)
     if m:
         n = int(m.group(2))
         if n < 1:
-            raise ValueError(f"group size in {scheme!r} must be at least 1")
+            raise ParameterError(f"group size in {scheme!r} must be at least 1")
         return Scheme(scheme, _GROUPED[m.group(1)], n, "float32")
-    raise ValueError(f"unknown scheme {scheme!r}; valid schemes: {', '.join(sorted(_STATIC))}, "
+    raise ParameterError(f"unknown scheme {scheme!r}; valid schemes: {', '.join(sorted(_STATIC))}, "
                      "int4_g<N>, e3m0_g<N>, nf4_g<N>, bitmod_g<N> (N = group size, e.g. 32)")
 
 
@@ -185,7 +186,7 @@ class QuantizedTensor:
         if self.scheme.name == "mxfp4":
             return _mxfp4_to_bytes(self)
         if self.scheme.scale_kind != "ggml":
-            raise ValueError(f"to_bytes is defined for the ggml schemes q4_0, q4_1, q4_k "
+            raise ParameterError(f"to_bytes is defined for the ggml schemes q4_0, q4_1, q4_k "
                              f"and mxfp4, not {self.scheme.name!r}")
         from . import ggml
         return _ggml_to_bytes(self, ggml)
@@ -203,13 +204,13 @@ def _check_input(x, axis):
     x = np.asarray(x)
     if x.dtype == object or not (np.issubdtype(x.dtype, np.floating)
                                  or np.issubdtype(x.dtype, np.integer)):
-        raise TypeError(f"x must be a real (float or integer) array, not dtype {x.dtype}")
+        raise ParameterTypeError(f"x must be a real (float or integer) array, not dtype {x.dtype}")
     if x.ndim == 0:
-        raise ValueError("x must have at least one dimension, not a scalar")
+        raise ParameterError("x must have at least one dimension, not a scalar")
     x = x.astype(np.float64)
     if not np.all(np.isfinite(x)):
         i = tuple(int(v) for v in np.argwhere(~np.isfinite(x))[0])
-        raise ValueError(f"x must be finite: element at index {i} is {x[i]}")
+        raise ParameterError(f"x must be finite: element at index {i} is {x[i]}")
     axis = check_integral("axis", axis, -x.ndim, x.ndim - 1) % x.ndim
     return x, axis
 
@@ -244,11 +245,11 @@ def quantize(x, scheme, *, axis=-1, rounding="nearest_even", seed=None):
     """
     sch = get_scheme(scheme)
     if rounding not in ROUNDING_MODES:
-        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+        raise ParameterError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
     x, axis = _check_input(x, axis)
     if sch.scale_kind == "ggml":
         if rounding != "nearest_even":
-            raise ValueError(f"{sch.name} uses llama.cpp's own rounding; rounding must be "
+            raise ParameterError(f"{sch.name} uses llama.cpp's own rounding; rounding must be "
                              f"'nearest_even', not {rounding!r}")
         from . import ggml
         return _ggml_quantize(x, sch, axis, ggml)
@@ -326,7 +327,7 @@ def _ggml_quantize(x, sch, axis, ggml):
     rows, mshape = _as_rows(x, axis)
     k = rows.shape[1]
     if k % sch.block:
-        raise ValueError(f"{sch.name} needs the blocked axis to be a multiple of {sch.block} "
+        raise ParameterError(f"{sch.name} needs the blocked axis to be a multiple of {sch.block} "
                          f"(llama.cpp has no partial blocks); axis {axis} has {k} elements")
     if sch.name == "q4_0":
         q, d = ggml.q4_0_quantize(rows)
@@ -376,7 +377,7 @@ def _mxfp4_to_bytes(qt):
     codes, _ = _as_rows(qt.codes, qt.axis)
     scales, _ = _as_rows(qt.scales, qt.axis)
     if codes.shape[1] % 32:
-        raise ValueError(f"ggml MXFP4 bytes need the blocked axis to be a multiple of 32, "
+        raise ParameterError(f"ggml MXFP4 bytes need the blocked axis to be a multiple of 32, "
                          f"not {codes.shape[1]}")
     q = codes.reshape(-1, 32).astype(np.uint8)
     qs = q[:, :16] | (q[:, 16:] << 4)
@@ -404,20 +405,20 @@ def from_bytes(data, scheme, shape, *, axis=-1):
     """
     sch = get_scheme(scheme)
     if sch.name not in _BYTES:
-        raise ValueError(f"from_bytes reads q4_0, q4_1, q4_k and mxfp4, not {sch.name!r}")
+        raise ParameterError(f"from_bytes reads q4_0, q4_1, q4_k and mxfp4, not {sch.name!r}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        raise ParameterTypeError(f"data must be bytes, not {type(data).__name__}")
     shape = tuple(check_integral("shape entry", s, 1) for s in shape)
     axis = check_integral("axis", axis, -len(shape), len(shape) - 1) % len(shape)
     mshape = np.moveaxis(np.empty(shape, np.uint8), axis, -1).shape
     n_rows = int(np.prod(mshape[:-1]))
     block, nbytes = _BYTES[sch.name]
     if mshape[-1] % block:
-        raise ValueError(f"{sch.name} bytes hold whole blocks of {block}: the blocked axis "
+        raise ParameterError(f"{sch.name} bytes hold whole blocks of {block}: the blocked axis "
                          f"has {mshape[-1]} elements")
     want = n_rows * (mshape[-1] // block) * nbytes
     if len(data) != want:
-        raise ValueError(f"{sch.name} data for shape {shape} must be {want} bytes "
+        raise ParameterError(f"{sch.name} data for shape {shape} must be {want} bytes "
                          f"({nbytes} per block of {block}), not {len(data)}")
     if sch.name == "mxfp4":
         return _mxfp4_from_bytes(bytes(data), n_rows, mshape[-1], shape, mshape, axis)

@@ -36,16 +36,24 @@ Verilog text and the flow, so a second report is instant.
 """
 
 import dataclasses
-import hashlib
-import os
 import re
-import time
-from pathlib import Path
+
+from amaranth.hdl import Module, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from nybble.hw.config import ArrayConfig
+from nybble.hw.kinds import pe_kind
+from nybble.sw.formats import check_integral
+from .verilog import cached_verilog, top_verilog
+from .yosys import synth_area
+from nybble.sw.errors import ParameterTypeError
 
 __all__ = [
     "CATEGORIES", "EQUAL_ACC_BITS", "ACC_CONVENTION", "AreaResult", "convention_acc_bits",
     "pe_verilog", "pe_area", "array_area", "pe_categories", "array_categories",
-    "memories_in", "source_digest",
+    "memories_in",
 ]
 
 #: Area categories, in the order plots stack them.
@@ -64,58 +72,22 @@ ACC_CONVENTION = (
 
 
 def _kind(kind):
-    from nybble.hw.pe import PEKind, pe_kind
-    return kind if isinstance(kind, PEKind) else pe_kind(kind)
+    return pe_kind(kind)
 
 
 def convention_acc_bits(kind, acc_bits=EQUAL_ACC_BITS):
     """Accumulator width ``kind`` is compared at (module docstring): ``acc_bits`` when one
     step of the PE fits in it, else the kind's own accumulator (its ``acc_bits`` option or
     its no-overflow-in-256-steps default)."""
-    from nybble.sw.formats import check_integral
     kind = _kind(kind)
     acc_bits = check_integral("Accumulator width", acc_bits, 2, 4096)
     if "acc_bits" in kind.options:
         return int(kind.options["acc_bits"])
-    proto = kind.build()
-    proto._MustUse__silence = True
-    return acc_bits if proto.min_acc_bits <= acc_bits else proto.acc_bits
+    spec = kind.spec()
+    return acc_bits if spec.min_acc_bits <= acc_bits else spec.acc_bits
 
 
-# --- Verilog, cached by generator sources --------------------------------------------------
-
-def source_digest():
-    """SHA-256 of the hardware generator sources (``hw/`` and the ``sw/`` they read) and the
-    Amaranth version: Verilog cached under it is regenerated whenever either changes."""
-    import amaranth
-    import nybble.hw
-    import nybble.sw
-    digest = hashlib.sha256(amaranth.__version__.encode())
-    for package in (nybble.hw, nybble.sw):
-        folder = Path(package.__file__).parent
-        for path in sorted(folder.glob("*.py")):
-            digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def _cached_verilog(stem, description, build, build_dir):
-    """Verilog text from ``build_dir/verilog/<stem>_<hash>.v``, elaborated by ``build()``
-    when missing; returns ``(text, seconds spent elaborating)``."""
-    key = hashlib.sha256((description + source_digest()).encode()).hexdigest()[:20]
-    path = Path(build_dir) / "verilog" / f"{stem}_{key}.v"
-    try:
-        return path.read_text(encoding="utf-8"), 0.0
-    except OSError:
-        pass
-    start = time.perf_counter()
-    from .verilog import to_verilog
-    text = to_verilog(build(), name="top")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return text, time.perf_counter() - start
-
+# --- Verilog, cached by generator sources (nybble.synth.verilog.cached_verilog) ----------
 
 def pe_verilog(kind, *, acc_bits=None, overflow="wrap", build_dir="build"):
     """Verilog (top module ``top``) of one PE of ``kind`` with ``acc_bits`` (default:
@@ -123,16 +95,12 @@ def pe_verilog(kind, *, acc_bits=None, overflow="wrap", build_dir="build"):
     kind = _kind(kind)
     acc_bits = convention_acc_bits(kind) if acc_bits is None else acc_bits
     options = {"acc_bits": acc_bits, "overflow": overflow}
-    kind.build(**options)._MustUse__silence = True  # parameter errors before any caching
-    return _cached_verilog(f"pe_{kind.name}", repr((kind, options)),
-                           lambda: kind.build(**options), build_dir)
+    kind.spec(**options)  # parameter errors before any caching
+    return cached_verilog(f"pe_{kind.name}", repr((kind, options)),
+                          lambda: kind.build(**options), build_dir=build_dir)
 
 
 def _buffer_probe(width, depth, read):
-    from amaranth.hdl import Module, unsigned
-    from amaranth.lib import wiring
-    from amaranth.lib.memory import Memory
-    from amaranth.lib.wiring import In, Out
 
     class BufferProbe(wiring.Component):
         """One memory with one write port and one read port, nothing else."""
@@ -307,7 +275,6 @@ def pe_area(kind, *, acc_bits=None, overflow="wrap", liberty=None, cache_dir=Non
     """:class:`AreaResult` of one PE of ``kind`` (name or :class:`~nybble.hw.pe.PEKind`) at
     ``acc_bits`` (default :func:`convention_acc_bits`). ``verilog``: its text when already
     made (by :func:`pe_verilog`)."""
-    from .yosys import synth_area
     kind = _kind(kind)
     acc_bits = convention_acc_bits(kind) if acc_bits is None else acc_bits
     if verilog is None:
@@ -323,13 +290,13 @@ def pe_area(kind, *, acc_bits=None, overflow="wrap", liberty=None, cache_dir=Non
 
 def _buffer_area(verilog_text, *, liberty, cache_dir, build_dir, timeout):
     """(cells, transistors, um^2) of the memories in ``top``, each synthesised alone."""
-    from .yosys import synth_area
     total = [0, 0, 0.0 if liberty else None]
     seconds, cached = 0.0, True
     for name, width, depth in memories_in(verilog_text):
         read = "comb" if name.startswith("c_bank") else "sync"
-        text, _ = _cached_verilog(f"buffer_{width}x{depth}_{read}", repr((width, depth, read)),
-                                  lambda: _buffer_probe(width, depth, read), build_dir)
+        text, _ = cached_verilog(f"buffer_{width}x{depth}_{read}", repr((width, depth, read)),
+                                 lambda: _buffer_probe(width, depth, read),
+                                 build_dir=build_dir)
         rep = synth_area(text, "top", liberty=_liberty_arg(liberty), cache_dir=cache_dir,
                          hierarchy=False, timeout=timeout)
         total[0] += rep.cells
@@ -346,14 +313,10 @@ def array_area(config, *, liberty=None, cache_dir=None, build_dir="build", timeo
     """:class:`AreaResult` of ``ArrayTop(config)`` (array, buffers, sequencer) with the
     breakdown of the module docstring. Buffers are as deep as ``config`` says: keep the
     depths small (64..256) for synthesis, as generic gates build them from flip-flops."""
-    from nybble.hw.config import ArrayConfig
-    from .yosys import synth_area
     if not isinstance(config, ArrayConfig):
-        raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
     if verilog is None:
-        from nybble.sim.run import top_verilog
-        import io
-        verilog, _ = top_verilog(config, build_dir=build_dir, log=io.StringIO())
+        verilog, _ = top_verilog(config, build_dir=build_dir, log=None)
     report = synth_area(verilog, "top", liberty=_liberty_arg(liberty), cache_dir=cache_dir,
                         timeout=timeout)
     buffers, buf_seconds, buf_cached = _buffer_area(verilog, liberty=_liberty_arg(liberty),

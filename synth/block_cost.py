@@ -8,17 +8,26 @@ fp4 e2m1 and int4 by default (int8 for MXINT8) -- and reports both, the overhead
 where the block PE's area goes (product units, scaler, accumulator, the rest: adder tree,
 block adder, stage-2 and forwarding registers, which carry the scales too).
 
-:func:`block_cycle_overhead` compares the schedule's cycle count with a plain array of the
-same geometry and lanes (latency 1, no padding of K to whole blocks); the per-cycle
-throughput (``lanes`` MACs per PE) is the same, so the overhead is only the extra pipeline
-cycle and the padding.  :func:`buffer_bits_overhead` is the operand-buffer width ratio
-(scales are stored in every k-step word).
+:func:`block_cycle_overhead` (in the simulation layer's ``cycles`` module) compares the
+schedule's cycle count with a plain array of the same geometry and lanes (latency 1, no
+padding of K to whole blocks); the per-cycle throughput (``lanes`` MACs per PE) is the same,
+so the overhead is only the extra pipeline cycle and the padding.
+:func:`buffer_bits_overhead` is the operand-buffer width ratio (scales are stored in every
+k-step word).
 """
 
 from dataclasses import dataclass, field
 
-__all__ = ["BlockAreaReport", "block_area_overhead", "block_cycle_overhead",
-           "buffer_bits_overhead", "default_baselines"]
+from nybble.hw.block_pe import BlockScaledPE
+from nybble.hw.kinds import pe_kind
+from nybble.hw.spec import SCALE_FORMATS
+from nybble.sw import get_format
+from .verilog import to_verilog
+from .yosys import synth_area
+from nybble.sw.errors import ParameterError
+
+__all__ = ["BlockAreaReport", "block_area_overhead", "buffer_bits_overhead",
+           "default_baselines"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,6 @@ class BlockAreaReport:
 
 def default_baselines(kind, lanes):
     """Plain dot-product kinds to compare a block kind with: same elements, and int4."""
-    from nybble.hw.pe import pe_kind
     elem = pe_kind(kind).formats[0]
     plain = {"fp4_e2m1": "fp4_e2m1", "int8_mx": "int8", "int4": "int4"}.get(elem)
     names = [f"{plain}_dp{lanes}"] if plain else []
@@ -59,8 +67,6 @@ def default_baselines(kind, lanes):
 
 
 def _area(pe, cache_dir, liberty, hierarchy):
-    from nybble.synth.verilog import to_verilog
-    from nybble.synth.yosys import synth_area
     return synth_area(to_verilog(pe, name="pe"), "pe", hierarchy=hierarchy, liberty=liberty,
                       cache_dir=cache_dir)
 
@@ -75,11 +81,9 @@ def block_area_overhead(kind="mxfp4", *, lanes=None, acc_bits=32, acc_frac_bits=
     :func:`default_baselines` (plain dot-product kinds, built with the same ``acc_bits`` and
     ``overflow``).  Results are cached by :mod:`nybble.synth.yosys`.
     """
-    from nybble.hw.pe import pe_kind
-    from nybble.hw.block_pe import BlockScaledPE
     k = pe_kind(kind)
     if k.pe != "block":
-        raise ValueError(f"kind must be a block-scaled PE kind (mxfp4, mxint8, nvfp4, q4_0), "
+        raise ParameterError(f"kind must be a block-scaled PE kind (mxfp4, mxint8, nvfp4, q4_0), "
                          f"not {kind!r}")
     lanes = k.lanes if lanes is None else lanes
     opts = dict(k.options)
@@ -105,23 +109,9 @@ def block_area_overhead(kind="mxfp4", *, lanes=None, acc_bits=32, acc_frac_bits=
                            overhead=overhead)
 
 
-def block_cycle_overhead(config, m, n, k):
-    """``(block cycles, plain cycles, ratio)`` of an ``m x k @ k x n`` GEMM on the
-    block-scaled ``config`` against a plain array of the same geometry and lanes (a
-    dot-product PE of latency 1, K padded to whole k-steps only)."""
-    from nybble.sim.block_schedule import block_schedule_for
-    from nybble.sim.schedule import OsSchedule
-    s = block_schedule_for(config, m, n, k)
-    plain = OsSchedule(s.rows, s.cols, s.lanes, 1, s.m, s.n, s.k)
-    return s.cycles, plain.cycles, s.cycles / plain.cycles
-
-
 def buffer_bits_overhead(kind, *, lanes=None):
     """Operand word bits per PE row / column, block-scaled over plain (scales in every
     k-step word): ``(lanes * element bits + scale bits) / (lanes * element bits)``."""
-    from nybble.hw.pe import pe_kind
-    from nybble.sw import get_format
-    from nybble.hw.block_pe import SCALE_FORMATS
     k = pe_kind(kind)
     lanes = k.lanes if lanes is None else lanes
     w = get_format(k.formats[0]).bits * lanes

@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from nybble.sw.errors import ParameterTypeError
 
 
 __all__ = ["CACHE_ENV_VAR", "default_cache_dir", "cache_key", "ResultCache"]
@@ -33,7 +34,7 @@ def default_cache_dir(tool):
     of whatever checkout the command runs in.
     """
     if not isinstance(tool, str) or not tool:
-        raise TypeError(f"Tool name must be a non-empty string, not {tool!r}")
+        raise ParameterTypeError(f"Tool name must be a non-empty string, not {tool!r}")
     return Path(os.environ.get(CACHE_ENV_VAR) or "build/cache") / tool
 
 
@@ -47,7 +48,7 @@ def cache_key(*parts):
         if isinstance(part, str):
             part = part.encode("utf-8")
         elif not isinstance(part, bytes):
-            raise TypeError(f"Cache key parts must be str or bytes, not {part!r}")
+            raise ParameterTypeError(f"Cache key parts must be str or bytes, not {part!r}")
         digest.update(len(part).to_bytes(8, "little"))
         digest.update(part)
     return digest.hexdigest()
@@ -63,7 +64,7 @@ class ResultCache:
 
     def __init__(self, directory):
         if not isinstance(directory, (str, os.PathLike)):
-            raise TypeError(f"Cache directory must be a path, not {directory!r}")
+            raise ParameterTypeError(f"Cache directory must be a path, not {directory!r}")
         self._directory = Path(directory)
 
     @property

@@ -55,7 +55,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from nybble.hw.config import ArrayConfig
+from nybble.hw.kinds import pe_kind
+from nybble.hw.product import signed_width
+from nybble.sw import get_format
+from .fpga import pe_fmax, pe_fmax_verilog
+from .verilog import top_verilog
 from .area import ACC_CONVENTION, CATEGORIES, convention_acc_bits, pe_area, pe_verilog
+from nybble.sw.errors import InputFileError, ParameterError
 
 __all__ = [
     "DEFAULT_KINDS", "MAC_KINDS", "DP_KINDS", "EQUAL_AREA_REFERENCE", "HOROWITZ_45NM",
@@ -110,7 +117,7 @@ def find_liberty(liberty="auto"):
         else:
             return next((p for p in LIBERTY_CANDIDATES if os.path.isfile(p)), None)
     if not os.path.isfile(liberty):
-        raise FileNotFoundError(f"Liberty file {liberty!r} does not exist (give a .lib path, "
+        raise InputFileError(f"Liberty file {liberty!r} does not exist (give a .lib path, "
                                 f"'auto' or 'none')")
     return liberty
 
@@ -118,8 +125,6 @@ def find_liberty(liberty="auto"):
 def select_kinds(formats=None, pes=None):
     """The sweep: :data:`DEFAULT_KINDS`, narrowed to kinds whose operand formats are all in
     ``formats`` (format names), plus the kinds named in ``pes`` (any PE kind name)."""
-    from nybble.hw.pe import pe_kind
-    from nybble.sw import get_format
     kinds = list(DEFAULT_KINDS)
     if formats:
         wanted = set()
@@ -128,7 +133,7 @@ def select_kinds(formats=None, pes=None):
                 wanted.add(get_format(name).name)
             except (KeyError, ValueError):
                 from nybble.sw.formats import format_names
-                raise ValueError(f"--formats: unknown format {name!r}; formats are "
+                raise ParameterError(f"--formats: unknown format {name!r}; formats are "
                                  f"{', '.join(format_names())}") from None
         kinds = [k for k in kinds
                  if {get_format(f).name for f in pe_kind(k).formats} <= wanted]
@@ -137,7 +142,7 @@ def select_kinds(formats=None, pes=None):
         if name not in kinds:
             kinds.append(name)
     if not kinds:
-        raise ValueError(f"No PE kind of the sweep uses only the formats {list(formats)}; "
+        raise ParameterError(f"No PE kind of the sweep uses only the formats {list(formats)}; "
                          f"name kinds with --pe")
     return kinds
 
@@ -161,13 +166,13 @@ class PEFeatures:
     macs_per_cycle: float
 
 
-def _sig_bits(fmt, unit):
+def _sig_bits(fmt, lut_bits):
     if fmt.kind == "int":
         return fmt.bits
     if fmt.kind == "float":
         return fmt.man_bits + 1
     if fmt.kind == "codebook":
-        return unit.lut_bits
+        return lut_bits
     return 1  # powers of two: a one-hot significand
 
 
@@ -176,44 +181,38 @@ def _exp_bits(fmt):
 
 
 def pe_features(kind, acc_bits, register_bits):
-    """:class:`PEFeatures` of ``kind`` at ``acc_bits``; ``register_bits`` (flip-flops outside
-    the accumulator) comes from the synthesis."""
-    from nybble.hw.pe import BitSerialPE, pe_kind
-    from nybble.hw.product import make_product_unit
-    kind = pe_kind(kind) if isinstance(kind, str) else kind
-    pe = kind.build(acc_bits=acc_bits)
-    pe._MustUse__silence = True
-    if isinstance(pe, BitSerialPE):
-        from nybble.hw.pe import _serial_decode
-        decode = _serial_decode(pe._dtypes, pe._wgrid)
+    """:class:`PEFeatures` of ``kind`` at ``acc_bits`` (from its pure spec); ``register_bits``
+    (flip-flops outside the accumulator) comes from the synthesis."""
+    spec = pe_kind(kind).spec(acc_bits=acc_bits)
+    if spec.family == "bitserial":
+        decode = spec.decode
         mag_bits = max(c for _, c in decode)
         max_shift = max(r[2] for rows, _ in decode for r in rows) + mag_bits
-        term = pe.fmt_a.bits + max_shift + 1
+        term = spec.fmt_a.bits + max_shift + 1
         sh_bits = max_shift.bit_length()
-        cycles = pe.cycles_per_mac[pe.dtypes[0]]
+        cycles = spec.cycles_per_mac[spec.dtypes[0]]
         rom = sum(len(rows) for rows, _ in decode)
-        exp_bits = sum(_exp_bits(d) for d in pe._dtypes) + _exp_bits(pe.fmt_a)
-        return PEFeatures(1, pe.fmt_a.bits, 1, exp_bits, term * sh_bits, 0, rom, 0, acc_bits,
-                          max(0, term - acc_bits - 1), register_bits, 1 / cycles)
-    unit = make_product_unit(pe.fmt_a, pe.fmt_b, product=pe.product, table_port=True)
-    unit._MustUse__silence = True
-    n, m = _sig_bits(pe.fmt_a, unit), _sig_bits(pe.fmt_b, unit)
+        exp_bits = sum(_exp_bits(d) for d in spec.dtype_formats) + _exp_bits(spec.fmt_a)
+        return PEFeatures(1, spec.fmt_a.bits, 1, exp_bits, term * sh_bits, 0, rom, 0,
+                          acc_bits, max(0, term - acc_bits - 1), register_bits, 1 / cycles)
+    n, m = _sig_bits(spec.fmt_a, spec.lut_bits), _sig_bits(spec.fmt_b, spec.lut_bits)
+    p_bits = signed_width(spec.p_min, spec.p_max)   # one product unit's output
     # the product unit, synthesised as its own module, computes all of its output bits
-    positions = max(1, unit.p_bits - (n + m) + 1)  # where the significand product can land
-    shift = unit.p_bits * math.ceil(math.log2(positions)) if positions > 1 else 0
-    table = (1 << pe.fmt_b.bits) * unit.lut_bits if pe.fmt_b.kind == "codebook" else 0
-    d = pe.frac_bits - unit.frac_bits
-    term = max(1, unit.p_bits + d)          # after the window shift, as the PE builds it
-    widths, tree = [term] * pe.lanes, 0
+    positions = max(1, p_bits - (n + m) + 1)  # where the significand product can land
+    shift = p_bits * math.ceil(math.log2(positions)) if positions > 1 else 0
+    table = (1 << spec.fmt_b.bits) * spec.lut_bits if spec.is_lut else 0
+    d = spec.frac_bits - spec.unit_frac
+    term = max(1, p_bits + d)          # after the window shift, as the PE builds it
+    widths, tree = [term] * spec.lanes, 0
     while len(widths) > 1:
         nxt = [max(widths[i], widths[i + 1]) + 1 for i in range(0, len(widths) - 1, 2)]
         tree += sum(nxt)
         if len(widths) % 2:
             nxt.append(widths[-1])
         widths = nxt
-    return PEFeatures(pe.lanes, n, m, _exp_bits(pe.fmt_a) + _exp_bits(pe.fmt_b), shift, table,
-                      0, tree, acc_bits, max(0, widths[0] - acc_bits - 1), register_bits,
-                      float(pe.lanes))
+    return PEFeatures(spec.lanes, n, m, _exp_bits(spec.fmt_a) + _exp_bits(spec.fmt_b), shift,
+                      table, 0, tree, acc_bits, max(0, widths[0] - acc_bits - 1),
+                      register_bits, float(spec.lanes))
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -333,8 +332,6 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
     Verilog is elaborated here, in order; the Yosys and nextpnr runs go to ``jobs`` threads.
     Every result is cached on its own, so an interrupted sweep resumes where it stopped.
     ``progress``: callable taking one line of text (stderr in the CLI)."""
-    from nybble.hw.config import ArrayConfig
-    from nybble.hw.pe import pe_kind
     kinds = list(kinds or DEFAULT_KINDS)
     start = time.perf_counter()
     tasks = []  # (label, callable)
@@ -349,7 +346,6 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
                           kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
                           build_dir=build_dir, timeout=timeout, verilog=text)))
     if fmax:
-        from .fpga import pe_fmax, pe_fmax_verilog
         for name in kinds:
             text = pe_fmax_verilog(name, acc_bits=accs[name], build_dir=build_dir)
             tasks.append((("fmax", name), f"{name}: ECP5 place and route",
@@ -357,8 +353,6 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
                               name, verilog=text, cache_dir=fpga_cache_dir,
                               timeout=timeout)))
     if array is not None:
-        from nybble.sim.run import top_verilog
-        import io
         rows, cols = array
         for name in kinds:
             if pe_kind(name).pe == "bitserial":
@@ -366,7 +360,7 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
             config = ArrayConfig(rows=rows, cols=cols, pe=name, acc_bits=accs[name],
                                  a_depth=array_depth, b_depth=array_depth,
                                  c_depth=array_depth)
-            text, _ = top_verilog(config, build_dir=build_dir, log=io.StringIO())
+            text, _ = top_verilog(config, build_dir=build_dir, log=None)
             from .area import array_area
             tasks.append((("array", name), f"{name} {rows}x{cols} array: Yosys",
                           lambda config=config, text=text: array_area(
@@ -422,8 +416,6 @@ def cost_report(sweep, *, array=None):
     """Rows (one per PE, then one per synthesised array) and a summary dict (ratios, model,
     anchor, conventions) from :func:`cost_sweep`'s result. ``array``: ``(R, C)`` of the
     equal-size / equal-area comparison (default 16 x 16)."""
-    from nybble.hw.pe import pe_kind
-    from nybble.sw import get_format
     rows_n, cols_n = array or (16, 16)
     npe = rows_n * cols_n
     pes = sweep["pes"]

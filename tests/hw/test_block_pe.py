@@ -7,9 +7,11 @@ import pytest
 from amaranth.sim import Simulator
 
 from nybble.sw import get_format
-from nybble.hw.block_pe import BlockScaledPE, default_acc_frac_bits
+from nybble.hw.block_pe import BlockScaledPE
+from nybble.hw.spec import default_acc_frac_bits
 from nybble.hw.config import ArrayConfig
-from nybble.hw.pe import PE_KINDS, PESignature, make_pe, pe_kind
+from nybble.hw.kinds import PE_KINDS, make_pe, pe_kind
+from nybble.hw.pe_base import PESignature
 from nybble.sim.block_check import (BlockSteps, simulate, expected, compare, random_jobs,
                                     adversarial_jobs, check_block_pairs)
 
@@ -146,14 +148,11 @@ def test_interface_and_timing():
         kind = PE_KINDS[name]
         assert kind.pe == "block" and kind.lanes == 8
         pe = kind.build()
-        pe._MustUse__silence = True
         assert set(pe.signature.members) == set(PESignature(4, 4, 16).members)
         assert (pe.latency, pe.cycles_per_mac, pe.lanes) == (2, 1 / 8, 8)
         wa = pe.fmt_a.bits * 8 + pe.scale_bits
         assert len(pe.a) == wa and len(pe.b) == wa
     mx, nv, q4 = (make_pe(k) for k in ("mxfp4", "nvfp4", "q4_0"))
-    for pe in (mx, nv, q4):
-        pe._MustUse__silence = True
     assert (mx.block_size, mx.scale_bits, mx.sum_bits, mx.frac_bits, mx.grid) == (32, 8, 14, 16, 2)
     assert (nv.block_size, nv.steps_per_block, nv.frac_bits) == (16, 2, 0)
     assert (q4.scale, q4.scale_bits, q4.sum_bits, q4.grid) == ("fp16", 16, 13, 0)
@@ -163,7 +162,6 @@ def test_interface_and_timing():
 def test_model_checks_the_quantized_tensors(rng):
     from nybble.sw import quantize
     pe = make_pe("mxfp4")
-    pe._MustUse__silence = True
     qa = quantize(rng.standard_normal((2, 64)), "mxfp4", axis=-1)
     qb = quantize(rng.standard_normal((64, 3)), "mxfp4", axis=0)
     assert pe.model(qa, qb).shape == (2, 3)
@@ -201,7 +199,6 @@ def test_constructor_errors():
         BlockScaledPE(4, "int4")
     pe = BlockScaledPE("int4", "int4", np.int64(4), block_size=np.int32(16),
                        acc_bits=np.uint8(24), acc_frac_bits=np.int16(3))
-    pe._MustUse__silence = True
     assert (pe.lanes, pe.block_size, pe.acc_bits, pe.frac_bits) == (4, 16, 24, 3)
 
 

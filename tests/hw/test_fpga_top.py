@@ -7,8 +7,9 @@ from amaranth.sim import Simulator
 
 from nybble.hw.config import ArrayConfig
 from nybble.hw.fpga_top import BoardTop, HostBridge, UartHost, INFO_MAGIC, REPLY_ERROR
-from nybble.sim.fpga_host import GemmJob, decode_info, encode_info, encode_read
-from nybble.sim.run import golden_for
+from nybble.sim.check import golden_for
+from nybble.sim.fpga_host import SerialHost, decode_info, encode_info, encode_read
+from nybble.sim.run import host_gemm
 from nybble.sw import get_format
 
 
@@ -79,21 +80,20 @@ def test_bridge_runs_gemms_back_to_back(pe, rows, cols, stall, rng):
     out = {}
 
     async def bench(ctx):
-        host = StreamHost(bridge, ctx, stall=stall)
-        info = decode_info(await host.exchange(encode_info(), 8))
-        out["info"] = info
+        stream = StreamHost(bridge, ctx, stall=stall)
+        host = await SerialHost.connect(stream)
+        out["info"] = host.info
         out["results"] = []
         for a, b, _ in jobs:
-            job = GemmJob.for_gemm(config, a, b, wr_bytes=info["wr_bytes"],
-                                   col_bits=info["col_bits"])
-            replies = [await host.exchange(req, n) for req, n in job.steps]
-            out["results"].append((job.finish(replies), job.schedule.cycles))
-        out["error"] = await host.exchange(b"\x7e", 1)
+            got, cycles, overflow, _, sched = await host_gemm(host, config, a, b,
+                                                              col_bits=host.info["col_bits"])
+            out["results"].append(((got, cycles, overflow), sched.cycles))
+        out["error"] = await stream.exchange(b"\x7e", 1)
 
     _simulate(bridge, bench)
     assert out["info"] == {"version": 1, "rows": rows, "cols": cols,
-                           "lanes": bridge.top.lanes, "wr_bytes": bridge.wr_bytes,
-                           "acc_bytes": 4, "col_bits": bridge.top.col_bits}
+                           "lanes": bridge.layout.lanes, "wr_bytes": bridge.wr_bytes,
+                           "acc_bytes": 4, "col_bits": bridge.layout.col_bits}
     for n, ((a, b, want), ((got, cycles, overflow), model_cycles)) in \
             enumerate(zip(jobs, out["results"])):
         bad = np.argwhere(got != want)
@@ -135,23 +135,25 @@ def test_uart_host_runs_a_gemm(rng):
             data.append(byte)
         return bytes(data)
 
+    class UartLine:
+        """The transport: request bytes out on rx, reply bytes in from tx."""
+
+        async def exchange(self, request, length):
+            for byte in request:
+                await send(ctx_[0], byte)
+            return await receive(ctx_[0], length)
+
+    ctx_ = []
+
     async def bench(ctx):
+        ctx_.append(ctx)
         ctx.set(dut.rx, 1)
         await ctx.tick().repeat(3)
-        for byte in encode_info():
-            await send(ctx, byte)
-        info = decode_info(await receive(ctx, 8))
-        job = GemmJob.for_gemm(config, a, b, wr_bytes=info["wr_bytes"],
-                               col_bits=info["col_bits"])
-        replies = []
-        for request, length in job.steps:
-            for byte in request:
-                await send(ctx, byte)
-            replies.append(await receive(ctx, length))
-        out["result"] = job.finish(replies)
+        host = await SerialHost.connect(UartLine())
+        out["result"] = await host_gemm(host, config, a, b, col_bits=host.info["col_bits"])
 
     _simulate(dut, bench)
-    got, cycles, overflow = out["result"]
+    got, cycles, overflow, _, _ = out["result"]
     np.testing.assert_array_equal(got, want)
     assert not overflow
 
@@ -166,13 +168,11 @@ def test_read_count_zero_has_no_reply_and_read_is_sign_extended(rng):
     out = {}
 
     async def bench(ctx):
-        host = StreamHost(bridge, ctx)
-        job = GemmJob.for_gemm(config, a, b, wr_bytes=bridge.wr_bytes,
-                               col_bits=bridge.top.col_bits)
-        replies = [await host.exchange(req, n) for req, n in job.steps]
-        out["result"] = job.finish(replies)
-        out["empty"] = await host.exchange(encode_read(0, 0), 0)
-        out["raw"] = await host.exchange(encode_read(0, 1), 2)
+        stream = StreamHost(bridge, ctx)
+        host = SerialHost(stream, decode_info(bridge.info_bytes()), acc_bits=config.acc_bits)
+        out["result"] = await host_gemm(host, config, a, b, col_bits=bridge.layout.col_bits)
+        out["empty"] = await stream.exchange(encode_read(0, 0), 0)
+        out["raw"] = await stream.exchange(encode_read(0, 1), 2)
 
     _simulate(bridge, bench)
     np.testing.assert_array_equal(out["result"][0], np.full((2, 2), -112))

@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 
 from nybble.sw import codebook
-from nybble.hw.pe import make_pe, MacPE
+from nybble.hw.kinds import make_pe, pe_spec
+from nybble.hw.spec import DotProductSpec
 from nybble.sim.pe_check import pair_steps, random_jobs, write_vectors, Steps
-from nybble.sim.cocotb_runner import run_cocotb, available_simulators
+from nybble.sim.cocotb_runner import run_cocotb
+from nybble.synth.toolchain import available_simulators
+from nybble.synth.verilog import to_verilog
 
 ROOT = Path(__file__).resolve().parents[2]
 TB_DIR = ROOT / "tests" / "tb"
@@ -19,13 +22,6 @@ KINDS = ["int4", "fp4_e2m1", "e3m0", "lut_nf4"]
 
 
 def _verilog(pe):
-    try:
-        from nybble.synth.verilog import to_verilog
-    except ImportError:  # the synth package is optional for this test
-        from amaranth.back.verilog import convert
-
-        def to_verilog(c, name):
-            return convert(c, name=name)
     return to_verilog(pe, name="top")
 
 
@@ -50,17 +46,15 @@ def _simulators():
 @pytest.mark.parametrize("simulator", _simulators())
 @pytest.mark.parametrize("kind", KINDS)
 def test_pe_verilog(kind, simulator, tmp_path):
-    probe = make_pe(kind, overflow="saturate")
-    probe._MustUse__silence = True
-    pe = make_pe(kind, overflow="saturate", acc_bits=probe.min_acc_bits + 1)
+    pe = make_pe(kind, overflow="saturate",
+                 acc_bits=pe_spec(kind, overflow="saturate").min_acc_bits + 1)
     table = None
     model = pe
     if kind.startswith("lut"):
         # a user codebook written through the write port replaces the reset NF4 table
         rng = np.random.default_rng(5)
         user = codebook(np.sort(rng.uniform(-1.9, 1.9, 16)), name="user16")
-        model = MacPE("int8", user, acc_bits=pe.acc_bits, overflow="saturate")
-        model._MustUse__silence = True
+        model = DotProductSpec.make("int8", user, 1, acc_bits=pe.acc_bits, overflow="saturate")
         table = user.fixed_values(pe.frac_bits)[0]
     pairs, n_pairs, exhaustive = pair_steps(model)
     assert exhaustive

@@ -1,13 +1,13 @@
 """Shift-only and L-Mul PEs synthesise without a multiplier cell (Yosys, generic gates)."""
 import pytest
 
-from nybble.hw.pe import make_pe
+from nybble.hw.kinds import make_pe
+from nybble.synth.verilog import to_verilog
+from nybble.synth.yosys import synth_area
 
 
 def _area(kind):
-    synth = pytest.importorskip("nybble.synth.yosys")
-    from nybble.synth.verilog import to_verilog
-    return synth.synth_area(to_verilog(make_pe(kind), name="top"), "top", hierarchy=False)
+    return synth_area(to_verilog(make_pe(kind), name="top"), "top", hierarchy=False)
 
 
 @pytest.mark.synth

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from nybble.sw import get_format, codebook
-from nybble.hw.product import make_product_unit, MultiplierUnit, signed_width
+from nybble.hw.product import MultiplierUnit, signed_width
+from nybble.hw.units import make_product_unit
 from nybble.hw.shift import ShiftUnit, BarrelShiftUnit
 from nybble.hw.lut import LutUnit
 from nybble.hw.lmul import LMulUnit
@@ -110,7 +111,7 @@ def test_make_product_unit_errors():
         make_product_unit(3, "int4")
     with pytest.raises(ValueError, match=r"^no product unit for nf4 \(kind 'codebook'\) x int4"):
         make_product_unit("nf4", "int4")
-    with pytest.raises(ValueError, match=r"^product must be 'exact' or 'lmul', not 'approx'$"):
+    with pytest.raises(ValueError, match=r"^product must be one of 'exact', 'lmul', not 'approx'$"):
         make_product_unit("int4", "int4", product="approx")
     # (the classes are called directly so that this file's UnusedElaboratable=no applies)
     with pytest.raises(ValueError, match=r"^LMulUnit takes two operands of one float format"):

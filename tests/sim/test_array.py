@@ -7,9 +7,14 @@ covers a sweep of (config, shape) pairs with ragged edges, short K and both tile
 import numpy as np
 import pytest
 
+from amaranth.sim import Simulator
+
 from nybble.hw.config import ArrayConfig
+from nybble.hw.top import ArrayTop
+from nybble.sim.check import check_gemm, golden_for
 from nybble.sim.cycles import gemm_cycles
-from nybble.sim.run import run_gemm, golden_for
+from nybble.sim.host import AmaranthPorts, ArrayHost
+from nybble.sim.run import host_gemm, run_gemm
 from nybble.sw import get_format
 
 
@@ -20,14 +25,13 @@ def _codes(rng, fmt, shape):
 def _check(cfg, m, n, k, rng, sim):
     fa, fb = cfg.formats[:2]
     a, b = _codes(rng, fa, (m, k)), _codes(rng, fb, (k, n))
-    r = run_gemm(cfg, a, b, sim=sim)
-    gold = golden_for(cfg, a, b)
-    bad = np.argwhere(np.asarray(r.result, dtype=object) != np.asarray(gold, dtype=object))
-    assert bad.size == 0, (f"{cfg.pe} {cfg.rows}x{cfg.cols} {m}x{k}@{k}x{n}: first mismatch "
-                           f"at {tuple(bad[0])}: rtl {r.result[tuple(bad[0])]} golden "
-                           f"{gold[tuple(bad[0])]}")
-    assert r.cycles == gemm_cycles(cfg, m, n, k).cycles, f"{cfg} {m}x{n}x{k}"
-    return r
+    c = check_gemm(cfg, a, b, sim=sim)
+    assert c.mismatches == 0, (f"{cfg.pe} {cfg.rows}x{cfg.cols} {m}x{k}@{k}x{n}: "
+                               f"{c.mismatches} mismatches, first (row, col, rtl, golden) "
+                               f"{c.first_mismatch}")
+    assert c.cycles == c.model_cycles == gemm_cycles(cfg, m, n, k).cycles, f"{cfg} {m}x{n}x{k}"
+    assert c.utilization <= 1
+    return c
 
 
 SWEEP = [
@@ -83,52 +87,30 @@ def test_amaranth_simulator_small_case(dataflow, rng):
 def test_back_to_back_jobs_without_reset(rng):
     """Two jobs in one simulation run give two exact results (no reset between them)."""
     cfg = ArrayConfig(rows=2, cols=2, pe="int4", acc_bits=16, a_depth=64, b_depth=64, c_depth=64)
-    from nybble.sim.run import _build_top
-    from nybble.sim.schedule import schedule_for, chunks_to_ints
-    from amaranth.sim import Simulator
-    top = _build_top(cfg)
+    top = ArrayTop(cfg)
     sim = Simulator(top)
     sim.add_clock(1e-8)
-    jobs = []
-    for m, n, k in ((3, 3, 4), (2, 5, 9)):
-        a, b = _codes(rng, "int4", (m, k)), _codes(rng, "int4", (k, n))
-        jobs.append((schedule_for(cfg, m, n, k), a, b))
+    jobs = [(_codes(rng, "int4", (m, k)), _codes(rng, "int4", (k, n)))
+            for m, n, k in ((3, 3, 4), (2, 5, 9))]
     got = []
 
     async def bench(ctx):
-        for s, a, b in jobs:
-            for sel, words in ((0, s.a_words(a, "int4")), (1, s.b_words(b, "int4"))):
-                for addr, w in enumerate(chunks_to_ints(words)):
-                    ctx.set(top.wr_en, 1)
-                    ctx.set(top.wr_sel, sel)
-                    ctx.set(top.wr_addr, addr)
-                    ctx.set(top.wr_data, w)
-                    await ctx.tick()
-            ctx.set(top.wr_en, 0)
-            for name, v in s.job.items():
-                ctx.set(getattr(top, name), v)
-            ctx.set(top.start, 1)
-            await ctx.tick()
-            ctx.set(top.start, 0)
-            while not ctx.get(top.done):
-                await ctx.tick()
-            vals = []
-            for addr in s.result_addresses(top.col_bits):
-                ctx.set(top.rd_addr, int(addr))
-                vals.append(ctx.get(top.rd_data) & 0xFFFF)
-            got.append((ctx.get(top.cycles), s.unpack_results(vals, 16)))
+        host = ArrayHost(AmaranthPorts(ctx, top), cfg.acc_bits)
+        await host.idle()
+        for a, b in jobs:
+            got.append(await host_gemm(host, cfg, a, b))
 
     sim.add_testbench(bench)
     sim.run()
-    for (s, a, b), (cycles, res) in zip(jobs, got):
+    for (a, b), (res, cycles, overflow, _, sched) in zip(jobs, got):
         assert np.array_equal(res, golden_for(cfg, a, b))
-        assert cycles == s.cycles
+        assert cycles == sched.cycles and not overflow
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator", ["cocotb", "icarus"])
 def test_cocotb_testbench_small_case(simulator, rng):
-    from nybble.sim.cocotb_runner import available_simulators
+    from nybble.synth.toolchain import available_simulators
     if simulator == "icarus" and "icarus" not in available_simulators():
         pytest.skip("iverilog not installed (optional: apt-get install iverilog)")
     cfg = ArrayConfig(rows=2, cols=3, pe="int4", acc_bits=16, a_depth=64, b_depth=64, c_depth=64)

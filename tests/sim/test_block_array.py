@@ -5,18 +5,17 @@ blocks.  Two Verilator builds (cached per configuration); the rest in Amaranth's
 import numpy as np
 import pytest
 
+from amaranth.sim import Simulator
+
 from nybble.hw.config import ArrayConfig
+from nybble.hw.top import ArrayTop
 from nybble.sw import quantize, get_format, get_scheme, QuantizedTensor
-from nybble.sim.block_run import run_block_gemm, block_golden_for, block_result_values
-from nybble.sim.block_schedule import BlockOsSchedule, block_schedule_for, pack_bit_fields
-from nybble.sim.schedule import schedule_for
-
-
-def _model_cycles(cfg, m, n, k):
-    """The cycle model: through nybble.sim.schedule.schedule_for once the lead's hook is in,
-    the block schedule itself until then."""
-    s = schedule_for(cfg, m, n, k)
-    return (s if isinstance(s, BlockOsSchedule) else block_schedule_for(cfg, m, n, k)).cycles
+from nybble.sim.check import check_gemm, golden_for, result_values
+from nybble.sim.cycles import gemm_cycles
+from nybble.sim.host import AmaranthPorts, ArrayHost
+from nybble.sim.run import host_gemm, run_gemm
+from nybble.sim.schedule import BlockOsSchedule, schedule_for
+from nybble.sim.words import pack_fields
 
 
 def _qt(rng, scheme, m, n, k):
@@ -26,16 +25,14 @@ def _qt(rng, scheme, m, n, k):
 
 
 def _check(cfg, a, b, sim, label=""):
-    r = run_block_gemm(cfg, a, b, sim=sim)
-    gold = block_golden_for(cfg, a, b)
-    bad = np.argwhere(np.asarray(r.result, dtype=object) != np.asarray(gold, dtype=object))
+    c = check_gemm(cfg, a, b, sim=sim)
     m, k = a.shape
     n = b.shape[1]
-    assert bad.size == 0, (f"{cfg.pe} {cfg.rows}x{cfg.cols} {m}x{k}@{k}x{n} {label}: first "
-                           f"mismatch at {tuple(bad[0])}: rtl {r.result[tuple(bad[0])]} golden "
-                           f"{gold[tuple(bad[0])]}")
-    assert r.cycles == _model_cycles(cfg, m, n, k) == r.schedule.cycles, f"{cfg} {m}x{n}x{k}"
-    return r
+    assert c.mismatches == 0, (f"{cfg.pe} {cfg.rows}x{cfg.cols} {m}x{k}@{k}x{n} {label}: "
+                               f"{c.mismatches} mismatches, first (row, col, rtl, golden) "
+                               f"{c.first_mismatch}")
+    assert c.cycles == gemm_cycles(cfg, m, n, k).cycles == c.model_cycles, f"{cfg} {m}x{n}x{k}"
+    return c
 
 
 MX = ArrayConfig(rows=2, cols=4, pe="mxfp4", acc_bits=40, a_depth=512, b_depth=512,
@@ -101,60 +98,35 @@ def test_amaranth_simulator(pe, shape, rng):
     r = _check(cfg, a, b, "amaranth")
     # the real value: accumulators x 2**-F (x tensor scales), nybble.sw.gemm with block_acc
     from nybble.sw import gemm
-    assert np.array_equal(block_result_values(cfg, r.result, a, b),
+    assert np.array_equal(result_values(cfg, r.result, a, b),
                           gemm(a, b, block_acc=(48, cfg.pe_options["acc_frac_bits"])))
 
 
 def test_back_to_back_jobs_without_reset(rng):
     """Two jobs of different K (the second ragged) in one simulation, no reset between."""
-    from amaranth.sim import Simulator
-    from nybble.sim.run import _build_top
-    from nybble.sim.schedule import chunks_to_ints
-    from nybble.hw.block_pe import scale_codes
     cfg = ArrayConfig(rows=2, cols=2, pe="mxfp4", acc_bits=32, a_depth=64, b_depth=64,
                       c_depth=64)
-    top = _build_top(cfg)
+    top = ArrayTop(cfg)
     sim = Simulator(top)
     sim.add_clock(1e-8)
-    jobs = []
-    for m, n, k in ((3, 3, 64), (2, 5, 41)):
-        a, b = _qt(rng, "mxfp4", m, n, k)
-        jobs.append((block_schedule_for(cfg, m, n, k), a, b))
+    jobs = [_qt(rng, "mxfp4", m, n, k) for m, n, k in ((3, 3, 64), (2, 5, 41))]
     got = []
 
     async def bench(ctx):
-        for s, a, b in jobs:
-            for sel, words in ((0, s.a_words(a.codes, "fp4_e2m1", scale_codes(a))),
-                               (1, s.b_words(b.codes, "fp4_e2m1", scale_codes(b)))):
-                for addr, w in enumerate(chunks_to_ints(words)):
-                    ctx.set(top.wr_en, 1)
-                    ctx.set(top.wr_sel, sel)
-                    ctx.set(top.wr_addr, addr)
-                    ctx.set(top.wr_data, w)
-                    await ctx.tick()
-            ctx.set(top.wr_en, 0)
-            for name, v in (("m_tiles", s.m_tiles), ("n_tiles", s.n_tiles), ("k_len", s.k_steps)):
-                ctx.set(getattr(top, name), v)
-            ctx.set(top.start, 1)
-            await ctx.tick()
-            ctx.set(top.start, 0)
-            while not ctx.get(top.done):
-                await ctx.tick()
-            vals = []
-            for addr in s.result_addresses(top.col_bits):
-                ctx.set(top.rd_addr, int(addr))
-                vals.append(ctx.get(top.rd_data) & 0xFFFFFFFF)
-            got.append((ctx.get(top.cycles), s.unpack_results(vals, 32)))
+        host = ArrayHost(AmaranthPorts(ctx, top), cfg.acc_bits)
+        await host.idle()
+        for a, b in jobs:
+            got.append(await host_gemm(host, cfg, a, b))
 
     sim.add_testbench(bench)
     sim.run()
-    for (s, a, b), (cycles, res) in zip(jobs, got):
-        assert np.array_equal(res, block_golden_for(cfg, a, b))
-        assert cycles == s.cycles
+    for (a, b), (res, cycles, _, _, sched) in zip(jobs, got):
+        assert np.array_equal(res, golden_for(cfg, a, b))
+        assert cycles == sched.cycles
 
 
 def test_config_block_options_reach_the_array(rng):
-    """A non-default block size / window needs build_pe to pass ArrayConfig.pe_options."""
+    """A non-default block size / window reaches the array's PEs through the config's spec."""
     cfg = ArrayConfig(rows=2, cols=2, pe="mxfp4", acc_bits=32, block_size=16,
                       acc_frac_bits=10, a_depth=64, b_depth=64, c_depth=64)
     sch = get_scheme("mxfp4")
@@ -162,20 +134,18 @@ def test_config_block_options_reach_the_array(rng):
     s16 = dataclasses.replace(sch, block=16)
     x, y = rng.standard_normal((3, 40)), rng.standard_normal((40, 3))
     a, b = quantize(x, s16, axis=-1), quantize(y, s16, axis=0)
-    from nybble.hw.array import build_pe
-    assert build_pe(cfg, prototype=True).block_size == 16
+    assert cfg.pe_spec.block_size == 16 and cfg.pe_spec.frac_bits == 10
     _check(cfg, a, b, "amaranth", "block 16")
 
 
 def test_schedule_for_and_gemm_cycles_use_the_block_schedule():
-    from nybble.sim.cycles import gemm_cycles
     s = schedule_for(MX, 5, 7, 70)
     assert isinstance(s, BlockOsSchedule)
     assert s.k_steps == 12 and gemm_cycles(MX, 5, 7, 70).cycles == s.cycles
 
 
 def test_schedule_layout():
-    s = block_schedule_for(MX, 3, 5, 40)        # 2 blocks of 32: 8 k-steps of 8 lanes
+    s = schedule_for(MX, 3, 5, 40)        # 2 blocks of 32: 8 k-steps of 8 lanes
     assert (s.k_steps, s.blocks, s.steps_per_block, s.latency, s.scale_bits) == (8, 2, 4, 2, 8)
     assert s.cycles == s.tiles * max(8, 3) + 2 * 2 + 4 + 2 - 1
     a = np.arange(3 * 40).reshape(3, 40) % 16
@@ -194,18 +164,19 @@ def test_schedule_layout():
                         for l in range(8)]
                 assert codes == want, (mt, t, i)
                 assert field >> 32 == (sa[row, t // 4] if row < 3 else 0), (mt, t, i)
-    assert pack_bit_fields([[1, 2, 3]], [4, 30, 2]).tolist() == [[1 | 2 << 4, 3 << 2]]
+    assert pack_fields([[1, 2, 3]], [4, 30, 2]).tolist() == [[1 | 2 << 4, 3 << 2]]
 
 
 def test_errors(rng):
     a, b = _qt(rng, "mxfp4", 2, 2, 32)
     with pytest.raises(ValueError, match=r"^b has e4m3 block scales \(nvfp4\) but the PE "
                                          r"takes e8m0$"):
-        run_block_gemm(MX, a, _qt(rng, "nvfp4", 2, 2, 32)[1])
-    with pytest.raises(ValueError, match=r"^ArrayConfig\.pe 'int4' is not block-scaled"):
-        run_block_gemm(ArrayConfig(rows=2, cols=2), a, b)
+        run_gemm(MX, a, _qt(rng, "nvfp4", 2, 2, 32)[1])
+    with pytest.raises(TypeError, match=r"^a: the int4 PE takes element codes, not a "
+                                        r"QuantizedTensor \(block-scaled kinds take those\)$"):
+        run_gemm(ArrayConfig(rows=2, cols=2), a, b)
     with pytest.raises(ValueError, match=r"needs 80 words of A buffer.*ArrayConfig\.a_depth is 4"):
-        run_block_gemm(MX.replace(a_depth=4), *_qt(rng, "mxfp4", 4, 2, 300), sim="amaranth")
+        run_gemm(MX.replace(a_depth=4), *_qt(rng, "mxfp4", 4, 2, 300), sim="amaranth")
     with pytest.raises(ValueError, match=r"^a_scales must be an integer array of scale codes "
                                          r"with shape \(2, 1\)"):
-        block_schedule_for(MX, 2, 2, 32).a_words(a.codes, "fp4_e2m1", np.zeros((2, 2), int))
+        schedule_for(MX, 2, 2, 32).a_words(a.codes, "fp4_e2m1", np.zeros((2, 2), int))

@@ -7,7 +7,8 @@ import pytest
 
 from nybble.hw.config import ArrayConfig
 from nybble.synth.fpga import (BOARDS, FpgaResourceError, _resource_error, build_board,
-                               parse_utilisation, pe_fmax, yowasp_env)
+                               parse_utilisation, pe_fmax)
+from nybble.synth.toolchain import yowasp_env
 
 _LOG = """\
 Info: Packing constants..

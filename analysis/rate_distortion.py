@@ -8,10 +8,10 @@ For a unit Gaussian source the distortion-rate function is ``D(R) = 2**(-2R)`` (
     gap = R - 1/2 log2(1 / D)  bits
 
 above the limit.  References at the same rate: the fixed-rate optimum (Lloyd-Max,
-:func:`nybble.sw.lloyd_max.lloyd_max`, 0.64 bit above at 4 bits) and an entropy-coded uniform
+:func:`nybble.analysis.lloyd_max.lloyd_max`, 0.64 bit above at 4 bits) and an entropy-coded uniform
 quantizer (``1/2 log2(pi e / 6) = 0.254`` bit above at high rate).  Each scheme is measured on
 Gaussian data with its own block scaling, at its rate including the scale bits
-(:func:`nybble.sw.stability.scheme_bits`); each 4-bit element format is also evaluated
+(:func:`nybble.analysis.stability.scheme_bits`); each 4-bit element format is also evaluated
 exactly (Gaussian integrals) with the single best scale for a unit Gaussian.
 
 Inner products and matmul (:func:`inner_product_report`)
@@ -30,7 +30,7 @@ matrix product ``A^T B`` of iid Gaussian matrices normalised by the inner dimens
 ``D = 2**(-2R)`` give; scalar quantizers with unbiased-looking rounding get about ``2 D + D^2``
 (:func:`inner_product_report` lists both next to the measurement).
 
-GPTQ against round-to-nearest (:func:`gptq_report`, :mod:`nybble.sw.gptq`) is compared by the
+GPTQ against round-to-nearest (:func:`gptq_report`, :mod:`nybble.analysis.gptq`) is compared by the
 weighted error ``tr((W - W_q) H (W - W_q)^T)`` and against the Gaussian reverse-waterfilling
 limit for that error (:func:`waterfilling_distortion`).
 """
@@ -40,9 +40,9 @@ from functools import lru_cache
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
-from .formats import get_format, check_integral
+from nybble.sw.formats import get_format, check_integral
+from nybble.sw.quantize import quantize, get_scheme
 from .lloyd_max import lloyd_max, gaussian_quantizer_mse
-from .quantize import quantize, get_scheme
 
 __all__ = ["gaussian_distortion_rate", "gaussian_rate", "gap_bits", "ENTROPY_CODED_GAP",
            "ip_distortion_limit", "ip_critical_rate", "ip_rate", "best_scale_mse",

@@ -1,6 +1,6 @@
 r"""Error propagation through chains of quantized matrices: measurement, prediction, diagnosis.
 
-A chain ``y = A_d ... A_1 x`` (:mod:`nybble.sw.chains`; ``A_i`` is ``out x in``) is run in
+A chain ``y = A_d ... A_1 x`` (:mod:`nybble.analysis.chains`; ``A_i`` is ``out x in``) is run in
 float64 and with every weight matrix quantized once per scheme (blocks along the reduction
 axis, ``axis=-1``) and, with ``activations=True``, every activation quantized too (blocks along
 the feature axis; the ``T`` input vectors travel as one ``n x T`` matrix, so per-tensor schemes
@@ -27,7 +27,7 @@ Gaussian, truncated at ``+-M`` (no element exceeds the max), with the group's re
 energy ``(g r^2 - a^2) / (g - 1)`` -- on the grid, standard deviation ``~ M / c``.  Their
 error statistics ``E[(Q - U)^2]``, ``E[QU]`` come from the format's value table
 (:mod:`nybble.sw.formats`) by exact Gaussian integrals
-(:func:`nybble.sw.lloyd_max.gaussian_quantizer_stats`), which covers uniform grids
+(:func:`nybble.analysis.lloyd_max.gaussian_quantizer_stats`), which covers uniform grids
 (``step^2 / 12`` when the crest factor is low), saturation, the non-uniform grids of e2m1,
 e3m0 and NF4, and stochastic rounding.  A high crest factor shrinks ``M / c`` and pushes the
 elements onto the few smallest levels.  Inside a group the variances follow the matrix's
@@ -81,7 +81,7 @@ Accuracy: the per-matrix error of step 1 is within 1-3% of the measured one for 
 orthogonal, Student-t and outlier-column matrices at every scheme (BitMoD +9%: its per-group
 type choice sees the actual values); predicted cosines of Gaussian and orthogonal chains
 (n = 256, depth <= 16) are within 0.02 of the measured ones for every scheme
-(``tests/sw/test_stability.py``).  The prediction is an expectation over quantization-noise
+(``tests/analysis/test_stability.py``).  The prediction is an expectation over quantization-noise
 realisations: when the signal collapses onto few directions (outlier columns) a single
 measured run scatters around it by ~0.05-0.2 in cosine.
 
@@ -101,11 +101,12 @@ import numbers
 import numpy as np
 from scipy.special import ndtr
 
+from nybble.sw.codec import encode, decode
+from nybble.sw.formats import get_format, check_integral
+from nybble.sw.quantize import get_scheme, quantize, BITMOD_TYPES
 from .chains import check_chain, rotate_chain
-from .codec import encode, decode
-from .formats import get_format, check_integral
 from .lloyd_max import gaussian_quantizer_stats, truncated_gaussian_sigma
-from .quantize import get_scheme, quantize, BITMOD_TYPES
+from nybble.sw.errors import ParameterError
 
 __all__ = ["DEFAULT_SCHEMES", "STABILITY_ROUNDING", "check_scheme", "scheme_bits", "group_noise",
            "ChainGains", "chain_gains", "predict_chain", "measure_chain", "diagnose",
@@ -127,10 +128,10 @@ def _scheme(name):
     try:
         sch = get_scheme(name)
     except ValueError:
-        raise ValueError(f"scheme must be one of {_SUPPORTED} (N = group size), "
+        raise ParameterError(f"scheme must be one of {_SUPPORTED} (N = group size), "
                          f"not {name!r}") from None
     if sch.scale_kind == "ggml" or not sch.symmetric:
-        raise ValueError(f"scheme must be a symmetric block scheme ({_SUPPORTED}), not "
+        raise ParameterError(f"scheme must be a symmetric block scheme ({_SUPPORTED}), not "
                          f"{sch.name!r}: the ggml schemes have their own layouts and zero points")
     return sch
 
@@ -279,7 +280,7 @@ def _group_scale_top(sch, amax, x):
         ts = np.float64(np.float32(t_amax / (448.0 * 6.0))) if t_amax > 0 else 1.0
         sb = decode(encode(amax / 6.0 / ts, "float8_e4m3fn"), "float8_e4m3fn") * ts
         return np.where((amax > 0) & (sb > 0), amax / np.where(sb > 0, sb, 1.0), 1.0)
-    raise ValueError(f"no scale model for scale kind {kind!r}")
+    raise ParameterError(f"no scale model for scale kind {kind!r}")
 
 
 def group_noise(x, scheme, rounding="nearest_even"):
@@ -296,7 +297,7 @@ def group_noise(x, scheme, rounding="nearest_even"):
     """
     sch = _scheme(scheme)
     if rounding not in STABILITY_ROUNDING:
-        raise ValueError(f"rounding must be one of {', '.join(STABILITY_ROUNDING)}, "
+        raise ParameterError(f"rounding must be one of {', '.join(STABILITY_ROUNDING)}, "
                          f"not {rounding!r}")
     x = np.asarray(x, dtype=np.float64)
     x2 = x * x
@@ -577,7 +578,7 @@ def measure_chain(mats, scheme, *, activations=False, rounding="nearest_even", t
     mats = check_chain(mats)
     sch = _scheme(scheme)
     if rounding not in STABILITY_ROUNDING:
-        raise ValueError(f"rounding must be one of {', '.join(STABILITY_ROUNDING)}, "
+        raise ParameterError(f"rounding must be one of {', '.join(STABILITY_ROUNDING)}, "
                          f"not {rounding!r}")
     if x is None:
         trials = check_integral("trials", trials, 1)
@@ -680,23 +681,23 @@ def analyze(mats, schemes=DEFAULT_SCHEMES, *, trials=256, activations=False,
             measure=True, source=None, progress=None):
     """Measure and predict every scheme on a chain; diagnose; find the cheapest scheme.
 
-    ``rotate`` is ``None`` or ``"hadamard"`` (:func:`nybble.sw.chains.rotate_chain`).
+    ``rotate`` is ``None`` or ``"hadamard"`` (:func:`nybble.analysis.chains.rotate_chain`).
     Returns a list with one dict per scheme (keys ``scheme``, ``measured_cosine``,
     ``predicted_cosine``, ``p_positive_inner``, ``sign_agreement``, ``top1_agreement``,
     ``per_layer`` and more; measured values are ``None`` when ``measure`` is false).
     """
     mats = check_chain(mats, names)
     if rotate not in (None, "none", "hadamard"):
-        raise ValueError(f"rotate must be 'hadamard' or None, not {rotate!r}")
+        raise ParameterError(f"rotate must be 'hadamard' or None, not {rotate!r}")
     if rounding not in STABILITY_ROUNDING:
-        raise ValueError(f"rounding must be one of {', '.join(STABILITY_ROUNDING)}, "
+        raise ParameterError(f"rounding must be one of {', '.join(STABILITY_ROUNDING)}, "
                          f"not {rounding!r}")
     if isinstance(target_cosine, bool) or not isinstance(target_cosine, numbers.Real) \
             or not 0 < float(target_cosine) <= 1:
-        raise ValueError(f"target_cosine must be in (0, 1], not {target_cosine!r}")
+        raise ParameterError(f"target_cosine must be in (0, 1], not {target_cosine!r}")
     schemes = [_scheme(s).name for s in schemes]
     if not schemes:
-        raise ValueError("schemes must name at least one scheme")
+        raise ParameterError("schemes must name at least one scheme")
     trials = check_integral("trials", trials, 1)
     rotate = None if rotate == "none" else rotate
     if rotate == "hadamard":

@@ -26,7 +26,7 @@ until the residual is below ``tol`` (Lloyd's own alternation converges to the sa
 only linearly).  The Gaussian is log-concave, so this fixed point is the unique optimum.
 
 Results (MSE of a unit Gaussian; checked against adaptive quadrature and a direct minimisation
-in ``tests/sw/test_rd.py``)::
+in ``tests/analysis/test_rd.py``)::
 
     bits   this module        Max (1960) table
     1      0.36338023         0.3634
@@ -44,7 +44,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import ndtr
 
-from .formats import check_integral
+from nybble.sw.formats import check_integral
+from nybble.sw.errors import ParameterError
 
 __all__ = ["gaussian_cell_moments", "gaussian_quantizer_mse", "gaussian_quantizer_stats",
            "truncated_gaussian_sigma", "lloyd_max", "LloydMaxQuantizer"]
@@ -81,7 +82,7 @@ def _levels(values):
     v = np.asarray(values, dtype=np.float64).ravel()
     v = np.unique(v[np.isfinite(v)])
     if v.size < 2:
-        raise ValueError(f"a quantizer needs at least 2 distinct finite levels, not {v.size}")
+        raise ParameterError(f"a quantizer needs at least 2 distinct finite levels, not {v.size}")
     return v
 
 
@@ -120,12 +121,12 @@ def gaussian_quantizer_stats(values, sigma=1.0, rounding="nearest_even", bound=N
     scalar) truncates the Gaussian to ``[-bound, bound]`` (renormalised).  Returns a dict of
     arrays shaped like ``sigma``: ``mse`` = E[(Q(X) - X)^2], ``eqx`` = E[Q(X) X],
     ``eqq`` = E[Q(X)^2] and ``var`` = E[X^2].  The decorrelated noise ``eqq - eqx^2 / var`` is
-    the part of the error that a gain cannot remove (see :mod:`nybble.sw.stability`).
+    the part of the error that a gain cannot remove (see :mod:`nybble.analysis.stability`).
     """
     v = _levels(values)
     s = np.asarray(sigma, dtype=np.float64)[..., None]
     if np.any(s <= 0):
-        raise ValueError("sigma must be positive")
+        raise ParameterError("sigma must be positive")
     if bound is None:
         bnd = np.full(s.shape, np.inf)
     else:
@@ -160,7 +161,7 @@ def gaussian_quantizer_stats(values, sigma=1.0, rounding="nearest_even", bound=N
         var = np.sum(m2, axis=-1) + m20 + m21
         mass = np.sum(p, axis=-1) + p0 + p1
     else:
-        raise ValueError("rounding must be one of nearest_even, nearest_away, stochastic, "
+        raise ParameterError("rounding must be one of nearest_even, nearest_away, stochastic, "
                          f"not {rounding!r}")
     mass = np.where(mass > 0, mass, 1.0)
     return {"mse": np.maximum(mse, 0.0) / mass, "eqx": eqx / mass, "eqq": eqq / mass,

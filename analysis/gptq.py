@@ -28,10 +28,11 @@ weighted error invariant but lowers the crest factor of ``W'`` (QuIP / QuaRot in
 
 import numpy as np
 
+from nybble.sw.codec import encode, decode
+from nybble.sw.formats import check_integral
+from nybble.sw.quantize import quantize, get_scheme
 from .chains import random_rotation
-from .codec import encode, decode
-from .formats import check_integral
-from .quantize import quantize, get_scheme
+from nybble.sw.errors import ParameterError
 
 __all__ = ["gptq_quantize", "weighted_error", "GPTQ_SCHEMES"]
 
@@ -48,16 +49,16 @@ def _check(w, h, scheme):
     w = np.asarray(w, dtype=np.float64)
     h = np.asarray(h, dtype=np.float64)
     if w.ndim != 2:
-        raise ValueError(f"w must be 2-D (rows x K), not shape {w.shape}")
+        raise ParameterError(f"w must be 2-D (rows x K), not shape {w.shape}")
     if h.shape != (w.shape[1], w.shape[1]):
-        raise ValueError(f"h must be K x K = {w.shape[1]} x {w.shape[1]} for w of shape "
+        raise ParameterError(f"h must be K x K = {w.shape[1]} x {w.shape[1]} for w of shape "
                          f"{w.shape}, not {h.shape}")
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(h))):
-        raise ValueError("w and h must be finite")
+        raise ParameterError("w and h must be finite")
     sch = get_scheme(scheme)
     if sch.scale_kind not in ("float32", "e8m0") or sch.element.startswith("bitmod") \
             or not sch.symmetric:
-        raise ValueError(f"gptq supports {GPTQ_SCHEMES}, not {sch.name!r}")
+        raise ParameterError(f"gptq supports {GPTQ_SCHEMES}, not {sch.name!r}")
     return w, h, sch
 
 
@@ -84,7 +85,7 @@ def gptq_quantize(w, h, scheme, *, block_size=128, damp=0.01, rotate=False, seed
     w, h, sch = _check(w, h, scheme)
     block_size = check_integral("block_size", block_size, 1)
     if not 0 <= float(damp) < 1:
-        raise ValueError(f"damp must be in [0, 1), not {damp!r}")
+        raise ParameterError(f"damp must be in [0, 1), not {damp!r}")
     k = w.shape[1]
     q = None
     if rotate:

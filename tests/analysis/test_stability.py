@@ -11,10 +11,10 @@ import pytest
 
 from nybble.__main__ import main
 from nybble.sw import quantize
-from nybble.sw.chains import (FAMILIES, synthetic_chain, check_chain, load_chain, hadamard,
-                              rotate_chain, chain_product)
-from nybble.sw.stability import (DEFAULT_SCHEMES, analyze, group_noise, predict_chain,
-                                 measure_chain, scheme_bits, gaussian_crest)
+from nybble.analysis.chains import (FAMILIES, synthetic_chain, check_chain, load_chain, hadamard,
+                                    rotate_chain, chain_product)
+from nybble.analysis.stability import (DEFAULT_SCHEMES, analyze, group_noise, predict_chain,
+                                       measure_chain, scheme_bits, gaussian_crest)
 
 
 def run_cli(argv):

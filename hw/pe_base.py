@@ -1,0 +1,52 @@
+"""What every PE component shares: the operand / control signature and the base class.
+
+A PE is built from its pure spec (:mod:`.spec`): the component holds the spec and answers
+every parameter question from it (``pe.lanes`` is ``pe.spec.lanes``), so a PE and the
+software that drives it can never disagree about widths, grids or latency.
+"""
+
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["PESignature", "PEBase"]
+
+
+class PESignature(wiring.Signature):
+    """The operand / control interface every PE shares (:mod:`.pe`), plus ``extra``."""
+
+    def __init__(self, a_bits, b_bits, acc_bits, extra=None):
+        members = {
+            "a": In(unsigned(a_bits)), "b": In(unsigned(b_bits)),
+            "valid": In(1), "first": In(1),
+            "a_out": Out(unsigned(a_bits)), "b_out": Out(unsigned(b_bits)),
+            "valid_out": Out(1), "first_out": Out(1),
+            "acc": Out(signed(acc_bits)), "overflow": Out(1),
+        }
+        members.update(extra or {})
+        super().__init__(members)
+
+
+class PEBase(wiring.Component):
+    """A PE component built from ``spec`` with the signature ``PESignature(spec) + extra``.
+
+    Attribute lookups that the component does not answer itself go to the spec
+    (``lanes``, ``latency``, ``acc_bits``, ``frac_bits``, ``golden_kwargs()``, ``model()``, ...).
+    """
+
+    def __init__(self, spec, extra=None):
+        self._spec = spec
+        super().__init__(PESignature(spec.a_bits, spec.b_bits, spec.acc_bits, extra))
+
+    spec = property(lambda self: self._spec)
+
+    def __getattr__(self, name):
+        spec = self.__dict__.get("_spec")
+        if name.startswith("_") or spec is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(spec, name)
+
+    def _forward(self, m, names):
+        """Systolic forwarding: ``<name>_out`` is ``<name>`` one clock edge later."""
+        for n in names:
+            m.d.sync += getattr(self, f"{n}_out").eq(getattr(self, n))
