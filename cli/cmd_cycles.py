@@ -9,7 +9,6 @@ defaults (16x16, os, int4, 32-bit accumulators).  ``--json`` prints one document
 ``{"config", "workload", "layers", "totals"}``.
 """
 
-import os
 import sys
 
 from .common import UsageError, emit, parse_array

@@ -58,7 +58,6 @@ def run_digits_cmd(args):
 def _run_rtl(args, res, schemes):
     """Run the schemes the plain arrays host on the RTL; compare predictions with golden."""
     import numpy as np
-    from nybble.hw.config import ArrayConfig
     from nybble.sim.rtl_matmul import RtlMatmul, PE_FOR_ELEMENTS
     from nybble.analysis.digits import train_digits_mlp, quantized_forward
     from nybble.sw import gemm, get_scheme

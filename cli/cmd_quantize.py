@@ -7,7 +7,7 @@ import numpy as np
 
 from nybble.sw import quantize, scheme_names
 
-from .common import emit, load_npy, UsageError
+from .common import emit, load_npy
 
 
 def register(sub):

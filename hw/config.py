@@ -85,7 +85,11 @@ class ArrayConfig:
                              "a ready handshake); the systolic array hosts single-cycle MAC, "
                              "dot-product and block-scaled PEs")
         self._check_block(kind)
-        self.pe_spec  # the PE's own checks (accumulator width, ...) at construction
+        try:  # the PE's own checks (accumulator width, ...) at construction
+            self.pe_spec
+        except ParameterError as e:
+            raise ParameterError(f"ArrayConfig(pe={self.pe!r}, acc_bits={self.acc_bits}): "
+                                 f"{e}") from None
 
     def _check_block(self, kind):
         set_ = lambda k, v: object.__setattr__(self, k, v)

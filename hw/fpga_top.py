@@ -115,7 +115,6 @@ class HostBridge(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.top = top = ArrayTop(self._config)
-        cfg = self._config
         acc_bytes, wr_bytes = self.acc_bytes, self.wr_bytes
         hdr_max = max(HEADER_BYTES.values())
         resp_bytes = max(8, 6, acc_bytes)

@@ -71,7 +71,7 @@ class ArrayTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg, lay = self._config, self._layout
-        R, C = cfg.rows, cfg.cols
+        C = cfg.cols
         # the array is made here, at elaboration: a top built only for its ports builds none
         array_cls = OutputStationaryArray if cfg.dataflow == "os" else WeightStationaryArray
         m.submodules.array = arr = array_cls(cfg)

@@ -67,7 +67,7 @@ def expected(pe, steps):
     """Golden ``(acc, overflow, mask)``: at every block's last step (``mask``) the golden
     accumulator and sticky overflow flag of the job's blocks so far."""
     n = len(steps)
-    spb, k = pe.steps_per_block, pe.lanes
+    spb = pe.steps_per_block
     first = np.asarray(steps.first, dtype=bool)
     if n and not first[0]:
         raise ParameterError("the first step must have first=1")

@@ -5,7 +5,6 @@ same host driver, :class:`nybble.sim.host.ArrayHost`)."""
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,6 @@ def run_array_cocotb(config, a_w, b_w, addrs, job, *, simulator="verilator", wav
     np.savez(job_path, a_words=a_w, b_words=b_w, addrs=np.asarray(addrs, np.int64),
              acc_bits=np.int64(config.acc_bits), **{k: np.int64(v) for k, v in job.items()})
     print(f"cocotb ({simulator}): running the array testbench ...", file=log)
-    t = time.perf_counter()
     try:
         res = run_cocotb(verilog, toplevel="top", test_module="tb_array", test_dir=TB_DIR,
                          simulator=simulator, build_root=os.path.join(build_dir, "cocotb"),

@@ -27,7 +27,6 @@ the same configuration does not recompile.
 """
 
 import hashlib
-import json
 import os
 import re
 import shutil

@@ -195,7 +195,7 @@ def pair_steps(pe, *, sample=SAMPLE_PAIRS, seed=0):
     lane_pairs, exhaustive)``.  Dot-product PEs rotate the pair list across lanes so that every
     lane sees every pair; the bit-serial PE repeats the sweep for every data type."""
     if _spec(pe).family == "bitserial":
-        sa, sb, sf, ss = [], [], [], []
+        sa, sb, ss = [], [], []
         exhaustive = True
         for s, d in enumerate(pe.dtypes):
             a, b, ex = _pair_list(pe.fmt_a, d, sample, seed)

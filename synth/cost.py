@@ -48,7 +48,6 @@ boundaries (bf16: the product unit's bits below the accumulator window).
 
 import dataclasses
 import math
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -1,13 +1,9 @@
 """The digits MLP on the golden 4-bit GEMM, and ``nybble demo digits``."""
 
-import io
-import json
-from contextlib import redirect_stdout, redirect_stderr
 
 import numpy as np
 import pytest
 
-from nybble.__main__ import main
 from nybble.sw import gemm
 from nybble.analysis.digits import train_digits_mlp, run_digits, quantized_forward
 
@@ -52,11 +48,3 @@ def test_bad_scheme_fails_before_training():
         run_digits(["int3"])
 
 
-def test_cli_demo_digits(model):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        rc = main(["demo", "digits", "--scheme", "nvfp4", "--json"])
-    assert rc == 0, err.getvalue()
-    res = json.loads(out.getvalue())
-    assert [r["scheme"] for r in res["schemes"]] == ["nvfp4"]
-    assert res["schemes"][0]["accuracy"] > 0.9

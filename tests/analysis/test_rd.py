@@ -1,27 +1,16 @@
 """Lloyd-Max, the Gaussian limits, GPTQ, and ``nybble rd``."""
 
-import io
-import json
-from contextlib import redirect_stdout, redirect_stderr
 
 import numpy as np
 import pytest
 from scipy import integrate
 from scipy.stats import norm
 
-from nybble.__main__ import main
 from nybble.sw import quantize, get_format
 from nybble.analysis.lloyd_max import (lloyd_max, gaussian_quantizer_mse, gaussian_quantizer_stats,
                                        gaussian_cell_moments, truncated_gaussian_sigma)
 from nybble.analysis import rate_distortion as rd
 from nybble.analysis.gptq import gptq_quantize, weighted_error
-
-
-def run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
 
 
 # -- Lloyd-Max -------------------------------------------------------------------------------
@@ -213,18 +202,5 @@ def test_gptq_wrong_inputs(args, msg):
 
 # -- the command line --------------------------------------------------------------------------
 
-def test_cli_rd_json():
-    rc, out, err = run_cli(["rd", "--quick", "--json"])
-    assert rc == 0, err
-    rep = json.loads(out)
-    assert set(rep) == {"scalar", "inner_product", "gptq"}
-    lm = {r["bits"]: r["mse"] for r in rep["scalar"]["lloyd_max"]}
-    assert lm[4] == pytest.approx(0.009501, rel=1e-4)
-    assert rep["inner_product"]["critical_rate"] == pytest.approx(0.906, abs=1e-3)
 
 
-def test_cli_rd_text_and_error():
-    rc, out, err = run_cli(["rd", "--quick"])
-    assert rc == 0 and "Lloyd-Max" in out and "Gamma(R)" in out and "GPTQ+rot" in out
-    rc, out, err = run_cli(["rd", "--seed", "-1"])
-    assert rc == 2 and "--seed must be >= 0, not -1" in err

@@ -15,7 +15,7 @@ import pytest
 
 from nybble.__main__ import main
 from nybble.sim import report as report_mod
-from nybble.sim.workloads import Layer, llama_7b, resnet50
+from nybble.sim.workloads import Layer, llama_7b
 
 
 @dataclass(frozen=True)

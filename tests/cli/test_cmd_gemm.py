@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 from nybble.__main__ import main
+from nybble.hw.config import ArrayConfig
+from nybble.sim.cycles import gemm_cycles
+from nybble.sim.schedule import fit_config
 
 
 def _run(argv, capsys):
@@ -59,3 +62,36 @@ def test_area_is_reported(capsys):
 def test_bad_input_is_one_clear_line(argv, msg, capsys):
     rc, out, err = _run(["gemm", "--m", "2", "--n", "2", "--k", "2"] + argv, capsys)
     assert rc == 2 and msg in err and "Traceback" not in err
+
+
+def test_nybble_gemm_exits_non_zero_on_a_mismatch(faulty_golden, capsys):
+    rc = main(["gemm", "--array", "2x2", "--m", "3", "--n", "4", "--k", "5", "--sim",
+               "amaranth", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1 and doc["mismatches"] == 1
+    assert (doc["first_mismatch"]["row"], doc["first_mismatch"]["col"]) == (1, 2)
+    rc = main(["gemm", "--array", "2x2", "--m", "3", "--n", "4", "--k", "5", "--sim",
+               "amaranth"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "mismatches vs nybble.sw golden: 1 of 12 (first at row 1, column 2" in out
+
+
+def test_nybble_gemm_exits_zero_without_one(capsys):
+    rc = main(["gemm", "--array", "2x2", "--m", "3", "--n", "4", "--k", "5", "--sim",
+               "amaranth", "--json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["mismatches"] == 0
+
+
+@pytest.mark.parametrize("pe,lanes", [("int4_dp4", 4), ("int4_dp8", 8), ("mxfp4", 8)])
+def test_utilization_counts_lanes(pe, lanes, capsys):
+    m, n, k = 6, 4, 64
+    rc = main(["gemm", "--array", "2x2", "--pe", pe, "--m", str(m), "--n", str(n), "--k",
+               str(k), "--sim", "amaranth", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    cfg = fit_config(ArrayConfig(rows=2, cols=2, pe=pe), m, n, k)
+    model = gemm_cycles(cfg, m, n, k)
+    assert rc == 0 and doc["mismatches"] == 0 and doc["lanes"] == lanes
+    assert doc["ideal_cycles"] == m * n * k / (2 * 2 * lanes) == model.ideal_cycles
+    assert doc["cycles"] == doc["model_cycles"] == model.cycles
+    assert 0 < doc["utilization"] <= 1
+    assert doc["utilization"] == pytest.approx(model.utilization)

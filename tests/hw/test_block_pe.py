@@ -10,7 +10,7 @@ from nybble.sw import get_format
 from nybble.hw.block_pe import BlockScaledPE
 from nybble.hw.spec import default_acc_frac_bits
 from nybble.hw.config import ArrayConfig
-from nybble.hw.kinds import PE_KINDS, make_pe, pe_kind
+from nybble.hw.kinds import PE_KINDS, make_pe
 from nybble.hw.pe_base import PESignature
 from nybble.sim.block_check import (BlockSteps, simulate, expected, compare, random_jobs,
                                     adversarial_jobs, check_block_pairs)

@@ -6,9 +6,9 @@ import pytest
 from amaranth.sim import Simulator
 
 from nybble.hw.config import ArrayConfig
-from nybble.hw.fpga_top import BoardTop, HostBridge, UartHost, INFO_MAGIC, REPLY_ERROR
+from nybble.hw.fpga_top import BoardTop, HostBridge, UartHost, REPLY_ERROR
 from nybble.sim.check import golden_for
-from nybble.sim.fpga_host import SerialHost, decode_info, encode_info, encode_read
+from nybble.sim.fpga_host import SerialHost, decode_info, encode_read
 from nybble.sim.run import host_gemm
 from nybble.sw import get_format
 

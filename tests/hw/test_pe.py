@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from nybble.sw import codebook, get_format, element_ints
+from nybble.sw import codebook
 from nybble.hw.kinds import PE_KINDS, make_pe, pe_kind, pe_spec, dot_product_kind
 from nybble.hw.pe import MacPE, DotProductPE, BitSerialPE
 from nybble.hw.pe_base import PESignature
 from nybble.hw.spec import BITSERIAL_DTYPES, DotProductSpec
+from nybble.sim.pe_drive import operand_words
 from nybble.sim.pe_check import (check_pairs, simulate, expected, compare, random_jobs, Steps,
                                  pair_steps)
 
@@ -154,6 +155,12 @@ def test_forwarding_and_idle(kind):
     # without valid nothing changes, whatever a, b and first do
     settled = log[5]["acc"], log[5]["overflow"]
     assert all((e["acc"], e["overflow"]) == settled for e in log[5:])
+
+
+def test_operand_words_pack_lanes_low_first():
+    """The PE drivers' words: lane l at bits [l*bits, (l+1)*bits), a scale code on top."""
+    assert operand_words([[1, 2, 3, 4]], 4) == [0x4321]
+    assert operand_words([[1, 2], [15, 0]], 4, [0xAB, 0x01], 8) == [0xAB21, 0x010F]
 
 
 def test_interface_shape_is_shared():

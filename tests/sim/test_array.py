@@ -12,6 +12,7 @@ from amaranth.sim import Simulator
 from nybble.hw.config import ArrayConfig
 from nybble.hw.top import ArrayTop
 from nybble.sim.check import check_gemm, golden_for
+from nybble.sim.cocotb_array import TB_DIR
 from nybble.sim.cycles import gemm_cycles
 from nybble.sim.host import AmaranthPorts, ArrayHost
 from nybble.sim.run import host_gemm, run_gemm
@@ -113,6 +114,7 @@ def test_cocotb_testbench_small_case(simulator, rng):
     from nybble.synth.toolchain import available_simulators
     if simulator == "icarus" and "icarus" not in available_simulators():
         pytest.skip("iverilog not installed (optional: apt-get install iverilog)")
+    assert (TB_DIR / "tb_array.py").is_file()
     cfg = ArrayConfig(rows=2, cols=3, pe="int4", acc_bits=16, a_depth=64, b_depth=64, c_depth=64)
     _check(cfg, 5, 4, 7, rng, simulator)
 
