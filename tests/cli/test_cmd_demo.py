@@ -16,7 +16,7 @@ def run_cli(argv):
     return rc, out.getvalue(), err.getvalue()
 
 
-def test_cli_demo_digits(model):
+def test_cli_demo_digits():
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         rc = main(["demo", "digits", "--scheme", "nvfp4", "--json"])
