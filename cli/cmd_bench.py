@@ -26,6 +26,8 @@ def register(sub):
     sm.add_argument("--size", type=int, default=64, help="M = N = K of the utilization runs")
     sm.add_argument("--speed-size", type=int, default=256, help="M = N = K of the speed run")
     sm.add_argument("--dataflows", nargs="+", default=["os", "ws"])
+    sm.add_argument("--repeats", type=int, default=5,
+                    help="runs of the speed GEMM; the fastest is reported (default 5)")
     sm.add_argument("--no-amaranth", action="store_true",
                     help="skip the Amaranth-simulator comparison run")
     sm.add_argument("--build-dir", default="build")
@@ -78,22 +80,29 @@ def bench_sim(args):
     from nybble.sim.schedule import fit_config
     from nybble.sw import get_format
     rows, cols = parse_array(args.array)
-    for name in ("size", "speed_size"):
+    for name in ("size", "speed_size", "repeats"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not "
                              f"{getattr(args, name)}")
     rng = np.random.default_rng(0)
     out = {"array": args.array, "pe": args.pe, "runs": []}
 
-    def one(dataflow, size, sim):
+    def one(dataflow, size, sim, repeats=1):
         cfg = fit_config(ArrayConfig(rows=rows, cols=cols, pe=args.pe, dataflow=dataflow),
                          size, size, size)
         fa, fb = (get_format(f) for f in cfg.formats[:2])
         a = rng.choice(np.flatnonzero(fa.finite), size=(size, size))
         b = rng.choice(np.flatnonzero(fb.finite), size=(size, size))
-        print(f"bench sim: {dataflow} {size}^3 on {args.array} {args.pe} ({sim}) ...",
-              file=sys.stderr)
-        row = check_gemm(cfg, a, b, sim=sim, build_dir=args.build_dir).summary()
+        rows_ = []
+        for r in range(repeats):
+            print(f"bench sim: {dataflow} {size}^3 on {args.array} {args.pe} ({sim})"
+                  + (f", run {r + 1} of {repeats}" if repeats > 1 else "") + " ...",
+                  file=sys.stderr)
+            rows_.append(check_gemm(cfg, a, b, sim=sim, build_dir=args.build_dir).summary())
+        # the fastest run: the machine's other load only ever slows a run down
+        row = min(rows_, key=lambda r: r["sim_seconds"])
+        row["mismatches"] = sum(r["mismatches"] for r in rows_)
+        row["runs"] = repeats
         out["runs"].append(row)
         return row
 
@@ -102,9 +111,10 @@ def bench_sim(args):
         r = one(df, args.size, "verilator")
         lines.append(f"{df} {args.size}^3: {r['cycles']} cycles (ideal {r['ideal_cycles']:.0f}),"
                      f" utilization {r['utilization']:.1%}, mismatches {r['mismatches']}")
-    fast = one(args.dataflows[0], args.speed_size, "verilator")
-    lines.append(f"speed {args.speed_size}^3 ({args.dataflows[0]}, Verilator native): "
-                 f"{fast['macs_per_second']:.3g} simulated MAC/s, mismatches {fast['mismatches']}")
+    fast = one(args.dataflows[0], args.speed_size, "verilator", args.repeats)
+    lines.append(f"speed {args.speed_size}^3 ({args.dataflows[0]}, Verilator native, best of "
+                 f"{args.repeats}): {fast['macs_per_second']:.3g} simulated MAC/s, mismatches "
+                 f"{fast['mismatches']}")
     if not args.no_amaranth:
         slow = one(args.dataflows[0], args.size, "amaranth")
         nat = out["runs"][0]
