@@ -14,7 +14,7 @@ import numpy as np
 
 from nybble.hw.kinds import pe_kind
 from nybble.sim.check import check_gemm, result_values
-from nybble.sim.schedule import fit_config
+from nybble.sim.schedule import fit_config, schedule_for
 from nybble.sw import get_format, get_scheme, quantize
 from .common import UsageError, add_array_args, config_from_args, emit, load_npy
 from .gemm_block import add_block_args, block_operands, wants_block
@@ -123,9 +123,11 @@ def run(args):
         cfg = config_from_args(args)
     m, k = a.shape
     n = b.shape[1]
+    sched = schedule_for(cfg, m, n, k)     # once: it sizes the buffers and runs the job
     if args.depth is None:
-        cfg = fit_config(cfg, m, n, k)
-    check = check_gemm(cfg, a, b, sim=sim, waves=args.waves, build_dir=args.build_dir)
+        cfg = fit_config(cfg, sched)
+    check = check_gemm(cfg, a, b, sim=sim, waves=args.waves, build_dir=args.build_dir,
+                       schedule=sched)
     value = result_values(cfg, check.result, a, b)
     if not wants_block(args) and sa is not None:
         value = value * (sa[:, None] * sb[None, :])

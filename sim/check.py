@@ -102,12 +102,13 @@ class GemmCheck:
 
 
 def check_gemm(config, a, b, *, sim="verilator", waves=None, build_dir="build",
-               log=sys.stderr):
+               log=sys.stderr, schedule=None):
     """Run ``a @ b`` on ``config``'s RTL and check it bit for bit against the golden model;
     returns a :class:`GemmCheck` (operands and options as for
     :func:`nybble.sim.run.run_gemm`)."""
     golden = golden_for(config, a, b)
-    run = run_gemm(config, a, b, sim=sim, waves=waves, build_dir=build_dir, log=log)
+    run = run_gemm(config, a, b, sim=sim, waves=waves, build_dir=build_dir, log=log,
+                   schedule=schedule)
     got, want = np.asarray(run.result, dtype=object), np.asarray(golden, dtype=object)
     bad = np.argwhere(got != want)
     first = None

@@ -15,7 +15,7 @@ import numpy as np
 from nybble.hw.config import ArrayConfig
 from nybble.sw.golden import _block_size, _check_operands
 from .check import check_gemm, result_values
-from .schedule import fit_config
+from .schedule import fit_config, schedule_for
 from nybble.sw.errors import ParameterError
 
 __all__ = ["RtlMatmul", "PE_FOR_ELEMENTS"]
@@ -61,9 +61,11 @@ class RtlMatmul:
         for j in range(nb):
             ks = slice(j * block, min(k, (j + 1) * block))
             ac, bc = a.codes[:, ks], b.codes[ks, :]
-            cfg = fit_config(ArrayConfig(rows=self.rows, cols=self.cols, pe=pe,
-                                         acc_bits=self.acc_bits), m, n, ac.shape[1])
-            c = check_gemm(cfg, ac, bc, sim=self.sim, build_dir=self.build_dir, log=self.log)
+            cfg = ArrayConfig(rows=self.rows, cols=self.cols, pe=pe, acc_bits=self.acc_bits)
+            sched = schedule_for(cfg, m, n, ac.shape[1])
+            cfg = fit_config(cfg, sched)
+            c = check_gemm(cfg, ac, bc, sim=self.sim, build_dir=self.build_dir, log=self.log,
+                           schedule=sched)
             self.mismatches += c.mismatches
             self.jobs += 1
             self.cycles += c.cycles

@@ -99,11 +99,15 @@ class PreparedJob:
     addresses: np.ndarray
 
 
-def prepare_job(config, a, b, *, col_bits=None):
+def prepare_job(config, a, b, *, col_bits=None, schedule=None):
     """Check the operands against ``config`` and lay them out (a :class:`PreparedJob`);
-    ``col_bits``: the top's (default: ``config.top_layout.col_bits``)."""
+    ``col_bits``: the top's (default: ``config.top_layout.col_bits``); ``schedule``: the
+    GEMM's schedule when the caller has it already."""
     m, n, k = check_operands(config, a, b)
-    sched = schedule_for(config, m, n, k)
+    sched = schedule_for(config, m, n, k) if schedule is None else schedule
+    if (sched.m, sched.n, sched.k) != (m, n, k):
+        raise ParameterError(f"schedule is for {sched.m}x{sched.k} @ {sched.k}x{sched.n}, "
+                             f"the operands are {m}x{k} @ {k}x{n}")
     sched.check_fits(config)
     a_w, b_w = operand_words(config, sched, a, b)
     col_bits = config.top_layout.col_bits if col_bits is None else col_bits
@@ -125,17 +129,18 @@ async def _run_prepared(host, config, p):
 
 
 def run_gemm(config, a, b, *, sim="verilator", waves=None, build_dir="build",
-             log=sys.stderr):
+             log=sys.stderr, schedule=None):
     """Run ``a @ b`` on ``config``'s RTL (operands: module docstring).
 
-    ``waves``: a ``.vcd`` or ``.fst`` path to dump (Amaranth: ``.vcd`` only).  Returns a
+    ``waves``: a ``.vcd`` or ``.fst`` path to dump (Amaranth: ``.vcd`` only); ``schedule``:
+    the GEMM's schedule when the caller has it (:func:`prepare_job`).  Returns a
     :class:`GemmRun`; raises ``ValueError`` when the operands do not fit the config or its
     buffers.
     """
     if sim not in SIMULATORS:
         raise ParameterError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
     frac_bits = config.pe_spec.frac_bits
-    p = prepare_job(config, a, b)
+    p = prepare_job(config, a, b, schedule=schedule)
     if sim == "amaranth":
         result, cycles, overflow, secs, sched = _run_amaranth(config, p, waves)
         return GemmRun(result, cycles, overflow, secs, 0.0, True, sim, sched, frac_bits)

@@ -349,10 +349,10 @@ def schedule_for(config, m, n, k):
     return cls(config.rows, config.cols, spec.lanes, spec.latency, m, n, k)
 
 
-def fit_config(config, m, n, k, *, min_depth=MIN_DEPTH):
-    """``config`` with A, B and C buffers deep enough for an ``m x k @ k x n`` GEMM (at least
-    ``min_depth`` words each, so that small GEMMs share one build)."""
-    s = schedule_for(config, m, n, k)
+def fit_config(config, s, *, min_depth=MIN_DEPTH):
+    """``config`` with A, B and C buffers deep enough for the GEMM of schedule ``s`` (at least
+    ``min_depth`` words each, so that small GEMMs share one build).  The schedule does not
+    depend on the depths: it stays the schedule of the fitted config."""
     return config.replace(a_depth=max(min_depth, s.a_writes),
                           b_depth=max(min_depth, s.b_writes),
                           c_depth=max(min_depth, s.c_words))

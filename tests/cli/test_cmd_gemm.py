@@ -8,7 +8,7 @@ import pytest
 from nybble.__main__ import main
 from nybble.hw.config import ArrayConfig
 from nybble.sim.cycles import gemm_cycles
-from nybble.sim.schedule import fit_config
+from nybble.sim.schedule import fit_config, schedule_for
 
 
 def _run(argv, capsys):
@@ -88,10 +88,39 @@ def test_utilization_counts_lanes(pe, lanes, capsys):
     rc = main(["gemm", "--array", "2x2", "--pe", pe, "--m", str(m), "--n", str(n), "--k",
                str(k), "--sim", "amaranth", "--json"])
     doc = json.loads(capsys.readouterr().out)
-    cfg = fit_config(ArrayConfig(rows=2, cols=2, pe=pe), m, n, k)
+    cfg = ArrayConfig(rows=2, cols=2, pe=pe)
+    cfg = fit_config(cfg, schedule_for(cfg, m, n, k))
     model = gemm_cycles(cfg, m, n, k)
     assert rc == 0 and doc["mismatches"] == 0 and doc["lanes"] == lanes
     assert doc["ideal_cycles"] == m * n * k / (2 * 2 * lanes) == model.ideal_cycles
     assert doc["cycles"] == doc["model_cycles"] == model.cycles
     assert 0 < doc["utilization"] <= 1
     assert doc["utilization"] == pytest.approx(model.utilization)
+
+
+def test_one_gemm_builds_one_schedule_and_no_throwaway_pe(monkeypatch, capsys):
+    """With the Verilog cached, a Verilator run builds no Amaranth component at all, and the
+    schedule is made once (it sizes the buffers and lays out the job)."""
+    from amaranth._unused import MustUse
+    from nybble.sim import run as run_mod, schedule as schedule_mod
+    argv = ["gemm", "--array", "2x2", "--pe", "int4_dp4", "--m", "3", "--n", "5", "--k", "9",
+            "--json"]
+    assert main(argv) == 0          # fills the Verilog and Verilator caches
+    capsys.readouterr()
+    built, schedules = [], []
+    new = MustUse.__new__
+    monkeypatch.setattr(MustUse, "__new__",
+                        lambda cls, *a, **kw: built.append(cls.__name__) or new(cls, *a, **kw))
+    real = schedule_mod.schedule_for
+
+    def counting(*a, **kw):
+        schedules.append(a[1:])
+        return real(*a, **kw)
+
+    import nybble.cmd_gemm as cmd_gemm
+    for mod in (schedule_mod, run_mod, cmd_gemm):
+        monkeypatch.setattr(mod, "schedule_for", counting)
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mismatches"] == 0 and doc["cached_build"]
+    assert built == [] and schedules == [(3, 5, 9)]
