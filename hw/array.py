@@ -81,6 +81,18 @@ class _Array(wiring.Component):
                                  pe.lut_data.eq(self.lut_data)]
         return pes
 
+    def _feed_rows(self, m, pes, stride):
+        """Row i's ``a``, ``valid``, ``first`` enter PE(i, 0) ``i * stride`` cycles late (the
+        input skew) and move right one PE per cycle."""
+        for i, row in enumerate(pes):
+            for name in ("a", "valid", "first"):
+                src = self.a[i] if name == "a" else getattr(self, name)
+                m.d.comb += getattr(row[0], name).eq(
+                    _delayed(m, src, i * stride, f"{name[0]}{i}"))
+            for pe, nxt in zip(row, row[1:]):
+                m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
+                             nxt.first.eq(pe.first_out)]
+
 
 class OutputStationaryArray(_Array):
     """R x C output-stationary array (module docstring).
@@ -113,22 +125,11 @@ class OutputStationaryArray(_Array):
         delayed = lambda sig, n, name: _delayed(m, sig, n, name)
 
         # input skew: row i (a, valid, first) by i cycles, column j (b) by j cycles
-        for i in range(R):
-            pe = pes[i][0]
-            m.d.comb += [pe.a.eq(delayed(self.a[i], i, f"a{i}")),
-                         pe.valid.eq(delayed(self.valid, i, f"v{i}")),
-                         pe.first.eq(delayed(self.first, i, f"f{i}"))]
+        self._feed_rows(m, pes, 1)
         for j in range(C):
             m.d.comb += pes[0][j].b.eq(delayed(self.b[j], j, f"b{j}"))
-        for i in range(R):
-            for j in range(C):
-                pe = pes[i][j]
-                if j + 1 < C:
-                    nxt = pes[i][j + 1]
-                    m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
-                                 nxt.first.eq(pe.first_out)]
-                if i + 1 < R:
-                    m.d.comb += pes[i + 1][j].b.eq(pe.b_out)
+            for i in range(R - 1):
+                m.d.comb += pes[i + 1][j].b.eq(pes[i][j].b_out)
 
         # drain: capture when a tile boundary reaches the accumulator; shift up
         overflow_terms = []
@@ -200,19 +201,11 @@ class WeightStationaryArray(_Array):
         pes = self._pes(m)
         delayed = lambda sig, n, name: _delayed(m, sig, n, name)
 
-        for i in range(R):
-            pe = pes[i][0]
-            m.d.comb += [pe.a.eq(delayed(self.a[i], i * L, f"a{i}")),
-                         pe.valid.eq(delayed(self.valid, i * L, f"v{i}")),
-                         pe.first.eq(delayed(self.first, i * L, f"f{i}"))]
+        self._feed_rows(m, pes, L)
         overflow_terms = []
         for i in range(R):
             for j in range(C):
                 pe = pes[i][j]
-                if j + 1 < C:
-                    nxt = pes[i][j + 1]
-                    m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
-                                 nxt.first.eq(pe.first_out)]
                 m.d.comb += pe.psum.eq(self.psum_in[j] if i == 0 else pes[i - 1][j].acc)
                 overflow_terms.append(pe.overflow & pe.valid)
         # weights: a shift chain of next weights per column, swapped in by the tile marker

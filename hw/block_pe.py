@@ -53,10 +53,9 @@ from amaranth.lib.wiring import In, Out
 from nybble.sw.formats import check_integral, get_format
 from nybble.sw.golden import element_ints
 from .accumulator import Accumulator
-from .pe_base import PEBase
+from .pe_base import PEBase, adder_tree
 from .product import decode, signed_width
 from .spec import SCALE_FORMATS, BlockScaledSpec, _check_scale
-from .units import make_product_unit
 
 __all__ = ["BlockScaledPE", "BlockScaler"]
 
@@ -181,20 +180,8 @@ class BlockScaledPE(PEBase):
         fa, fb, k = spec.fmt_a, spec.fmt_b, spec.lanes
         wa, wb = fa.bits, fb.bits
         self._forward(m, ("a", "b", "valid", "first"))
-        terms = []
-        for i in range(k):
-            unit = make_product_unit(fa, fb)
-            m.submodules[f"product_{i}"] = unit
-            m.d.comb += [unit.a.eq(self.a[i * wa:(i + 1) * wa]),
-                         unit.b.eq(self.b[i * wb:(i + 1) * wb])]
-            terms.append(unit.p)
-        while len(terms) > 1:  # exact adder tree
-            nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-            if len(terms) % 2:
-                nxt.append(terms[-1])
-            terms = nxt
         step = Signal(signed(spec.sum_bits), name="step_sum")
-        m.d.comb += step.eq(terms[0])
+        m.d.comb += step.eq(adder_tree(unit.p for unit in self._lane_units(m)))
         scale_a = self.a[k * wa:k * wa + spec.scale_bits]
         scale_b = self.b[k * wb:k * wb + spec.scale_bits]
 

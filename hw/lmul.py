@@ -20,7 +20,7 @@ from amaranth.hdl import Module, Mux
 
 from nybble.sw.golden import product_format
 from nybble.sw.lmul import lmul_offset_bits
-from .product import ProductUnit, decode, check_format, _shift_sum, _shl
+from .product import ProductUnit, decode, _shift_sum, _shl
 from nybble.sw.errors import ParameterError
 
 __all__ = ["LMulUnit"]
@@ -37,11 +37,8 @@ class LMulUnit(ProductUnit):
         return product_format(fmt_a, fmt_b, product="lmul")
 
     def __init__(self, fmt_a, fmt_b):
-        fmt_a = check_format("fmt_a", fmt_a)
-        fmt_b = check_format("fmt_b", fmt_b)
-        grid, lo, hi = self.grid(fmt_a, fmt_b)
-        self._offset_bits = lmul_offset_bits(fmt_a.man_bits)
-        super().__init__(fmt_a, fmt_b, frac_bits=grid, p_min=lo, p_max=hi)
+        super().__init__(fmt_a, fmt_b)
+        self._offset_bits = lmul_offset_bits(self._fmt_a.man_bits)
 
     offset_bits = property(lambda self: self._offset_bits)
 

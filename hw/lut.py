@@ -118,20 +118,19 @@ class LutUnit(ProductUnit):
         return fa + lut_frac_bits, min(cands), max(cands)
 
     def __init__(self, fmt_a, fmt_b, *, lut_bits=16, lut_frac_bits=None, table_port=False):
-        fmt_a = check_format("fmt_a", fmt_a)
         fmt_b = check_format("fmt_b", fmt_b)
-        frac, lo, hi = self.grid(fmt_a, fmt_b, lut_bits=lut_bits, lut_frac_bits=lut_frac_bits)
         self._lut_bits, self._lut_frac_bits = lut_options(lut_bits, lut_frac_bits)
         if not isinstance(table_port, bool):
             raise ParameterTypeError(f"table_port must be a bool, not {table_port!r}")
         self._table_port = table_port
-        self._init = table_init(fmt_b, self._lut_bits, self._lut_frac_bits)
         if table_port:
             extra = {"table": In(signed(self._lut_bits)).array(fmt_b.n_codes)}
         else:
             extra = {"we": In(1), "waddr": In(unsigned(fmt_b.bits)),
                      "wdata": In(signed(self._lut_bits))}
-        super().__init__(fmt_a, fmt_b, frac_bits=frac, p_min=lo, p_max=hi, extra=extra)
+        super().__init__(fmt_a, fmt_b, extra=extra, lut_bits=lut_bits,
+                         lut_frac_bits=lut_frac_bits)   # checks the format pair
+        self._init = table_init(self._fmt_b, self._lut_bits, self._lut_frac_bits)
 
     lut_bits = property(lambda self: self._lut_bits)
     lut_frac_bits = property(lambda self: self._lut_frac_bits)

@@ -63,10 +63,9 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulator import Accumulator
 from .lut import LutTable
-from .pe_base import PEBase
+from .pe_base import PEBase, adder_tree
 from .product import decode
 from .spec import BITSERIAL_DTYPES, BitSerialSpec, DotProductSpec
-from .units import make_product_unit
 from nybble.sw.errors import ParameterTypeError
 
 __all__ = ["MacPE", "DotProductPE", "BitSerialPE", "BITSERIAL_DTYPES"]
@@ -107,32 +106,22 @@ class DotProductPE(PEBase):
     def elaborate(self, platform):
         m = Module()
         spec = self._spec
-        fa, fb, k = spec.fmt_a, spec.fmt_b, spec.lanes
-        wa, wb = fa.bits, fb.bits
+        wb = spec.fmt_b.bits
         self._forward(m, ("a", "b", "valid", "first"))
         if spec.is_lut:
             m.submodules.table = table = LutTable(wb, spec.lut_bits, spec.table_init)
             m.d.comb += [table.we.eq(self.lut_we), table.waddr.eq(self.lut_addr),
                          table.wdata.eq(self.lut_data)]
         terms = []
-        for i in range(k):
-            unit = make_product_unit(fa, fb, **spec.unit_options)
-            m.submodules[f"product_{i}"] = unit
-            m.d.comb += [unit.a.eq(self.a[i * wa:(i + 1) * wa]),
-                         unit.b.eq(self.b[i * wb:(i + 1) * wb])]
+        for unit in self._lane_units(m, **spec.unit_options):
             if spec.is_lut:
                 m.d.comb += [unit.table[j].eq(table.table[j]) for j in range(1 << wb)]
             d = spec.frac_bits - unit.frac_bits
             # window: a constant shift; >> on a signed value floors (toward -inf)
             terms.append(unit.p << d if d > 0 else unit.p >> -d if d < 0 else unit.p)
-        # exact adder tree: pairwise, every level one bit wider
-        while len(terms) > 1:
-            nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-            if len(terms) % 2:
-                nxt.append(terms[-1])
-            terms = nxt
-        total = Signal(signed(max(2, len(terms[0]))), name="step_sum")
-        m.d.comb += total.eq(terms[0])
+        tree = adder_tree(terms)
+        total = Signal(signed(max(2, len(tree))), name="step_sum")
+        m.d.comb += total.eq(tree)
         en, first = self.valid, self.first
         if spec.pipeline:
             total_r = Signal.like(total, name="step_sum_r")

@@ -9,7 +9,9 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PESignature", "PEBase"]
+from .units import make_product_unit
+
+__all__ = ["PESignature", "PEBase", "adder_tree"]
 
 
 class PESignature(wiring.Signature):
@@ -25,6 +27,17 @@ class PESignature(wiring.Signature):
         }
         members.update(extra or {})
         super().__init__(members)
+
+
+def adder_tree(terms):
+    """The exact sum of ``terms`` (Values) as a pairwise tree, every level one bit wider."""
+    terms = list(terms)
+    while len(terms) > 1:
+        nxt = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    return terms[0]
 
 
 class PEBase(wiring.Component):
@@ -45,6 +58,20 @@ class PEBase(wiring.Component):
         if name.startswith("_") or spec is None:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         return getattr(spec, name)
+
+    def _lane_units(self, m, **unit_options):
+        """One product unit per lane (submodules ``product_<i>``), on lane ``i`` of ``a`` and
+        ``b`` (bits ``[i * w, (i + 1) * w)``)."""
+        spec = self._spec
+        wa, wb = spec.fmt_a.bits, spec.fmt_b.bits
+        units = []
+        for i in range(spec.lanes):
+            unit = make_product_unit(spec.fmt_a, spec.fmt_b, **unit_options)
+            m.submodules[f"product_{i}"] = unit
+            m.d.comb += [unit.a.eq(self.a[i * wa:(i + 1) * wa]),
+                         unit.b.eq(self.b[i * wb:(i + 1) * wb])]
+            units.append(unit)
+        return units
 
     def _forward(self, m, names):
         """Systolic forwarding: ``<name>_out`` is ``<name>`` one clock edge later."""

@@ -177,13 +177,17 @@ class ProductUnit(wiring.Component):
         component is built (:func:`nybble.hw.units.product_grid`)."""
         raise NotImplementedError
 
-    def __init__(self, fmt_a, fmt_b, *, frac_bits, p_min, p_max, extra=None):
-        self._fmt_a = fmt_a
-        self._fmt_b = fmt_b
+    def __init__(self, fmt_a, fmt_b, *, extra=None, **grid_options):
+        """``fmt_a`` x ``fmt_b`` (names or Format records); ``grid_options`` go to
+        :meth:`grid`, ``extra`` adds ports to the signature."""
+        self._fmt_a = check_format("fmt_a", fmt_a)
+        self._fmt_b = check_format("fmt_b", fmt_b)
+        frac_bits, p_min, p_max = self.grid(self._fmt_a, self._fmt_b, **grid_options)
         self._frac_bits = int(frac_bits)
         self._p_min, self._p_max = int(p_min), int(p_max)
         p_bits = signed_width(self._p_min, self._p_max)
-        super().__init__(ProductUnitSignature(fmt_a.bits, fmt_b.bits, p_bits, extra))
+        super().__init__(ProductUnitSignature(self._fmt_a.bits, self._fmt_b.bits, p_bits,
+                                              extra))
 
     fmt_a = property(lambda self: self._fmt_a)
     fmt_b = property(lambda self: self._fmt_b)
@@ -215,12 +219,6 @@ class MultiplierUnit(ProductUnit):
                 raise ParameterError(f"MultiplierUnit takes int or float formats; {name} is "
                                  f"{f.name} (kind {f.kind!r})")
         return product_format(fmt_a, fmt_b)
-
-    def __init__(self, fmt_a, fmt_b):
-        fmt_a = check_format("fmt_a", fmt_a)
-        fmt_b = check_format("fmt_b", fmt_b)
-        grid, lo, hi = self.grid(fmt_a, fmt_b)
-        super().__init__(fmt_a, fmt_b, frac_bits=grid, p_min=lo, p_max=hi)
 
     def elaborate(self, platform):
         m = Module()

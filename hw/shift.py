@@ -20,7 +20,7 @@ all work.  Combinational (``latency`` 0).  The netlist contains no multiplier ce
 
 from amaranth.hdl import Module, Mux
 
-from .product import ProductUnit, decode, check_format, _shift_sum, _shl
+from .product import ProductUnit, decode, _shift_sum, _shl
 from nybble.sw.golden import product_format
 from nybble.sw.errors import ParameterError
 
@@ -41,12 +41,6 @@ class ShiftUnit(ProductUnit):
                 raise ParameterError(f"ShiftUnit takes power-of-two formats; {name} is {f.name} "
                                  f"(kind {f.kind!r})")
         return product_format(fmt_a, fmt_b)
-
-    def __init__(self, fmt_a, fmt_b):
-        fmt_a = check_format("fmt_a", fmt_a)
-        fmt_b = check_format("fmt_b", fmt_b)
-        grid, lo, hi = self.grid(fmt_a, fmt_b)
-        super().__init__(fmt_a, fmt_b, frac_bits=grid, p_min=lo, p_max=hi)
 
     def elaborate(self, platform):
         m = Module()
@@ -72,12 +66,6 @@ class BarrelShiftUnit(ProductUnit):
             raise ParameterError(f"BarrelShiftUnit takes one power-of-two and one int or float "
                              f"format, not {fmt_a.name} x {fmt_b.name}")
         return product_format(fmt_a, fmt_b)
-
-    def __init__(self, fmt_a, fmt_b):
-        fmt_a = check_format("fmt_a", fmt_a)
-        fmt_b = check_format("fmt_b", fmt_b)
-        grid, lo, hi = self.grid(fmt_a, fmt_b)
-        super().__init__(fmt_a, fmt_b, frac_bits=grid, p_min=lo, p_max=hi)
 
     def elaborate(self, platform):
         m = Module()

@@ -19,7 +19,7 @@ COVERED_BY = {
     "hw/kinds.py": "hw/test_spec.py", "hw/pe_base.py": "hw/test_spec.py",
     "hw/layout.py": "hw/test_config.py",
     # arrays and the top are tested by running GEMMs on them (one schedule, three simulators)
-    "hw/top.py": "sim/test_array.py",
+    "hw/top.py": "sim/test_host.py",
     "sim/run.py": "sim/test_array.py", "sim/schedule.py": "sim/test_block_array.py",
     "sim/cocotb_array.py": "sim/test_array.py",
     # PE drivers are tested with the PEs they drive

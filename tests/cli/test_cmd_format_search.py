@@ -1,15 +1,11 @@
 """``nybble format-search``: the command line of :mod:`nybble.analysis.format_search` (its numerics are
 tested in ``tests/analysis/``)."""
-
-import io
 import json
 import re
-from contextlib import redirect_stdout, redirect_stderr
 
 import numpy as np
 import pytest
 
-from nybble.__main__ import main
 import zlib
 
 
@@ -17,14 +13,7 @@ def _rng(tag):
     return np.random.default_rng(zlib.crc32(tag.encode()))
 
 
-def run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
-
-
-def test_cli_format_search(tmp_path):
+def test_cli_format_search(run_cli, tmp_path):
     path = tmp_path / "w.npy"
     np.save(path, _rng("cli").standard_t(3, (32, 64)))
     rc, out, err = run_cli(["format-search", str(path), "--json"])
@@ -43,7 +32,7 @@ def test_cli_format_search(tmp_path):
     ("ok", ["{p}", "--bits", "6"], r"bits must be one of 2, 3, 4, 8"),
     ("ok", ["{p}", "--granularity", "rows"], r"granularity must be one of tensor, channel"),
 ])
-def test_cli_format_search_errors(tmp_path, setup, argv, msg):
+def test_cli_format_search_errors(run_cli, tmp_path, setup, argv, msg):
     p = tmp_path / "x.npy"
     if setup == "garbage":
         p.write_bytes(b"\x00\x01 not numpy")

@@ -1,23 +1,11 @@
 """``nybble rd``: the command line of :mod:`nybble.analysis.rate_distortion` (its numerics are
 tested in ``tests/analysis/``)."""
-
-import io
 import json
-from contextlib import redirect_stdout, redirect_stderr
 
 import pytest
 
-from nybble.__main__ import main
 
-
-def run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
-
-
-def test_cli_rd_json():
+def test_cli_rd_json(run_cli):
     rc, out, err = run_cli(["rd", "--quick", "--json"])
     assert rc == 0, err
     rep = json.loads(out)
@@ -27,7 +15,7 @@ def test_cli_rd_json():
     assert rep["inner_product"]["critical_rate"] == pytest.approx(0.906, abs=1e-3)
 
 
-def test_cli_rd_text_and_error():
+def test_cli_rd_text_and_error(run_cli):
     rc, out, err = run_cli(["rd", "--quick"])
     assert rc == 0 and "Lloyd-Max" in out and "Gamma(R)" in out and "GPTQ+rot" in out
     rc, out, err = run_cli(["rd", "--seed", "-1"])

@@ -1,26 +1,15 @@
 """``nybble stability``: the command line of :mod:`nybble.analysis.stability` (its numerics are
 tested in ``tests/analysis/``)."""
-
-import io
 import json
 import re
-from contextlib import redirect_stdout, redirect_stderr
 
 import numpy as np
 import pytest
 
-from nybble.__main__ import main
 from nybble.analysis.stability import DEFAULT_SCHEMES
 
 
-def run_cli(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
-
-
-def test_cli_stability_json_and_plot(tmp_path):
+def test_cli_stability_json_and_plot(run_cli, tmp_path):
     png = tmp_path / "cos.png"
     rc, out, err = run_cli(["stability", "--family", "orthogonal", "--n", "64", "--depth", "3",
                             "--schemes", "int4_tensor,mxfp4", "nf4_g64", "--trials", "32",
@@ -32,7 +21,7 @@ def test_cli_stability_json_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_stability_text_from_files(tmp_path):
+def test_cli_stability_text_from_files(run_cli, tmp_path):
     rng = np.random.default_rng(0)
     np.save(tmp_path / "a.npy", rng.standard_normal((32, 16)) / 4)
     np.savez(tmp_path / "b.npz", rng.standard_normal((8, 32)) / 6)
@@ -42,7 +31,7 @@ def test_cli_stability_text_from_files(tmp_path):
     assert "int4_g32" in out and "dims 16x32x8" in out and "cheapest scheme" in out
 
 
-def test_cli_stability_all_schemes_predict_only():
+def test_cli_stability_all_schemes_predict_only(run_cli):
     rc, out, err = run_cli(["stability", "--family", "gaussian", "--n", "32", "--depth", "2",
                             "--predict-only", "--json"])
     assert rc == 0, err
@@ -59,13 +48,13 @@ def test_cli_stability_all_schemes_predict_only():
     ([], r"give matrix files \(\.npy/\.npz\) or --family \(gaussian, orthogonal"),
     (["missing.npy"], r"matrix file 'missing\.npy' does not exist"),
 ])
-def test_cli_stability_errors(argv, msg):
+def test_cli_stability_errors(run_cli, argv, msg):
     rc, out, err = run_cli(["stability", "--n", "8", "--depth", "1"] + argv)
     assert rc == 2 and out == ""
     assert re.search(r"^nybble stability: error: " + msg, err), err
 
 
-def test_cli_stability_shape_mismatch(tmp_path):
+def test_cli_stability_shape_mismatch(run_cli, tmp_path):
     np.save(tmp_path / "a.npy", np.ones((4, 3)))
     np.save(tmp_path / "b.npy", np.ones((4, 5)))
     rc, out, err = run_cli(["stability", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")])
@@ -73,7 +62,7 @@ def test_cli_stability_shape_mismatch(tmp_path):
 
 
 @pytest.mark.slow
-def test_all_schemes_n256_depth16():
+def test_all_schemes_n256_depth16(run_cli):
     rc, out, err = run_cli(["stability", "--family", "gaussian", "--n", "256", "--depth", "16",
                             "--json"])
     assert rc == 0

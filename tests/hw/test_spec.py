@@ -21,9 +21,9 @@ def components_built(monkeypatch):
     count = []
     new = MustUse.__new__
 
-    def counting(cls, *args, **kwargs):
+    def counting(cls, *args, src_loc_at=0, **kwargs):
         count.append(cls.__name__)
-        return new(cls, *args, **kwargs)
+        return new(cls, *args, src_loc_at=src_loc_at + 1, **kwargs)   # one more frame
 
     monkeypatch.setattr(MustUse, "__new__", counting)
     return count

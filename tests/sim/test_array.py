@@ -7,15 +7,11 @@ covers a sweep of (config, shape) pairs with ragged edges, short K and both tile
 import numpy as np
 import pytest
 
-from amaranth.sim import Simulator
-
 from nybble.hw.config import ArrayConfig
-from nybble.hw.top import ArrayTop
 from nybble.sim.check import check_gemm, golden_for
 from nybble.sim.cocotb_array import TB_DIR
 from nybble.sim.cycles import gemm_cycles
-from nybble.sim.host import AmaranthPorts, ArrayHost
-from nybble.sim.run import host_gemm, run_gemm
+from nybble.sim.run import run_gemm
 from nybble.sw import get_format
 
 
@@ -85,24 +81,12 @@ def test_amaranth_simulator_small_case(dataflow, rng):
     _check(cfg, 5, 4, 7, rng, "amaranth")
 
 
-def test_back_to_back_jobs_without_reset(rng):
+def test_back_to_back_jobs_without_reset(rng, back_to_back):
     """Two jobs in one simulation run give two exact results (no reset between them)."""
     cfg = ArrayConfig(rows=2, cols=2, pe="int4", acc_bits=16, a_depth=64, b_depth=64, c_depth=64)
-    top = ArrayTop(cfg)
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
     jobs = [(_codes(rng, "int4", (m, k)), _codes(rng, "int4", (k, n)))
             for m, n, k in ((3, 3, 4), (2, 5, 9))]
-    got = []
-
-    async def bench(ctx):
-        host = ArrayHost(AmaranthPorts(ctx, top), cfg.acc_bits)
-        await host.idle()
-        for a, b in jobs:
-            got.append(await host_gemm(host, cfg, a, b))
-
-    sim.add_testbench(bench)
-    sim.run()
+    got = back_to_back(cfg, jobs)
     for (a, b), (res, cycles, overflow, _, sched) in zip(jobs, got):
         assert np.array_equal(res, golden_for(cfg, a, b))
         assert cycles == sched.cycles and not overflow

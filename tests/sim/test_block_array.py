@@ -5,15 +5,11 @@ blocks.  Two Verilator builds (cached per configuration); the rest in Amaranth's
 import numpy as np
 import pytest
 
-from amaranth.sim import Simulator
-
 from nybble.hw.config import ArrayConfig
-from nybble.hw.top import ArrayTop
 from nybble.sw import quantize, get_format, get_scheme, QuantizedTensor
 from nybble.sim.check import check_gemm, golden_for, result_values
 from nybble.sim.cycles import gemm_cycles
-from nybble.sim.host import AmaranthPorts, ArrayHost
-from nybble.sim.run import host_gemm, run_gemm
+from nybble.sim.run import run_gemm
 from nybble.sim.schedule import BlockOsSchedule, schedule_for
 from nybble.sim.words import pack_fields
 
@@ -102,24 +98,12 @@ def test_amaranth_simulator(pe, shape, rng):
                           gemm(a, b, block_acc=(48, cfg.pe_options["acc_frac_bits"])))
 
 
-def test_back_to_back_jobs_without_reset(rng):
+def test_back_to_back_jobs_without_reset(rng, back_to_back):
     """Two jobs of different K (the second ragged) in one simulation, no reset between."""
     cfg = ArrayConfig(rows=2, cols=2, pe="mxfp4", acc_bits=32, a_depth=64, b_depth=64,
                       c_depth=64)
-    top = ArrayTop(cfg)
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
     jobs = [_qt(rng, "mxfp4", m, n, k) for m, n, k in ((3, 3, 64), (2, 5, 41))]
-    got = []
-
-    async def bench(ctx):
-        host = ArrayHost(AmaranthPorts(ctx, top), cfg.acc_bits)
-        await host.idle()
-        for a, b in jobs:
-            got.append(await host_gemm(host, cfg, a, b))
-
-    sim.add_testbench(bench)
-    sim.run()
+    got = back_to_back(cfg, jobs)
     for (a, b), (res, cycles, _, _, sched) in zip(jobs, got):
         assert np.array_equal(res, golden_for(cfg, a, b))
         assert cycles == sched.cycles
