@@ -43,6 +43,8 @@ from scipy.optimize import brentq, minimize_scalar
 from nybble.sw.formats import get_format, check_integral
 from nybble.sw.quantize import quantize, get_scheme
 from .lloyd_max import lloyd_max, gaussian_quantizer_mse
+from .gptq import gptq_quantize, weighted_error
+from .stability import scheme_bits
 
 __all__ = ["gaussian_distortion_rate", "gaussian_rate", "gap_bits", "ENTROPY_CODED_GAP",
            "ip_distortion_limit", "ip_critical_rate", "ip_rate", "best_scale_mse",
@@ -145,7 +147,6 @@ def scheme_gaussian_mse(scheme, *, rows=256, cols=2048, seed=0):
 
 
 def _rate(scheme, k):
-    from .stability import scheme_bits  # scheme_bits counts scale bits for these schemes
     return scheme_bits(scheme, k)
 
 
@@ -258,7 +259,6 @@ def gptq_report(schemes=("int4_channel", "int4_g32", "mxfp4", "e3m0_g32", "nf4_g
     ``tr((W - W_q) H (W - W_q)^T)``, for a Gaussian ``W`` (``rows x k``) and the synthetic
     calibration covariance (or the given ``h`` / ``w``); with the reverse water-filling
     limit at each scheme's rate and every method's gap to it in bits."""
-    from .gptq import gptq_quantize, weighted_error
     if h is None:
         h = calibration_covariance(k, seed=seed)
     if w is None:

@@ -19,6 +19,7 @@ import io
 import json
 import os
 from nybble.sw.errors import ParameterError
+from .cycles import gemm_cycles
 
 __all__ = ["WorkloadReport", "run_workload", "LAYER_FIELDS", "TOTAL_FIELDS", "COUNTER_FIELDS"]
 
@@ -34,7 +35,6 @@ TOTAL_FIELDS = ("layers", "gemms", "macs", "cycles", "ideal_cycles", "utilizatio
 
 
 def _default_cycle_fn():
-    from .cycles import gemm_cycles  # imported late: the CLI parser must load without it
     return gemm_cycles
 
 

@@ -18,11 +18,15 @@ import os
 import sys
 
 import numpy as np
+from amaranth.sim import Simulator
 
 from nybble.hw.spec import scale_codes
+from nybble.hw.top import ArrayTop
 from nybble.synth.verilog import top_verilog
 from nybble.sw.quantize import QuantizedTensor
+from .cocotb_array import run_array_cocotb
 from .host import AmaranthPorts, ArrayHost, run_job
+from .native import build_native, run_native
 from .schedule import schedule_for
 from .words import chunks_to_ints
 from nybble.sw.errors import ParameterError, ParameterTypeError
@@ -147,7 +151,6 @@ def run_gemm(config, a, b, *, sim="verilator", waves=None, build_dir="build",
     if sim == "verilator":
         run = _run_verilator(config, p, waves, build_dir, log)
     else:
-        from .cocotb_array import run_array_cocotb
         run = run_array_cocotb(config, p.a_words, p.b_words, p.addresses, p.job,
                                simulator="icarus" if sim == "icarus" else "verilator",
                                waves=waves, build_dir=build_dir, log=log)
@@ -158,7 +161,6 @@ def run_gemm(config, a, b, *, sim="verilator", waves=None, build_dir="build",
 
 
 def _run_verilator(config, p, waves, build_dir, log):
-    from .native import build_native, run_native
     kind = None
     if waves:
         kind = "fst" if str(waves).endswith(".fst") else "vcd"
@@ -174,8 +176,6 @@ def _run_verilator(config, p, waves, build_dir, log):
 
 
 def _run_amaranth(config, p, waves):
-    from amaranth.sim import Simulator
-    from nybble.hw.top import ArrayTop
     top = ArrayTop(config)
     sim = Simulator(top)
     sim.add_clock(1e-8)

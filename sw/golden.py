@@ -78,6 +78,7 @@ import numpy as np
 from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
 from .quantize import QuantizedTensor, BITMOD_TYPES
 from .errors import ParameterError, ParameterTypeError
+from .lmul import lmul_table
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
            "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
@@ -132,7 +133,6 @@ def product_format(fmt_a, fmt_b, *, product="exact"):
     ``product="lmul"``: the range of the L-Mul approximate product instead (same grid)."""
     _check_product(product, fmt_a, fmt_b)
     if product == "lmul":
-        from .lmul import lmul_table
         fmt = get_format(fmt_a)
         ok = np.flatnonzero(fmt.finite)
         t = lmul_table(fmt)[np.ix_(ok, ok)]
@@ -354,7 +354,6 @@ def gemm_codes(a_codes, b_codes, fmt_a, fmt_b, *, acc_bits=32, overflow="wrap",
                          f"{pb.shape[0]} x {pb.shape[1]}; a's columns must equal b's rows")
     grid = fa + fb
     if product == "lmul":
-        from .lmul import lmul_table
         table = lmul_table(fmt_a)
         ca = np.asarray(a_codes).astype(np.int64)
         cb = np.asarray(b_codes).astype(np.int64)

@@ -36,6 +36,7 @@ import numpy as np
 from .codec import encode, decode, ROUNDING_MODES
 from .formats import get_format, BITMOD_SPECIAL, check_integral
 from .errors import ParameterError, ParameterTypeError
+from . import ggml
 
 __all__ = ["QuantizedTensor", "Scheme", "quantize", "get_scheme", "scheme_names",
            "from_bytes", "BITMOD_TYPES"]
@@ -171,7 +172,6 @@ class QuantizedTensor:
     def dequantize(self):
         """The real values this tensor represents (float64)."""
         if self.scheme.scale_kind == "ggml":
-            from . import ggml
             return _ggml_dequantize(self, ggml)
         s = _expand_blocks(self.block_scale_values(), self.axis, self.block, self.shape)
         v = self.element_values() * s
@@ -188,7 +188,6 @@ class QuantizedTensor:
         if self.scheme.scale_kind != "ggml":
             raise ParameterError(f"to_bytes is defined for the ggml schemes q4_0, q4_1, q4_k "
                              f"and mxfp4, not {self.scheme.name!r}")
-        from . import ggml
         return _ggml_to_bytes(self, ggml)
 
 
@@ -251,7 +250,6 @@ def quantize(x, scheme, *, axis=-1, rounding="nearest_even", seed=None):
         if rounding != "nearest_even":
             raise ParameterError(f"{sch.name} uses llama.cpp's own rounding; rounding must be "
                              f"'nearest_even', not {rounding!r}")
-        from . import ggml
         return _ggml_quantize(x, sch, axis, ggml)
     enc = dict(rounding=rounding, seed=seed)
     if sch.block == 0:  # per tensor
@@ -422,7 +420,6 @@ def from_bytes(data, scheme, shape, *, axis=-1):
                          f"({nbytes} per block of {block}), not {len(data)}")
     if sch.name == "mxfp4":
         return _mxfp4_from_bytes(bytes(data), n_rows, mshape[-1], shape, mshape, axis)
-    from . import ggml
     parts = getattr(ggml, f"{sch.name}_from_bytes")(bytes(data), n_rows, mshape[-1])
     dummy = np.zeros(shape)
     rows = lambda a: _from_rows(a, mshape, axis)

@@ -58,9 +58,11 @@ from nybble.hw.config import ArrayConfig
 from nybble.hw.kinds import pe_kind
 from nybble.hw.product import signed_width
 from nybble.sw import get_format
+from nybble.sw.formats import format_names
 from .fpga import pe_fmax, pe_fmax_verilog
 from .verilog import top_verilog
-from .area import ACC_CONVENTION, CATEGORIES, convention_acc_bits, pe_area, pe_verilog
+from .area import (ACC_CONVENTION, CATEGORIES, array_area, convention_acc_bits, pe_area,
+                   pe_verilog)
 from nybble.sw.errors import InputFileError, ParameterError
 
 __all__ = [
@@ -131,7 +133,6 @@ def select_kinds(formats=None, pes=None):
             try:
                 wanted.add(get_format(name).name)
             except (KeyError, ValueError):
-                from nybble.sw.formats import format_names
                 raise ParameterError(f"--formats: unknown format {name!r}; formats are "
                                  f"{', '.join(format_names())}") from None
         kinds = [k for k in kinds
@@ -360,7 +361,6 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
                                  a_depth=array_depth, b_depth=array_depth,
                                  c_depth=array_depth)
             text, _ = top_verilog(config, build_dir=build_dir, log=None)
-            from .area import array_area
             tasks.append((("array", name), f"{name} {rows}x{cols} array: Yosys",
                           lambda config=config, text=text: array_area(
                               config, liberty=liberty, cache_dir=cache_dir,

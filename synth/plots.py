@@ -10,6 +10,7 @@ Each takes the rows of :func:`nybble.synth.cost.cost_report` and a path, and ret
 """
 
 from pathlib import Path
+from .area import CATEGORIES
 
 __all__ = ["plot_area_vs_bits", "plot_throughput_per_area", "plot_breakdown", "write_plots"]
 
@@ -94,7 +95,6 @@ def plot_throughput_per_area(rows, path):
 def plot_breakdown(rows, path, *, scope="pe"):
     """Two panels: transistors per category (stacked), and the same as shares of the total."""
     plt = _pyplot()
-    from .area import CATEGORIES
     chosen = [r for r in rows if r["scope"] == scope]
     fig, (ax, share) = plt.subplots(2, 1, figsize=(max(7, 0.45 * len(chosen) + 2), 8),
                                     sharex=True)

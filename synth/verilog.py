@@ -26,9 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import amaranth
 from amaranth.back import verilog as _amaranth_verilog
 from amaranth.lib import wiring
 
+import nybble.hw
+import nybble.sw
+from nybble.hw.top import ArrayTop, ResetlessTop
 from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 from .toolchain import verilator_executable, yosys_command
 
@@ -154,9 +158,6 @@ def source_digest():
     """SHA-256 of the hardware generator sources (every ``.py`` of ``hw/`` and of the ``sw/``
     they read) and the Amaranth version: Verilog cached under it is regenerated whenever either
     changes."""
-    import amaranth
-    import nybble.hw
-    import nybble.sw
     digest = hashlib.sha256(amaranth.__version__.encode())
     for package in (nybble.hw, nybble.sw):
         folder = Path(package.__file__).parent
@@ -241,7 +242,6 @@ def top_verilog(config, *, build_dir="build", log=sys.stderr, resetless=False):
     (elaborating a 16x16 array takes tens of seconds). On a miss, says so on ``log`` (None:
     silent). Returns ``(text, seconds spent elaborating)``."""
     def build():
-        from nybble.hw.top import ArrayTop, ResetlessTop
         if log is not None:
             print(f"generating Verilog for {config.rows}x{config.cols} {config.pe} ...",
                   file=log)
