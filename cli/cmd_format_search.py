@@ -5,7 +5,6 @@ e3m0 at 4 bits) with a real-valued exponent bias (the clipping range) per tensor
 channel, and reports the split with the least MSE.  Model: :mod:`nybble.analysis.format_search`.
 """
 
-import os
 import sys
 import time
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from nybble.analysis.format_search import format_search, SEARCH_BITS
 
-from .common import emit, UsageError
+from .common import emit, load_npy
 
 
 def register(sub):
@@ -31,22 +30,8 @@ def register(sub):
     p.set_defaults(func=run)
 
 
-def _load(path):
-    if not os.path.exists(path):
-        raise UsageError(f"input file {path!r} does not exist")
-    if not path.lower().endswith(".npy"):
-        raise UsageError(f"input file {path!r} must be a .npy array")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise UsageError(f"input file {path!r} is not a readable .npy array ({e})") from None
-    if not isinstance(x, np.ndarray):
-        raise UsageError(f"input file {path!r} is not a .npy array")
-    return x
-
-
 def run(args):
-    x = _load(args.input)
+    x = load_npy(args.input)
     t0 = time.perf_counter()
     res = format_search(x, args.bits, granularity=args.granularity, axis=args.axis)
     print(f"format-search: {len(res['candidates'])} candidates in "

@@ -7,7 +7,6 @@ quantized with ``--scheme``, block-scaled schemes and GGUF tensors via :mod:`.ge
 exit status is 1 when any result differs from the golden model.
 """
 
-import os
 import sys
 
 import numpy as np
@@ -15,8 +14,10 @@ import numpy as np
 from nybble.hw.kinds import pe_kind
 from nybble.sim.check import check_gemm, result_values
 from nybble.sim.schedule import fit_config, schedule_for
-from nybble.sw import get_format, get_scheme, quantize
-from .common import UsageError, add_array_args, config_from_args, emit, load_npy
+from nybble.sw import decode, encode, get_format, get_scheme, min_acc_bits, quantize
+from nybble.synth.toolchain import available_simulators
+from .common import (UsageError, add_array_args, check_output_dir, check_output_file,
+                     check_positive, config_from_args, emit, load_npy, write_npy)
 from .gemm_block import add_block_args, block_operands, wants_block
 
 SIM_CHOICES = ("verilator", "amaranth", "icarus")
@@ -30,8 +31,13 @@ def register(sub):
     p.add_argument("--n", type=int, default=64, help="columns of B (default 64)")
     p.add_argument("--k", type=int, default=64, help="reduction length (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random codes")
-    p.add_argument("--a", help="A (M x K): .npy of floats (quantized with --scheme) or codes")
-    p.add_argument("--b", help="B (K x N): .npy of floats (quantized with --scheme) or codes")
+    p.add_argument("--a", help="A (M x K) .npy: values of the PE's activation format "
+                               "(integers or exact floats), floats quantized with --scheme, "
+                               "or raw codes with --codes")
+    p.add_argument("--b", help="B (K x N) .npy: values of the PE's weight format, floats "
+                               "quantized with --scheme, or raw codes with --codes")
+    p.add_argument("--codes", action="store_true",
+                   help="--a/--b hold raw element codes (0 .. 2**bits - 1), not values")
     p.add_argument("--scheme", help="scheme for float inputs (one scale along K: "
                                     "int4_tensor, int4_channel, ...; block-scaled: mxfp4, "
                                     "mxint8, nvfp4, q4_0)")
@@ -41,7 +47,8 @@ def register(sub):
     p.add_argument("--cocotb", action="store_true",
                    help="run through the cocotb testbench instead (slower; verification path)")
     p.add_argument("--waves", help="dump waveforms to FILE.vcd or FILE.fst")
-    p.add_argument("--build-dir", default="build", help="builds and caches (default build/)")
+    p.add_argument("--build-dir", default="build",
+                   help="builds and caches (default build/; `nybble cache info` shows the size)")
     p.add_argument("--area", action="store_true",
                    help="also report the PEs' synthesized area (Yosys, cached): one PE x "
                         "rows x cols")
@@ -56,15 +63,39 @@ def _load(path, name):
     return x
 
 
+def values_to_codes(flag, x, fmt):
+    """The codes of ``fmt`` whose values are exactly ``x``; UsageError naming the first value
+    that is not one of the format's values."""
+    fmt = get_format(fmt)
+    bad = ~np.isfinite(x)
+    codes = encode(np.where(bad, 0, x), fmt)
+    bad |= decode(codes, fmt) != x
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        v = x[idx].item()
+        raise UsageError(f"{flag} holds {v!r} at {idx}, which is not a {fmt.name} value "
+                         f"({fmt.min_value:g} .. {fmt.max_value:g}); quantize floats with "
+                         "--scheme, or give raw codes with --codes")
+    return codes
+
+
+def _raw_codes(flag, x, fmt):
+    fmt = get_format(fmt)
+    if not np.issubdtype(x.dtype, np.integer):
+        raise UsageError(f"--codes: {flag} must hold integer codes, not {x.dtype}")
+    if x.size and (x.min() < 0 or x.max() >= fmt.n_codes):
+        raise UsageError(f"--codes: {flag} must hold {fmt.name} codes 0..{fmt.n_codes - 1}")
+    return x
+
+
 def plain_operands(args, fmt_a, fmt_b):
     """``(a_codes, b_codes, a_scale (M,) or None, b_scale (N,) or None, float A @ B or
     None)`` from the flags, for PE kinds without block scales."""
     if (args.a is None) != (args.b is None):
         raise UsageError("--a and --b go together")
     if args.a is None:
-        for name in ("m", "n", "k"):
-            if getattr(args, name) < 1:
-                raise UsageError(f"--{name} must be at least 1, not {getattr(args, name)}")
+        if args.codes:
+            raise UsageError("--codes applies to --a/--b files")
         rng = np.random.default_rng(args.seed)
         fa, fb = get_format(fmt_a), get_format(fmt_b)
         a = rng.choice(np.flatnonzero(fa.finite), size=(args.m, args.k))
@@ -74,12 +105,13 @@ def plain_operands(args, fmt_a, fmt_b):
     if a.shape[1] != b.shape[0]:
         raise UsageError(f"K mismatch: --a is {a.shape[0]} x {a.shape[1]}, --b is "
                          f"{b.shape[0]} x {b.shape[1]}")
-    if np.issubdtype(a.dtype, np.integer) and np.issubdtype(b.dtype, np.integer):
+    if args.codes:
         if args.scheme:
-            raise UsageError("--scheme quantizes float inputs; --a/--b hold integer codes")
-        return a, b, None, None, None
-    if not args.scheme:
-        raise UsageError("float --a/--b need --scheme (e.g. int4_channel)")
+            raise UsageError("--codes and --scheme exclude each other")
+        return _raw_codes("--a", a, fmt_a), _raw_codes("--b", b, fmt_b), None, None, None
+    if not args.scheme:   # values of the PE's formats, encoded exactly
+        return (values_to_codes("--a", a, fmt_a), values_to_codes("--b", b, fmt_b), None,
+                None, None)
     sch = get_scheme(args.scheme)
     if sch.block not in (0, None):
         raise UsageError(f"--scheme {sch.name} scales blocks of {sch.block} along K; the "
@@ -106,7 +138,16 @@ def _simulator(args):
 def run(args):
     if args.waves and not str(args.waves).endswith((".vcd", ".fst")):
         raise UsageError(f"--waves must name a .vcd or .fst file, not {args.waves!r}")
+    check_positive(args, "m", "n", "k", "depth")
+    check_positive(args, "seed", minimum=0)
+    check_output_file("--out", args.out)
+    check_output_file("--waves", args.waves)
+    check_output_dir("--build-dir", args.build_dir)
     sim = _simulator(args)
+    if sim == "icarus" and "icarus" not in available_simulators():
+        raise UsageError("--cocotb --sim icarus needs Icarus Verilog (iverilog), which is not "
+                         "installed (apt-get install iverilog); use --cocotb alone for "
+                         "Verilator")
     extra = {}
     if wants_block(args):
         scheme, changes, a, b, floats = block_operands(args)
@@ -123,6 +164,7 @@ def run(args):
         cfg = config_from_args(args)
     m, k = a.shape
     n = b.shape[1]
+    extra.update(_accumulator_note(cfg, k))
     sched = schedule_for(cfg, m, n, k)     # once: it sizes the buffers and runs the job
     if args.depth is None:
         cfg = fit_config(cfg, sched)
@@ -141,15 +183,31 @@ def run(args):
         out["rel_error"] = float(np.linalg.norm(value - ref) /
                                  max(np.linalg.norm(ref), 1e-300))
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)) or ".", exist_ok=True)
-        np.save(args.out, value)
-        out["out"] = args.out
+        out["out"] = write_npy("--out", args.out, value)
     if args.waves:
         out["waves"] = args.waves
     if args.area:
         out["area"] = _pe_array_area(cfg, args.build_dir)
     emit(args, out, _text(cfg, check, out))
     return 1 if check.mismatches else 0
+
+
+def _accumulator_note(cfg, k):
+    """The narrowest accumulator that cannot overflow on this K, and a warning on stderr when
+    the configured one is narrower (results then wrap or saturate, exactly as the golden
+    model does, so the check still passes)."""
+    spec = cfg.pe_spec
+    if spec.family == "dp" or spec.family == "mac":
+        need = min_acc_bits(spec.fmt_a, spec.fmt_b, k, product=spec.product,
+                            acc_frac_bits=spec.golden_frac)
+    else:
+        return {}
+    if cfg.acc_bits < need:
+        print(f"nybble gemm: warning: --acc-bits {cfg.acc_bits} is narrower than the {need} "
+              f"bits a K = {k} dot product can need (nybble.sw.min_acc_bits): results "
+              f"{'wrap' if cfg.overflow == 'wrap' else 'saturate'} where they overflow",
+              file=sys.stderr)
+    return {"acc_bits_needed": need, "acc_may_overflow": cfg.acc_bits < need}
 
 
 def _text(cfg, check, out):

@@ -1,13 +1,12 @@
 """``nybble quantize IN.npy --scheme S -o OUT.npz``: quantize a tensor and report its error."""
 
-import os
 import sys
 
 import numpy as np
 
 from nybble.sw import quantize, scheme_names
 
-from .common import emit, load_npy
+from .common import check_output_file, emit, load_npy, write_npz
 
 
 def register(sub):
@@ -40,6 +39,7 @@ def error_metrics(x, xq):
 
 
 def run(args):
+    check_output_file("--out", args.out)
     x = load_npy(args.input)
     qt = quantize(x, args.scheme, axis=args.axis, rounding=args.rounding, seed=args.seed)
     metrics = error_metrics(x, qt.dequantize())
@@ -51,8 +51,7 @@ def run(args):
             arrays["tensor_scale"] = np.float32(qt.tensor_scale)
         for k, v in qt.extra.items():
             arrays[f"extra_{k}"] = v
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        np.savez(args.out, **arrays)
+        write_npz("--out", args.out, arrays)
         out["out"] = args.out
         print(f"wrote {args.out}", file=sys.stderr)
     text = (f"{qt.scheme.name} on {args.input} {tuple(qt.shape)} (blocks of {qt.block} along "

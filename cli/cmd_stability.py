@@ -10,7 +10,7 @@ import time
 from nybble.analysis.chains import FAMILIES, synthetic_chain, load_chain
 from nybble.analysis.stability import DEFAULT_SCHEMES, STABILITY_ROUNDING, analyze
 
-from .common import emit, UsageError
+from .common import emit, check_output_file, UsageError
 
 
 def register(sub):
@@ -77,6 +77,7 @@ def _chain(args):
 def run(args):
     if args.rotate not in ("none", "hadamard"):
         raise UsageError(f"--rotate must be none or hadamard, not {args.rotate!r}")
+    check_output_file("--plot", args.plot)
     mats, names, source = _chain(args)
     t0 = time.perf_counter()
     res = analyze(mats, _schemes(args), trials=args.trials, activations=args.activations,

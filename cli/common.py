@@ -16,7 +16,11 @@ import sys
 
 import numpy as np
 
-__all__ = ["UsageError", "emit", "to_json", "add_array_args", "config_from_args", "load_npy"]
+from nybble.sw.errors import ToolError
+
+__all__ = ["UsageError", "emit", "to_json", "add_array_args", "config_from_args", "load_npy",
+           "check_output_file", "check_output_dir", "write_npy", "parse_array",
+           "check_positive"]
 
 
 class UsageError(Exception):
@@ -87,10 +91,105 @@ def config_from_args(args, **changes):
 
 
 def load_npy(path, name="input"):
-    """Load a .npy array with errors that name the file and the problem."""
+    """The one loader of user arrays: a numeric ``.npy`` array, with errors in our words that
+    name the flag and the file (never numpy's own advice about pickles or dtypes)."""
     if not os.path.exists(path):
         raise UsageError(f"{name} file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise UsageError(f"{name} file {path!r} is a directory, not a .npy array")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise UsageError(f"{name} file {path!r} cannot be read ({e.strerror})") from None
+    if head[:4] == b"PK\x03\x04":
+        raise UsageError(f"{name} file {path!r} is a .npz archive; save one array with "
+                         "numpy.save as .npy")
+    if head != b"\x93NUMPY":
+        raise UsageError(f"{name} file {path!r} is not a .npy array (numpy.save writes "
+                         "them)")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise UsageError(f"{name} file {path!r} holds Python objects, not numbers") \
+                from None
         raise UsageError(f"{name} file {path!r} is not a readable .npy array ({e})") from None
+    except (OSError, EOFError) as e:
+        raise UsageError(f"{name} file {path!r} is truncated or damaged ({e})") from None
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+            or x.dtype == np.bool_):
+        raise UsageError(f"{name} file {path!r} must hold integers or floats, not {x.dtype}")
+    return x
+
+
+def check_positive(args, *names, minimum=1):
+    """UsageError unless every ``args.<name>`` is at least ``minimum`` (None is allowed)."""
+    for name in names:
+        v = getattr(args, name, None)
+        if v is not None and v < minimum:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {minimum}, not {v}")
+
+
+def check_output_file(flag, path):
+    """Before any work: UsageError unless ``path`` can be written as given (its folder exists
+    or can be made, it is not a directory, the folder is writable)."""
+    if path is None:
+        return None
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path!r} is a directory; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"{flag} {path!r}: {existing!r} is a file, not a directory")
+    if not os.access(existing, os.W_OK) or (os.path.exists(path)
+                                              and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path!r} is not writable")
+    return path
+
+
+def check_output_dir(flag, path):
+    """Before any work: UsageError unless ``path`` is a writable directory or can be made."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UsageError(f"{flag} {path!r} is not a directory")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"{flag} {path!r}: {existing!r} is a file, not a directory")
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"{flag} {path!r} is not writable")
+    return path
+
+
+def write_npy(flag, path, array):
+    """Write ``array`` to exactly ``path`` (no ``.npy`` added); a failure names the flag."""
+    return _write(flag, path, lambda f: np.save(f, array))
+
+
+def write_npz(flag, path, arrays):
+    """Write ``arrays`` (a dict) as an ``.npz`` to exactly ``path``."""
+    return _write(flag, path, lambda f: np.savez(f, **arrays))
+
+
+def _write(flag, path, save):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = None
+    try:
+        if os.path.exists(path) and not os.path.isfile(path):   # a device, a pipe: as is
+            with open(path, "wb") as f:
+                save(f)
+            return path
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            save(f)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise ToolError(f"could not write {flag} {path!r}: {e.strerror or e}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -128,10 +128,11 @@ def _operands(args, scheme, block):
             x = load_npy(path, flag)
             if x.ndim != 2:
                 raise UsageError(f"--{flag} must be a 2-D array, not shape {x.shape}")
-            if not np.issubdtype(x.dtype, np.floating):
-                raise UsageError(f"--{flag} must hold floats for --scheme {scheme} (codes "
-                                 "without their block scales cannot run on a block-scaled "
-                                 "array)")
+            if getattr(args, "codes", False):
+                raise UsageError(f"--codes: a block-scaled array takes values (quantized with "
+                                 f"--scheme {scheme}); codes without their block scales "
+                                 "cannot run on it")
+            x = x.astype(np.float64)    # integers are values too
         else:
             x = rng.standard_normal(shape)
         floats[flag] = x

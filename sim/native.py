@@ -23,15 +23,21 @@ rd_data                 out    that result (sign-extended accumulator), combinat
 ======================  =====  =========================================================
 
 Builds are cached by a hash of the Verilog, the harness source and the flags: a second run of
-the same configuration does not recompile.
+the same configuration does not recompile.  Each entry ``<cache_dir>/<key>/`` holds ``top.v``,
+``main.cpp``, ``build.lock`` and ``obj_dir/``; a finished build also gets
+``obj_dir/Vtop.stamp`` (size and SHA-256 of ``obj_dir/Vtop``, written atomically after the
+build).  An entry is only used when its stamp matches the executable: a truncated or
+half-built one (or one built before stamps existed) is reported with one line and rebuilt.
 """
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -209,16 +215,25 @@ def build_native(verilog, *, wr_width, rd_width, cache_dir="build/verilator", wa
     key = hashlib.sha256("\0".join([verilog, src, " ".join(flags), opt_fast, _version()])
                          .encode()).hexdigest()[:20]
     work = os.path.abspath(os.path.join(cache_dir, key))
-    exe = os.path.join(work, "obj_dir", "Vtop")
-    if os.path.exists(exe):
+    obj_dir = os.path.join(work, "obj_dir")
+    exe = os.path.join(obj_dir, "Vtop")
+    if _verified(exe):
         return NativeBuild(exe, wr_width, rd_width, 0.0, True, waves)
     os.makedirs(work, exist_ok=True)
     import fcntl
     with open(os.path.join(work, "build.lock"), "w") as lock:
         # parallel test workers building the same configuration wait for one build
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(exe):
+        if _verified(exe):
             return NativeBuild(exe, wr_width, rd_width, 0.0, True, waves)
+        if os.path.lexists(obj_dir):
+            # under the lock, an obj_dir without a matching stamp is a truncated executable,
+            # a build killed half-way or an entry from before stamps: never trust it
+            _say(log, f"verilator: rebuilding corrupt cache entry {work}")
+            if os.path.isdir(obj_dir) and not os.path.islink(obj_dir):
+                shutil.rmtree(obj_dir, ignore_errors=True)
+            else:
+                os.remove(obj_dir)
         with open(os.path.join(work, "top.v"), "w") as f:
             f.write(verilog)
         with open(os.path.join(work, "main.cpp"), "w") as f:
@@ -230,16 +245,65 @@ def build_native(verilog, *, wr_width, rd_width, cache_dir="build/verilator", wa
         env["MAKEFLAGS"] += f" OPT_FAST={opt_fast}"
         jobs = str(max(1, min(4, os.cpu_count() or 1)))
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", jobs, *flags, "top.v", "main.cpp"]
-        print(f"verilator: building {key} ...", file=log)
+        _say(log, f"verilator: building {key} ...")
         t = time.perf_counter()
         p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
         dt = time.perf_counter() - t
         if p.returncode != 0 or not os.path.exists(exe):
             tail = "\n".join((p.stdout + p.stderr).splitlines()[-30:])
-            shutil.rmtree(os.path.join(work, "obj_dir"), ignore_errors=True)
+            shutil.rmtree(obj_dir, ignore_errors=True)
             raise ToolError(f"Verilator build failed:\n{tail}")
-    print(f"verilator: built in {dt:.1f} s", file=log)
+        # the stamp last: an executable without one was never completely built
+        _write_stamp(exe)
+    _say(log, f"verilator: built in {dt:.1f} s")
     return NativeBuild(exe, wr_width, rd_width, dt, False, waves)
+
+
+#: suffix of the verification stamp next to a cached executable (``obj_dir/Vtop.stamp``)
+STAMP_SUFFIX = ".stamp"
+
+
+def _say(log, line):
+    """One line to ``log`` (a file; None: silent)."""
+    if log is not None:
+        print(line, file=log)
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_stamp(exe):
+    """Record size and SHA-256 of ``exe`` in ``exe + STAMP_SUFFIX``, atomically (a temporary
+    file in the same directory, then :func:`os.replace`)."""
+    stamp = exe + STAMP_SUFFIX
+    text = json.dumps({"size": os.path.getsize(exe), "sha256": _file_sha256(exe)})
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(exe), prefix=".Vtop.stamp.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(text + "\n")
+        os.replace(tmp, stamp)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _verified(exe):
+    """True when ``exe`` exists and matches its stamp (size first, then SHA-256)."""
+    try:
+        with open(exe + STAMP_SUFFIX, encoding="ascii") as f:
+            stamp = json.load(f)
+        size, digest = int(stamp["size"]), str(stamp["sha256"])
+        return os.path.getsize(exe) == size and _file_sha256(exe) == digest
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return False
 
 
 def _version():

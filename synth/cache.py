@@ -78,13 +78,15 @@ class ResultCache:
         """The stored result of ``key`` as a ``dict``, or ``None`` if absent or unreadable."""
         try:
             with open(self.path(key), encoding="utf-8") as file:
-                return json.load(file)
+                value = json.load(file)
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
             # A corrupt entry (disk full, killed process on a non-atomic filesystem) must not
             # make the run fail: treat it as a miss and let put() overwrite it.
             return None
+        # valid JSON that is not a result (``null``, a list, a bare number): a miss as well
+        return value if isinstance(value, dict) else None
 
     def put(self, key, value):
         """Store ``value`` (a JSON-serialisable ``dict``) under ``key``."""

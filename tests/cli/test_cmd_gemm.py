@@ -124,3 +124,96 @@ def test_one_gemm_builds_one_schedule_and_no_throwaway_pe(monkeypatch, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["mismatches"] == 0 and doc["cached_build"]
     assert built == [] and schedules == [(3, 5, 9)]
+
+
+# -- hardening: inputs are values, outputs go exactly where asked, nothing is lost ------------
+
+def _save(tmp_path, name, x):
+    np.save(tmp_path / name, x)
+    return str(tmp_path / name)
+
+
+def test_integer_inputs_are_values_codes_need_codes(tmp_path, capsys):
+    a = _save(tmp_path, "a.npy", np.array([[-8, 7, 3], [0, -1, 2]]))
+    b = _save(tmp_path, "b.npy", np.array([[1, -2], [3, 4], [-5, 6]]))
+    out = str(tmp_path / "c")                     # no suffix: written exactly there
+    rc = main(["gemm", "--array", "2x2", "--a", a, "--b", b, "--sim", "amaranth", "--out",
+               out, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["mismatches"] == 0 and doc["out"] == out
+    want = np.array([[-8, 7, 3], [0, -1, 2]]) @ np.array([[1, -2], [3, 4], [-5, 6]])
+    assert np.array_equal(np.load(out), want) and not (tmp_path / "c.npy").exists()
+    # the same numbers as raw int4 codes (two's complement nibbles)
+    codes = _save(tmp_path, "ac.npy", np.array([[8, 7, 3], [0, 15, 2]]))
+    bc = _save(tmp_path, "bc.npy", np.array([[1, 14], [3, 4], [11, 6]]))
+    rc = main(["gemm", "--array", "2x2", "--a", codes, "--b", bc, "--codes", "--sim",
+               "amaranth", "--out", out, "--json"])
+    assert rc == 0 and np.array_equal(np.load(out), want)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("a,message", [
+    (np.array([[1, 9]]), "--a holds 9 at (0, 1), which is not a int4 value (-8 .. 7); "
+                         "quantize floats with --scheme, or give raw codes with --codes"),
+    (np.array([[0.5, 1.0]]), "--a holds 0.5 at (0, 0), which is not a int4 value (-8 .. 7); "
+                             "quantize floats with --scheme, or give raw codes with --codes"),
+])
+def test_values_that_the_format_cannot_hold_are_named(a, message, tmp_path, capsys):
+    args = ["gemm", "--array", "2x2", "--a", _save(tmp_path, "a.npy", a), "--b",
+            _save(tmp_path, "b.npy", np.ones((2, 2), int)), "--sim", "amaranth"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"nybble gemm: error: {message}\n"
+
+
+@pytest.mark.parametrize("flag,target,message", [
+    ("--out", "{d}", "--out '{d}' is a directory; give a file name"),
+    ("--out", "{f}/c.npy", "--out '{f}/c.npy': '{f}' is a file, not a directory"),
+    ("--waves", "{f}/w.vcd", "--waves '{f}/w.vcd': '{f}' is a file, not a directory"),
+    ("--build-dir", "{f}", "--build-dir '{f}' is not a directory"),
+])
+def test_output_paths_are_checked_before_the_run(flag, target, message, tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    d = {"d": str(tmp_path), "f": str(f)}
+    rc = main(["gemm", "--array", "2x2", "--m", "2", "--n", "2", "--k", "2", "--sim",
+               "amaranth", flag, target.format(**d), "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert err == f"nybble gemm: error: {message.format(**d)}\n"
+
+
+def test_a_failed_write_names_the_flag(capsys):
+    rc = main(["gemm", "--array", "2x2", "--m", "2", "--n", "2", "--k", "2", "--sim",
+               "amaranth", "--out", "/dev/full"])
+    assert rc == 1
+    assert "nybble gemm: error: could not write --out '/dev/full': No space left on device" \
+        in capsys.readouterr().err
+
+
+def test_narrow_accumulator_is_reported(capsys):
+    rc = main(["gemm", "--array", "2x2", "--m", "2", "--n", "2", "--k", "64", "--acc-bits",
+               "8", "--sim", "amaranth", "--json"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert rc == 0 and doc["acc_bits_needed"] == 14 and doc["acc_may_overflow"]
+    assert ("warning: --acc-bits 8 is narrower than the 14 bits a K = 64 dot product can "
+            "need (nybble.sw.min_acc_bits): results wrap where they overflow") in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--seed", "-1"], "--seed must be at least 0, not -1"),
+    (["--m", "0"], "--m must be at least 1, not 0"),
+    (["--depth", "0"], "--depth must be at least 1, not 0"),
+    (["--codes"], "--codes applies to --a/--b files"),
+])
+def test_bad_numbers_name_the_flag(argv, message, capsys):
+    assert main(["gemm", "--array", "2x2", "--sim", "amaranth"] + argv) == 2
+    assert capsys.readouterr().err == f"nybble gemm: error: {message}\n"
+
+
+def test_missing_icarus_is_a_usage_error(monkeypatch, capsys):
+    import nybble.cmd_gemm as cmd_gemm
+    monkeypatch.setattr(cmd_gemm, "available_simulators", lambda: ["verilator"])
+    assert main(["gemm", "--array", "2x2", "--cocotb", "--sim", "icarus", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "needs Icarus Verilog (iverilog), which is not installed" in err

@@ -75,9 +75,13 @@ def test_gguf_inputs(tmp_path, capsys, rng):
     assert "--scheme nvfp4 runs on --pe nvfp4, not mxfp4" in capsys.readouterr().err
 
 
-def test_integer_codes_are_refused(tmp_path, capsys):
-    np.save(tmp_path / "a.npy", np.zeros((2, 32), np.int64))
-    np.save(tmp_path / "b.npy", np.zeros((32, 2), np.int64))
-    assert _gemm(["--scheme", "mxfp4", "--a", str(tmp_path / "a.npy"), "--b",
-                  str(tmp_path / "b.npy"), "--sim", "amaranth"]) == 2
-    assert "must hold floats for --scheme mxfp4" in capsys.readouterr().err
+def test_integer_inputs_are_values_and_codes_are_refused(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.arange(64, dtype=np.int64).reshape(2, 32) % 7 - 3)
+    np.save(tmp_path / "b.npy", np.ones((32, 2), np.int64))
+    argv = ["--scheme", "mxfp4", "--a", str(tmp_path / "a.npy"), "--b",
+            str(tmp_path / "b.npy"), "--array", "2x2", "--sim", "amaranth", "--json"]
+    assert _gemm(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mismatches"] == 0 and doc["max_abs_error_vs_float"] == 0  # small ints: exact
+    assert _gemm(argv[:-1] + ["--codes"]) == 2
+    assert "--codes: a block-scaled array takes values" in capsys.readouterr().err

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,35 @@ def test_work_dirs_are_unique(tmp_path):
     first, second = cache.work_dir(key), cache.work_dir(key)
     assert first != second and first.is_dir() and second.is_dir()
     assert first.parent == tmp_path / "work"
+
+
+@pytest.mark.parametrize("junk", ["", '{"cells": 3', "\x00" * 64, "null", "[1, 2]", "3"])
+def test_a_corrupt_entry_is_overwritten_by_the_next_put(tmp_path, junk):
+    cache = ResultCache(tmp_path)
+    key = cache_key("x")
+    cache.path(key).write_text(junk)
+    assert cache.get(key) is None                      # a miss, not an exception
+    cache.put(key, {"cells": 3})
+    assert cache.get(key) == {"cells": 3}
+    assert [p.name for p in tmp_path.iterdir()] == [f"{key}.json"]   # no temporary left
+
+
+def test_put_is_atomic(tmp_path, monkeypatch):
+    """A put that fails half-way (here: a value json cannot write) leaves the old entry whole
+    and no temporary file behind; the entry is only ever replaced by os.replace."""
+    cache = ResultCache(tmp_path)
+    key = cache_key("x")
+    cache.put(key, {"cells": 3})
+    with pytest.raises(TypeError):
+        cache.put(key, {"cells": 4, "bad": object()})
+    assert cache.get(key) == {"cells": 3}
+    assert [p.name for p in tmp_path.iterdir()] == [f"{key}.json"]
+    replaced = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (replaced.append((a, b)),
+                                                     real_replace(a, b)))
+    cache.put(key, {"cells": 5})
+    assert cache.get(key) == {"cells": 5}
+    (tmp, dest), = replaced
+    assert Path(dest) == cache.path(key) and Path(tmp).parent == tmp_path
+    assert Path(tmp).name.startswith(".") and Path(tmp).name.endswith(".tmp")
