@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "cmd_verilog",
     "cmd_fpga",
     "cmd_cost",
+    "cmd_cache",
 ]
 
 
@@ -75,6 +76,11 @@ def main(argv=None):
             raise
         print(f"nybble {args.command}: error: {e}", file=sys.stderr)
         return 1 if isinstance(e, ToolError) else 2
+    except KeyboardInterrupt:
+        # child processes (compilers, simulators) were started with subprocess.run, which
+        # kills them on the way out; scratch files are removed by their `finally` blocks
+        print(f"nybble {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -15,12 +15,11 @@ normal floats of ``--m/--n/--k``.  The scheme follows from the GGUF tensor when 
 """
 
 import dataclasses
-import os
 
 import numpy as np
 
 from nybble.hw.kinds import PE_KINDS
-from nybble.sim.gguf_input import GGUF_SCHEMES, gguf_tensor_names, load_gguf_tensor
+from nybble.sim.gguf_input import gguf_scheme, gguf_tensor_names, load_gguf_tensor
 from nybble.sw import get_scheme, quantize
 from .common import UsageError, load_npy
 
@@ -51,18 +50,14 @@ def _is_block_pe(name):
 
 def wants_block(args):
     """True when the flags ask for a block-scaled run."""
-    return bool(getattr(args, "a_gguf", None) or getattr(args, "b_gguf", None)
+    return bool(any(getattr(args, f"{f}_{what}", None) for f in "ab" for what in
+                    ("gguf", "tensor"))
                 or getattr(args, "scheme", None) in BLOCK_SCHEME_KINDS
                 or _is_block_pe(getattr(args, "pe", "")))
 
 
 def _gguf(path, tensor, flag, axis):
-    if not tensor:
-        raise UsageError(f"--{flag}-gguf needs --{flag}-tensor NAME")
-    try:
-        return load_gguf_tensor(path, tensor, axis=axis)
-    except FileNotFoundError as e:
-        raise UsageError(str(e)) from None
+    return load_gguf_tensor(path, tensor, axis=axis)
 
 
 def _scheme(args):
@@ -70,10 +65,14 @@ def _scheme(args):
     found = {}
     for flag in ("a", "b"):
         path, name = getattr(args, f"{flag}_gguf"), getattr(args, f"{flag}_tensor")
-        if path and name:
-            names = gguf_tensor_names(path) if os.path.exists(path) else {}
-            if name in names and names[name] in GGUF_SCHEMES:
-                found[flag] = GGUF_SCHEMES[names[name]]
+        if name and not path:
+            raise UsageError(f"--{flag}-tensor needs --{flag}-gguf FILE")
+        if path and not name:
+            raise UsageError(f"--{flag}-gguf needs --{flag}-tensor NAME (the file's tensors: "
+                             + ", ".join(f"{n} ({t})" for n, t in
+                                         gguf_tensor_names(path).items()) + ")")
+        if path:
+            found[flag] = gguf_scheme(path, name)
     if len(set(found.values())) > 1:
         raise UsageError(f"the GGUF tensors have different schemes ({found['a']} for A, "
                          f"{found['b']} for B); both operands need one")

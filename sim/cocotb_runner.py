@@ -65,6 +65,22 @@ def _lock(path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """The build and simulator logs (make, Verilator, the simulator's cocotb banner) go to
+    stderr at the file-descriptor level, so that stdout keeps only the command's own output
+    (``--json``: one document)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _prepare_env(simulator):
     # cocotb's runner runs `make` with this process's environment: set PATH and MAKEFLAGS here
     if simulator == "verilator":
@@ -114,7 +130,7 @@ def run_cocotb(verilog_text, *, toplevel, test_module, test_dir, simulator="veri
     runner = get_runner(simulator)
     stamp = build_dir / "built.ok"
     built = False
-    with _lock(build_dir / "build.lock"):
+    with _stdout_to_stderr(), _lock(build_dir / "build.lock"):
         if not stamp.exists():
             source.write_text(verilog_text)
             runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
@@ -127,9 +143,10 @@ def run_cocotb(verilog_text, *, toplevel, test_module, test_dir, simulator="veri
                          build_args=build_args, always=False, timescale=("1ns", "1ps"),
                          waves=waves)
     results = build_dir / f"results-{run_name}-{os.getpid()}.xml"
-    runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
-                test_dir=build_dir, extra_env=dict(extra_env or {}), testcase=testcase,
-                results_xml=str(results), waves=waves)
+    with _stdout_to_stderr():
+        runner.test(hdl_toplevel=toplevel, test_module=test_module, build_dir=build_dir,
+                    test_dir=build_dir, extra_env=dict(extra_env or {}), testcase=testcase,
+                    results_xml=str(results), waves=waves)
     tests, failed = get_results(results)
     return CocotbResult(tests=tests, failed=failed, results_xml=results, build_dir=build_dir,
                         seconds=time.perf_counter() - t0, built=built)

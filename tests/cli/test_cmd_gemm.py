@@ -217,3 +217,14 @@ def test_missing_icarus_is_a_usage_error(monkeypatch, capsys):
     assert main(["gemm", "--array", "2x2", "--cocotb", "--sim", "icarus", "--json"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "needs Icarus Verilog (iverilog), which is not installed" in err
+
+
+@pytest.mark.cocotb
+def test_cocotb_json_is_one_document(capfd):
+    """The cocotb path's build and simulator logs go to stderr, not into the JSON."""
+    rc = main(["gemm", "--array", "2x3", "--acc-bits", "16", "--depth", "64", "--m", "5",
+               "--n", "4", "--k", "7", "--cocotb", "--json"])
+    out, err = capfd.readouterr()
+    doc = json.loads(out)
+    assert rc == 0 and doc["mismatches"] == 0 and doc["simulator"] == "cocotb"
+    assert "cocotb" in err

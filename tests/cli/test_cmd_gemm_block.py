@@ -85,3 +85,43 @@ def test_integer_inputs_are_values_and_codes_are_refused(tmp_path, capsys):
     assert doc["mismatches"] == 0 and doc["max_abs_error_vs_float"] == 0  # small ints: exact
     assert _gemm(argv[:-1] + ["--codes"]) == 2
     assert "--codes: a block-scaled array takes values" in capsys.readouterr().err
+
+
+@pytest.fixture
+def gguf_file(tmp_path, rng):
+    from gguf.quants import quantize as gq
+    T = gguf.GGMLQuantizationType
+    path = str(tmp_path / "w.gguf")
+    wr = gguf.GGUFWriter(path, "llama")
+    wr.add_tensor("w_q4", gq(rng.standard_normal((5, 64)).astype(np.float32), T.Q4_0),
+                  raw_dtype=T.Q4_0)
+    wr.add_tensor("norm", rng.standard_normal(64).astype(np.float32))
+    wr.write_header_to_file()
+    wr.write_kv_data_to_file()
+    wr.write_tensors_to_file()
+    wr.close()
+    return path
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--b-gguf", "{missing}", "--b-tensor", "w"], "GGUF file '{missing}' does not exist"),
+    (["--b-gguf", "{path}", "--b-tensor", "nope"],
+     "GGUF file '{path}' has no tensor 'nope'; its tensors are: w_q4 (Q4_0), norm (F32)"),
+    (["--b-gguf", "{path}", "--b-tensor", "norm"],
+     "tensor 'norm' of '{path}' is F32; nybble runs Q4_0 and MXFP4 tensors on the "
+     "block-scaled arrays"),
+    (["--b-gguf", "{path}"],
+     "--b-gguf needs --b-tensor NAME (the file's tensors: w_q4 (Q4_0), norm (F32))"),
+    (["--a-tensor", "w_q4"], "--a-tensor needs --a-gguf FILE"),
+    (["--b-gguf", "{short}", "--b-tensor", "w_q4"],
+     "GGUF file '{short}' is truncated or not a GGUF file"),
+])
+def test_gguf_mistakes_get_their_own_message(argv, message, gguf_file, tmp_path, capsys):
+    short = tmp_path / "short.gguf"
+    short.write_bytes(open(gguf_file, "rb").read()[:40])
+    names = {"path": gguf_file, "missing": str(tmp_path / "missing.gguf"), "short": str(short)}
+    rc = _gemm([a.format(**names) for a in argv] + ["--m", "2", "--sim", "amaranth", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == ""
+    assert err.startswith("nybble gemm: error: " + message.format(**names)), err
+    assert err.count("\n") == 1

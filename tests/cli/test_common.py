@@ -70,3 +70,14 @@ def test_config_from_args():
     assert cfg.a_depth == 4096
     args.depth = 64
     assert config_from_args(args, pe="int4").a_depth == 64
+
+
+def test_ctrl_c_is_one_line(monkeypatch, capsys):
+    import nybble.cmd_formats as fm
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fm, "run", interrupted)
+    assert main(["formats"]) == 130
+    assert capsys.readouterr().err == "nybble formats: interrupted\n"
