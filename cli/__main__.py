@@ -13,7 +13,7 @@ import sys
 
 from nybble.sw.errors import NybbleError, ToolError
 from . import __version__
-from .common import UsageError
+from .common import UsageError, to_json
 
 # command-group modules (in ``cli/``), each defining ``register(subparsers)``
 COMMAND_MODULES = [
@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "cmd_fpga",
     "cmd_cost",
     "cmd_cache",
+    "cmd_example",
 ]
 
 
@@ -47,10 +48,25 @@ def _module_for(argv):
     return name if name in COMMAND_MODULES else None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own usage errors take the one error path too: one line (with the usage) on
+    stderr, exit status 2, and with ``--json`` one JSON document on stdout."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        if "--json" in _ARGV:
+            sys.stdout.write(to_json({"error": message, "exit_status": 2}) + "\n")
+        sys.exit(2)
+
+
+_ARGV = []  # the argv main() parses (argparse's error() does not see it)
+
+
 def build_parser(argv=None):
     """The argument parser; with ``argv``, only the requested command's module is imported
     (each command group pulls in its own dependencies: scipy, Amaranth, ...)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nybble", description="Nybble: 4-bit MAC array co-design simulator")
     parser.add_argument("--version", action="version", version=f"nybble {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -62,6 +78,7 @@ def build_parser(argv=None):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    _ARGV[:] = argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -74,13 +91,20 @@ def main(argv=None):
         # other exception is a bug and keeps its traceback
         if os.environ.get("NYBBLE_DEBUG"):
             raise
-        print(f"nybble {args.command}: error: {e}", file=sys.stderr)
-        return 1 if isinstance(e, ToolError) else 2
+        return _fail(args, str(e), 1 if isinstance(e, ToolError) else 2)
     except KeyboardInterrupt:
         # child processes (compilers, simulators) were started with subprocess.run, which
         # kills them on the way out; scratch files are removed by their `finally` blocks
-        print(f"nybble {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, "interrupted", 130, prefix="")
+
+
+def _fail(args, message, status, prefix="error: "):
+    """The one error path: one line on stderr and, with ``--json``, one JSON document on
+    stdout (``{"error": message, "exit_status": status}``) so that a script always parses."""
+    print(f"nybble {args.command}: {prefix}{message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        sys.stdout.write(to_json({"error": message, "exit_status": status}) + "\n")
+    return status
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ are counted or removed; anything else under DIR (``build/cost`` reports, ...) is
 
 JSON (``--json``): ``build_dir``, ``exists``, ``cache_root``, ``areas`` (``name``, ``path``,
 ``entries``, ``bytes``), ``total`` (``entries``, ``bytes``); ``clean`` adds ``what`` and
-``skipped`` and reports what it removed.  An input error prints ``{"error": ...}``.
+``skipped`` and reports what it removed. 
 """
 
 import contextlib
@@ -33,12 +33,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import UsageError, emit, to_json
+from .common import UsageError, emit
 
 __all__ = ["register", "scan", "clean", "Area"]
 
 _HELP = ("caches live under build/ (see `nybble cache info` for their size, `nybble cache "
          "clean` to free it)")
+
+_AREAS = ("Cache areas under --build-dir DIR: verilog (DIR/verilog), verilator (native "
+          "harness builds), cocotb (cocotb builds), cache/<tool> (tool results in "
+          "$NYBBLE_CACHE/<tool> or DIR/cache/<tool>: yosys, fpga, ...), fpga (board builds in "
+          "DIR/fpga). Only files of a cache's own shape are counted or removed.")
 
 #: the result caches that always get an area (others when their folder holds results)
 KNOWN_TOOLS = ("yosys", "fpga")
@@ -54,17 +59,17 @@ def register(sub):
         "size and `nybble cache clean` to free it. Everything in them is rebuilt on demand."))
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION")
     i = csub.add_parser("info", help="entries and bytes of every cache area, and the total",
-                        description=__doc__.split("\n\n")[1])
+                        description=_AREAS)
     _common_args(i)
-    i.set_defaults(func=_json_errors(_info))
+    i.set_defaults(func=_info)
     c = csub.add_parser("clean", help="remove cache areas and report what that freed",
-                        description=__doc__.split("\n\n")[1])
+                        description=_AREAS + " Everything in them is rebuilt on demand.")
     _common_args(c)
     c.add_argument("--what", default="all", metavar="AREAS",
                    help="comma-separated: verilog, verilator, cocotb, yosys (cache/yosys), "
                         "cache (every cache/<tool>), cache/<tool>, fpga (board builds), all "
                         "(default all: every area `nybble cache info` lists)")
-    c.set_defaults(func=_json_errors(_clean))
+    c.set_defaults(func=_clean)
     p.set_defaults(func=lambda args: p.print_help())
 
 
@@ -72,19 +77,6 @@ def _common_args(p):
     p.add_argument("--build-dir", default="build", metavar="DIR",
                    help="the build directory (default build/)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
-
-
-def _json_errors(run):
-    """``run`` that, with ``--json``, also prints ``{"error": ...}`` on stdout for an input
-    error (the one-line message on stderr and exit status 2 stay :func:`nybble.__main__.main`'s)."""
-    def wrapped(args):
-        try:
-            return run(args)
-        except UsageError as e:
-            if getattr(args, "json", False):
-                sys.stdout.write(to_json({"error": str(e)}) + "\n")
-            raise
-    return wrapped
 
 
 # --- what is in an area -------------------------------------------------------------------

@@ -152,7 +152,7 @@ def test_build_dir_that_is_a_file(run_cli, tmp_path, action):
     f = tmp_path / "file"
     f.write_text("x")
     doc, err = _json(run_cli, ["cache", action, "--build-dir", str(f), "--json"], status=2)
-    assert doc == {"error": f"--build-dir {str(f)!r} is not a directory"}
+    assert doc == {"error": f"--build-dir {str(f)!r} is not a directory", "exit_status": 2}
     assert err == f"nybble cache: error: --build-dir {str(f)!r} is not a directory\n"
     rc, out, _ = run_cli(["cache", action, "--build-dir", str(f)])
     assert rc == 2 and out == ""                  # without --json: the stderr line only

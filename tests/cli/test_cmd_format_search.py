@@ -28,7 +28,7 @@ def test_cli_format_search(run_cli, tmp_path):
 
 @pytest.mark.parametrize("setup, argv, msg", [
     (None, ["nope.npy"], r"input file 'nope\.npy' does not exist"),
-    ("garbage", ["{p}"], r"input file '.*' is not a readable \.npy array"),
+    ("garbage", ["{p}"], r"input file '.*' is not a \.npy array \(numpy\.save writes them\)"),
     ("ok", ["{p}", "--bits", "6"], r"bits must be one of 2, 3, 4, 8"),
     ("ok", ["{p}", "--granularity", "rows"], r"granularity must be one of tensor, channel"),
 ])

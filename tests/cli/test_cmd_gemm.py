@@ -178,7 +178,7 @@ def test_output_paths_are_checked_before_the_run(flag, target, message, tmp_path
     rc = main(["gemm", "--array", "2x2", "--m", "2", "--n", "2", "--k", "2", "--sim",
                "amaranth", flag, target.format(**d), "--json"])
     out, err = capsys.readouterr()
-    assert rc == 2 and out == ""
+    assert rc == 2 and json.loads(out) == {"error": message.format(**d), "exit_status": 2}
     assert err == f"nybble gemm: error: {message.format(**d)}\n"
 
 
@@ -216,7 +216,8 @@ def test_missing_icarus_is_a_usage_error(monkeypatch, capsys):
     monkeypatch.setattr(cmd_gemm, "available_simulators", lambda: ["verilator"])
     assert main(["gemm", "--array", "2x2", "--cocotb", "--sim", "icarus", "--json"]) == 2
     out, err = capsys.readouterr()
-    assert out == "" and "needs Icarus Verilog (iverilog), which is not installed" in err
+    assert "needs Icarus Verilog (iverilog), which is not installed" in json.loads(out)["error"]
+    assert "needs Icarus Verilog (iverilog), which is not installed" in err
 
 
 @pytest.mark.cocotb

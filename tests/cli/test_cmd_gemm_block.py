@@ -122,6 +122,7 @@ def test_gguf_mistakes_get_their_own_message(argv, message, gguf_file, tmp_path,
     names = {"path": gguf_file, "missing": str(tmp_path / "missing.gguf"), "short": str(short)}
     rc = _gemm([a.format(**names) for a in argv] + ["--m", "2", "--sim", "amaranth", "--json"])
     out, err = capsys.readouterr()
-    assert rc == 2 and out == ""
+    assert rc == 2 and json.loads(out) == {"error": err[len("nybble gemm: error: "):-1],
+                                           "exit_status": 2}
     assert err.startswith("nybble gemm: error: " + message.format(**names)), err
     assert err.count("\n") == 1
