@@ -235,6 +235,29 @@ def _safe_div(x, s):
         return np.where(s == 0, 0.0, x / np.where(s == 0, 1.0, s))
 
 
+_F32 = np.finfo(np.float32)
+
+
+def _range_error(sch, need, kind, lo, hi):
+    """``need``: the scales x needs (>= 0); they leave ``lo .. hi``, what ``kind`` holds."""
+    nz = np.asarray(need, dtype=np.float64)
+    nz = nz[nz > 0]
+    raise ParameterError(
+        f"x needs {sch.name} scales from {nz.min():g} to {nz.max():g}, but its {kind} scales "
+        f"hold {lo:g} .. {hi:g}: rescale x (it would quantize to "
+        f"{'inf / NaN' if nz.max() > hi else 'zeros'})")
+
+
+def _float32_scale(sch, s):
+    """``s`` (float64 scales, >= 0) as float32, or an error when a scale overflows float32
+    or a nonzero one underflows to 0 (every element would become NaN or 0)."""
+    s = np.asarray(s, dtype=np.float64)
+    if s.size and (s.max() > _F32.max or (s[s > 0].size and s[s > 0].min()
+                                          < _F32.smallest_subnormal)):
+        _range_error(sch, s, "float32", float(_F32.smallest_subnormal), float(_F32.max))
+    return s.astype(np.float32)
+
+
 def quantize(x, scheme, *, axis=-1, rounding="nearest_even", seed=None):
     """Quantize ``x`` with ``scheme``, blocks along ``axis`` (see the module table).
 
@@ -250,11 +273,17 @@ def quantize(x, scheme, *, axis=-1, rounding="nearest_even", seed=None):
         if rounding != "nearest_even":
             raise ParameterError(f"{sch.name} uses llama.cpp's own rounding; rounding must be "
                              f"'nearest_even', not {rounding!r}")
+        # llama.cpp stores fp16 scales, about max|block| / 8 (q4_0, q4_1) or below
+        amax = np.max(np.abs(_blocked(x, axis, sch.block)[0]), axis=-1) / 8 if x.size else \
+            np.zeros(0)
+        if amax.size and (amax.max() > 65504 or (amax[amax > 0].size and
+                                                 amax[amax > 0].min() < 2.0 ** -24)):
+            _range_error(sch, amax, "fp16", 2.0 ** -24, 65504)
         return _ggml_quantize(x, sch, axis, ggml)
     enc = dict(rounding=rounding, seed=seed)
     if sch.block == 0:  # per tensor
         amax = np.max(np.abs(x)) if x.size else 0.0
-        scale = np.float32(amax / 7.0)
+        scale = _float32_scale(sch, np.array(amax) / 7.0)
         codes = encode(_safe_div(x, np.float64(scale)), sch.element, **enc)
         return QuantizedTensor(codes, np.array(scale), sch, x.shape, axis)
     block = x.shape[axis] if sch.block is None else sch.block
@@ -264,15 +293,16 @@ def quantize(x, scheme, *, axis=-1, rounding="nearest_even", seed=None):
     if sch.scale_kind == "e8m0":
         emax = _MX_EMAX[sch.elem_fmt.name]
         _, ex = np.frexp(amax)
-        e = np.clip(ex - 1 - emax, -127, 127)
-        e = np.where(amax == 0, -127, e)
+        e = np.where(amax == 0, -127, ex - 1 - emax)
+        if e.size and (e.max() > 127 or e.min() < -127):
+            _range_error(sch, np.where(amax == 0, 0, np.ldexp(1.0, e)), "E8M0",
+                         2.0 ** -127, 2.0 ** 127)
         stored = (e + 127).astype(np.uint8)
         codes = encode(np.ldexp(xb, -e), sch.element, **enc)
     elif sch.scale_kind == "e4m3":
         t_amax = float(np.max(np.abs(x))) if x.size else 0.0
-        ts = np.float32(t_amax / (448.0 * 6.0)) if t_amax > 0 else np.float32(1.0)
-        if ts == 0:  # amax so small that the tensor scale underflows float32
-            ts = np.float32(np.finfo(np.float32).smallest_subnormal)
+        ts = _float32_scale(sch, np.array(t_amax / (448.0 * 6.0))) if t_amax > 0 \
+            else np.float32(1.0)
         tensor_scale = float(ts)
         stored = encode(amax / 6.0 / np.float64(ts), "float8_e4m3fn")
         sb = decode(stored, "float8_e4m3fn") * np.float64(ts)
@@ -283,7 +313,7 @@ def quantize(x, scheme, *, axis=-1, rounding="nearest_even", seed=None):
     else:
         f = get_format(sch.element)
         top = min(f.max_value, -f.min_value)  # symmetric: int4 uses +-7, not -8
-        stored = (amax / top).astype(np.float32)
+        stored = _float32_scale(sch, amax / top)
         codes = encode(_safe_div(xb, stored.astype(np.float64)), sch.element, **enc)
     codes = _unblocked(codes, axis, n)
     scales = np.moveaxis(stored[..., 0], -1, axis)

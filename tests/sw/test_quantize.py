@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,24 @@ def test_bad_input():
         from_bytes(bytes(1), "nvfp4", (1, 16))
     with pytest.raises(ValueError, match="to_bytes is defined"):
         quantize(np.ones((1, 32)), "int4_g32").to_bytes()
+
+
+@pytest.mark.parametrize("scheme,kind", [("int4_tensor", "float32"), ("int4_g32", "float32"),
+                                         ("mxfp4", "E8M0"), ("nvfp4", "float32"),
+                                         ("q4_0", "fp16")])
+@pytest.mark.parametrize("value,result", [(1e300, "inf / NaN"), (1e-50, "zeros")])
+def test_magnitudes_beyond_the_scales_are_refused(scheme, kind, value, result):
+    x = np.full((2, 64), value)
+    with pytest.raises(ValueError, match=rf"^x needs {scheme} scales from .* but its {kind} "
+                                         rf"scales hold .*: rescale x \(it would quantize to "
+                                         rf"{re.escape(result)}\)$"):
+        quantize(x, scheme, axis=-1)
+
+
+def test_magnitudes_inside_the_scales_quantize(rng):
+    """Far from 1 but inside E8M0's range, MXFP4 is exactly scale-invariant."""
+    x = rng.standard_normal((2, 64))
+    ref = quantize(x, "mxfp4", axis=-1).dequantize()
+    for k in (100, -100):
+        q = quantize(np.ldexp(x, k), "mxfp4", axis=-1)
+        assert np.array_equal(np.ldexp(q.dequantize(), -k), ref)
