@@ -143,6 +143,13 @@ def run(args):
     check_output_file("--out", args.out)
     check_output_file("--waves", args.waves)
     check_output_dir("--build-dir", args.build_dir)
+    if args.a is None and args.b is None and not (args.a_gguf or args.b_gguf):
+        # random operands: refuse before making them what the array could never hold
+        elements = args.m * args.k + args.k * args.n
+        if elements > MAX_BUFFER_BITS // 4:
+            raise UsageError(f"a {args.m}x{args.k} @ {args.k}x{args.n} GEMM has {elements:,} "
+                             f"operand elements; the simulated array holds at most "
+                             f"{MAX_BUFFER_BITS // 4:,}: use a smaller --m/--n/--k")
     sim = _simulator(args)
     if sim == "icarus" and "icarus" not in available_simulators():
         raise UsageError("--cocotb --sim icarus needs Icarus Verilog (iverilog), which is not "
@@ -167,6 +174,7 @@ def run(args):
     extra.update(_accumulator_note(cfg, k))
     sched = schedule_for(cfg, m, n, k)     # once: it sizes the buffers and runs the job
     if args.depth is None:
+        _check_buffer_size(cfg, sched, (m, n, k))
         cfg = fit_config(cfg, sched)
     check = check_gemm(cfg, a, b, sim=sim, waves=args.waves, build_dir=args.build_dir,
                        schedule=sched)
@@ -190,6 +198,26 @@ def run(args):
         out["area"] = _pe_array_area(cfg, args.build_dir)
     emit(args, out, _text(cfg, check, out))
     return 1 if check.mismatches else 0
+
+
+#: The most on-chip buffer the simulated array may hold (bits): beyond it, elaborating and
+#: compiling the model would take longer than any user waits (the buffers hold the whole GEMM).
+MAX_BUFFER_BITS = 1 << 30
+MAX_DEPTH = 1 << 24          # ArrayConfig's largest buffer depth
+
+
+def _check_buffer_size(cfg, sched, shape):
+    lay = cfg.top_layout
+    bits = (sched.a_writes * lay.a_word_bits + sched.b_writes * lay.b_word_bits
+            + sched.c_words * cfg.cols * cfg.acc_bits)
+    words = max(sched.a_writes, sched.b_writes, sched.c_words)
+    if bits > MAX_BUFFER_BITS or words > MAX_DEPTH:
+        m, n, k = shape
+        raise UsageError(f"a {m}x{k} @ {k}x{n} GEMM needs {bits / 8 / 2 ** 20:.0f} MiB of "
+                         f"on-chip buffers on a {cfg.rows}x{cfg.cols} array (they hold the whole "
+                         f"GEMM, {words:,} words deep); the limits are "
+                         f"{MAX_BUFFER_BITS / 8 / 2 ** 20:.0f} MiB and {MAX_DEPTH:,} words: use "
+                         "a smaller --m/--n/--k or a larger --array")
 
 
 def _accumulator_note(cfg, k):

@@ -42,6 +42,7 @@ import time
 
 import numpy as np
 
+from nybble.synth.progress import heartbeat
 from nybble.synth.toolchain import verilator_env, verilator_version
 from .words import chunks_to_ints, ints_to_chunks
 from nybble.sw.errors import ParameterError, ToolError
@@ -247,7 +248,8 @@ def build_native(verilog, *, wr_width, rd_width, cache_dir="build/verilator", wa
         cmd = ["verilator", "--cc", "--exe", "--build", "-j", jobs, *flags, "top.v", "main.cpp"]
         _say(log, f"verilator: building {key} ...")
         t = time.perf_counter()
-        p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+        with heartbeat("compiling the Verilator model", log):
+            p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
         dt = time.perf_counter() - t
         if p.returncode != 0 or not os.path.exists(exe):
             tail = "\n".join((p.stdout + p.stderr).splitlines()[-30:])
@@ -316,8 +318,9 @@ def _version():
 
 def run_native(build, *, a_words, b_words, c_words=(), m_tiles, n_tiles, k_len, m_len, n_out,
                read_addresses=None, max_cycles=1 << 40, workdir="build/verilator/jobs",
-               waves_path=None):
-    """Run one job; returns ``(results, cycles, overflow, sim_seconds)``.
+               waves_path=None, log=None):
+    """Run one job; returns ``(results, cycles, overflow, sim_seconds)``; a long run says so
+    on ``log`` every few seconds.
 
     ``a_words`` etc. are write-port words (uint32 chunk arrays or integers < 2**wr_width);
     ``read_addresses`` (default ``0 .. n_out-1``) are read after ``done``; ``results`` is an
@@ -338,7 +341,8 @@ def run_native(build, *, a_words, b_words, c_words=(), m_tiles, n_tiles, k_len, 
         f.write(addrs.astype(np.uint64).tobytes())
     cmd = [build.exe, job, res] + ([os.path.abspath(waves_path)] if waves_path else [])
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True)
+        with heartbeat("simulating on the native Verilator model", log):
+            p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
             raise ToolError(f"native simulation failed ({p.returncode}): {p.stderr[-2000:]}")
         raw = np.fromfile(res, dtype=np.uint8)

@@ -171,7 +171,7 @@ def _run_verilator(config, p, waves, build_dir, log):
     values, cycles, overflow, secs = run_native(
         b, a_words=p.a_words, b_words=p.b_words, n_out=len(p.addresses),
         read_addresses=p.addresses, workdir=os.path.join(build_dir, "verilator", "jobs"),
-        waves_path=waves, **p.job)
+        waves_path=waves, log=log, **p.job)
     return values, cycles, overflow, secs, b.build_seconds + (0 if b.cached else gen_s), b.cached
 
 

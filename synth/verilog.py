@@ -34,6 +34,7 @@ import nybble.hw
 import nybble.sw
 from nybble.hw.top import ArrayTop, ResetlessTop
 from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
+from .progress import heartbeat
 from .toolchain import verilator_executable, yosys_command
 
 __all__ = ["to_verilog", "write_verilog", "lint", "source_digest", "cached_verilog",
@@ -226,7 +227,8 @@ def cached_verilog(stem, description, build, *, build_dir="build", log=None):
     if text is not None:
         return text, 0.0
     start = time.perf_counter()
-    text = to_verilog(build(), name="top")
+    with heartbeat(f"generating Verilog ({stem})", log):
+        text = to_verilog(build(), name="top")
     seconds = time.perf_counter() - start
     data = text.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -229,3 +229,15 @@ def test_cocotb_json_is_one_document(capfd):
     doc = json.loads(out)
     assert rc == 0 and doc["mismatches"] == 0 and doc["simulator"] == "cocotb"
     assert "cocotb" in err
+
+
+def test_a_gemm_too_big_to_simulate_is_refused_before_any_work(capsys):
+    rc = main(["gemm", "--array", "4x4", "--m", "4", "--n", "4", "--k", "300000000", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 2 and doc["error"] == ("a 4x300000000 @ 300000000x4 GEMM has 2,400,000,000 "
+                                        "operand elements; the simulated array holds at most "
+                                        "268,435,456: use a smaller --m/--n/--k")
+    rc = main(["gemm", "--array", "2x2", "--m", "2", "--n", "2", "--k", "20000000", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 2 and doc["error"].startswith("a 2x20000000 @ 20000000x2 GEMM needs ")
+    assert "MiB of on-chip buffers on a 2x2 array" in doc["error"]
