@@ -189,6 +189,8 @@ def _run(args):
         raise cli.UsageError(f"--jobs must be at least 1, not {args.jobs}")
     if args.array_depth < 1:
         raise cli.UsageError(f"--array-depth must be at least 1, not {args.array_depth}")
+    cli.check_output_dir("--out", args.out)
+    cli.check_cache_dirs()
     kinds = select_kinds(args.formats, args.pes)
     array = cli.parse_array(args.array) if args.array else None
     if array is not None:

@@ -57,6 +57,7 @@ def _run(args):
     from nybble.synth.fpga import BOARDS, build_board
     if args.board not in BOARDS:
         raise cli.UsageError(f"--board must be one of {', '.join(BOARDS)}, not {args.board!r}")
+    cli.check_cache_dirs(args.build_dir)
     kind = pe_kind(args.pe)
     if kind.pe == "bitserial":
         raise cli.UsageError(f"--pe {args.pe!r} is bit-serial; the array hosts MAC and "

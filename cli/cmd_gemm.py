@@ -16,7 +16,7 @@ from nybble.sim.check import check_gemm, result_values
 from nybble.sim.schedule import fit_config, schedule_for
 from nybble.sw import decode, encode, get_format, get_scheme, min_acc_bits, quantize
 from nybble.synth.toolchain import available_simulators
-from .common import (UsageError, add_array_args, check_output_dir, check_output_file,
+from .common import (UsageError, add_array_args, check_cache_dirs, check_output_file,
                      check_positive, config_from_args, emit, load_npy, write_npy)
 from .gemm_block import add_block_args, block_operands, wants_block
 
@@ -142,7 +142,7 @@ def run(args):
     check_positive(args, "seed", minimum=0)
     check_output_file("--out", args.out)
     check_output_file("--waves", args.waves)
-    check_output_dir("--build-dir", args.build_dir)
+    check_cache_dirs(args.build_dir)
     if args.a is None and args.b is None and not (args.a_gguf or args.b_gguf):
         # random operands: refuse before making them what the array could never hold
         elements = args.m * args.k + args.k * args.n

@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 
-from nybble.sw import quantize, scheme_names
+from nybble.sw import ROUNDING_MODES, quantize, scheme_names
 
 from .common import check_output_file, emit, load_npy, write_npz
 
@@ -17,7 +17,7 @@ def register(sub):
     p.add_argument("-o", "--out", help="write codes and scales to this .npz file")
     p.add_argument("--axis", type=int, default=-1, help="axis the blocks run along (default -1)")
     p.add_argument("--rounding", default="nearest_even",
-                   help="nearest_even, nearest_away, toward_zero or stochastic")
+                   help=f"element rounding: {', '.join(ROUNDING_MODES)} (default nearest_even)")
     p.add_argument("--seed", type=int, default=None, help="seed for stochastic rounding")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)

@@ -20,7 +20,7 @@ from nybble.sw.errors import ToolError
 
 __all__ = ["UsageError", "emit", "to_json", "add_array_args", "config_from_args", "load_npy",
            "check_output_file", "check_output_dir", "write_npy", "parse_array",
-           "check_positive"]
+           "check_positive", "check_cache_dirs"]
 
 
 class UsageError(Exception):
@@ -162,6 +162,15 @@ def check_output_dir(flag, path):
     if not os.access(existing, os.W_OK):
         raise UsageError(f"{flag} {path!r} is not writable")
     return path
+
+
+def check_cache_dirs(build_dir=None):
+    """Before any work: the build directory (``--build-dir``) and the result cache
+    (``$NYBBLE_CACHE``, when set) must be writable directories."""
+    if build_dir is not None:
+        check_output_dir("--build-dir", build_dir)
+    if os.environ.get("NYBBLE_CACHE"):
+        check_output_dir("$NYBBLE_CACHE", os.environ["NYBBLE_CACHE"])
 
 
 def write_npy(flag, path, array):
