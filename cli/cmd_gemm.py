@@ -57,7 +57,7 @@ def register(sub):
 
 
 def _load(path, name):
-    x = load_npy(path, name)
+    x = load_npy(path, f"--{name}")
     if x.ndim != 2:
         raise UsageError(f"--{name} must be a 2-D array, not shape {x.shape}")
     return x

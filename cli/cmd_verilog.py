@@ -103,6 +103,7 @@ def _run(args):
                                       write_verilog)
     start = time.perf_counter()
     check_identifier(args.name, "--name")
+    cli.check_output_file("-o", args.output)
     make, what, config, acc_bits = _build(args, cli)
     print(f"elaborating {what} {args.pe}" + (f" {args.array}" if args.array else "") + " ...",
           file=sys.stderr, flush=True)

@@ -124,7 +124,7 @@ def _operands(args, scheme, block):
                                  f"--block-size {block}")
             return qt
         if path:
-            x = load_npy(path, flag)
+            x = load_npy(path, f"--{flag}")
             if x.ndim != 2:
                 raise UsageError(f"--{flag} must be a 2-D array, not shape {x.shape}")
             if getattr(args, "codes", False):
