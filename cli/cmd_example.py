@@ -12,7 +12,7 @@ file                   what                                                     
 ``chain_0.npy``,       a two-matrix chain 64 -> 48 -> 32                           ``stability``
 ``chain_1.npy``
 ``topology.csv``       a SCALE-Sim GEMM topology (Layer, M, N, K)                  ``cycles``
-``scalesim.cfg``       a SCALE-Sim architecture config (32 x 32, ws)               ``cycles``
+``scalesim.cfg``       scale-sim-v2's example config (32 x 32, os)               ``cycles``
 ``tiny.gguf``          one Q4_0 and one MXFP4 weight tensor (64 x 64)              ``gemm``
 =====================  =========================================================  ===========
 
@@ -26,9 +26,10 @@ import numpy as np
 
 from .common import UsageError, check_output_dir, emit
 
+#: scale-sim-v2's example architecture (configs/scale.cfg): 32 x 32, output-stationary.
 SCALESIM_CFG = """\
 [general]
-run_name = nybble_example_32x32_ws
+run_name = scale_example_run_32x32_os
 
 [architecture_presets]
 ArrayHeight:    32
@@ -36,11 +37,18 @@ ArrayWidth:     32
 IfmapSramSzkB:   64
 FilterSramSzkB:  64
 OfmapSramSzkB:   64
+IfmapOffset:    0
+FilterOffset:   10000000
+OfmapOffset:    20000000
 Bandwidth : 64
-Dataflow : ws
+Dataflow : os
+MemoryBanks:   1
+
+[sparsity]
+SparsitySupport : false
 
 [run_presets]
-InterfaceBandwidth: CALC
+InterfaceBandwidth: USER
 """
 
 TOPOLOGY_CSV = """\

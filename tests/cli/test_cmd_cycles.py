@@ -15,6 +15,7 @@ import pytest
 
 from nybble.__main__ import main
 from nybble.sim import report as report_mod
+from nybble.cmd_example import SCALESIM_CFG
 from nybble.sim.workloads import Layer, llama_7b
 
 
@@ -123,22 +124,7 @@ def test_topology_and_csv(capsys, tmp_path):
     assert "wrote" in err
 
 
-SCALE_CFG = """\
-[general]
-run_name = scale_example_run_32x32_os
-
-[architecture_presets]
-ArrayHeight:    32
-ArrayWidth:     32
-IfmapSramSzkB:   64
-FilterSramSzkB:  64
-OfmapSramSzkB:   64
-Bandwidth : 64
-Dataflow : ws
-
-[run_presets]
-InterfaceBandwidth: CALC
-"""
+SCALE_CFG = SCALESIM_CFG.replace("Dataflow : os", "Dataflow : ws")
 
 
 def test_config_file_and_overrides(capsys, tmp_path):
@@ -181,7 +167,7 @@ def test_bad_files_name_file_and_line(capsys, tmp_path):
     code = main(["cycles", "--config", str(cfg), "--workload", "resnet50"])
     _, err = capsys.readouterr()
     assert code == 2
-    assert f"{cfg}:11: Dataflow 'is' (input-stationary) is not supported" in err
+    assert f"{cfg}:14: Dataflow 'is' (input-stationary) is not supported" in err
     cfg.write_text(SCALE_CFG.replace("ArrayHeight:    32", "ArrayHeight:    512"))
     code = main(["cycles", "--config", str(cfg), "--workload", "resnet50"])
     _, err = capsys.readouterr()

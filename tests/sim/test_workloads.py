@@ -5,6 +5,8 @@ import re
 import numpy as np
 import pytest
 
+from nybble.cmd_example import SCALESIM_CFG
+
 from nybble.sim.workloads import (
     Layer, get_workload, llama_7b, read_scalesim_cfg, read_topology, resnet50,
     scalesim_sram_depths, total_macs)
@@ -247,29 +249,7 @@ def test_read_topology_empty_and_missing(tmp_path):
 # --------------------------------------------------------------------------------------------
 # SCALE-Sim .cfg (contents as in scale-sim-v2's configs/)
 
-SCALE_CFG = """\
-[general]
-run_name = scale_example_run_32x32_os
-
-[architecture_presets]
-ArrayHeight:    32
-ArrayWidth:     32
-IfmapSramSzkB:   64
-FilterSramSzkB:  64
-OfmapSramSzkB:   64
-IfmapOffset:    0
-FilterOffset:   10000000
-OfmapOffset:    20000000
-Bandwidth : 64
-Dataflow : os
-MemoryBanks:   1
-
-[sparsity]
-SparsitySupport : false
-
-[run_presets]
-InterfaceBandwidth: USER
-"""
+SCALE_CFG = SCALESIM_CFG  # scale-sim-v2's configs/scale.cfg, shipped by `nybble example`
 
 GOOGLE_CFG = """\
 [general]
