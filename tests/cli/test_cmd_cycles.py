@@ -5,7 +5,6 @@ also checked with a simple counting model passed as its ``cycle_fn``.
 """
 
 import csv
-from dataclasses import dataclass
 import io
 import json
 import math
@@ -16,24 +15,8 @@ import pytest
 from nybble.__main__ import main
 from nybble.sim import report as report_mod
 from nybble.cmd_example import SCALESIM_CFG
+from nybble.sim.cycles import GemmCycles
 from nybble.sim.workloads import Layer, llama_7b
-
-
-@dataclass(frozen=True)
-class CountingGemmCycles:
-    m: int
-    n: int
-    k: int
-    cycles: int
-    ideal_cycles: int
-    utilization: float
-    tiles: int
-    a_reads: int
-    a_writes: int
-    b_reads: int
-    b_writes: int
-    c_reads: int
-    c_writes: int
 
 
 def counting_gemm_cycles(config, m, n, k):
@@ -42,10 +25,10 @@ def counting_gemm_cycles(config, m, n, k):
     tiles = math.ceil(m / config.rows) * math.ceil(n / config.cols)
     cycles = tiles * (k + config.rows + config.cols - 1)
     ideal = math.ceil(m * n * k / (config.rows * config.cols))
-    return CountingGemmCycles(m, n, k, cycles, ideal, ideal / cycles, tiles,
-                             a_reads=tiles * k, a_writes=math.ceil(m / config.rows) * k,
-                             b_reads=tiles * k, b_writes=math.ceil(n / config.cols) * k,
-                             c_reads=0, c_writes=tiles * config.rows)
+    return GemmCycles(m, n, k, cycles, ideal, ideal / cycles, tiles,
+                      a_reads=tiles * k, a_writes=math.ceil(m / config.rows) * k,
+                      b_reads=tiles * k, b_writes=math.ceil(n / config.cols) * k,
+                      c_reads=0, c_writes=tiles * config.rows)
 
 
 def run_cli(capsys, *argv):
