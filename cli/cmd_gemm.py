@@ -171,7 +171,7 @@ def run(args):
         cfg = config_from_args(args)
     m, k = a.shape
     n = b.shape[1]
-    extra.update(_accumulator_note(cfg, k))
+    extra.update(_accumulator_note(cfg, k, refuse=args.overflow == "error"))
     sched = schedule_for(cfg, m, n, k)     # once: it sizes the buffers and runs the job
     if args.depth is None:
         _check_buffer_size(cfg, sched, (m, n, k))
@@ -220,7 +220,7 @@ def _check_buffer_size(cfg, sched, shape):
                          "a smaller --m/--n/--k or a larger --array")
 
 
-def _accumulator_note(cfg, k):
+def _accumulator_note(cfg, k, *, refuse=False):
     """The narrowest accumulator that cannot overflow on this K, and a warning on stderr when
     the configured one is narrower (results then wrap or saturate, exactly as the golden
     model does, so the check still passes)."""
@@ -230,6 +230,10 @@ def _accumulator_note(cfg, k):
                             acc_frac_bits=spec.golden_frac)
     else:
         return {}
+    if cfg.acc_bits < need and refuse:
+        raise UsageError(f"--overflow error: --acc-bits {cfg.acc_bits} is narrower than the "
+                         f"{need} bits a K = {k} dot product can need "
+                         "(nybble.sw.min_acc_bits); raise --acc-bits")
     if cfg.acc_bits < need:
         print(f"nybble gemm: warning: --acc-bits {cfg.acc_bits} is narrower than the {need} "
               f"bits a K = {k} dot product can need (nybble.sw.min_acc_bits): results "

@@ -63,7 +63,9 @@ def add_array_args(p, *, pe="int4", array="16x16"):
     p.add_argument("--pe", default=pe, help="PE kind (see `nybble pe-report`)")
     p.add_argument("--dataflow", default="os", help="os or ws")
     p.add_argument("--acc-bits", type=int, default=32, help="accumulator bits (default 32)")
-    p.add_argument("--overflow", default="wrap", help="wrap or saturate")
+    p.add_argument("--overflow", default="wrap",
+                   help="wrap or saturate (the accumulator's rule); error: refuse to run "
+                        "when the accumulator is narrower than the GEMM can need")
     p.add_argument("--depth", type=int, default=None,
                    help="buffer depth in words (default: enough for the GEMM, at least 4096)")
 
@@ -84,8 +86,10 @@ def config_from_args(args, **changes):
     rows, cols = parse_array(args.array)
     depth = {} if args.depth is None else dict(a_depth=args.depth, b_depth=args.depth,
                                                 c_depth=args.depth)
+    # "error" is a check before the run (the hardware wraps or saturates); the array wraps
+    overflow = "wrap" if args.overflow == "error" else args.overflow
     fields = dict(rows=rows, cols=cols, pe=args.pe, acc_bits=args.acc_bits,
-                  overflow=args.overflow, dataflow=args.dataflow, **depth)
+                  overflow=overflow, dataflow=args.dataflow, **depth)
     fields.update(changes)
     return ArrayConfig(**fields)
 

@@ -241,3 +241,14 @@ def test_a_gemm_too_big_to_simulate_is_refused_before_any_work(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert rc == 2 and doc["error"].startswith("a 2x20000000 @ 20000000x2 GEMM needs ")
     assert "MiB of on-chip buffers on a 2x2 array" in doc["error"]
+
+
+def test_overflow_error_refuses_a_narrow_accumulator(capsys):
+    argv = ["gemm", "--array", "2x2", "--m", "2", "--n", "2", "--sim", "amaranth",
+            "--overflow", "error"]
+    assert main(argv + ["--k", "64", "--acc-bits", "8"]) == 2
+    assert capsys.readouterr().err == (
+        "nybble gemm: error: --overflow error: --acc-bits 8 is narrower than the 14 bits a "
+        "K = 64 dot product can need (nybble.sw.min_acc_bits); raise --acc-bits\n")
+    assert main(argv + ["--k", "64", "--acc-bits", "14", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["acc_may_overflow"] is False
