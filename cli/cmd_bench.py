@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from nybble.sw import quantize, gemm
+from nybble.sw import quantize, gemm, get_scheme, scheme_names
 
 from .common import UsageError, emit, parse_array
 
@@ -15,24 +15,34 @@ def register(sub):
     bsub = p.add_subparsers(dest="bench", metavar="BENCH")
     g = bsub.add_parser("golden", help="golden GEMM vs numpy float32 matmul")
     g.add_argument("--size", type=int, default=1024, help="M = N = K (default 1024)")
-    g.add_argument("--repeats", type=int, default=5, help="timed repetitions (best is kept)")
-    g.add_argument("--schemes", nargs="+", default=["int4_tensor", "mxfp4"])
-    g.add_argument("--json", action="store_true")
+    g.add_argument("--repeats", type=int, default=5,
+                   help="timed runs of each, interleaved; the fastest is kept (default 5)")
+    g.add_argument("--schemes", nargs="+", default=None, metavar="SCHEME",
+                   help="quantization schemes to time (default: every scheme gemm takes: "
+                        f"{', '.join(_gemm_schemes())})")
+    g.add_argument("--json", action="store_true", help="print one JSON document")
     g.set_defaults(func=bench_golden)
     sm = bsub.add_parser("sim", help="RTL utilization and simulation speed (Verilator vs "
                                      "Amaranth simulator, side by side)")
-    sm.add_argument("--array", default="16x16")
-    sm.add_argument("--pe", default="int4")
-    sm.add_argument("--size", type=int, default=64, help="M = N = K of the utilization runs")
-    sm.add_argument("--speed-size", type=int, default=256, help="M = N = K of the speed run")
-    sm.add_argument("--dataflows", nargs="+", default=["os", "ws"])
+    sm.add_argument("--array", default="16x16", help="ROWSxCOLS (default 16x16)")
+    sm.add_argument("--pe", default="int4", help="PE kind (default int4)")
+    sm.add_argument("--size", type=int, default=64,
+                    help="M = N = K of the utilization runs (default 64)")
+    sm.add_argument("--speed-size", type=int, default=256,
+                    help="M = N = K of the speed run (default 256)")
+    sm.add_argument("--dataflows", nargs="+", default=["os", "ws"], metavar="DF",
+                    help="dataflows of the utilization runs (default os ws)")
     sm.add_argument("--repeats", type=int, default=5,
                     help="runs of the speed GEMM; the fastest is reported (default 5)")
     sm.add_argument("--no-amaranth", action="store_true",
                     help="skip the Amaranth-simulator comparison run")
-    sm.add_argument("--build-dir", default="build")
-    sm.add_argument("--json", action="store_true")
+    sm.add_argument("--build-dir", default="build", help="builds and caches (default build/)")
+    sm.add_argument("--json", action="store_true", help="print one JSON document")
     sm.set_defaults(func=bench_sim)
+    er = bsub.add_parser("errors", help="bad inputs by class (nybble.bad_inputs), each run as "
+                                        "a user runs it: how many get a clean one-line error")
+    er.add_argument("--json", action="store_true", help="print one JSON document")
+    er.set_defaults(func=bench_errors)
     p.set_defaults(func=lambda args: p.print_help())
 
 
@@ -45,15 +55,36 @@ def _best_time(fn, repeats):
     return best
 
 
+def _gemm_schemes():
+    """The scheme names gemm takes: every listed scheme without zero points."""
+    return [s for s in scheme_names() if get_scheme(s).symmetric]
+
+
+#: seconds to wait after the numpy matmul before timing gemm: OpenBLAS's worker threads
+#: spin for ~0.1 s after a threaded call and would compete with gemm for the cores
+_SETTLE = 0.15
+
+
 def bench_golden(args):
     n = args.size
     if n < 1:
         raise UsageError(f"--size must be at least 1, not {n}")
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be at least 1, not {args.repeats}")
+    schemes = _gemm_schemes() if args.schemes is None else args.schemes
+    for scheme in schemes:  # every scheme checked before any timing
+        sch = get_scheme(scheme)
+        if not sch.symmetric:
+            raise UsageError(f"--schemes: {scheme} has zero points, which gemm does not take; "
+                             f"schemes gemm takes: {', '.join(_gemm_schemes())}")
+        if sch.scale_kind == "ggml" and n % sch.block:
+            raise UsageError(f"--size must be a multiple of {sch.block} for {scheme} (llama.cpp "
+                             f"has no partial blocks), not {n}")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, n)).astype(np.float32)
     y = rng.standard_normal((n, n)).astype(np.float32)
     rows = []
-    for scheme in args.schemes:
+    for scheme in schemes:
         a = quantize(x, scheme, axis=-1)
         b = quantize(y, scheme, axis=0)
         print(f"bench golden: {scheme} {n}^3 ...", file=sys.stderr)
@@ -61,6 +92,7 @@ def bench_golden(args):
         t_ref, t_gemm = float("inf"), float("inf")
         for _ in range(args.repeats):
             t_ref = min(t_ref, _best_time(lambda: x @ y, 1))
+            time.sleep(_SETTLE)
             t_gemm = min(t_gemm, _best_time(lambda: gemm(a, b), 1))
         rows.append({"scheme": scheme, "m": n, "n": n, "k": n,
                      "gemm_seconds": t_gemm, "numpy_float32_seconds": t_ref,
@@ -68,6 +100,8 @@ def bench_golden(args):
     text = "\n".join(f"{r['scheme']:>12} {n}x{n}x{n}: golden gemm {r['gemm_seconds'] * 1e3:8.1f} ms,"
                      f" numpy float32 {r['numpy_float32_seconds'] * 1e3:8.1f} ms,"
                      f" ratio {r['ratio']:.2f}x" for r in rows)
+    text += (f"\n(each gemm timing starts {_SETTLE} s after the numpy one, so that BLAS threads "
+             "left spinning do not take its cores)")
     emit(args, rows, text)
 
 
@@ -127,3 +161,18 @@ def bench_sim(args):
     out["mismatches"] = sum(r["mismatches"] for r in out["runs"])
     emit(args, out, "\n".join(lines))
     return 1 if out["mismatches"] else 0
+
+
+def bench_errors(args):
+    """Every case of :mod:`nybble.bad_inputs`; exit 1 when any is not met cleanly."""
+    from . import bad_inputs
+    rows = bad_inputs.run_cases(bad_inputs.CASES,
+                                progress=lambda line: print(line, file=sys.stderr))
+    s = bad_inputs.summary(rows)
+    clean = sum(v[0] for v in s.values())
+    lines = [f"{c:<7} {v[0]:>3} of {v[1]:>3} clean  ({bad_inputs.CLASSES[c]})"
+             for c, v in s.items()]
+    lines.append(f"total   {clean:>3} of {len(rows):>3} clean")
+    emit(args, {"classes": {c: {"clean": v[0], "tried": v[1]} for c, v in s.items()},
+                "clean": clean, "tried": len(rows), "cases": rows}, "\n".join(lines))
+    return 0 if clean == len(rows) else 1

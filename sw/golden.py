@@ -28,6 +28,10 @@ Across blocks (block-scaled schemes)
     * A per-tensor scale (NVFP4's ``ta``, ``tb``) is applied last: ``C = fl(X * (ta * tb))``.
     Schemes with zero points (q4_1, q4_k) are refused: dequantize them first.
 
+The results are those of these definitions bit for bit; :func:`gemm` computes them with
+exact float32 / float64 BLAS sums wherever the formats' ranges and the scales allow no
+rounding, and falls back to int64 / Python-int arithmetic where they do not.
+
 Windowed cross-block accumulator (``gemm(..., block_acc=(W, F))``, :func:`gemm_block_acc`,
 :func:`gemm_block_codes`) -- what the block-scaled PEs (:mod:`nybble.hw.block_pe`) hold
     1. Block sum: ``S_j = sum_{k in block j} pa_k * pb_k``, exact, on the product grid
@@ -72,6 +76,9 @@ plain int4 / fp4 / e3m0 array's accumulators hold, bit for bit.  Its keyword-onl
 """
 
 from functools import lru_cache
+import os
+import threading
+import weakref
 
 import numpy as np
 
@@ -204,6 +211,9 @@ def _max_abs(a):
     return int(max(np.max(a), -np.min(a))) if a.size else 0
 
 
+_WALK = 1 << 21  # products gathered at a time for the ordered walk of saturate / error
+
+
 def _accumulate(pa, pb, acc_bits, overflow, amax=None, bmax=None):
     """Block accumulator over all of K: integer array (M, N) with the overflow semantics.
 
@@ -224,23 +234,35 @@ def _accumulate(pa, pb, acc_bits, overflow, amax=None, bmax=None):
         s = s.astype(np.int64) if s.dtype.kind == "f" else s
         mod = 1 << acc_bits
         return ((s + lim) % mod) - lim
-    # saturate / error: the order of additions matters; walk k in ascending order
-    big = bound >= 2 ** 62
-    dt = object if big else np.int64
-    acc = np.zeros((pa.shape[0], pb.shape[1]), dtype=dt)
-    pa, pb = pa.astype(dt), pb.astype(dt)
-    for kk in range(k):
-        acc = acc + np.outer(pa[:, kk], pb[kk, :])
-        over = (acc >= lim) | (acc < -lim)
-        if np.any(over):
-            if overflow == "error":
-                m, n = (int(i) for i in np.argwhere(over)[0])
-                raise ParameterError(
-                    f"accumulator overflow: acc_bits={acc_bits} is too narrow; output "
-                    f"[{m}, {n}] leaves the range at k={kk} (nybble.sw.min_acc_bits gives "
-                    "the width that cannot overflow)")
-            acc = np.clip(acc, -lim, lim - 1)
-    return acc
+    # saturate / error: the order of additions matters, but only where a prefix sum can leave
+    # the range (sum_k |a| |b| >= lim): walk k in ascending order for those outputs alone
+    dt = object if bound >= 2 ** 62 else np.int64
+    s = _int_matmul(pa, pb, bound).astype(dt)
+    idx = np.argwhere(tight * (1 + 1e-9) >= lim)  # row-major order
+    chunk = max(1, _WALK // max(k, 1))
+    first = None  # (k, position in idx) of the first overflow, for "error"
+    for c0 in range(0, len(idx), chunk):
+        ii = idx[c0:c0 + chunk]
+        ra = np.ascontiguousarray(pa[ii[:, 0], :].T).astype(dt)  # (K, outputs)
+        rb = np.ascontiguousarray(pb[:, ii[:, 1]]).astype(dt)
+        acc = np.zeros(len(ii), dtype=dt)
+        for kk in range(k):
+            acc = acc + ra[kk] * rb[kk]
+            over = (acc >= lim) | (acc < -lim)
+            if np.any(over):
+                if overflow == "error":
+                    if first is None or kk < first[0]:
+                        first = (kk, c0 + int(np.flatnonzero(over)[0]))
+                    break
+                acc = np.clip(acc, -lim, lim - 1)
+        s[ii[:, 0], ii[:, 1]] = acc
+    if first is not None:
+        m, n = (int(i) for i in idx[first[1]])
+        raise ParameterError(
+            f"accumulator overflow: acc_bits={acc_bits} is too narrow; output "
+            f"[{m}, {n}] leaves the range at k={first[0]} (nybble.sw.min_acc_bits gives "
+            "the width that cannot overflow)")
+    return s
 
 
 def _codes_to_ints(codes, fmt, name):
@@ -385,18 +407,60 @@ def gemm_codes(a_codes, b_codes, fmt_a, fmt_b, *, acc_bits=32, overflow="wrap",
     return _accumulate(pa, pb, acc_bits, overflow, amax, bmax)
 
 
-def _operand_ints(qt):
-    """Element integers (tensor shape) and their grid's fraction bits."""
+def _decode_operand(qt):
+    """Element integers of a QuantizedTensor (C-contiguous; float32 when exact, as
+    :func:`_table` gives them), their grid's fraction bits and max |integer|."""
+    codes = np.ascontiguousarray(qt.codes)
     if qt.scheme.element.startswith("bitmod"):
-        tabs = [element_ints(t) for t in BITMOD_TYPES]
+        tabs = [_table(t) for t in BITMOD_TYPES]
         f = tabs[0][1]
         table = np.stack([t[0] for t in tabs])
         types = np.repeat(qt.extra["types"], qt.block, axis=qt.axis)
         idx = [slice(None)] * 2
         idx[qt.axis] = slice(0, qt.shape[qt.axis])
-        return table[types[tuple(idx)], qt.codes.astype(np.int64)], f, int(np.abs(table).max())
+        types = np.ascontiguousarray(types[tuple(idx)])
+        return table[types, codes], f, max(t[2] for t in tabs)
     ints, f, amax = _table(qt.elem_fmt)
-    return ints[qt.codes], f, amax
+    return ints[codes], f, amax
+
+
+_OPERANDS = {}  # id(tensor) -> (weak reference, copy of its codes, of its BitMoD types, ints)
+_OPERANDS_LOCK = threading.Lock()
+_OPERANDS_KEPT = 4  # the operands of the last couple of gemm calls
+
+
+def _operand_ints(qt):
+    """Element integers (tensor shape, C-contiguous, read-only) and their grid's fraction
+    bits.  Kept for the last few tensors, each checked against a copy of the codes (and
+    BitMoD types) it was decoded from, so an array changed in place is decoded anew."""
+    types = qt.extra.get("types") if qt.scheme.element.startswith("bitmod") else None
+    key = id(qt)
+    with _OPERANDS_LOCK:
+        hit = _OPERANDS.get(key)
+    if hit is not None:
+        ref, codes, tcopy, val = hit
+        if ref() is qt and codes.dtype == qt.codes.dtype and np.array_equal(codes, qt.codes) \
+                and (types is None or np.array_equal(tcopy, types)):
+            with _OPERANDS_LOCK:  # most recently used last
+                if _OPERANDS.get(key) is hit:
+                    _OPERANDS[key] = _OPERANDS.pop(key)
+            return val
+    val = _decode_operand(qt)
+    val[0].flags.writeable = False
+
+    def drop(_ref, key=key):
+        with _OPERANDS_LOCK:
+            if key in _OPERANDS and _OPERANDS[key][0] is _ref:
+                del _OPERANDS[key]
+
+    entry = (weakref.ref(qt, drop), np.array(qt.codes, copy=True),
+             None if types is None else np.array(types, copy=True), val)
+    with _OPERANDS_LOCK:
+        _OPERANDS.pop(key, None)
+        _OPERANDS[key] = entry
+        while len(_OPERANDS) > _OPERANDS_KEPT:
+            del _OPERANDS[next(iter(_OPERANDS))]
+    return val
 
 
 def _check_operands(a, b):
@@ -468,31 +532,391 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
     n = pb.shape[1]
     block = _block_size(a, b)
     nb = -(-k // block) if k else 0
-    sa = _scales_per_block(a, nb, block)  # (M, nb)
-    sb = _scales_per_block(b, nb, block)  # (nb, N)
+    sa = np.asarray(_scales_per_block(a, nb, block), dtype=np.float64)  # (M, nb)
+    sb = np.asarray(_scales_per_block(b, nb, block), dtype=np.float64)  # (nb, N)
     ta = a.tensor_scale if a.tensor_scale is not None else 1.0
     tb = b.tensor_scale if b.tensor_scale is not None else 1.0
     exact_scales = {a.scheme.scale_kind, b.scheme.scale_kind} <= {"e8m0", "e4m3"} and nb > 1
-    grid = 2.0 ** -(fa + fb)
-    if exact_scales:
+    if nb == 0:
+        x = np.zeros((m, n))
+    elif exact_scales:
         x = _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, fa + fb,
                                amax, bmax)
     else:
-        x = np.zeros((m, n))
-        for j in range(nb):
-            ks = slice(j * block, min(k, (j + 1) * block))
-            s = _accumulate(pa[:, ks], pb[ks, :], acc_bits, overflow, amax, bmax)
-            x = x + (s.astype(np.float64) * grid) * (sa[:, j][:, None] * sb[j, :][None, :])
+        x = _float_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, fa + fb,
+                               amax, bmax)
     return x * (np.float64(ta) * np.float64(tb)) if (ta != 1.0 or tb != 1.0) else x
 
 
-def _fold(p, pmax, fold, block, axis):
-    """``p`` (|p| <= pmax) times each block's integer factor ``fold`` along ``axis`` (exact:
-    float32 only while every product stays below 2**24, float64 otherwise)."""
+# -- fast exact paths ------------------------------------------------------------------------
+# The definition, computed by BLAS wherever BLAS cannot round: a float matmul is exact when
+# every product and every partial sum is an integer (times a power of two common to the
+# output) below 2**24 (float32) or 2**53 (float64).  Each path checks that bound from the
+# formats' largest integers, the block length and the scales' mantissas and exponents, and
+# otherwise falls back to the int64 / Python-int loops that spell the definition out:
+#
+# * one block over K (per tensor, per channel): one matmul, then t = fl(S * sa * sb 2**-g);
+# * no block sum can overflow and every term S_j sa_j sb_j is exact (MX, NVFP4, q4_0's fp16
+#   scales): the scales folded into the operands, one matmul forms the exact sum
+#   (:func:`_fold_exact`);
+# * float32 scales (int4_g<N>, e3m0_g<N>, nf4_g<N>, bitmod_g<N>) or wrapping block sums: the
+#   block sums S_j by BLAS, tile by tile, then the ordered float64 sum (:func:`_blockwise`)
+#   or, for exact scales, the exact int64 sum rounded once (:func:`_blockwise_int`); block
+#   sums beyond float64 that wrap are formed modulo 2**acc_bits from limbs (:func:`_int_parts`).
+#
+# Tiles are shared among threads (numpy and BLAS release the GIL); tests/sw/test_golden_fast.py
+# checks every path against the definition bit for bit.
+
+_F32_EXACT = 2 ** 24
+_F64_EXACT = 2 ** 53
+_BLAS_SERIAL = 1 << 18  # m*n*k of one gemm call that OpenBLAS runs on the calling thread
+_TILE = 1 << 18         # outputs per tile: numpy calls long enough to share the GIL
+_PARALLEL_WORK = 1 << 24  # m*n*k from which the tiles are shared among threads
+
+
+def _threads():
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _run_row_tiles(fn, m, tm, work):
+    """``fn(r0, r1)`` over row tiles ``[r0, r1)`` of height ``tm`` on up to :func:`_threads`
+    threads (numpy and BLAS release the GIL); the first exception is re-raised."""
+    tiles = [(r, min(m, r + tm)) for r in range(0, m, tm)]
+    nt = min(_threads() if work >= _PARALLEL_WORK else 1, len(tiles))
+    if nt <= 1:
+        for r0, r1 in tiles:
+            fn(r0, r1)
+        return
+    it = iter(tiles)
+    lock = threading.Lock()
+    errors = []
+
+    def worker():
+        while not errors:
+            with lock:
+                t = next(it, None)
+            if t is None:
+                return
+            try:
+                fn(*t)
+            except BaseException as e:  # noqa: BLE001 -- re-raised in the caller
+                errors.append(e)
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(nt - 1)]
+    for t in threads:
+        t.start()
+    worker()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def _gemm_plan(a, b, out, cm, cn):
+    """``out[...] = a @ b`` as one numpy call per part, each a stack of gemm calls of at
+    most ``cm`` x ``cn`` outputs (small enough for OpenBLAS to run them on the calling
+    thread): returns the ``(a, b, out)`` view triples to pass to ``np.matmul``."""
+    h, kb = a.shape
+    w = b.shape[1]
+    hq, wq = h - h % cm, w - w % cn
+    parts = []
+    for r0, r1, rows in ((0, hq, cm), (hq, h, h - hq)):
+        if r1 == r0:
+            continue
+        ar = a[r0:r1].reshape((r1 - r0) // rows, 1, rows, kb)
+        o = out[r0:r1]
+        if wq:
+            parts.append((ar, b[:, :wq].reshape(kb, wq // cn, cn).transpose(1, 0, 2),
+                          o[:, :wq].reshape((r1 - r0) // rows, rows, wq // cn, cn)
+                          .transpose(0, 2, 1, 3)))
+        if wq < w:
+            parts.append((ar[:, 0], b[:, wq:], o[:, wq:].reshape((r1 - r0) // rows, rows,
+                                                                 w - wq)))
+    return parts
+
+
+def _wrap_float(s, w, r):
+    """``s`` (exact integers in a float array, |s| < 2**52) wrapped into ``[-2**(w-1),
+    2**(w-1))``: ``s - 2**w floor(s 2**-w + 1/2)``, every step exact.  Returns ``s`` itself
+    when nothing leaves the range, else the float64 array ``r`` holding the result."""
+    lim = 2.0 ** (w - 1)
+    if s.size == 0 or (s.max() < lim and s.min() >= -lim):
+        return s
+    np.multiply(s, 2.0 ** -w, out=r, dtype=np.float64)
+    r += 0.5
+    np.floor(r, out=r)
+    r *= 2.0 ** w
+    np.subtract(s, r, out=r, dtype=np.float64)
+    return r
+
+
+def _tile_plan(m, n, kb):
+    """``(cm, cn, tm, tn)``: gemm calls of ``cm`` x ``cn`` outputs over ``kb`` (about
+    ``_BLAS_SERIAL`` multiply-adds), output tiles of ``tm`` x ``tn`` (about ``_TILE``)."""
+    side = max(8, int((_BLAS_SERIAL / kb) ** 0.5))  # gemm calls of about side x side outputs
+    cm = min(m, 1 << (side.bit_length() - 1))
+    cn = min(n, max(8, _BLAS_SERIAL // (cm * kb)))
+    tn = n if n * cm <= _TILE else min(n, max(cn, _TILE // cm // cn * cn))
+    tm = max(cm, _TILE // tn // cm * cm)
+    return cm, cn, tm, tn
+
+
+def _blockwise(a, b, block, nb, col, row, *, mode="outer", wrap_bits=None):
+    """Cross-block float64 sums, tile by tile (threads share the tiles).
+
+    ``a`` (M, K), ``b`` (K, N, C-contiguous) float arrays whose block products
+    ``S_j = a[:, Kj] @ b[Kj, :]`` BLAS computes exactly (the caller checked it).  ``S_j`` is
+    wrapped to ``wrap_bits`` bits when given.  Then, in ascending block order from X = +0.0,
+    ``X = fl(X + t_j)`` with ``col`` (M, nb), ``row`` (nb, N) and
+    mode ``"outer"``: ``t_j = fl(S_j * fl(col_j * row_j))``;
+    mode ``"colrow"``: ``t_j = fl(fl(S_j * col_j) * row_j)`` (the caller checked that the
+    first product is exact, so this is the same single rounding).
+
+    Each block product is one numpy call of stacked gemm calls small enough for OpenBLAS to
+    run them on the calling thread (about 2**18 multiply-adds), so that threads can share
+    the tiles; a tile's numpy calls are long enough that the threads rarely wait for the
+    GIL, and its arrays stay in the cache."""
+    m, k = a.shape
+    n = b.shape[1]
+    out = np.empty((m, n))
+    if m == 0 or n == 0:
+        return out
+    cm, cn, tm, tn = _tile_plan(m, n, min(block, k))
+    sdt = np.result_type(a.dtype, b.dtype)
+    blocks = [slice(j * block, min(k, (j + 1) * block)) for j in range(nb)]
+    ctiles = [(c0, min(n, c0 + tn)) for c0 in range(0, n, tn)]
+    r_views = [[row[j, c0:c1] for j in range(nb)] for c0, c1 in ctiles]
+    col_t = np.ascontiguousarray(col.T)[:, :, None]  # (nb, M, 1)
+
+    def rows(r0, r1):
+        h = r1 - r0
+        s_buf = np.empty(h * tn, sdt)
+        t_buf = np.empty(h * tn)
+        x_buf = np.empty(h * tn) if tn < n else None
+        r_buf = np.empty(h * tn) if wrap_bits else None
+        c_views = [col_t[j, r0:r1] for j in range(nb)]
+        for (c0, c1), rv in zip(ctiles, r_views):
+            w = c1 - c0
+            s_t = s_buf[:h * w].reshape(h, w)
+            t_t = t_buf[:h * w].reshape(h, w)
+            r_t = r_buf[:h * w].reshape(h, w) if wrap_bits else None
+            # a view of out is added to ~4x slower than a contiguous array
+            x = out[r0:r1] if x_buf is None else x_buf[:h * w].reshape(h, w)
+            x.fill(0.0)
+            for j, ks in enumerate(blocks):
+                for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s_t, cm, cn):
+                    np.matmul(*args[:2], out=args[2])
+                v = _wrap_float(s_t, wrap_bits, r_t) if wrap_bits else s_t
+                if mode == "colrow":
+                    if v.dtype == np.float64:
+                        np.multiply(v, c_views[j], out=t_t)
+                    else:  # a plain cast, then the float64 product: faster than mixed
+                        np.copyto(t_t, v)
+                        t_t *= c_views[j]
+                    t_t *= rv[j]
+                else:
+                    np.multiply(c_views[j], rv[j], out=t_t)
+                    t_t *= v
+                x += t_t
+            if x_buf is not None:
+                out[r0:r1, c0:c1] = x
+
+    _run_row_tiles(rows, m, tm, m * n * k)
+    return out
+
+
+def _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax):
+    """How :func:`_blockwise_int` forms the block sums ``S_j`` exactly with BLAS: a list of
+    ``(a, b, shift, block length)``, ``S_j = sum over the parts of (a_j @ b_j) << shift``
+    (modulo 2**64), or None.  One part when float32 / float64 sums are exact; when they are
+    not but ``S_j`` is wrapped to ``w <= 64`` bits, only ``S_j mod 2**w`` matters: with
+    ``p = p_hi 2**h + p_lo`` (``2 h >= w``), ``a b = a_lo b_lo + (a_hi b_lo + a_lo b_hi) 2**h``
+    modulo 2**w -- two parts, each exact in float64."""
+    if pa.dtype == object or pb.dtype == object:
+        return None
+    ops = _float_operands(pa, pb, bound)
+    if ops is not None:
+        return [(*ops, 0, block)]
+    if wrap_bits is None or wrap_bits > 64:
+        return None
+    h = -(-wrap_bits // 2)
+    kb = min(block, pa.shape[1])
+    hi_a, hi_b = -(-amax // (1 << h)), -(-bmax // (1 << h))  # >= |p_hi|
+    lo = (1 << h) - 1
+    if kb * lo * lo >= _F64_EXACT or kb * (hi_a * lo + lo * hi_b) >= _F64_EXACT:
+        return None
+    m, k = pa.shape
+    n = pb.shape[1]
+    kp = nb * block  # zero-padded to whole blocks: zeros add nothing
+
+    def split(p, axis):
+        p = p.astype(np.float64)
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (0, kp - k)
+        p = np.pad(p, pad)
+        p_hi = np.floor(p * 2.0 ** -h)
+        return p_hi, p - p_hi * 2.0 ** h  # p_lo in [0, 2**h)
+    a_hi, a_lo = split(pa, 1)
+    b_hi, b_lo = split(pb, 0)
+    # per block j: [a_hi_j | a_lo_j] @ [b_lo_j ; b_hi_j] = a_hi_j b_lo_j + a_lo_j b_hi_j
+    a2 = np.concatenate([a_hi.reshape(m, nb, block), a_lo.reshape(m, nb, block)],
+                        axis=2).reshape(m, 2 * kp)
+    b2 = np.concatenate([b_lo.reshape(nb, block, n), b_hi.reshape(nb, block, n)],
+                        axis=1).reshape(2 * kp, n)
+    return [(a_lo, b_lo, 0, block), (a2, b2, h, 2 * block)]
+
+
+def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits):
+    """Exact cross-block sums in int64, tile by tile (threads share the tiles):
+    ``X = sum_j wrap(S_j) * ma_j 2**sha_j * mb_j 2**shb_j`` with integer mantissas ``ma``
+    (M, nb), ``mb`` (nb, N) and shifts ``sha``, ``shb`` >= 0 (the caller checked that every
+    partial sum is below 2**63); ``S_j`` from ``parts`` (:func:`_int_parts`), wrapped to
+    ``wrap_bits`` bits (two's complement, by shifts) when given."""
+    out = np.empty((m, n), np.int64)
+    if m == 0 or n == 0:
+        return out
+    cm, cn, tm, tn = _tile_plan(m, n, max(min(p[3], p[0].shape[1]) for p in parts))
+    ctiles = [(c0, min(n, c0 + tn)) for c0 in range(0, n, tn)]
+    u64 = np.uint64
+    w = wrap_bits
+    fused = w is not None and int(sha.max(initial=0)) <= 64 - w
+    # shift / multiply only where the factors are not all 2**0 / 1
+    sha_t = np.ascontiguousarray(sha.T)[:, :, None]  # (nb, M, 1)
+    right_t = (64 - w - sha_t) if fused else None
+    sha_any = bool(np.any(sha))
+    shb_u = shb.astype(u64)
+    shb_any = bool(np.any(shb))
+    ma_t = None if np.all(ma == 1) else np.ascontiguousarray(ma.T)[:, :, None]
+    mb_any = not np.all(mb == 1)
+
+    def rows(r0, r1):
+        h = r1 - r0
+        bufs = [np.empty(h * tn, np.result_type(p[0].dtype, p[1].dtype)) for p in parts]
+        t_buf = np.empty(h * tn, np.int64)
+        u_buf = np.empty(h * tn, np.int64) if len(parts) > 1 else None
+        x_buf = np.empty(h * tn, np.int64) if tn < n else None
+        for c0, c1 in ctiles:
+            wd = c1 - c0
+            t = t_buf[:h * wd].reshape(h, wd)
+            tu = t.view(u64)
+            x = out[r0:r1] if x_buf is None else x_buf[:h * wd].reshape(h, wd)
+            x.fill(0)
+            for j in range(nb):
+                for i, (a, b, shift, bl) in enumerate(parts):
+                    ks = slice(j * bl, min(a.shape[1], (j + 1) * bl))
+                    s_t = bufs[i][:h * wd].reshape(h, wd)
+                    for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s_t, cm, cn):
+                        np.matmul(*args[:2], out=args[2])
+                    if i == 0:
+                        np.copyto(t, s_t, casting="unsafe")  # exact integers
+                    else:  # + (s << shift), modulo 2**64
+                        u = u_buf[:h * wd].reshape(h, wd)
+                        np.copyto(u, s_t, casting="unsafe")
+                        np.left_shift(u.view(u64), u64(shift), out=u.view(u64))
+                        t += u
+                if w is not None:  # keep the low w bits, sign-extended (and times 2**sha)
+                    np.left_shift(tu, u64(64 - w), out=tu)
+                    if fused:
+                        np.right_shift(t, right_t[j, r0:r1], out=t)
+                    else:
+                        np.right_shift(t, 64 - w, out=t)
+                if sha_any and not fused:
+                    np.left_shift(tu, sha_t[j, r0:r1].astype(u64), out=tu)
+                if ma_t is not None:
+                    t *= ma_t[j, r0:r1]
+                if shb_any:
+                    np.left_shift(tu, shb_u[j, c0:c1], out=tu)
+                if mb_any:
+                    t *= mb[j, c0:c1]
+                x += t
+            if x_buf is not None:
+                out[r0:r1, c0:c1] = x
+
+    _run_row_tiles(rows, m, tm, m * n * nb * max(min(p[3], p[0].shape[1]) for p in parts))
+    return out
+
+
+def _float_operands(pa, pb, bound):
+    """Element integers as the float type in which BLAS sums blocks exactly (|sum| <=
+    ``bound``): (a, b), or None when float64 is not enough."""
+    if bound < _F32_EXACT:
+        dt = np.float32
+    elif bound < 2 ** 52:
+        dt = np.float64
+    else:
+        return None
+    if pa.dtype == object or pb.dtype == object:
+        return None
+    return pa.astype(dt, copy=False), pb.astype(dt, copy=False)
+
+
+def _bits(mant):
+    """Bit length of the largest |mantissa| in an integer array (0 when empty)."""
+    return int(np.abs(mant).max(initial=0)).bit_length()
+
+
+def _float_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, g, amax, bmax):
+    """Float-scaled blocks: ``X = fl(X + fl(S_j * 2**-g * fl(sa_j * sb_j)))`` in ascending
+    block order, from X = +0.0 (module docstring)."""
+    m, k = pa.shape
+    n = pb.shape[1]
+    lim = 1 << (acc_bits - 1)
+    bound = amax * bmax * min(block, k)  # >= |every partial block sum|
+    safe = bound < lim
+    ma, _ = _split_pow2(sa)
+    mb, _ = _split_pow2(sb)
+    a_bits, b_bits = _bits(ma), _bits(mb)
+    # fl(sa_j sb_j) is the exact product, and no product of scales, block sums and 2**-g
+    # comes near float64's subnormals or infinity: the products may be formed in any order
+    tiny = float(np.min(np.abs(sa[sa != 0]), initial=1.0)) * \
+        float(np.min(np.abs(sb[sb != 0]), initial=1.0)) * 2.0 ** -g
+    huge = float(np.max(np.abs(sa), initial=0.0)) * float(np.max(np.abs(sb), initial=0.0)) * \
+        2.0 ** -g * float(min(bound, lim, 1 << 1000))
+    scales_exact = a_bits + b_bits <= 53 and tiny >= 2.0 ** -1000 and huge < 2.0 ** 1000
+    if scales_exact and nb > 1 and safe:
+        # every term and every partial sum exact: the ordered float64 sum is the exact sum
+        x = _fold_exact(pa, pb, sa, sb, block, nb, g, amax, bmax)
+        if x is not None:
+            return x
+    sbg = sb * 2.0 ** -g
+    smax = min(bound, lim)  # >= |S_j| after wrap / saturate
+    whole = None  # the one block sum, when there is one block
+    if scales_exact and nb == 1:
+        s = whole = _accumulate(pa, pb, acc_bits, overflow, amax, bmax)
+        if s.dtype != object and smax < _F64_EXACT:
+            if smax * 2 ** a_bits <= _F64_EXACT:  # S * sa exact: one rounding, by sb 2**-g
+                x = np.multiply(s, sa[:, :1], dtype=np.float64)
+                x *= sbg[:1, :]
+            else:
+                x = sa[:, :1] * sbg[:1, :]
+                x *= s
+            x += 0.0  # X = fl(+0.0 + t): no -0.0
+            return x
+    elif scales_exact and bound < 2 ** 52 and (safe or overflow == "wrap"):
+        # S_j * sa_j exact: one rounding, by sb_j 2**-g, gives t_j
+        col_exact = smax * 2 ** a_bits <= _F64_EXACT
+        ops = _float_operands(pa, pb, bound)
+        if ops is not None:
+            return _blockwise(*ops, block, nb, sa, sbg, mode="colrow" if col_exact else "outer",
+                              wrap_bits=None if safe else acc_bits)
+    # the definition, block by block on whole matrices
+    grid = 2.0 ** -g
+    x = np.zeros((m, n))
+    for j in range(nb):
+        ks = slice(j * block, min(k, (j + 1) * block))
+        s = whole if whole is not None else \
+            _accumulate(pa[:, ks], pb[ks, :], acc_bits, overflow, amax, bmax)
+        x = x + (s.astype(np.float64) * grid) * (sa[:, j][:, None] * sb[j, :][None, :])
+    return x
+
+
+def _fold(p, fold, block, axis, dt):
+    """``p`` times each block's factor ``fold`` along ``axis``, in the float type ``dt`` (the
+    caller checked that every product is exact in it)."""
     k = p.shape[axis]
     nb = fold.shape[axis]
-    small = p.dtype == np.float32 and pmax * float(np.max(fold, initial=0)) < 2 ** 24
-    dt = np.float32 if small else np.float64
     p = p.astype(dt, copy=False)
     if nb * block != k:  # ragged last block: expand the factors element by element
         f = np.repeat(fold, block, axis=axis)
@@ -514,43 +938,131 @@ def _split_pow2(s):
     return mi >> tz, ex.astype(np.int64) - 53 + tz
 
 
+def _pow2_folds(sa, sb):
+    """Scales as exact integer factors relative to each row's / column's smallest exponent:
+    ``sa = fold_a * 2**ea_min`` (fold_a (M, nb) float64 integers, ea_min (M, 1)), likewise
+    ``sb = fold_b * 2**eb_min``; and the bit lengths of the largest factors."""
+    ma, ea = _split_pow2(sa)  # (M, nb)
+    mb, eb = _split_pow2(sb)  # (nb, N)
+    big = np.iinfo(np.int64).max
+    ea_min = np.min(np.where(ma != 0, ea, big), axis=1, keepdims=True)
+    ea_min = np.where(ea_min == big, 0, ea_min)
+    eb_min = np.min(np.where(mb != 0, eb, big), axis=0, keepdims=True)
+    eb_min = np.where(eb_min == big, 0, eb_min)
+    # (a zero mantissa's exponent may lie below the minimum; its factor is 0 whatever it is)
+    sha = np.where(ma != 0, ea - ea_min, 0)
+    shb = np.where(mb != 0, eb - eb_min, 0)
+    fa_bits = int(sha.max()) + _bits(ma) if sha.size else 0
+    fb_bits = int(shb.max()) + _bits(mb) if shb.size else 0
+    if fa_bits >= 1000 or fb_bits >= 1000:
+        return None
+    fold_a = (ma * np.exp2(sha)).astype(np.float64)  # exact below 2**1024
+    fold_b = (mb * np.exp2(shb)).astype(np.float64)
+    return fold_a, fold_b, ea_min, eb_min, fa_bits, fb_bits, (ma, sha, mb, shb)
+
+
+def _fold_bound(smax, fold_a, fold_b):
+    """>= |every partial sum over blocks of S_j fold_a fold_b| with |S_j| <= smax: the sum for
+    row m and column n is at most smax * sum_j |fold_a[m, j]| * max|fold_b| (and vice versa)."""
+    if fold_a.size == 0:
+        return 0.0
+    rows = float(np.abs(fold_a).sum(axis=1).max()) * float(np.abs(fold_b).max())
+    cols = float(np.abs(fold_b).sum(axis=0).max()) * float(np.abs(fold_a).max())
+    return float(min(smax, 1 << 1000)) * min(rows, cols)
+
+
+def _fold_exact(pa, pb, sa, sb, block, nb, grid_bits, amax, bmax):
+    """``sum_j S_j sa_j sb_j 2**-grid_bits`` as one exact BLAS matmul, the scales' mantissas
+    and exponents folded into the operands (relative to each row's / column's smallest
+    exponent), when every partial sum is an integer below 2**52 and no block sum can
+    overflow; None otherwise."""
+    folds = _pow2_folds(sa, sb)
+    if folds is None:
+        return None
+    fold_a, fold_b, ea_min, eb_min, fa_bits, fb_bits, _ = folds
+    if amax.bit_length() + fa_bits >= 53 or bmax.bit_length() + fb_bits >= 53:
+        return None
+    bound = _fold_bound(min(block, pa.shape[1]) * amax * bmax, fold_a, fold_b)
+    if bound >= 2 ** 52:
+        return None
+    f32 = bound < _F32_EXACT and amax * float(np.abs(fold_a).max(initial=0)) < _F32_EXACT \
+        and bmax * float(np.abs(fold_b).max(initial=0)) < _F32_EXACT
+    dt, emax = (np.float32, 126) if f32 else (np.float64, 1022)
+    e_a, e_b = ea_min - grid_bits, eb_min
+    # every operand, product and partial sum is an integer multiple of 2**(e_a + e_b) below
+    # bound * 2**(e_a + e_b): fold the powers of two in too while those stay normal numbers
+    if e_a.size and e_b.size and int(e_a.min()) + int(e_b.min()) >= -emax and \
+            int(e_a.max()) + int(e_b.max()) + int(bound).bit_length() <= emax and \
+            min(int(e_a.min()), int(e_b.min())) >= -emax and \
+            max(int(e_a.max()) + amax.bit_length() + fa_bits,
+                int(e_b.max()) + bmax.bit_length() + fb_bits) <= emax:
+        a_f = _fold(pa, fold_a * np.exp2(e_a), block, 1, dt)
+        b_f = _fold(pb, fold_b * np.exp2(e_b), block, 0, dt)
+        return np.asarray(a_f @ b_f, dtype=np.float64)
+    s = _fold(pa, fold_a, block, 1, dt) @ _fold(pb, fold_b, block, 0, dt)
+    # |s| < 2**53 is exact; scaling by powers of two is exact
+    return _scale_pow2(s, e_a, e_b)
+
+
+def _scale_pow2(x, e_col, e_row):
+    """``x * 2**(e_col + e_row)`` as float64 (``x`` exact integers: float, int64 or Python
+    ints; ``e_col`` (M, 1), ``e_row`` (1, N) integers): each ``x`` rounded once to float64,
+    the power-of-two scaling exact unless the result is subnormal or overflows."""
+    if x.dtype == object:
+        x = _ints_to_float(x)
+    if np.all(np.abs(e_col) <= 500) and np.all(np.abs(e_row) <= 500):
+        out = np.multiply(x, np.exp2(e_col.astype(np.float64)), dtype=np.float64)
+        out *= np.exp2(e_row.astype(np.float64))  # no subnormal / infinite intermediate
+        return out
+    return np.ldexp(x.astype(np.float64), (e_col + e_row).astype(np.int64))
+
+
+def _drop_zero_blocks(pa, pb, sa, sb, block):
+    """The scales with 0 where the row's / column's block holds only zeros (its block sums
+    are 0 whatever the scale, so the exact sum is unchanged), and whether any changed."""
+    starts = np.arange(0, pa.shape[1], block)
+    if starts.size == 0:
+        return sa, sb, False
+    za = np.logical_or.reduceat(np.asarray(pa != 0), starts, axis=1)  # (M, nb)
+    zb = np.logical_or.reduceat(np.asarray(pb != 0), starts, axis=0)  # (nb, N)
+    sa2, sb2 = np.where(za, sa, 0.0), np.where(zb, sb, 0.0)
+    return sa2, sb2, bool(np.any(sa2 != sa) or np.any(sb2 != sb))
+
+
 def _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, grid_bits, amax, bmax):
     """X = sum_j S_j sa_j sb_j 2**-grid_bits exactly, rounded once to float64."""
     m, k = pa.shape
     n = pb.shape[1]
+    lim = 1 << (acc_bits - 1)
+    bound = amax * bmax * min(block, k)
+    safe = bound < lim
+    for retry in (False, True):
+        if retry:  # the scales of all-zero blocks (E8M0 2**-127) may be what spreads them
+            sa, sb, dropped = _drop_zero_blocks(pa, pb, sa, sb, block)
+            if not dropped:
+                break
+        if safe:
+            x = _fold_exact(pa, pb, sa, sb, block, nb, grid_bits, amax, bmax)
+            if x is not None:
+                return x
+        folds = _pow2_folds(sa, sb)
+        if folds is not None and (safe or overflow == "wrap"):
+            # block sums one by one (wrapped), combined exactly in int64 and rounded once
+            fold_a, fold_b, ea_min, eb_min, fa_bits, fb_bits, (ma, sha, mb, shb) = folds
+            wrap_bits = None if safe else acc_bits
+            if _fold_bound(min(bound, lim), fold_a, fold_b) < 2 ** 62:
+                parts = _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax)
+                if parts is not None:
+                    x = _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits)
+                    return _scale_pow2(x, ea_min - grid_bits, eb_min)
+    # general path: per-block exact integer sums combined with Python integers
     ma, ea = _split_pow2(sa)  # (M, nb)
     mb, eb = _split_pow2(sb)  # (nb, N)
-    lim = 1 << (acc_bits - 1)
-    in_block_safe = amax * bmax * block < lim
-    if nb == 0:
-        return np.zeros((m, n))
-    # fold the scale mantissas and exponents into integer operands, relative to each row's /
-    # column's smallest exponent, so one exact integer matmul forms the whole sum
-    ea_min = np.min(np.where(ma != 0, ea, np.iinfo(np.int64).max), axis=1, keepdims=True)
-    ea_min = np.where(ea_min == np.iinfo(np.int64).max, 0, ea_min)
-    eb_min = np.min(np.where(mb != 0, eb, np.iinfo(np.int64).max), axis=0, keepdims=True)
-    eb_min = np.where(eb_min == np.iinfo(np.int64).max, 0, eb_min)
-    sha, shb = ea - ea_min, eb - eb_min
-    fa_bits = int(sha.max()) + int(np.abs(ma).max()).bit_length() if sha.size else 0
-    fb_bits = int(shb.max()) + int(np.abs(mb).max()).bit_length() if shb.size else 0
-    if in_block_safe and amax.bit_length() + fa_bits < 53 and bmax.bit_length() + fb_bits < 53:
-        # exact in float64 (every value is an integer below 2**53); float32 for the matmul
-        # below when the bound allows it
-        fold_a = (ma * np.exp2(sha)).astype(np.float64)  # (M, nb) integers
-        fold_b = (mb * np.exp2(shb)).astype(np.float64)  # (nb, N)
-        # every partial sum of row m and column n is at most ||a_m||_1 * max|b| (and vice
-        # versa); ||a_m||_1 <= block * amax * sum_j fold_a[m, j]
-        bound = min(block * amax * float(np.abs(fold_a).sum(axis=1).max()) * bmax
-                    * float(np.abs(fold_b).max()),
-                    block * bmax * float(np.abs(fold_b).sum(axis=0).max()) * amax
-                    * float(np.abs(fold_a).max()))
-        if bound < 2 ** 52:
-            a_f = _fold(pa, amax, fold_a, block, axis=1)
-            b_f = _fold(pb, bmax, fold_b, block, axis=0)
-            s = _int_matmul(a_f, b_f, bound)
-            # |s| < 2**53 is exact; scaling by powers of two is exact
-            return (s.astype(np.float64) * np.exp2(ea_min - grid_bits)) * np.exp2(eb_min)
-    # general path: per-block exact integer sums combined with Python integers
+    big = np.iinfo(np.int64).max
+    ea_min = np.min(np.where(ma != 0, ea, big), axis=1, keepdims=True)
+    ea_min = np.where(ea_min == big, 0, ea_min)
+    eb_min = np.min(np.where(mb != 0, eb, big), axis=0, keepdims=True)
+    eb_min = np.where(eb_min == big, 0, eb_min)
     total = np.zeros((m, n), dtype=object)
     emin = int(ea_min.min()) + int(eb_min.min())
     for j in range(nb):
@@ -558,7 +1070,8 @@ def _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, grid_bits,
         s = _accumulate(pa[:, ks], pb[ks, :], acc_bits, overflow, amax, bmax)
         s = (s.astype(np.int64) if s.dtype.kind == "f" else s).astype(object)
         f = np.outer(ma[:, j], mb[j, :]).astype(object)
-        sh = (ea[:, j][:, None] + eb[j, :][None, :] - emin).astype(object)
+        # (a zero mantissa's exponent may lie below emin; its term is 0 whatever the shift)
+        sh = np.maximum(ea[:, j][:, None] + eb[j, :][None, :] - emin, 0).astype(object)
         total = total + s * f * np.vectorize(lambda v: 1 << int(v), otypes=[object])(sh)
     out = np.vectorize(lambda v: float(v) if abs(v) < (1 << 1000) else float("inf"),
                        otypes=[np.float64])(total)

@@ -26,3 +26,19 @@ def test_bench_sim_small(capsys):
 def test_bad_size_is_one_line(capsys):
     assert main(["bench", "golden", "--size", "0"]) == 2
     assert capsys.readouterr().err == "nybble bench: error: --size must be at least 1, not 0\n"
+
+
+def test_bench_golden_repeats_zero(capsys):
+    assert main(["bench", "golden", "--repeats", "0"]) == 2
+    assert capsys.readouterr().err == ("nybble bench: error: --repeats must be at least 1, "
+                                       "not 0\n")
+
+
+def test_bench_errors_counts_every_class(monkeypatch, capsys):
+    import nybble.bad_inputs as bad
+    picked = [c for c in bad.CASES if c[1] in ("formats unknown, --json", "negative --seed")]
+    monkeypatch.setattr(bad, "CASES", picked)
+    rc = main(["bench", "errors", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["clean"] == doc["tried"] == 2
+    assert doc["classes"]["json"] == {"clean": 1, "tried": 1}

@@ -1,0 +1,383 @@
+"""gemm's fast paths (exact float32 / float64 BLAS sums, block-wise tiles on threads, int64
+cross-block sums, wrapped limbs) against slow references, bit for bit:
+
+* an independent reference written from the module docstring in Python integers and floats
+  (small shapes, every scheme family, wrap / saturate / error accumulators, ragged blocks);
+* gemm's own definition paths (the fast paths switched off) on larger shapes, with tiles and
+  BLAS calls made small so that several tiles, ragged tiles and threads are exercised.
+
+Bit for bit includes the sign of zero: results are compared as int64 bit patterns."""
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from nybble.sw import (quantize, gemm, gemm_codes, get_format, get_scheme, scheme_names,
+                       QuantizedTensor, CODEBOOK_FRAC_BITS)
+from nybble.sw import golden
+from nybble.sw.quantize import BITMOD_TYPES
+
+
+def bits(x):
+    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+
+
+def assert_same(got, want):
+    assert got.shape == want.shape
+    bad = np.argwhere(bits(got) != bits(want))
+    assert bad.size == 0, (f"{len(bad)} mismatches, first at {tuple(bad[0])}: got "
+                           f"{got[tuple(bad[0])]!r}, want {want[tuple(bad[0])]!r}")
+
+
+# -- an independent reference ----------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _ints(fmt):
+    """Element values as integers on the format's grid (codebooks: 2**-14, half away)."""
+    f = get_format(fmt)
+    fb = f.frac_bits if f.frac_bits is not None else CODEBOOK_FRAC_BITS
+    out = []
+    for v in f.values:
+        q = Fraction(float(v)) * 2 ** fb if np.isfinite(v) else Fraction(0)
+        if q.denominator != 1:
+            q = int(abs(q) + Fraction(1, 2)) * (1 if q >= 0 else -1)
+        out.append(int(q))
+    return out, fb
+
+
+def _elements(qt):
+    """The element integers of a 2-D QuantizedTensor (lists of Python ints) and the grid."""
+    codes = np.asarray(qt.codes, dtype=np.int64)
+    if qt.scheme.element.startswith("bitmod"):
+        tables = [_ints(t) for t in BITMOD_TYPES]
+        types = np.repeat(qt.extra["types"], qt.block, axis=qt.axis)
+        types = types[:, :codes.shape[1]] if qt.axis == 1 else types[:codes.shape[0], :]
+        return [[tables[t][0][c] for t, c in zip(tr, cr)] for tr, cr in zip(types, codes)], \
+            tables[0][1]
+    table, f = _ints(qt.elem_fmt)
+    return [[table[c] for c in row] for row in codes], f
+
+
+def _block_sum(xs, ys, acc_bits, overflow):
+    lim = 1 << (acc_bits - 1)
+    acc = 0
+    for k, (x, y) in enumerate(zip(xs, ys)):
+        acc += x * y
+        if overflow == "wrap":
+            acc = (acc + lim) % (2 * lim) - lim
+        elif not -lim <= acc < lim:
+            if overflow == "error":
+                raise OverflowError(k)
+            acc = max(-lim, min(lim - 1, acc))
+    return acc
+
+
+def reference(a, b, acc_bits=32, overflow="wrap"):
+    """gemm from the module docstring: block sums walked in k, then the exact (MX, NVFP4)
+    or the ordered float64 (float scales) sum over blocks, then the tensor scales."""
+    ea, fa = _elements(a)
+    eb, fb = _elements(b)
+    eb = [list(col) for col in zip(*eb)]  # columns of B
+    m, k, n = len(ea), a.shape[1], len(eb)
+    ba = a.block if a.scheme.block != 0 else k
+    bb = b.block if b.scheme.block != 0 else k
+    block = bb if ba == k else ba  # the block along K (one operand may span all of K)
+    nb = -(-k // block)
+    sa = np.broadcast_to(a.block_scale_values(), (m, a.block_scale_values().shape[1]))
+    sb = np.broadcast_to(b.block_scale_values(), (b.block_scale_values().shape[0], n))
+    exact = {a.scheme.scale_kind, b.scheme.scale_kind} <= {"e8m0", "e4m3"} and nb > 1
+    g = fa + fb
+    out = np.zeros((m, n))
+    for i in range(m):
+        for c in range(n):
+            total, x = Fraction(0), 0.0
+            for j in range(nb):
+                ks = slice(j * block, min(k, (j + 1) * block))
+                s = _block_sum(ea[i][ks], eb[c][ks], acc_bits, overflow)
+                s_a = float(sa[i, j if sa.shape[1] > 1 else 0])
+                s_b = float(sb[j if sb.shape[0] > 1 else 0, c])
+                if exact:
+                    total += s * Fraction(s_a) * Fraction(s_b) / 2 ** g
+                else:
+                    x = x + (s * 2.0 ** -g) * (s_a * s_b)
+            out[i, c] = float(total) if exact else x
+    t = (a.tensor_scale or 1.0) * (b.tensor_scale or 1.0)
+    return out * t if t != 1.0 else out
+
+
+def _adversarial(rng, m, k, n, scheme):
+    """Random rows and columns plus saturated blocks of one sign and of alternating signs
+    (block sums that overflow narrow accumulators, order-dependent under saturation)."""
+    x = rng.standard_normal((m, k)) * rng.lognormal(0, 1, (m, 1))
+    y = rng.standard_normal((k, n)) * rng.lognormal(0, 1, (1, n))
+    x[0] = 1.0
+    y[:, 0] = 1.0
+    if m > 1:
+        x[1] = np.where((np.arange(k) // 16) % 2, -1.0, 1.0)
+    if m > 2:
+        x[2, : k // 2] = 0.0  # all-zero blocks
+    if n > 1:
+        y[:, 1] = -1.0
+    return quantize(x, scheme, axis=-1), quantize(y, scheme, axis=0)
+
+
+GEMM_SCHEMES = [s for s in scheme_names() if get_scheme(s).symmetric] + \
+    ["int4_g16", "e3m0_g64", "nf4_g32", "bitmod_g32", "int4_g7"]
+
+
+def test_gemm_schemes_are_every_symmetric_one():
+    assert {"q4_1", "q4_k"}.isdisjoint(GEMM_SCHEMES)
+    assert {"int4_tensor", "int4_channel", "mxfp8_e5m2", "nvfp4", "q4_0"} <= set(GEMM_SCHEMES)
+
+
+@pytest.mark.parametrize("scheme", GEMM_SCHEMES)
+def test_every_scheme_against_the_reference(scheme, rng):
+    k = 64 if scheme == "q4_0" else 71  # a ragged last block where the scheme allows it
+    a, b = _adversarial(rng, 4, k, 3, scheme)
+    for acc_bits, overflow in [(32, "wrap"), (64, "wrap"), (10, "wrap"), (10, "saturate"),
+                               (13, "saturate"), (24, "wrap")]:
+        assert_same(gemm(a, b, acc_bits=acc_bits, overflow=overflow),
+                    reference(a, b, acc_bits, overflow))
+
+
+@pytest.mark.parametrize("scheme", ["int4_g32", "mxfp4", "nvfp4", "nf4_g64", "mxfp8_e5m2",
+                                    "int4_tensor", "q4_0"])
+def test_error_mode_raises_where_the_walk_overflows(scheme, rng):
+    # small elements everywhere but in row 0 of A and column 0 of B: output [0, 0] is the
+    # first to leave a 9-bit accumulator
+    x = np.clip(rng.standard_normal((3, 64)) * 0.05, -0.3, 0.3)
+    y = np.clip(rng.standard_normal((64, 2)) * 0.05, -0.3, 0.3)
+    x[0], y[:, 0] = 1.0, 1.0
+    a, b = quantize(x, scheme), quantize(y, scheme, axis=0)
+    with pytest.raises(ValueError, match=r"acc_bits=9 is too narrow; output \[0, 0\] leaves"):
+        gemm(a, b, acc_bits=9, overflow="error")
+    assert_same(gemm(a, b, acc_bits=96, overflow="error"), reference(a, b, 96, "error"))
+
+
+def test_mixed_per_channel_and_grouped_operands(rng):
+    x, y = rng.standard_normal((5, 96)), rng.standard_normal((96, 4))
+    a, b = quantize(x, "int4_channel"), quantize(y, "int4_g32", axis=0)
+    for acc_bits, overflow in [(32, "wrap"), (11, "wrap"), (11, "saturate")]:
+        assert_same(gemm(a, b, acc_bits=acc_bits, overflow=overflow),
+                    reference(a, b, acc_bits, overflow))
+
+
+def test_mx_scale_exponents_far_apart(rng):
+    # scales 2^-100 .. 2^100 along one row: beyond int64 -> the Python-int path; within a
+    # narrower spread the int64 path (wrapped block sums, exact sum rounded once)
+    for spread, acc_bits in [(np.array([-100, 0, 60, 100]), 32), (np.array([-20, 0, 9, 25]), 12),
+                             (np.array([-20, 0, 9, 25]), 32)]:
+        x = rng.standard_normal((3, 128)) * np.repeat(2.0 ** spread, 32)
+        y = rng.standard_normal((128, 2))
+        for scheme in ("mxfp4", "mxfp8_e4m3"):
+            a, b = quantize(x, scheme), quantize(y, scheme, axis=0)
+            assert_same(gemm(a, b, acc_bits=acc_bits), reference(a, b, acc_bits))
+
+
+@pytest.mark.parametrize("ex,ey", [(-120, -10), (100, 30), (0, 0)])
+def test_tiny_and_huge_magnitudes(ex, ey, rng):
+    # the scales' powers of two are folded into float32 / float64 operands only while every
+    # operand, product and partial sum stays a normal number of that type
+    x = rng.standard_normal((5, 96)) * 2.0 ** ex
+    y = rng.standard_normal((96, 4)) * 2.0 ** ey
+    for scheme in ("mxfp4", "mxint8", "nvfp4", "int4_g32") + (("q4_0",) if ex == 0 else ()):
+        a, b = quantize(x, scheme), quantize(y, scheme, axis=0)
+        assert_same(gemm(a, b), reference(a, b))
+
+
+def test_negative_and_zero_scales(rng):
+    # q4_0's d is negative for a positive extreme; an all-zero block has d = 0
+    x = np.abs(rng.standard_normal((4, 96)))
+    x[1, 32:64] = 0.0
+    y = -np.abs(rng.standard_normal((96, 3)))
+    a, b = quantize(x, "q4_0"), quantize(y, "q4_0", axis=0)
+    assert (a.block_scale_values() < 0).any() and (a.block_scale_values() == 0).any()
+    for acc_bits, overflow in [(32, "wrap"), (9, "wrap"), (9, "saturate")]:
+        got = gemm(a, b, acc_bits=acc_bits, overflow=overflow)
+        assert_same(got, reference(a, b, acc_bits, overflow))
+    assert not np.signbit(gemm(quantize(np.zeros((2, 32)), "q4_0"),
+                               quantize(-np.ones((32, 2)), "q4_0", axis=0))).any()
+
+
+# -- the fast paths against gemm's own definition paths ---------------------------------------
+
+@pytest.fixture
+def small_tiles(monkeypatch):
+    """Tiles of a few hundred outputs, gemm calls of a few thousand multiply-adds, every
+    tiled sum on threads: many tiles, ragged ones, and tiles finishing out of order."""
+    monkeypatch.setattr(golden, "_TILE", 1 << 9)
+    monkeypatch.setattr(golden, "_BLAS_SERIAL", 1 << 12)
+    monkeypatch.setattr(golden, "_PARALLEL_WORK", 0)
+    monkeypatch.setattr(golden, "_threads", lambda: 3)
+
+
+def _definition(a, b, **kw):
+    """gemm with every fast path switched off: the block-by-block definition loops (float64
+    in ascending block order; Python integers for the exact sums)."""
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(golden, "_fold_exact", lambda *args, **kwargs: None)
+        mp.setattr(golden, "_float_operands", lambda *args, **kwargs: None)
+        mp.setattr(golden, "_int_parts", lambda *args, **kwargs: None)
+        return gemm(a, b, **kw)
+    finally:
+        mp.undo()
+
+
+FAST_CASES = [  # scheme, acc_bits, overflow: which path each exercises
+    ("int4_g32", 32, "wrap"),        # float32 block sums, S * sa exact: fl(fl(S sa) sb)
+    ("int4_g32", 11, "wrap"),        # wrapped block sums (float wrap), then the same
+    ("e3m0_g32", 32, "wrap"),
+    ("bitmod_g32", 32, "wrap"),
+    ("nf4_g64", 32, "wrap"),         # float64 block sums (2**34 > 2**24), S * sa not exact
+    ("nf4_g64", 30, "wrap"),         # ... wrapping where a block sum leaves 30 bits
+    ("nf4_g256", 40, "wrap"),        # one block over K: the per-channel path in float64
+    ("int4_channel", 32, "wrap"),
+    ("int4_tensor", 14, "wrap"),     # the whole-K sum wraps
+    ("q4_0", 32, "wrap"),            # fp16 scales: every term exact, one float64 matmul
+    ("mxfp4", 32, "wrap"),           # exact scales folded into one matmul
+    ("mxint8", 12, "wrap"),          # wrapped block sums, int64 cross-block sum
+    ("nvfp4", 10, "wrap"),           # E4M3 mantissas multiplied in int64
+    ("mxfp8_e4m3", 32, "wrap"),      # float64 block sums wrapped to 32 bits, int64 sum
+    ("mxfp8_e5m2", 32, "wrap"),      # block sums beyond float64: wrapped through two limbs
+    ("mxfp8_e5m2", 40, "wrap"),
+]
+
+
+@pytest.mark.parametrize("scheme,acc_bits,overflow", FAST_CASES,
+                         ids=[f"{s}-{w}-{o}" for s, w, o in FAST_CASES])
+def test_fast_paths_match_the_definition(scheme, acc_bits, overflow, small_tiles, rng):
+    m, k, n = 37, (192 if scheme == "q4_0" else 200), 29  # ragged blocks and tiles
+    a, b = _adversarial(rng, m, k, n, scheme)
+    got = gemm(a, b, acc_bits=acc_bits, overflow=overflow)
+    assert_same(got, _definition(a, b, acc_bits=acc_bits, overflow=overflow))
+
+
+@pytest.mark.parametrize("scheme", ["int4_g32", "nf4_g64", "mxfp8_e4m3", "nvfp4"])
+def test_saturate_matches_the_definition(scheme, small_tiles, rng):
+    a, b = _adversarial(rng, 21, 96, 17, scheme)
+    for acc_bits in (12, 20, 33):
+        assert_same(gemm(a, b, acc_bits=acc_bits, overflow="saturate"),
+                    _definition(a, b, acc_bits=acc_bits, overflow="saturate"))
+
+
+def test_production_gemm_calls_on_threads_match_the_definition(monkeypatch, rng):
+    # the production gemm call sizes, tiles of 8192 outputs, on threads
+    monkeypatch.setattr(golden, "_TILE", 1 << 13)
+    monkeypatch.setattr(golden, "_PARALLEL_WORK", 0)
+    monkeypatch.setattr(golden, "_threads", lambda: 2)
+    for scheme, acc_bits in [("int4_g32", 32), ("nf4_g64", 32), ("mxfp8_e4m3", 32)]:
+        a, b = _adversarial(rng, 70, 160, 300, scheme)
+        assert_same(gemm(a, b, acc_bits=acc_bits), _definition(a, b, acc_bits=acc_bits))
+
+
+# -- the block accumulator of gemm_codes -----------------------------------------------------
+
+def _walk(ca, cb, fa, fb, acc_bits, overflow):
+    ta, _ = _ints(fa)
+    tb, _ = _ints(fb)
+    return np.array([[_block_sum([ta[v] for v in row], [tb[v] for v in col], acc_bits,
+                                 overflow) for col in cb.T] for row in ca], dtype=object)
+
+
+@pytest.mark.parametrize("overflow", ["saturate", "error"])
+def test_ordered_walk_only_where_a_prefix_can_overflow(overflow, monkeypatch, rng):
+    # rows 0-1 saturate (max codes), the rest cannot overflow; tiny walk chunks
+    monkeypatch.setattr(golden, "_WALK", 64)
+    int4 = get_format("int4")
+    ca = rng.integers(0, 16, (9, 40))
+    ca[:2] = 7
+    ca[2:] = np.where(rng.random((7, 40)) < 0.5, 1, 15)  # +-1
+    cb = rng.choice(np.flatnonzero(int4.finite), (40, 6))
+    cb[:, :3] = 7
+    if overflow == "error":
+        with pytest.raises(ValueError, match=r"acc_bits=10 is too narrow; output \[0, 0\] "
+                                             r"leaves the range at k=10 "):
+            gemm_codes(ca, cb, "int4", "int4", acc_bits=10, overflow="error")
+        ca[:2] = 1
+        got = gemm_codes(ca, cb, "int4", "int4", acc_bits=10, overflow="error")
+        assert np.array_equal(got.astype(object), _walk(ca, cb, "int4", "int4", 10, "wrap"))
+        return
+    got = gemm_codes(ca, cb, "int4", "int4", acc_bits=10, overflow="saturate")
+    assert np.array_equal(got.astype(object), _walk(ca, cb, "int4", "int4", 10, "saturate"))
+
+
+@pytest.mark.parametrize("fa,acc_bits", [("int8", 40), ("fp8_e4m3", 48), ("fp8_e5m2", 70),
+                                         ("fp16", 100)])
+def test_block_accumulator_beyond_float32(fa, acc_bits, rng):
+    # K long enough that float32 partial sums are not exact: float64, int64 or Python ints
+    f = get_format(fa)
+    big = int(np.flatnonzero(f.values == np.nanmax(np.where(f.finite, f.values, np.nan)))[0])
+    ca = rng.choice(np.flatnonzero(f.finite), (3, 300))
+    cb = rng.choice(np.flatnonzero(f.finite), (300, 2))
+    ca[0] = big
+    cb[:, 0] = big
+    for ov, bits_ in [("wrap", acc_bits), ("wrap", 33), ("saturate", 33)]:
+        got = gemm_codes(ca, cb, fa, fa, acc_bits=bits_, overflow=ov)
+        assert np.array_equal(got.astype(object), _walk(ca, cb, fa, fa, bits_, ov))
+
+
+# -- the decoded-operand cache ---------------------------------------------------------------
+
+def test_operand_cache_follows_in_place_changes(rng):
+    a = quantize(rng.standard_normal((4, 64)), "int4_g32")
+    b = quantize(rng.standard_normal((64, 3)), "int4_g32", axis=0)
+    first = gemm(a, b)
+    assert_same(gemm(a, b), first)  # served from the cache
+    a.codes[0, :] = (a.codes[0, :] + 1) % 16  # changed in place: decoded anew
+    assert_same(gemm(a, b), reference(a, b))
+    assert not np.array_equal(gemm(a, b)[0], first[0])
+    c = quantize(rng.standard_normal((4, 64)), "bitmod_g32")
+    d = quantize(rng.standard_normal((64, 3)), "bitmod_g32", axis=0)
+    gemm(c, d)
+    c.extra["types"][0, 0] = (c.extra["types"][0, 0] + 1) % len(BITMOD_TYPES)
+    assert_same(gemm(c, d), reference(c, d))
+
+
+def test_operand_cache_is_bounded_and_read_only(rng):
+    import gc
+    import weakref
+    qs = [quantize(rng.standard_normal((2, 32)), "mxfp4") for _ in range(8)]
+    b = quantize(rng.standard_normal((32, 2)), "mxfp4", axis=0)
+    for q in qs:
+        gemm(q, b)
+    assert len(golden._OPERANDS) <= golden._OPERANDS_KEPT
+    ints = golden._operand_ints(qs[-1])[0]
+    with pytest.raises(ValueError):
+        ints[0, 0] = 1
+    ref = weakref.ref(qs[-1])
+    del qs, ints, q
+    gc.collect()
+    assert ref() is None  # the cache holds no tensor alive
+
+
+def test_quantized_tensor_is_unchanged_by_gemm(rng):
+    a = quantize(rng.standard_normal((3, 64)), "nvfp4")
+    b = quantize(rng.standard_normal((64, 2)), "nvfp4", axis=0)
+    before = (a.codes.copy(), a.scales.copy(), dict(a.extra), vars(a).keys())
+    gemm(a, b)
+    assert np.array_equal(a.codes, before[0]) and np.array_equal(a.scales, before[1])
+    assert a.extra == before[2] and vars(a).keys() == before[3]
+    assert isinstance(a, QuantizedTensor) and a.codes.flags.writeable
+
+
+def test_all_zero_mx_blocks_keep_the_fast_paths(monkeypatch, rng):
+    # an all-zero block gets the E8M0 scale 2**-127; it must not spread the exponents of its
+    # row so far that the sum falls back to Python integers (block by block)
+    x, y = rng.standard_normal((6, 128)), rng.standard_normal((128, 5))
+    x[1, 32:64] = 0.0
+    y[64:96, 2] = 0.0
+    cases = [("mxfp4", 32, "wrap"), ("mxfp8_e4m3", 32, "wrap"), ("mxint8", 12, "wrap")]
+    want = {}
+    for scheme, acc_bits, overflow in cases:
+        a, b = quantize(x, scheme), quantize(y, scheme, axis=0)
+        want[scheme] = reference(a, b, acc_bits, overflow)
+
+    def no_walk(*args, **kwargs):
+        raise AssertionError("block-by-block definition path taken")
+    monkeypatch.setattr(golden, "_accumulate", no_walk)
+    for scheme, acc_bits, overflow in cases:
+        a, b = quantize(x, scheme), quantize(y, scheme, axis=0)
+        assert a.scales[1, 1] == 0  # E8M0 code 0: 2**-127
+        assert_same(gemm(a, b, acc_bits=acc_bits, overflow=overflow), want[scheme])
