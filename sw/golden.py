@@ -938,17 +938,22 @@ def _split_pow2(s):
     return mi >> tz, ex.astype(np.int64) - 53 + tz
 
 
+def _min_exponents(ma, ea, mb, eb):
+    """Each row's (A, ``(M, 1)``) / column's (B, ``(1, N)``) smallest exponent among its
+    nonzero scale mantissas (0 where all are zero)."""
+    big = np.iinfo(np.int64).max
+    ea_min = np.min(np.where(ma != 0, ea, big), axis=1, keepdims=True)
+    eb_min = np.min(np.where(mb != 0, eb, big), axis=0, keepdims=True)
+    return np.where(ea_min == big, 0, ea_min), np.where(eb_min == big, 0, eb_min)
+
+
 def _pow2_folds(sa, sb):
     """Scales as exact integer factors relative to each row's / column's smallest exponent:
     ``sa = fold_a * 2**ea_min`` (fold_a (M, nb) float64 integers, ea_min (M, 1)), likewise
     ``sb = fold_b * 2**eb_min``; and the bit lengths of the largest factors."""
     ma, ea = _split_pow2(sa)  # (M, nb)
     mb, eb = _split_pow2(sb)  # (nb, N)
-    big = np.iinfo(np.int64).max
-    ea_min = np.min(np.where(ma != 0, ea, big), axis=1, keepdims=True)
-    ea_min = np.where(ea_min == big, 0, ea_min)
-    eb_min = np.min(np.where(mb != 0, eb, big), axis=0, keepdims=True)
-    eb_min = np.where(eb_min == big, 0, eb_min)
+    ea_min, eb_min = _min_exponents(ma, ea, mb, eb)
     # (a zero mantissa's exponent may lie below the minimum; its factor is 0 whatever it is)
     sha = np.where(ma != 0, ea - ea_min, 0)
     shb = np.where(mb != 0, eb - eb_min, 0)
@@ -1058,11 +1063,7 @@ def _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, grid_bits,
     # general path: per-block exact integer sums combined with Python integers
     ma, ea = _split_pow2(sa)  # (M, nb)
     mb, eb = _split_pow2(sb)  # (nb, N)
-    big = np.iinfo(np.int64).max
-    ea_min = np.min(np.where(ma != 0, ea, big), axis=1, keepdims=True)
-    ea_min = np.where(ea_min == big, 0, ea_min)
-    eb_min = np.min(np.where(mb != 0, eb, big), axis=0, keepdims=True)
-    eb_min = np.where(eb_min == big, 0, eb_min)
+    ea_min, eb_min = _min_exponents(ma, ea, mb, eb)
     total = np.zeros((m, n), dtype=object)
     emin = int(ea_min.min()) + int(eb_min.min())
     for j in range(nb):
