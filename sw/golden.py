@@ -496,6 +496,17 @@ def _block_size(a, b):
 def _scales_per_block(qt, nb, block):
     """Block scale values as (M, nb) for A or (nb, N) for B, on the common block grid."""
     s = qt.block_scale_values()
+    bad = ~np.isfinite(s)
+    if bad.any():
+        # E8M0 0xFF, E4M3 0x7F / 0xFF and fp16 Inf/NaN decode to no number: the hardware's
+        # result would be meaningless, so the definition has none either
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        codes = np.asarray(qt.scales)
+        code = codes[where] if codes.shape == bad.shape else codes
+        raise ParameterError(f"{qt.scheme.name} tensor holds a NaN/Inf block scale (scales"
+                             f"{list(where)}, code {code!r}); scales "
+                             f"must be finite: E8M0 0..254, E4M3 codes other than 0x7F / 0xFF, "
+                             f"finite fp16")
     if qt.scheme.block == 0 or s.shape[qt.axis] == 1:
         s = np.repeat(s, nb, axis=qt.axis)
     elif qt.block != block:  # qt has one scale over all K, repeated on the shared grid

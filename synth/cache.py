@@ -74,8 +74,10 @@ class ResultCache:
     def path(self, key):
         return self._directory / f"{key}.json"
 
-    def get(self, key):
-        """The stored result of ``key`` as a ``dict``, or ``None`` if absent or unreadable."""
+    def get(self, key, require=()):
+        """The stored result of ``key`` as a ``dict``, or ``None`` if absent, unreadable or
+        lacking one of the keys in ``require`` (an entry from an older or interrupted writer
+        is a miss, rebuilt and overwritten, never a ``KeyError`` in the caller)."""
         try:
             with open(self.path(key), encoding="utf-8") as file:
                 value = json.load(file)
@@ -86,7 +88,9 @@ class ResultCache:
             # make the run fail: treat it as a miss and let put() overwrite it.
             return None
         # valid JSON that is not a result (``null``, a list, a bare number): a miss as well
-        return value if isinstance(value, dict) else None
+        if not isinstance(value, dict) or any(k not in value for k in require):
+            return None
+        return value
 
     def put(self, key, value):
         """Store ``value`` (a JSON-serialisable ``dict``) under ``key``."""

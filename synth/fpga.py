@@ -416,7 +416,7 @@ def pe_fmax(kind, *, acc_bits=None, verilog=None, device="25k", cache_dir=None,
                "report.json", "--freq", "100", "--timing-allow-fail", "--seed", "1", "--quiet"]
     cache = ResultCache(default_cache_dir("fpga") if cache_dir is None else cache_dir)
     key = cache_key(_SCHEMA, "pe_fmax", text, yosys_script, " ".join(nextpnr), _versions())
-    stored = cache.get(key)
+    stored = cache.get(key, require=("fmax_mhz", "luts", "seconds"))
     if stored is not None:
         return stored["fmax_mhz"], stored["luts"], stored["seconds"], True
     work = cache.work_dir(key)

@@ -1,9 +1,11 @@
 """The golden GEMM against a slow, independent reference written from its docstring."""
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+from nybble.sw.errors import ParameterError
 from nybble.sw import (quantize, gemm, gemm_codes, min_acc_bits, product_format, encode,
                        get_format, CODEBOOK_FRAC_BITS)
 
@@ -176,3 +178,17 @@ def test_gemm_errors(rng):
         gemm_codes(np.zeros((1, 3)), np.zeros((3, 1), int), "int4", "int4")
     with pytest.raises(ValueError, match="NaN/Inf code of float8_e4m3fn"):
         gemm_codes(np.full((1, 1), 0x7F), np.zeros((1, 1), int), "fp8_e4m3", "fp8_e4m3")
+
+
+@pytest.mark.parametrize("scheme, code", [("mxfp4", 0xFF), ("nvfp4", 0x7F), ("nvfp4", 0xFF)])
+def test_nan_scale_codes_are_refused(scheme, code):
+    """A NaN block scale (E8M0 0xFF, E4M3 0x7F / 0xFF) has no defined product: refused, naming
+    the scale, instead of a finite-looking garbage result."""
+    rng = np.random.default_rng(3)
+    a = quantize(rng.standard_normal((4, 64)), scheme, axis=-1)
+    b = quantize(rng.standard_normal((64, 4)), scheme, axis=0)
+    scales = np.array(a.scales, copy=True)
+    scales[1, 0] = code
+    bad = dataclasses.replace(a, scales=scales)
+    with pytest.raises(ParameterError, match=r"NaN/Inf block scale \(scales\[1, 0\]"):
+        gemm(bad, b)

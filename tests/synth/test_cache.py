@@ -75,3 +75,12 @@ def test_put_is_atomic(tmp_path, monkeypatch):
     (tmp, dest), = replaced
     assert Path(dest) == cache.path(key) and Path(tmp).parent == tmp_path
     assert Path(tmp).name.startswith(".") and Path(tmp).name.endswith(".tmp")
+
+
+def test_an_entry_lacking_a_required_key_is_a_miss(tmp_path):
+    """An entry written by an older or interrupted writer (``fmax_mhz`` missing) is a miss
+    for a reader that needs that key, and a hit for one that does not."""
+    cache = ResultCache(tmp_path)
+    cache.put("k", {"luts": 10, "seconds": 1.0})
+    assert cache.get("k", require=("fmax_mhz", "luts")) is None
+    assert cache.get("k", require=("luts",)) == {"luts": 10, "seconds": 1.0}
