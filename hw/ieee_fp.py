@@ -29,7 +29,13 @@ Components:
   finite value becomes Inf).
 * :class:`Fp32Adder` -- IEEE FP32 addition: operands ordered by magnitude, the smaller
   aligned with 3 extra bits and a sticky (jam) bit, added or subtracted, then :class:`Fp32Round`.
+* :class:`Fp32Accumulator` -- the FP32 register with its :class:`Fp32Adder` (``first`` loads).
+* :class:`FloatProductUnit` -- the MAC's exact product: significand multiply, exponent add.
 * :class:`IeeeDotProductPE` / :class:`IeeeMacPE` -- the PEs (:class:`.spec.IeeeFpSpec`).
+
+Submodule names follow the other PEs (``nybble.synth.area`` categories): ``product_<i>``
+(multipliers), ``round`` (with the PE's own logic: exact adder tree, normalise and round,
+NaN / Inf), ``accumulator`` (FP32 adder and register).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -38,13 +44,14 @@ from amaranth.lib.wiring import In, Out
 
 from nybble.sw.formats import check_integral
 from nybble.sw.golden import element_ints
-from nybble.sw.ieee_fp import FP32_INF, FP32_NAN
+from nybble.sw.ieee_fp import FP32_INF, FP32_NAN, check_float_format
 from .pe_base import PEBase, adder_tree
 from .product import decode, signed_width
 from .spec import IeeeFpSpec
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["Fp32Round", "Fp32Adder", "IeeeDotProductPE", "IeeeMacPE", "float_specials"]
+__all__ = ["Fp32Round", "Fp32Adder", "Fp32Accumulator", "FloatProductUnit", "IeeeDotProductPE",
+           "IeeeMacPE", "float_specials"]
 
 _EMIN_SUB = -149        # weight of FP32's least significant subnormal bit
 
@@ -180,6 +187,52 @@ class Fp32Adder(wiring.Component):
         return m
 
 
+class Fp32Accumulator(wiring.Component):
+    """The FP32 accumulator register and its adder: on a clock edge with ``en``, ``acc``
+    takes ``g`` (``first``) or ``fp32_rne(acc + g)`` (:class:`Fp32Adder`); ``non_finite`` is
+    high while ``acc`` is Inf or NaN.  Latency 1."""
+
+    def __init__(self):
+        super().__init__({"g": In(32), "en": In(1), "first": In(1), "acc": Out(32),
+                          "non_finite": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(32, name="acc_fp32")
+        m.submodules.adder = add = Fp32Adder()
+        m.d.comb += [add.x.eq(acc), add.y.eq(self.g)]
+        with m.If(self.en):
+            m.d.sync += acc.eq(Mux(self.first, self.g, add.s))
+        m.d.comb += [self.acc.eq(acc), self.non_finite.eq(acc[23:31].all())]
+        return m
+
+
+class FloatProductUnit(wiring.Component):
+    """The exact product of two float codes as ``(-1)**neg * mag * 2**exp``: significands
+    (hidden bit included) multiplied, exponents added (:func:`.product.decode`); NaN / Inf
+    codes come out as ordinary patterns (the PE overrides them).  Combinational.
+    ``exp_min`` / ``exp_max``: the range of ``exp``."""
+
+    def __init__(self, fmt_a, fmt_b):
+        self._fa = check_float_format("fmt_a", fmt_a)
+        self._fb = check_float_format("fmt_b", fmt_b)
+        self._f_ab = element_ints(self._fa)[1] + element_ints(self._fb)[1]
+        # decode's shift is at most (2**exp_bits - 2) + frac_bits per operand
+        sh_max = (1 << self._fa.exp_bits) + (1 << self._fb.exp_bits) - 4 + self._f_ab
+        self.exp_min, self.exp_max = -self._f_ab, sh_max - self._f_ab
+        mag_bits = self._fa.man_bits + self._fb.man_bits + 2
+        super().__init__({"a": In(self._fa.bits), "b": In(self._fb.bits), "neg": Out(1),
+                          "mag": Out(mag_bits),
+                          "exp": Out(signed(signed_width(self.exp_min, self.exp_max)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        da, db = decode(self._fa, self.a), decode(self._fb, self.b)
+        m.d.comb += [self.neg.eq(da.neg ^ db.neg), self.mag.eq(da.mag * db.mag),
+                     self.exp.eq(da.shift + db.shift - self._f_ab)]
+        return m
+
+
 def float_specials(fmt, code):
     """``(nan, inf, zero)`` 1-bit Values for ``code`` of the float format ``fmt``, from its
     value table's pattern: IEEE (all-ones exponent: Inf / NaN), ``fn`` (only
@@ -221,16 +274,11 @@ class IeeeDotProductPE(PEBase):
     def _step_value(self, m):
         """The step's exact sum rounded to FP32 (``Fp32Round``'s ``bits``), NaN / Inf aside."""
         spec = self._spec
-        fa, fb = spec.fmt_a, spec.fmt_b
-        if spec.lanes == 1:    # one product: sig x sig, its exponent, then one rounding
-            da, db = decode(fa, self.a), decode(fb, self.b)
-            mag = da.mag * db.mag
-            f_ab = element_ints(fa)[1] + element_ints(fb)[1]
-            # decode's shift is at most (2**exp_bits - 2) + frac_bits per operand
-            sh_max = (1 << fa.exp_bits) + (1 << fb.exp_bits) - 4 + f_ab
-            rnd = Fp32Round(len(mag), -f_ab, sh_max - f_ab)
-            m.d.comb += [rnd.neg.eq(da.neg ^ db.neg), rnd.mag.eq(mag),
-                         rnd.exp.eq(da.shift + db.shift - f_ab)]
+        if spec.lanes == 1:    # one product: sig x sig and its exponent, then one rounding
+            m.submodules.product_0 = prod = FloatProductUnit(spec.fmt_a, spec.fmt_b)
+            m.d.comb += [prod.a.eq(self.a), prod.b.eq(self.b)]
+            rnd = Fp32Round(len(prod.mag), prod.exp_min, prod.exp_max)
+            m.d.comb += [rnd.neg.eq(prod.neg), rnd.mag.eq(prod.mag), rnd.exp.eq(prod.exp)]
         else:                  # lanes: exact fixed-point products and sum, then one rounding
             tree = adder_tree(u.p for u in self._lane_units(m))
             total = Signal(signed(len(tree)), name="step_sum")
@@ -266,12 +314,9 @@ class IeeeDotProductPE(PEBase):
             m.d.comb += g.eq(Cat(Const(FP32_INF, 31), neg_inf))
         with m.Else():
             m.d.comb += g.eq(rounded)
-        acc = Signal(32, name="acc_fp32")
-        m.submodules.adder = add = Fp32Adder()
-        m.d.comb += [add.x.eq(acc), add.y.eq(g)]
-        with m.If(self.valid):
-            m.d.sync += acc.eq(Mux(self.first, g, add.s))
-        m.d.comb += [self.acc.eq(acc), self.overflow.eq(acc[23:31].all())]
+        m.submodules.accumulator = acc = Fp32Accumulator()
+        m.d.comb += [acc.g.eq(g), acc.en.eq(self.valid), acc.first.eq(self.first),
+                     self.acc.eq(acc.acc), self.overflow.eq(acc.non_finite)]
         return m
 
 

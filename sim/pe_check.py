@@ -177,9 +177,11 @@ def _finite_codes(fmt):
 
 
 def _special_codes(fmt):
-    """NaN / Inf codes, zeros and the subnormal / normal boundary codes of a float format."""
+    """Inf codes, NaN codes (the first and last two), zeros, the subnormal / normal boundary
+    codes and the largest finite codes of a float format."""
     f = get_format(fmt)
-    out = set(f.nan_codes) | set(f.inf_codes)
+    nan = f.nan_codes
+    out = set(f.inf_codes) | set(nan[:2] + nan[-2:])  # quiet / signalling, both signs
     for s in (0, 1 << (f.bits - 1)):
         for c in (0, 1, (1 << f.man_bits) - 1, 1 << f.man_bits):
             out.add(s | c)

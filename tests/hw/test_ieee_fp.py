@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from nybble.hw.config import ArrayConfig
 from nybble.hw.ieee_fp import Fp32Adder, Fp32Round, IeeeDotProductPE, IeeeMacPE
 from nybble.hw.kinds import make_pe, pe_kind, pe_spec
 from nybble.sim.pe_check import Steps, check_pairs, compare, expected, pair_steps, random_jobs, \
@@ -137,6 +138,12 @@ def test_init_wrong_parameters():
         IeeeMacPE("fp16", "fp16", lanes=2)
     with pytest.raises(ParameterError, match=r"^Lane count must be in 1\.\.256, not 0$"):
         IeeeDotProductPE("fp16", "fp16", 0)
+
+
+def test_arrays_refuse_fp32_accumulators():
+    with pytest.raises(ParameterError, match=r"^ArrayConfig\.pe 'fp16_ieee_dp4' is an IEEE-style "
+                                             r"FP PE \(an FP32 accumulator\); arrays hold "):
+        ArrayConfig(rows=2, cols=2, pe="fp16_ieee_dp4")
 
 
 @pytest.mark.slow
