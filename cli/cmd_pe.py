@@ -109,7 +109,8 @@ def _table(rows, seconds):
             note = (f"L-Mul rel. error max {r['lmul_max_rel_error']:.3f} "
                     f"(normals {r['lmul_normal_max_rel_error']:.3f}), "
                     f"mean {r['lmul_mean_rel_error']:.3f}")
-        body.append([r["pe"], _fmt_formats(r["formats"]), f"{r['acc_bits']}.{r['frac_bits']}",
+        acc = "fp32" if r["frac_bits"] is None else f"{r['acc_bits']}.{r['frac_bits']}"
+        body.append([r["pe"], _fmt_formats(r["formats"]), acc,
                      str(r["latency"]),
                      _fmt_cycles(r["cycles_per_mac"]), str(r["pairs_checked"]),
                      str(r["mismatches"]), "-" if r["cells"] is None else str(r["cells"]), note])
@@ -121,7 +122,8 @@ def _table(rows, seconds):
     lines.append("")
     lines.append(f"{len(rows)} PEs, {sum(r['pairs_checked'] for r in rows)} input pairs "
                  f"checked in the Amaranth simulator against nybble.sw, {total} mismatches; "
-                 f"acc: accumulator bits.fraction bits; cells: Yosys generic gates "
+                 f"acc: accumulator bits.fraction bits (fp32: an IEEE FP32 register, "
+                 f"frac_bits null in JSON); cells: Yosys generic gates "
                  f"(synth -booth, flattened, PE with its accumulator and forwarding registers); "
                  f"{seconds:.0f} s")
     return "\n".join(lines)

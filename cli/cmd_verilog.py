@@ -32,8 +32,9 @@ def register(sub):
                    help="array dataflow: os or ws (default os)")
     p.add_argument("--acc-bits", type=int, metavar="N",
                    help="accumulator width (default: the PE kind's own; 32 for arrays)")
-    p.add_argument("--overflow", default="wrap", metavar="MODE",
-                   help="accumulator overflow: wrap or saturate (default wrap)")
+    p.add_argument("--overflow", default=None, metavar="MODE",
+                   help="accumulator overflow: wrap or saturate (default wrap; the "
+                        "IEEE-style FP PEs take only ieee, their default)")
     p.add_argument("--depth", type=int, metavar="WORDS",
                    help="A, B and C buffer depth of an array (default: ArrayConfig's 4096)")
     p.add_argument("--wrapper", default="none", metavar="W",
@@ -75,14 +76,14 @@ def _build(args, cli):
                             ("--dataflow", args.dataflow != "os")):
             if given:
                 raise cli.UsageError(f"{flag} applies to arrays only: add --array RxC")
-        options = {"overflow": args.overflow}
+        options = {} if args.overflow is None else {"overflow": args.overflow}
         if args.acc_bits is not None:
             options["acc_bits"] = args.acc_bits
         return lambda: kind.build(**options), "pe", None, kind.spec(**options).acc_bits
     from nybble.hw.config import ArrayConfig
     rows, cols = cli.parse_array(args.array)
     fields = dict(rows=rows, cols=cols, pe=args.pe, dataflow=args.dataflow,
-                  overflow=args.overflow)
+                  overflow=args.overflow or "wrap")
     if args.acc_bits is not None:
         fields["acc_bits"] = args.acc_bits
     if args.depth is not None:

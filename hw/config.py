@@ -84,6 +84,11 @@ class ArrayConfig:
             raise ParameterError(f"ArrayConfig.pe {self.pe!r} is bit-serial (multi-cycle MACs with "
                              "a ready handshake); the systolic array hosts single-cycle MAC, "
                              "dot-product and block-scaled PEs")
+        if kind.pe == "ieee":
+            raise ParameterError(f"ArrayConfig.pe {self.pe!r} is an IEEE-style FP PE (an FP32 "
+                                 "accumulator); arrays hold fixed-point accumulators (golden "
+                                 "GEMM, drain, overflow): use it as a single PE (nybble "
+                                 "pe-report, nybble cost)")
         self._check_block(kind)
         try:  # the PE's own checks (accumulator width, ...) at construction
             self.pe_spec

@@ -11,8 +11,9 @@ import re
 
 from nybble.sw.formats import check_integral
 from .block_pe import BlockScaledPE
+from .ieee_fp import IeeeDotProductPE
 from .pe import BitSerialPE, DotProductPE, MacPE
-from .spec import BITSERIAL_DTYPES, BitSerialSpec, BlockScaledSpec, DotProductSpec
+from .spec import BITSERIAL_DTYPES, BitSerialSpec, BlockScaledSpec, DotProductSpec, IeeeFpSpec
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["PEKind", "PE_KINDS", "FAMILIES", "pe_kind", "dot_product_kind", "make_pe",
@@ -24,6 +25,7 @@ FAMILIES = {
     "dp": (DotProductSpec, DotProductPE),
     "bitserial": (BitSerialSpec, BitSerialPE),
     "block": (BlockScaledSpec, BlockScaledPE),
+    "ieee": (IeeeFpSpec, IeeeDotProductPE),
 }
 
 
@@ -31,7 +33,8 @@ FAMILIES = {
 class PEKind:
     """One entry of :data:`PE_KINDS`: which PE family, which formats, which options."""
     name: str
-    pe: str                      # "mac", "dp", "bitserial" or "block" (block-scaled)
+    pe: str                      # "mac", "dp", "bitserial", "block" (block-scaled) or
+                                 # "ieee" (IEEE-style FP, FP32 accumulator; any lanes)
     formats: tuple               # (fmt_a, fmt_b); bitserial: (fmt_a, dtypes...)
     options: dict = field(default_factory=dict)
     lanes: int = 1
@@ -86,6 +89,15 @@ def _kinds():
         product="lmul")
     add("lmul_fp4_e2m1", "fp4_e2m1", "fp4_e2m1", "fp4 e2m1 L-Mul (adders only)",
         product="lmul")
+    # IEEE-style FP baselines (.ieee_fp): normalise, round (RNE), FP32 accumulator
+    for fmt, short in (("fp8_e4m3", "fp8 e4m3"), ("fp8_e5m2", "fp8 e5m2"), ("fp16", "fp16"),
+                       ("bf16", "bf16")):
+        k[f"{fmt}_ieee"] = PEKind(f"{fmt}_ieee", "ieee", (fmt, fmt), {}, 1,
+                                  f"{short} IEEE-style MAC: product rounded to FP32 (RNE), "
+                                  "FP32 accumulator")
+    for fmt in ("fp8_e4m3", "fp8_e5m2", "fp16", "bf16"):
+        kk = dot_product_kind(f"{fmt}_ieee", 4, _table=k)
+        k[kk.name] = kk
     for base, lanes in (("int4", 2), ("int4", 4), ("int4", 8), ("int4", 16),
                         ("fp4_e2m1", 4), ("e3m0", 4), ("int8_e3m0", 4), ("lut_nf4", 4),
                         ("int8", 4)):
@@ -107,11 +119,17 @@ def dot_product_kind(base, lanes, *, _table=None):
     """The :class:`PEKind` of ``lanes`` lanes of the MAC kind ``base`` (``"int4_dp4"``)."""
     table = PE_KINDS if _table is None else _table
     lanes = check_integral("Lane count", lanes, 2, 256)
-    if base not in table or table[base].pe != "mac":
+    def is_mac(v):
+        return v.pe == "mac" or v.pe == "ieee" and v.lanes == 1
+
+    if base not in table or not is_mac(table[base]):
         raise ParameterError(f"Dot-product base kind must be a MAC kind ("
-                         f"{', '.join(n for n, v in table.items() if v.pe == 'mac')}), "
+                         f"{', '.join(n for n, v in table.items() if is_mac(v))}), "
                          f"not {base!r}")
     b = table[base]
+    if b.pe == "ieee":
+        return PEKind(f"{base}_dp{lanes}", "ieee", b.formats, dict(b.options), lanes,
+                      f"{lanes} lanes of {base}: exact sum, one FP32 rounding, FP32 accumulator")
     return PEKind(f"{base}_dp{lanes}", "dp", b.formats, dict(b.options), lanes,
                   f"{lanes} lanes of {base} into an adder tree")
 

@@ -13,6 +13,7 @@ spec                   PE (:mod:`.pe`, :mod:`.block_pe`)   golden model
 :class:`DotProductSpec`  ``MacPE``, ``DotProductPE``        :func:`nybble.sw.gemm_codes`
 :class:`BitSerialSpec`   ``BitSerialPE``                    ``gemm_codes``, one format per k
 :class:`BlockScaledSpec` ``BlockScaledPE``                  :func:`nybble.sw.gemm_block_codes`
+:class:`IeeeFpSpec`      ``IeeeDotProductPE`` (FP32 acc)    :func:`nybble.sw.ieee_fp.ieee_dot`
 =====================  ==================================  ==================================
 
 Every spec has ``family`` (``"mac"``, ``"dp"``, ``"bitserial"``, ``"block"``), ``fmt_a`` /
@@ -30,6 +31,7 @@ import numpy as np
 from nybble.sw.formats import Format, check_integral, get_format
 from nybble.sw.golden import (element_ints, gemm_block_acc, gemm_block_codes, gemm_codes,
                               min_acc_bits, product_format)
+from nybble.sw.ieee_fp import check_float_format, ieee_dot, ieee_steps
 from nybble.sw.quantize import BITMOD_TYPES, QuantizedTensor
 from .accumulator import check_overflow
 from .lut import LutUnit, lut_options, table_init
@@ -37,7 +39,8 @@ from .product import check_format, signed_width
 from .units import PRODUCTS, product_grid, unit_class
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["PESpec", "DotProductSpec", "BitSerialSpec", "BlockScaledSpec", "BITSERIAL_DTYPES",
+__all__ = ["PESpec", "DotProductSpec", "BitSerialSpec", "BlockScaledSpec", "IeeeFpSpec",
+           "BITSERIAL_DTYPES",
            "SCALE_FORMATS", "BLOCK_SIZES", "default_acc_frac_bits", "scale_codes"]
 
 #: Data types of the bit-serial PE, in selector order (``sel`` = index into this tuple).
@@ -433,3 +436,61 @@ class BlockScaledSpec(PESpec):
         if qt.block != self.block_size:
             raise ParameterError(f"{name} is quantized in blocks of {qt.block} but the PE's "
                              f"block_size is {self.block_size}")
+
+
+#: The ``overflow`` option of the IEEE-style PEs: IEEE 754 (overflow rounds to Inf).
+IEEE_OVERFLOW = "ieee"
+
+
+@dataclass(frozen=True)
+class IeeeFpSpec(PESpec):
+    """IEEE-style floating-point MAC (``lanes = 1``) or dot-product PE with an FP32
+    accumulator (:class:`.ieee_fp.IeeeDotProductPE`); arithmetic: :mod:`nybble.sw.ieee_fp`.
+
+    ``acc`` is the accumulator's FP32 bit pattern, read as ``signed(32)`` like every PE's
+    ``acc`` (:meth:`model` returns that view); it is not on a fixed-point grid, so
+    ``frac_bits`` is None and ``overflow_mode`` is ``"ieee"``; ``overflow`` is high while the
+    accumulator is Inf or NaN.  Extra fields: ``unit_frac`` / ``p_min`` / ``p_max`` (the exact
+    product grid and range of one lane: the dot-product PEs sum lanes exactly on it).
+    """
+
+    unit_frac: int = 0
+    p_min: int = 0
+    p_max: int = 0
+
+    @classmethod
+    def make(cls, fmt_a, fmt_b, lanes=1, *, acc_bits=32, overflow=IEEE_OVERFLOW):
+        fa = check_float_format("fmt_a", check_format("fmt_a", fmt_a))
+        fb = check_float_format("fmt_b", check_format("fmt_b", fmt_b))
+        lanes = check_integral("Lane count", lanes, 1, 256)
+        acc_bits = check_integral("Accumulator width", acc_bits, 2, 4096)
+        if acc_bits != 32:
+            raise ParameterError(f"Accumulator width of an IEEE-style FP PE must be 32 (an FP32 "
+                                 f"register), not {acc_bits}")
+        if overflow != IEEE_OVERFLOW:
+            raise ParameterError(f"overflow of an IEEE-style FP PE must be {IEEE_OVERFLOW!r} "
+                                 f"(IEEE 754: overflow rounds to Inf), not {overflow!r}")
+        unit_frac, p_min, p_max = product_grid(fa, fb)
+        return cls(family="ieee", fmt_a=fa, fmt_b=fb, a_bits=fa.bits * lanes,
+                   b_bits=fb.bits * lanes, acc_bits=32, min_acc_bits=32, frac_bits=None,
+                   overflow_mode=IEEE_OVERFLOW, lanes=lanes, latency=1, unit_frac=unit_frac,
+                   p_min=p_min, p_max=p_max)
+
+    def golden_kwargs(self):
+        """Keyword arguments of :func:`nybble.sw.ieee_fp.ieee_dot` that make it compute
+        ``acc``."""
+        return dict(fmt_a=self.fmt_a, fmt_b=self.fmt_b, lanes=self.lanes)
+
+    def model(self, a_codes, b_codes):
+        """Bit-exact model: ``acc`` (the FP32 pattern as signed 32-bit integers) after the dot
+        products ``a_codes @ b_codes`` (``(M, K)``, ``(K, N)`` codes, K a multiple of
+        ``lanes``)."""
+        kw = self.golden_kwargs()
+        bits = ieee_dot(a_codes, b_codes, kw.pop("fmt_a"), kw.pop("fmt_b"), **kw)
+        return bits.view(np.int32).astype(np.int64)
+
+    def model_steps(self, a_codes, b_codes, first):
+        """``(acc, overflow)`` after each step (``(n, lanes)`` codes, ``first`` flags):
+        ``acc`` as signed 32-bit integers, ``overflow`` whether it is Inf or NaN."""
+        bits, non_finite = ieee_steps(a_codes, b_codes, first, self.fmt_a, self.fmt_b)
+        return bits.view(np.int32).astype(np.int64), non_finite

@@ -119,7 +119,10 @@ def _exact_steps(pe, steps, idx):
 
 
 def expected(pe, steps):
-    """Golden ``(acc, overflow)`` after each step (see the module docstring)."""
+    """Golden ``(acc, overflow)`` after each step (see the module docstring; IEEE-style FP
+    PEs: :meth:`~nybble.hw.spec.IeeeFpSpec.model_steps`)."""
+    if _spec(pe).family == "ieee":
+        return _spec(pe).model_steps(steps.a, steps.b, steps.first)
     n = len(steps)
     acc = np.zeros(n, dtype=object)
     ovf = np.zeros(n, dtype=bool)
@@ -173,10 +176,36 @@ def _finite_codes(fmt):
     return np.flatnonzero(get_format(fmt).finite)
 
 
-def _pair_list(fmt_a, fmt_b, sample, seed):
+def _special_codes(fmt):
+    """Inf codes, NaN codes (the first and last two), zeros, the subnormal / normal boundary
+    codes and the largest finite codes of a float format."""
+    f = get_format(fmt)
+    nan = f.nan_codes
+    out = set(f.inf_codes) | set(nan[:2] + nan[-2:])  # quiet / signalling, both signs
+    for s in (0, 1 << (f.bits - 1)):
+        for c in (0, 1, (1 << f.man_bits) - 1, 1 << f.man_bits):
+            out.add(s | c)
+        fin = np.flatnonzero(f.finite & (np.arange(f.n_codes) >> (f.bits - 1) == s >> (f.bits - 1)))
+        out.add(int(fin[np.argmax(np.abs(f.values[fin]))]))
+    return np.array(sorted(out), dtype=np.int64)
+
+
+def _pair_list(fmt_a, fmt_b, sample, seed, specials=False):
     """Every finite pair (a-major), or a seeded sample of ``sample`` pairs plus the extreme
-    codes' pairs when there are more than 65,536."""
-    ca, cb = _finite_codes(fmt_a), _finite_codes(fmt_b)
+    codes' pairs when there are more than 65,536.  ``specials``: every code (NaN and Inf too),
+    and the sample of a float format starts with every pair of its special codes
+    (:func:`_special_codes`)."""
+    if specials:
+        ca = np.arange(get_format(fmt_a).n_codes)
+        cb = np.arange(get_format(fmt_b).n_codes)
+        if len(ca) * len(cb) > 65536:
+            sa, sb = _special_codes(fmt_a), _special_codes(fmt_b)
+            rng = np.random.default_rng(seed)
+            a = np.concatenate([np.repeat(sa, len(sb)), rng.choice(ca, sample)])
+            b = np.concatenate([np.tile(sb, len(sa)), rng.choice(cb, sample)])
+            return a, b, False
+    else:
+        ca, cb = _finite_codes(fmt_a), _finite_codes(fmt_b)
     if len(ca) * len(cb) <= 65536:
         a = np.repeat(ca, len(cb))
         b = np.tile(cb, len(ca))
@@ -206,12 +235,29 @@ def pair_steps(pe, *, sample=SAMPLE_PAIRS, seed=0):
         a, b, sel = np.concatenate(sa), np.concatenate(sb), np.concatenate(ss)
         st = Steps(a[:, None], b[:, None], np.ones(len(a), bool), sel)
         return st, len(a), exhaustive
-    a, b, exhaustive = _pair_list(pe.fmt_a, pe.fmt_b, sample, seed)
+    ieee = _spec(pe).family == "ieee"
+    a, b, exhaustive = _pair_list(pe.fmt_a, pe.fmt_b, sample, seed, specials=ieee)
     n, k = len(a), pe.lanes
     stride = max(1, n // k)
     idx = (np.arange(n)[:, None] + stride * np.arange(k)[None, :]) % n
     st = Steps(a[idx], b[idx], np.ones(n, bool))
+    if ieee:
+        st = _after_random_state(pe, st, seed)
     return st, n * k, exhaustive
+
+
+def _after_random_state(pe, pairs, seed):
+    """IEEE-style FP PEs: each pair step added to a random accumulator state -- a step of
+    random finite codes with ``first`` before it -- so that the FP32 addition and its rounding
+    see every pair (NaN / Inf pairs included)."""
+    rng = np.random.default_rng(seed + 1)
+    n, k = pairs.a.shape
+    ra = rng.choice(_finite_codes(pe.fmt_a), (n, k))
+    rb = rng.choice(_finite_codes(pe.fmt_b), (n, k))
+    a = np.stack([ra, pairs.a], axis=1).reshape(2 * n, k)
+    b = np.stack([rb, pairs.b], axis=1).reshape(2 * n, k)
+    first = np.tile([True, False], n)
+    return Steps(a, b, first)
 
 
 def compare(pe, steps, got, want):

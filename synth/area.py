@@ -95,6 +95,8 @@ def pe_verilog(kind, *, acc_bits=None, overflow="wrap", build_dir="build"):
     kind = _kind(kind)
     acc_bits = convention_acc_bits(kind) if acc_bits is None else acc_bits
     options = {"acc_bits": acc_bits, "overflow": overflow}
+    if kind.pe == "ieee":   # IEEE-style FP PEs have one overflow behaviour: IEEE 754's
+        del options["overflow"]
     kind.spec(**options)  # parameter errors before any caching
     return cached_verilog(f"pe_{kind.name}", repr((kind, options)),
                           lambda: kind.build(**options), build_dir=build_dir)

@@ -21,6 +21,19 @@ def test_json_without_synth(capsys):
     assert rows[2]["cycles_per_mac"]["e3m0"] == 1 and rows[2]["pairs_checked"] == 7 * 4096
 
 
+def test_ieee_kind(capsys):
+    # a random sample of the 16-bit pairs, after the pairs of the special codes
+    assert main(["pe-report", "--kinds", "fp16_ieee", "--sample", "16", "--no-synth"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("fp16_ieee"))
+    assert row.split()[4:9] == ["fp32", "1", "1", "272", "0"]
+    assert main(["pe-report", "--kinds", "bf16_ieee", "--sample", "16", "--no-synth",
+                 "--json"]) == 0
+    (r,) = json.loads(capsys.readouterr().out)
+    assert (r["acc_bits"], r["frac_bits"], r["mismatches"], r["exhaustive"]) == (32, None, 0,
+                                                                               False)
+
+
 @pytest.mark.synth
 def test_table_with_cells(capsys):
     assert main(["pe-report", "--kinds", "e3m0", "int4_dp4"]) == 0

@@ -16,6 +16,7 @@ from nybble.__main__ import main
     (["--pe", "fp16"], "pe", {"a", "b", "acc"}, "--lint"),
     (["--pe", "lut_nf4_dp4", "--acc-bits", "40"], "pe", {"lut_we", "lut_data"}, "--lint"),
     (["--pe", "int4_dp4"], "pe", {"a", "b", "acc"}, "--lint-all"),
+    (["--pe", "bf16_ieee"], "pe", {"a", "b", "acc", "overflow"}, "--lint"),
     (["--pe", "bitserial"], "pe", {"sel", "ready"}, "--lint-all"),
     (["--pe", "fp4_e2m1", "--array", "2x3", "--depth", "16"], "array",
      {"wr_data", "rd_addr", "rd_data", "start", "done"}, "--lint"),
@@ -55,6 +56,11 @@ def test_text_output(tmp_path, capsys):
     (["--pe", "int4", "--acc-bits", "4"], "Accumulator width must be at least 8 bits"),
     (["--pe", "int4", "--array", "2x2", "--dataflow", "xs"],
      "ArrayConfig.dataflow must be one of os, ws, not 'xs'"),
+    (["--pe", "fp16_ieee", "--overflow", "wrap"],
+     "overflow of an IEEE-style FP PE must be 'ieee' (IEEE 754: overflow rounds to Inf), "
+     "not 'wrap'"),
+    (["--pe", "fp16_ieee", "--array", "2x2"], "ArrayConfig.pe 'fp16_ieee' is an IEEE-style FP "
+                                              "PE (an FP32 accumulator)"),
 ])
 def test_bad_input(argv, message, tmp_path, capsys):
     assert main(["verilog", *argv, "-o", str(tmp_path / "x.v")]) == 2

@@ -5,7 +5,8 @@ import pytest
 
 from nybble.hw.config import ArrayConfig
 from nybble.synth.area import (CATEGORIES, EQUAL_ACC_BITS, array_area, array_categories,
-                               convention_acc_bits, memories_in, pe_area, pe_categories)
+                               convention_acc_bits, memories_in, pe_area, pe_categories,
+                               pe_verilog)
 
 
 def _entry(cells, transistors, reg_cells=0, reg_transistors=0, area=None, reg_area=None):
@@ -20,6 +21,8 @@ def _entry(cells, transistors, reg_cells=0, reg_transistors=0, area=None, reg_ar
     ("fp16", 89),
     ("bf16", 64),          # its 64-bit window, an option of the kind
     ("int16_dp4", 42),     # a step of four int16 products needs 34 bits
+    ("fp16_ieee", 32),     # IEEE-style: an FP32 accumulator
+    ("bf16_ieee_dp4", 32),
 ])
 def test_convention_acc_bits(kind, acc_bits):
     assert convention_acc_bits(kind) == acc_bits
@@ -94,6 +97,24 @@ def test_pe_area_breakdown(shared_cache, tmp_path_factory):
         assert abs(sum(cats.values()) - r.transistors) <= 0.1 * r.transistors
     again = pe_area("int4", cache_dir=shared_cache, build_dir=build)
     assert again.cached and again.transistors == mac.transistors
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_ieee_pe_area_breakdown(shared_cache, tmp_path_factory):
+    # the IEEE-style fp8 MAC: multiplier (product_0), normalise / round (the PE's own logic),
+    # FP32 adder and register (accumulator), forwarding registers
+    build = tmp_path_factory.mktemp("verilog")
+    r = pe_area("fp8_e4m3_ieee", cache_dir=shared_cache, build_dir=build)
+    cats = {c: v["transistors"] for c, v in r.categories.items()}
+    assert r.acc_bits == 32 and r.register_bits == 20
+    assert cats["accumulator"] > cats["adder_tree"] > cats["multiplier"] > 0
+    assert abs(sum(cats.values()) - r.transistors) <= 0.15 * r.transistors
+
+
+def test_ieee_pe_verilog_takes_no_overflow_option(tmp_path):
+    text, _ = pe_verilog("fp8_e4m3_ieee", build_dir=tmp_path)
+    assert "module top" in text and "acc_fp32" in text
 
 
 @pytest.mark.synth
