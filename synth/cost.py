@@ -1,13 +1,16 @@
 """The cost model: area and throughput of every PE kind, measured and fitted.
 
-:func:`cost_sweep` synthesises one PE of each kind (:data:`DEFAULT_KINDS`: the 4-bit kinds and
-the int8 / int16 / fp8 e4m3 / bf16 / fp16 baselines, as single MACs and as 4-lane dot
-products) with :func:`nybble.synth.area.pe_area` -- accumulators at equal width
-(:data:`nybble.synth.area.ACC_CONVENTION`) -- optionally places and routes each one on an ECP5
-for its Fmax (:func:`nybble.synth.fpga.pe_fmax`), optionally synthesises whole
-``R x C`` arrays (:func:`nybble.synth.area.array_area`), and fits :class:`AreaModel` to the
-measured points.  :func:`cost_report` assembles the rows and the summary that ``nybble cost``
-prints and writes.
+:func:`cost_sweep` synthesises one PE of each kind (:data:`DEFAULT_KINDS`: the 4-bit kinds,
+the int8 / int16 / fp8 e4m3 / bf16 / fp16 baselines as single MACs and 4-lane dot products,
+16-lane int4 / int8 / int16 dot products, and every IEEE-style baseline registered in
+:mod:`nybble.hw.kinds`) with :func:`nybble.synth.area.pe_area` -- accumulators sized by an
+accumulator policy (:mod:`nybble.synth.acc_policy`; the :data:`HEADLINE_KINDS` under both
+policies) -- optionally places and routes each one on an ECP5 for its Fmax
+(:func:`nybble.synth.fpga.pe_fmax`), optionally adds whole ``R x C`` array tops from their
+parts (:func:`nybble.synth.array_parts.array_area_parts`), and fits :class:`AreaModel` to
+the measured points.  :func:`cost_report` assembles the rows and the summary that
+``nybble cost`` prints and writes; :func:`headline_ratios` the int8/int4 and int16/int4
+table under each policy.
 
 Throughput: ``macs_per_cycle`` is ``lanes`` for MAC and dot-product PEs and ``1 / cycles``
 for the bit-serial PE (int4 weights: 3 cycles, one per significand bit); with an Fmax,
@@ -48,26 +51,29 @@ boundaries (bf16: the product unit's bits below the accumulator window).
 
 import dataclasses
 import math
+import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
 from nybble.hw.config import ArrayConfig
-from nybble.hw.kinds import pe_kind
+from nybble.hw.kinds import PE_KINDS, pe_kind
 from nybble.hw.product import signed_width
 from nybble.sw import get_format
 from nybble.sw.formats import format_names
 from .fpga import pe_fmax, pe_fmax_verilog
 from .verilog import top_verilog
-from .area import (ACC_CONVENTION, CATEGORIES, array_area, convention_acc_bits, pe_area,
-                   pe_verilog)
+from .acc_policy import (ACC_POLICIES, DEFAULT_ACC_POLICY, DEFAULT_K, check_policy,
+                         policy_acc_bits, policy_text)
+from .area import CATEGORIES, pe_area, pe_verilog
+from .array_parts import array_area_parts
 from nybble.sw.errors import InputFileError, ParameterError
 
 __all__ = [
-    "DEFAULT_KINDS", "MAC_KINDS", "DP_KINDS", "EQUAL_AREA_REFERENCE", "HOROWITZ_45NM",
-    "RATIO_PAIRS", "PEFeatures", "pe_features", "AreaModel", "fit_model", "cost_sweep",
+    "DEFAULT_KINDS", "MAC_KINDS", "DP_KINDS", "DP16_KINDS", "HEADLINE_PAIRS", "HEADLINE_KINDS", "EQUAL_AREA_REFERENCE", "HOROWITZ_45NM",
+    "RATIO_PAIRS", "PEFeatures", "headline_ratios", "pe_features", "AreaModel", "fit_model", "cost_sweep",
     "cost_report", "select_kinds", "find_liberty", "LIBERTY_CANDIDATES",
 ]
 
@@ -77,7 +83,34 @@ MAC_KINDS = ("int4", "fp4_e2m1", "e3m0", "int4_e3m0", "int8_e3m0", "lut_nf4", "b
 #: Dot-product kinds of the default sweep (4 lanes).
 DP_KINDS = ("int4_dp4", "fp4_e2m1_dp4", "e3m0_dp4", "int8_e3m0_dp4", "lut_nf4_dp4",
             "int8_dp4", "int16_dp4", "fp8_e4m3_dp4", "bf16_dp4", "fp16_dp4")
-DEFAULT_KINDS = MAC_KINDS + DP_KINDS
+#: Dot products of 16 lanes of the headline kinds.
+DP16_KINDS = ("int4_dp16", "int8_dp16", "int16_dp16")
+
+_IEEE_NAME = re.compile(r"_ieee(_dp\d+)?$")
+
+
+def _registered_baselines():
+    """IEEE-style floating-point baselines registered in :mod:`nybble.hw.kinds` (names ending
+    ``_ieee`` or ``_ieee_dp<k>``), with the 4-lane dot product of each MAC among them."""
+    out = []
+    for name, kind in PE_KINDS.items():
+        if not _IEEE_NAME.search(name):
+            continue
+        out.append(name)
+        if kind.pe == "mac" and f"{name}_dp4" not in PE_KINDS:
+            out.append(f"{name}_dp4")
+    return tuple(dict.fromkeys(out))
+
+
+#: The default sweep: the kinds above and every IEEE-style baseline the registry holds.
+DEFAULT_KINDS = MAC_KINDS + DP_KINDS + DP16_KINDS + _registered_baselines()
+
+#: (numerator, denominator) MAC kinds of the headline ratios, reported under both accumulator
+#: policies, as MACs, 4- and 16-lane dot products and whole arrays.
+HEADLINE_PAIRS = (("int8", "int4"), ("int16", "int4"))
+HEADLINE_SUFFIXES = ("", "_dp4", "_dp16")
+HEADLINE_KINDS = tuple(dict.fromkeys(
+    k + suffix for pair in HEADLINE_PAIRS for k in pair for suffix in HEADLINE_SUFFIXES))
 
 #: The kind whose ``R x C`` array sets the area budget of the equal-area comparison.
 EQUAL_AREA_REFERENCE = "int8"
@@ -124,8 +157,11 @@ def find_liberty(liberty="auto"):
 
 
 def select_kinds(formats=None, pes=None):
-    """The sweep: :data:`DEFAULT_KINDS`, narrowed to kinds whose operand formats are all in
-    ``formats`` (format names), plus the kinds named in ``pes`` (any PE kind name)."""
+    """The sweep: exactly the kinds named in ``pes`` (any PE kind name) when only ``pes`` is
+    given; else :data:`DEFAULT_KINDS`, narrowed to kinds whose operand formats are all in
+    ``formats`` (format names), plus the kinds named in ``pes``."""
+    if pes and not formats:
+        return list(dict.fromkeys(pe_kind(name).name for name in pes))
     kinds = list(DEFAULT_KINDS)
     if formats:
         wanted = set()
@@ -195,6 +231,12 @@ def pe_features(kind, acc_bits, register_bits):
         exp_bits = sum(_exp_bits(d) for d in spec.dtype_formats) + _exp_bits(spec.fmt_a)
         return PEFeatures(1, spec.fmt_a.bits, 1, exp_bits, term * sh_bits, 0, rom, 0,
                           acc_bits, max(0, term - acc_bits - 1), register_bits, 1 / cycles)
+    if not hasattr(spec, "p_min"):
+        # a family the model has no terms of its own for (e.g. IEEE-style floating point):
+        # its significand product and operand exponents; the rest falls to the residual
+        n, m = _sig_bits(spec.fmt_a, 0), _sig_bits(spec.fmt_b, 0)
+        return PEFeatures(spec.lanes, n, m, _exp_bits(spec.fmt_a) + _exp_bits(spec.fmt_b), 0,
+                          0, 0, 0, acc_bits, 0, register_bits, float(spec.lanes))
     n, m = _sig_bits(spec.fmt_a, spec.lut_bits), _sig_bits(spec.fmt_b, spec.lut_bits)
     p_bits = signed_width(spec.p_min, spec.p_max)   # one product unit's output
     # the product unit, synthesised as its own module, computes all of its output bits
@@ -321,54 +363,78 @@ class _Progress:
             self._emit(f"[{done:>{len(str(self._total))}}/{self._total}] {what}: {note}")
 
 
-def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
-               array_depth=16, jobs=2, cache_dir=None, fpga_cache_dir=None,
-               build_dir="build", progress=None, timeout=None):
-    """Synthesise every kind of ``kinds`` (default :data:`DEFAULT_KINDS`); returns a dict
-    with ``pes`` (kind -> :class:`~nybble.synth.area.AreaResult`), ``fmax`` (kind ->
-    MHz, with ``fmax=True``), ``arrays`` (kind -> AreaResult of an ``array = (R, C)`` array
-    with buffers ``array_depth`` deep, bit-serial excepted) and ``seconds``.
+def _other_policy(policy):
+    return next(p for p in ACC_POLICIES if p != policy)
 
-    Verilog is elaborated here, in order; the Yosys and nextpnr runs go to ``jobs`` threads.
-    Every result is cached on its own, so an interrupted sweep resumes where it stopped.
-    ``progress``: callable taking one line of text (stderr in the CLI)."""
+
+def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bits=32,
+               compare_policies=True, liberty=None, fmax=False, array=None, array_depth=256,
+               buffers="sram", jobs=2, cache_dir=None, fpga_cache_dir=None, build_dir="build",
+               progress=None, on_result=None, timeout=None):
+    """Synthesise every kind of ``kinds`` (default :data:`DEFAULT_KINDS`) with accumulators
+    sized by ``acc_policy`` (:mod:`nybble.synth.acc_policy`: ``"exact-k"`` for ``k``
+    products, or ``"equal"`` at ``acc_bits``); returns a dict with ``pes`` (kind ->
+    :class:`~nybble.synth.area.AreaResult`), ``fmax`` (kind -> MHz, with ``fmax=True``),
+    ``arrays`` (kind -> :class:`~nybble.synth.array_parts.ArrayParts` of an ``array = (R,
+    C)`` top with buffers ``array_depth`` words deep costed as ``buffers``, bit-serial
+    excepted), ``by_policy`` (policy -> ``{"pes", "arrays", "acc_bits"}``: with
+    ``compare_policies``, the :data:`HEADLINE_KINDS` of the sweep under the other policy
+    too), ``acc_bits`` (kind -> bits), ``policy``, ``k`` and ``seconds``.
+
+    Verilog is elaborated here, in order (a progress line per kind); the Yosys and nextpnr
+    runs go to ``jobs`` threads, an array after its PE.  ``progress``: callable taking one
+    line of text (stderr in the CLI); ``on_result(what, policy, kind, value)`` is called as
+    each result arrives (``what``: ``"pe"``, ``"fmax"`` -- value ``(MHz, LUTs, seconds,
+    cached)`` -- or ``"array"``), so a caller can write what finished.  Every result is cached
+    on its own, so an interrupted sweep resumes where it stopped."""
     kinds = list(kinds or DEFAULT_KINDS)
+    acc_policy, k = check_policy(acc_policy, k)
+    policies = [acc_policy]
+    if compare_policies:
+        policies.append(_other_policy(acc_policy))
     start = time.perf_counter()
-    tasks = []  # (label, callable)
-    accs = {}
-    for name in kinds:
+    say = progress or (lambda line: None)
+    plan = []  # (policy, kind)
+    for policy in policies:
+        chosen = kinds if policy == acc_policy else [n for n in kinds if n in HEADLINE_KINDS]
+        plan += [(policy, name) for name in chosen]
+    accs = {p: {} for p in policies}
+    pe_tasks, other_tasks = [], []
+    for i, (policy, name) in enumerate(plan):
         kind = pe_kind(name)
-        acc = convention_acc_bits(kind, acc_bits)
-        accs[name] = acc
+        acc = policy_acc_bits(kind, policy, k=k, acc_bits=acc_bits)
+        accs[policy][name] = acc
+        say(f"  elaborating {name} ({acc}-bit accumulator, {policy}) [{i + 1}/{len(plan)}]")
         text, _ = pe_verilog(kind, acc_bits=acc, build_dir=build_dir)
-        tasks.append((("pe", name), f"{name}: Yosys",
-                      lambda kind=kind, acc=acc, text=text: pe_area(
-                          kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
-                          build_dir=build_dir, timeout=timeout, verilog=text)))
+        pe_tasks.append((("pe", policy, name), f"{name} ({policy}): Yosys",
+                         lambda kind=kind, acc=acc, text=text: pe_area(
+                             kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
+                             build_dir=build_dir, timeout=timeout, verilog=text)))
     if fmax:
         for name in kinds:
-            text = pe_fmax_verilog(name, acc_bits=accs[name], build_dir=build_dir)
-            tasks.append((("fmax", name), f"{name}: ECP5 place and route",
-                          lambda name=name, text=text: pe_fmax(
-                              name, verilog=text, cache_dir=fpga_cache_dir,
-                              timeout=timeout)))
+            text = pe_fmax_verilog(name, acc_bits=accs[acc_policy][name], build_dir=build_dir)
+            other_tasks.append((("fmax", acc_policy, name), f"{name}: ECP5 place and route",
+                                lambda name=name, text=text: pe_fmax(
+                                    name, verilog=text, cache_dir=fpga_cache_dir,
+                                    timeout=timeout)))
+    arrays = []
     if array is not None:
         rows, cols = array
-        for name in kinds:
+        for policy, name in plan:
             if pe_kind(name).pe == "bitserial":
                 continue
-            config = ArrayConfig(rows=rows, cols=cols, pe=name, acc_bits=accs[name],
+            config = ArrayConfig(rows=rows, cols=cols, pe=name, acc_bits=accs[policy][name],
                                  a_depth=array_depth, b_depth=array_depth,
                                  c_depth=array_depth)
+            say(f"  elaborating the {rows}x{cols} {name} array ({policy})")
             text, _ = top_verilog(config, build_dir=build_dir, log=None)
-            tasks.append((("array", name), f"{name} {rows}x{cols} array: Yosys",
-                          lambda config=config, text=text: array_area(
-                              config, liberty=liberty, cache_dir=cache_dir,
-                              build_dir=build_dir, timeout=timeout, verilog=text)))
-    results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {}}
+            arrays.append((policy, name, config, text))
+    results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {},
+               "by_policy": {p: {"pes": {}, "arrays": {}, "acc_bits": accs[p]}
+                             for p in policies}}
 
     def run(task):
-        (what, name), label, fn = task
+        (what, policy, name), label, fn = task
         tracker.start(label)
         t = time.perf_counter()
         value = fn()
@@ -382,26 +448,47 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
                     + (f", {value.area_um2:.0f} um^2" if value.area_um2 is not None else "")
                     + (" (cached)" if value.cached else f" ({wall:.1f} s)"))
         tracker.finish(label, note)
-        return what, name, value
+        return what, policy, name, value
 
-    with _Progress(len(tasks), progress) as tracker:
+    total = len(pe_tasks) + len(other_tasks) + len(arrays)
+    with _Progress(total, progress) as tracker:
         pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
         try:
-            for future in [pool.submit(run, task) for task in tasks]:
-                what, name, value = future.result()
-                if what == "pe":
-                    results["pes"][name] = value
-                elif what == "fmax":
+            # PEs first: an array task waits for its PE's future, which was submitted (and
+            # so started) before it, so the pool cannot deadlock
+            pe_futures = {task[0][1:]: pool.submit(run, task) for task in pe_tasks}
+            futures = list(pe_futures.values())
+            futures += [pool.submit(run, task) for task in other_tasks]
+            for policy, name, config, text in arrays:
+                fn = (lambda config=config, text=text, f=pe_futures[(policy, name)]:
+                      array_area_parts(config, buffers=buffers, liberty=liberty,
+                                       cache_dir=cache_dir, build_dir=build_dir,
+                                       timeout=timeout, verilog=text, pe=f.result()[3]))
+                futures.append(pool.submit(run, (("array", policy, name),
+                                                 f"{config.rows}x{config.cols} {name} array "
+                                                 f"({policy}): Yosys", fn)))
+            for future in as_completed(futures):
+                what, policy, name, value = future.result()
+                if what == "fmax":
                     results["fmax"][name] = value[0]
                     results["fmax_luts"][name] = value[1]
                 else:
-                    results["arrays"][name] = value
+                    results["by_policy"][policy][what + "s"][name] = value
+                if on_result is not None:
+                    on_result(what, policy, name, value)
         finally:
             # on an error or an interrupt: let the runs under way finish (their results are
             # cached), start no new one
             pool.shutdown(wait=True, cancel_futures=True)
+    main = results["by_policy"][acc_policy]
+    # in the order of the sweep, not of completion
+    results["pes"] = {n: main["pes"][n] for n in kinds if n in main["pes"]}
+    results["arrays"] = {n: main["arrays"][n] for n in kinds if n in main["arrays"]}
     results["seconds"] = time.perf_counter() - start
-    results["acc_bits"] = accs
+    results["acc_bits"] = accs[acc_policy]
+    results["policy"] = acc_policy
+    results["k"] = k
+    results["equal_acc_bits"] = acc_bits
     return results
 
 
@@ -459,8 +546,6 @@ def cost_report(sweep, *, array=None):
             "gmacs_per_s": None if fmax is None else round(mpc * fmax / 1e3, 4),
             "gops_per_s_per_mtransistor": (None if fmax is None else
                                            round(2 * mpc * fmax / 1e3 / tr * 1e6, 2)),
-            "gops_per_s_per_mm2": (None if fmax is None or res.area_um2 is None else
-                                   round(2 * mpc * fmax / 1e3 / (res.area_um2 / 1e6), 1)),
             f"array_{rows_n}x{cols_n}_transistors": tr * npe,
             f"array_{rows_n}x{cols_n}_macs_per_cycle": round(mpc * npe, 3),
             "equal_area_pes": (int(ref.transistors * npe // tr) if ref else None),
@@ -472,35 +557,43 @@ def cost_report(sweep, *, array=None):
                                              round(row["equal_area_pes"] * mpc * fmax / 1e3, 2))
         rows.append(row)
     for name, res in sweep["arrays"].items():
-        pe_row = next(r for r in rows if r["pe"] == name)
-        overhead = {c: res.categories[c]["transistors"] for c in CATEGORIES}
-        pe_part = pe_row["model_area"] * res.rows * res.cols
-        non_pe = overhead["buffers"] + overhead["control"]
-        # the array's own skew / drain registers are part of `registers` too; keep them
-        # measured: model = R*C * PE model + measured buffers, control and array registers
-        array_regs = overhead["registers"] - res.rows * res.cols * pe_row["breakdown"]["registers"]
-        predicted = pe_part + non_pe + max(0, array_regs)
-        mpc = pe_row["macs_per_cycle"] * res.rows * res.cols
-        fmax = pe_row["fmax_mhz"]
-        rows.append({
-            "pe": name, "scope": "array", "array": f"{res.rows}x{res.cols}",
-            "kind": pe_row["kind"], "formats": pe_row["formats"], "bits": pe_row["bits"],
-            "a_bits": pe_row["a_bits"], "b_bits": pe_row["b_bits"], "lanes": pe_row["lanes"],
-            "acc_bits": res.acc_bits, "cells": res.cells, "transistors": res.transistors,
-            "area_um2": res.area_um2, "fmax_mhz": fmax, "macs_per_cycle": round(mpc, 3),
-            "model_area": round(predicted),
-            "model_error": round(predicted / res.transistors - 1, 4),
-            "breakdown": overhead,
-            "breakdown_um2": (_cat_values(res.categories, "area_um2")
-                              if res.area_um2 is not None else None),
-            "pe_share": round(1 - (non_pe + max(0, array_regs)) / res.transistors, 3),
-            "macs_per_cycle_per_mtransistor": round(mpc / res.transistors * 1e6, 2),
-            "gmacs_per_s": None if fmax is None else round(mpc * fmax / 1e3, 3),
-            "gops_per_s_per_mtransistor": (None if fmax is None else round(
-                2 * mpc * fmax / 1e3 / res.transistors * 1e6, 2)),
-            "seconds": round(res.seconds, 2), "cached": res.cached,
-        })
+        rows.append(_array_row(res, next(r for r in rows if r["pe"] == name)))
     return rows, _summary(rows, model, sweep, (rows_n, cols_n))
+
+
+def _array_row(res, pe_row):
+    """One row of a whole array (:class:`~nybble.synth.array_parts.ArrayParts`): its parts
+    measured, the model's ``R*C`` PEs plus the measured rest and buffers."""
+    n = res.rows * res.cols
+    parts = {p: v["transistors"] for p, v in res.parts.items()}
+    pe_cats = pe_row["breakdown"]
+    breakdown = {c: n * pe_cats[c] for c in ("multiplier", "adder_tree", "accumulator",
+                                             "registers")}
+    breakdown["buffers"] = parts["buffers"]
+    breakdown["control"] = parts["rest"]
+    predicted = n * pe_row["model_area"] + parts["rest"] + parts["buffers"]
+    mpc = pe_row["macs_per_cycle"] * n
+    return {
+        "pe": res.name, "scope": "array", "array": f"{res.rows}x{res.cols}",
+        "kind": pe_row["kind"], "formats": pe_row["formats"], "bits": pe_row["bits"],
+        "a_bits": pe_row["a_bits"], "b_bits": pe_row["b_bits"], "lanes": pe_row["lanes"],
+        "acc_bits": res.acc_bits, "depth": res.depth, "buffer_model": res.buffer_model,
+        "cells": res.cells, "transistors": res.transistors, "area_um2": res.area_um2,
+        "parts": parts,
+        "parts_um2": {p: v["area_um2"] for p, v in res.parts.items()},
+        "buffer_kib": round(sum(m.get("kib", m["width"] * m["depth"] / 8192)
+                                for m in res.memories), 3),
+        "fmax_mhz": None, "macs_per_cycle": round(mpc, 3),
+        "model_area": round(predicted),
+        "model_error": round(predicted / res.transistors - 1, 4),
+        "breakdown": breakdown,
+        "breakdown_um2": None,
+        "pe_share": round(parts["pes"] / res.transistors, 3),
+        "macs_per_cycle_per_mtransistor": round(mpc / res.transistors * 1e6, 2),
+        "gmacs_per_s": None, "gops_per_s_per_mtransistor": None,
+        "rest_seconds": round(res.rest.seconds, 2),
+        "seconds": round(res.seconds, 2), "cached": res.cached,
+    }
 
 
 def _ratio(rows, num, den, key="transistors", scope="pe"):
@@ -515,6 +608,42 @@ def _mult_ratio(rows, num, den):
     if num in by and den in by and by[den]["breakdown"]["multiplier"]:
         return round(by[num]["breakdown"]["multiplier"] / by[den]["breakdown"]["multiplier"], 2)
     return None
+
+
+def _pair_ratio(results, num, den, key):
+    a, b = results.get(num), results.get(den)
+    if a is None or b is None:
+        return None
+    x, y = getattr(a, key), getattr(b, key)
+    return None if not x or not y else round(x / y, 3)
+
+
+def headline_ratios(sweep):
+    """The headline table: for each :data:`HEADLINE_PAIRS` pair as MAC, 4- and 16-lane dot
+    product and whole array, the area ratio (transistors, and um^2 with a Liberty) under
+    every accumulator policy the sweep ran, with the accumulator widths."""
+    out = []
+    for num, den in HEADLINE_PAIRS:
+        for suffix, label in (("", "MAC"), ("_dp4", "dot product (4 lanes)"),
+                              ("_dp16", "dot product (16 lanes)"), ("array", "array")):
+            scope = "arrays" if suffix == "array" else "pes"
+            n, d = (num, den) if suffix == "array" else (num + suffix, den + suffix)
+            entry = {"pair": f"{n}/{d}", "pe": label}
+            if suffix == "array":
+                entry["pe"] = "array" + next(
+                    (f" {r.rows}x{r.cols} (PEs + {r.buffer_model.upper()} buffers, "
+                     f"{r.depth} words)" for p in sweep["by_policy"].values()
+                     for r in p["arrays"].values()), "")
+            found = False
+            for policy, res in sweep["by_policy"].items():
+                t = _pair_ratio(res[scope], n, d, "transistors")
+                found = found or t is not None
+                entry[policy] = {
+                    "transistors": t, "area_um2": _pair_ratio(res[scope], n, d, "area_um2"),
+                    "acc_bits": [res["acc_bits"].get(n), res["acc_bits"].get(d)]}
+            if found:
+                out.append(entry)
+    return out
 
 
 def _summary(rows, model, sweep, array):
@@ -561,7 +690,12 @@ def _summary(rows, model, sweep, array):
             "note": note,
         })
     return {
-        "convention": ACC_CONVENTION,
+        "acc_policy": sweep["policy"], "k": sweep["k"],
+        "convention": policy_text(sweep["policy"], k=sweep["k"],
+                                  acc_bits=sweep["equal_acc_bits"]),
+        "conventions": {p: policy_text(p, k=sweep["k"], acc_bits=sweep["equal_acc_bits"])
+                        for p in sweep["by_policy"]},
+        "headline": headline_ratios(sweep),
         "units": ("transistors: Yosys `stat -tech cmos` estimate of generic-gate synthesis "
                   "(synth -booth, flattened); area_um2: the same gates mapped to the Liberty "
                   "library, when one is given"),

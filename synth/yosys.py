@@ -32,7 +32,7 @@ from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
 __all__ = [
     "AreaReport", "FpgaReport", "synth_area", "synth_fpga_area",
-    "FLOWS", "FPGA_FAMILIES",
+    "FLOWS", "FPGA_FAMILIES", "MEMORY_MODES",
 ]
 
 
@@ -340,10 +340,48 @@ def _gate_level(prefix, liberty):
 _REGISTER_CELLS = ("$_*DFF*", "$_DLATCH*", "$_SR_*")
 
 
-def _generic_script(top, liberty, hierarchy):
+# A black box for every memory when they are left out (``memories="blackbox"``): the ports
+# of Yosys's ``$mem_v2`` cell, so that the logic around a memory (addresses, write data, the
+# read data's consumers) stays as it is while the memory itself costs nothing here.
+_MEMORY_BLACKBOX_FILE = "memory_blackbox.v"
+_MEMORY_BLACKBOX = """(* blackbox *)
+module nybble_memory #(parameter MEMID = "", parameter SIZE = 1, parameter OFFSET = 0,
+  parameter ABITS = 1, parameter WIDTH = 1, parameter INIT = 0,
+  parameter RD_PORTS = 1, parameter RD_WIDE_CONTINUATION = 0, parameter RD_CLK_ENABLE = 0,
+  parameter RD_CLK_POLARITY = 0, parameter RD_TRANSPARENCY_MASK = 0,
+  parameter RD_COLLISION_X_MASK = 0, parameter RD_CE_OVER_SRST = 0,
+  parameter RD_INIT_VALUE = 0, parameter RD_ARST_VALUE = 0, parameter RD_SRST_VALUE = 0,
+  parameter WR_PORTS = 1, parameter WR_WIDE_CONTINUATION = 0, parameter WR_CLK_ENABLE = 0,
+  parameter WR_CLK_POLARITY = 0, parameter WR_PRIORITY_MASK = 0)
+ (input [RD_PORTS-1:0] RD_CLK, input [RD_PORTS-1:0] RD_EN, input [RD_PORTS-1:0] RD_ARST,
+  input [RD_PORTS-1:0] RD_SRST, input [RD_PORTS*ABITS-1:0] RD_ADDR,
+  output [RD_PORTS*WIDTH-1:0] RD_DATA,
+  input [WR_PORTS-1:0] WR_CLK, input [WR_PORTS*WIDTH-1:0] WR_EN,
+  input [WR_PORTS*ABITS-1:0] WR_ADDR, input [WR_PORTS*WIDTH-1:0] WR_DATA);
+endmodule
+"""
+
+#: What :func:`synth_area` may do with the design's memories.
+MEMORY_MODES = ("gates", "blackbox")
+
+
+def _blackbox_lines(top, blackbox, memories):
+    """Script lines that turn the modules matching ``blackbox`` (Yosys patterns) and, with
+    ``memories="blackbox"``, every memory into cells without contents."""
+    lines = [f"blackbox {pattern}" for pattern in blackbox]
+    if blackbox:
+        lines.append(f"hierarchy -top {top}")  # drops the black boxes' own submodules
+    if memories == "blackbox":
+        lines += ["proc", "opt", "memory -nomap", f"read_verilog -lib {_MEMORY_BLACKBOX_FILE}",
+                  "chtype -set nybble_memory t:$mem_v2", f"hierarchy -top {top}"]
+    return lines
+
+
+def _generic_script(top, liberty, hierarchy, blackbox=(), memories="gates"):
     lines = [
         f"read_verilog {_DESIGN_FILE}",
         f"hierarchy -check -top {top}",
+        *_blackbox_lines(top, blackbox, memories),
         "proc",
         "opt",
         # Multipliers as written in the RTL, before `synth -booth` turns them into gates.
@@ -447,7 +485,7 @@ def _instance_counts(top, children):
 
 
 def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=True,
-               cache_dir=None, timeout=None):
+               cache_dir=None, timeout=None, blackbox=(), memories="gates"):
     """Synthesise ``verilog_text`` (top module ``top``) and report its area.
 
     Parameters
@@ -469,6 +507,16 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
         contents and the Yosys version.
     timeout : float or None
         Seconds before Yosys is stopped (then :exc:`RuntimeError`).
+    blackbox : sequence of str
+        Yosys module patterns (``"top.array.pe_*"``) synthesised as black boxes: their
+        instances cost nothing and are left out of ``cells`` / ``cell_types`` (so
+        ``transistors_exact`` is False); what surrounds them is synthesised as usual.
+        Only with ``hierarchy=False``.
+    memories : str
+        ``"gates"``: memories built from flip-flops and multiplexers (generic synthesis);
+        ``"blackbox"``: every memory a black box with its ports (its address, data and
+        read-data logic kept), to be costed by a memory model. Only with
+        ``hierarchy=False``.
 
     Raises :exc:`RuntimeError` (with the end of Yosys's log) when Yosys fails, e.g. on a
     Verilog syntax error or an unknown top module.
@@ -479,6 +527,16 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
     if not isinstance(hierarchy, bool):
         raise ParameterTypeError(f"Hierarchy must be a bool, not {hierarchy!r}")
     _check_timeout(timeout)
+    if isinstance(blackbox, str) or not all(
+            isinstance(p, str) and re.fullmatch(r"[A-Za-z0-9_$.*]+", p) for p in blackbox):
+        raise ParameterError(f"blackbox must be a sequence of module patterns "
+                             f"([A-Za-z0-9_$.*]+), not {blackbox!r}")
+    blackbox = tuple(blackbox)
+    if memories not in MEMORY_MODES:
+        raise ParameterError(f"memories must be one of {', '.join(map(repr, MEMORY_MODES))}, "
+                             f"not {memories!r}")
+    if hierarchy and (blackbox or memories != "gates"):
+        raise ParameterError("blackbox / memories='blackbox' need hierarchy=False")
     liberty_bytes = b""
     if liberty is not None:
         if not isinstance(liberty, (str, os.PathLike)):
@@ -488,7 +546,7 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
         except OSError as error:
             raise ParameterError(f"Liberty file {str(liberty)!r} cannot be read: {error}") from None
 
-    script = _generic_script(top, bool(liberty_bytes), hierarchy)
+    script = _generic_script(top, bool(liberty_bytes), hierarchy, blackbox, memories)
     key = cache_key(_SCHEMA, flow, top, script, verilog_text, liberty_bytes, yosys_version())
     cache = _cache_for(cache_dir)
     report = _from_cache(AreaReport, cache, key)
@@ -498,7 +556,9 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
     def parse(work):
         _, rtl = _read_stat(work / "rtl.json")
         _, flat = _read_stat(work / "flat.json")
-        cell_types = _hardware_cells(flat["num_cells_by_type"])
+        # black boxes are cells of a type that is not a Yosys gate (`$_..._`)
+        cell_types = {t: n for t, n in _hardware_cells(flat["num_cells_by_type"]).items()
+                      if not (blackbox or memories != "gates") or t.startswith("$")}
         transistors, exact = _transistors(flat)
         area = None
         if liberty_bytes:
@@ -523,6 +583,8 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
         }
 
     files = {_DESIGN_FILE: verilog_text}
+    if memories == "blackbox":
+        files[_MEMORY_BLACKBOX_FILE] = _MEMORY_BLACKBOX
     if liberty_bytes:
         files[_LIBERTY_FILE] = liberty_bytes
     result, seconds = _cached_run(cache, key, script, files, timeout, parse)

@@ -52,10 +52,14 @@ def test_fit_recovers_known_coefficients():
 
 def test_select_kinds():
     assert select_kinds() == list(DEFAULT_KINDS)
-    assert select_kinds(["int4", "int8"]) == ["int4", "int8", "int4_dp4", "int8_dp4"]
+    assert select_kinds(["int4", "int8"]) == ["int4", "int8", "int4_dp4", "int8_dp4",
+                                              "int4_dp16", "int8_dp16"]
     # a format alias is the same format
     assert select_kinds(["fp4_e2m1"]) == ["fp4_e2m1", "lmul_fp4_e2m1", "fp4_e2m1_dp4"]
-    assert select_kinds(["int4"], ["int4_dp16"]) == ["int4", "int4_dp4", "int4_dp16"]
+    assert select_kinds(["int4"], ["int4_dp2"]) == ["int4", "int4_dp4", "int4_dp16",
+                                                    "int4_dp2"]
+    # --pe alone: exactly the kinds named, no dot products added
+    assert select_kinds(None, ["int4", "int8", "int4"]) == ["int4", "int8"]
     with pytest.raises(ValueError, match=r"^--formats: unknown format 'int3'; formats are "):
         select_kinds(["int3"])
     with pytest.raises(ValueError, match=r"^PE kind must be one of .*not 'int3'$"):
@@ -90,9 +94,23 @@ def test_sweep_and_report(shared_cache, tmp_path_factory):
     kinds = ["int4", "fp4_e2m1", "e3m0", "int8", "int4_dp4", "int8_dp4", "fp4_e2m1_dp4"]
     lines = []
     sweep = cost_sweep(kinds, cache_dir=shared_cache, build_dir=build, progress=lines.append)
-    assert len([x for x in lines if x.startswith("[")]) == len(kinds)
+    # every kind under exact-k; int4, int8 and their dp4 again under the equal policy
+    headline = ["int4", "int8", "int4_dp4", "int8_dp4"]
+    assert len([x for x in lines if x.startswith("[")]) == len(kinds) + len(headline)
+    assert any(x.startswith("  elaborating int8 (28-bit accumulator, exact-k)") for x in lines)
+    assert sweep["acc_bits"]["int4"] == 20
+    assert sweep["by_policy"]["equal"]["acc_bits"]["int4"] == 32
     rows, summary = cost_report(sweep, array=(4, 4))
     assert [r["pe"] for r in rows] == kinds
+    heads = {(h["pair"], h["pe"]): h for h in summary["headline"]}
+    mac = heads[("int8/int4", "MAC")]
+    assert mac["exact-k"]["transistors"] == pytest.approx(
+        sweep["pes"]["int8"].transistors / sweep["pes"]["int4"].transistors, abs=1e-3)
+    assert mac["exact-k"]["acc_bits"] == [28, 20] and mac["equal"]["acc_bits"] == [32, 32]
+    # a narrower int4 accumulator: int8/int4 grows
+    assert mac["exact-k"]["transistors"] > mac["equal"]["transistors"]
+    assert summary["acc_policy"] == "exact-k" and set(summary["conventions"]) == {
+        "exact-k", "equal"}
     for r in rows:
         for key in ("pe", "formats", "bits", "cells", "transistors", "area_um2", "fmax_mhz",
                     "macs_per_cycle", "model_area", "model_error"):
@@ -116,6 +134,27 @@ def test_sweep_and_report(shared_cache, tmp_path_factory):
 
 
 @pytest.mark.synth
+def test_sweep_with_arrays_reports_results_as_they_arrive(shared_cache, tmp_path_factory):
+    build = tmp_path_factory.mktemp("build")
+    kinds, arrived = ["int4", "int8"], []
+    sweep = cost_sweep(kinds, cache_dir=shared_cache, build_dir=build, array=(2, 2),
+                       array_depth=4, on_result=lambda *r: arrived.append(r[:3]))
+    assert sorted(arrived) == sorted((what, policy, k) for what in ("pe", "array")
+                                     for policy in ("exact-k", "equal") for k in kinds)
+    rows, summary = cost_report(sweep, array=(2, 2))
+    arrays = [r for r in rows if r["scope"] == "array"]
+    assert [r["pe"] for r in arrays] == kinds
+    for r in arrays:
+        assert r["transistors"] == sum(r["parts"].values())
+        assert r["parts"]["pes"] == 4 * sweep["pes"][r["pe"]].transistors
+        assert r["buffer_model"] == "sram" and r["depth"] == 4
+    head = next(h for h in summary["headline"] if h["pe"].startswith("array"))
+    eq = sweep["by_policy"]["equal"]["arrays"]
+    assert head["equal"]["transistors"] == pytest.approx(
+        eq["int8"].transistors / eq["int4"].transistors, abs=1e-3)
+
+
+@pytest.mark.synth
 def test_interrupted_sweep_resumes_from_the_cache(tmp_path):
     kinds = ["int4", "e3m0", "int4_e3m0"]
 
@@ -128,11 +167,11 @@ def test_interrupted_sweep_resumes_from_the_cache(tmp_path):
 
     with pytest.raises(Interrupt):
         cost_sweep(kinds, jobs=1, cache_dir=tmp_path / "cache", build_dir=tmp_path,
-                   progress=stop_after_first)
+                   progress=stop_after_first, compare_policies=False)
     lines = []
     sweep = cost_sweep(kinds, jobs=1, cache_dir=tmp_path / "cache", build_dir=tmp_path,
-                       progress=lines.append)
+                       progress=lines.append, compare_policies=False)
     cached = {name: r.cached for name, r in sweep["pes"].items()}
     # the run under way when the sweep stopped may have finished; none started after it
     assert cached["int4"] and not cached["int4_e3m0"], cached
-    assert any("int4: Yosys" in x and "(cached)" in x for x in lines)
+    assert any("int4 (exact-k): Yosys" in x and "(cached)" in x for x in lines)
