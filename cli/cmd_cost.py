@@ -106,7 +106,9 @@ def _report_text(rows, summary, paths, seconds):
     head = ["pe", "formats", "acc", "MAC/cyc", "cells", "transistors"]
     head += ["um^2"] if with_um2 else []
     head += ["x int4", "mult%", "tree%", "acc%", "regs%"]
-    head += ["Fmax", "GOPS/Mtr"] if with_fmax else ["MAC/cyc/Mtr"]
+    with_asic = any(r["asic_mhz"] is not None for r in pe_rows)
+    head += ["depth", "ASIC MHz", "GOPS/Mtr"] if with_asic else ["MAC/cyc/Mtr"]
+    head += ["FPGA MHz"] if with_fmax else []
     head += ["model", "err"]
     body = []
     for r in pe_rows:
@@ -117,8 +119,10 @@ def _report_text(rows, summary, paths, seconds):
         line += [_fmt(r["area_um2"])] if with_um2 else []
         line += [_fmt(r["rel_area_vs_int4"], ".2f"), pct("multiplier"), pct("adder_tree"),
                  pct("accumulator"), pct("registers")]
-        line += ([_fmt(r["fmax_mhz"], ".0f"), _fmt(r["gops_per_s_per_mtransistor"], ".1f")]
-                 if with_fmax else [_fmt(r["macs_per_cycle_per_mtransistor"], ".1f")])
+        line += ([_fmt(r["logic_depth"]), _fmt(r["asic_mhz"], ".0f"),
+                  _fmt(r["gops_per_s_per_mtransistor"], ".1f")]
+                 if with_asic else [_fmt(r["macs_per_cycle_per_mtransistor"], ".1f")])
+        line += [_fmt(r["fmax_mhz"], ".0f")] if with_fmax else []
         line += [r["model_area"], f"{100 * r['model_error']:+.1f}%"]
         body.append(line)
     out = _table(head, body)
@@ -126,22 +130,28 @@ def _report_text(rows, summary, paths, seconds):
             summary["units"],
             "mult/tree/acc/regs: shares of the hierarchical synthesis (multiplier incl. the "
             "LUT table and the bit-serial decode/shift datapath)"]
+    out.append("depth, ASIC MHz, GOPS/Mtr: " + summary["asic_clock"])
     if with_fmax:
-        out.append("Fmax (MHz): " + summary["throughput"].split("fmax_mhz: ")[1])
+        out.append("FPGA MHz: " + summary["throughput"].split("fmax_mhz: ")[1])
     arrays = [r for r in rows if r["scope"] == "array"]
     if arrays:
         a = arrays[0]
         out += ["", f"Whole arrays ({a['array']}: R*C x one PE + the top without PEs and "
                     f"memories + {a['buffer_model'].upper()} buffers, {a['depth']} words):"]
         head = ["pe", "acc", "transistors", "um^2", "PEs", "rest", "buffers", "buf KiB",
-                "PE share", "model", "err", "rest s"]
+                "PE share", "model", "err", "depth", "MHz", "PE MHz", "rest s"]
         body = [[r["pe"], r["acc_bits"], r["transistors"], _fmt(r["area_um2"]),
                  r["parts"]["pes"], r["parts"]["rest"], r["parts"]["buffers"],
                  r["buffer_kib"], f"{100 * r['pe_share']:.0f}%", r["model_area"],
-                 f"{100 * r['model_error']:+.1f}%", r["rest_seconds"]] for r in arrays]
+                 f"{100 * r['model_error']:+.1f}%",
+                 f"{_fmt(r['pe_logic_depth'])}/{_fmt(r['rest_logic_depth'])}",
+                 _fmt(r["asic_mhz"]), _fmt(r["pe_asic_mhz"]), r["rest_seconds"]]
+                for r in arrays]
         out += _table(head, body)
         out.append("rest: input skew, shadow drain, sequencer, pointers, read multiplexer "
-                   "(synthesised with PEs and memories as black boxes)")
+                   "(synthesised with PEs and memories as black boxes); depth: PE / rest "
+                   "logic depth, MHz: the array's ASIC clock estimate (the slower of the "
+                   "two), PE MHz: the lone PE's")
     if summary["headline"]:
         policies = list(summary["conventions"])
         out += ["", "Headline ratios under each accumulator policy (transistors; um^2; "
@@ -184,17 +194,17 @@ def _report_text(rows, summary, paths, seconds):
     out += ["", f"At equal array size ({summary['equal_size']}) and at equal area "
                 f"({summary['equal_area']}):"]
     head = ["pe", f"{size} transistors", f"{size} MAC/cyc"]
-    head += [f"{size} GMAC/s"] if with_fmax else []
-    head += ["PEs in equal area", "MAC/cyc"] + (["GMAC/s"] if with_fmax else [])
+    head += [f"{size} GMAC/s"] if with_asic else []
+    head += ["PEs in equal area", "MAC/cyc"] + (["GMAC/s"] if with_asic else [])
     body = []
     for r in pe_rows:
         line = [r["pe"], r[key_t], r[key_m]]
-        if with_fmax:
+        if with_asic:
             line.append(_fmt(None if r["gmacs_per_s"] is None else
                              r["gmacs_per_s"] * int(size.split("x")[0]) *
                              int(size.split("x")[1]), ".1f"))
         line += [_fmt(r.get("equal_area_pes")), _fmt(r.get("equal_area_macs_per_cycle"), "g")]
-        if with_fmax:
+        if with_asic:
             line.append(_fmt(r.get("equal_area_gmacs_per_s"), ".1f"))
         body.append(line)
     out += _table(head, body)

@@ -281,7 +281,7 @@ def pe_area(kind, *, acc_bits=None, overflow="wrap", liberty=None, cache_dir=Non
         verilog, _ = pe_verilog(kind, acc_bits=acc_bits, overflow=overflow,
                                 build_dir=build_dir)
     report = synth_area(verilog, "top", liberty=_liberty_arg(liberty), cache_dir=cache_dir,
-                        timeout=timeout)
+                        timeout=timeout, depth=True)
     cats = pe_categories(report.breakdown, "top", serial=kind.pe == "bitserial")
     own = report.breakdown.get("top", {})
     return AreaResult(kind.name, 1, 1, acc_bits, report, cats, own.get("register_bits", 0),

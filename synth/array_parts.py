@@ -118,7 +118,7 @@ def array_area_parts(config, *, buffers="sram", liberty=None, cache_dir=None,
                              f"accumulator, not {pe.name} with {pe.acc_bits} bits")
     rest = synth_area(verilog, "top", liberty=liberty or None, hierarchy=False,
                       cache_dir=cache_dir, timeout=timeout, blackbox=(PE_BLACKBOX,),
-                      memories="blackbox")
+                      memories="blackbox", depth=True)
     memories, cells = [], rest.cells + config.rows * config.cols * pe.cells
     cached = pe.cached and rest.cached
     if buffers == "sram":

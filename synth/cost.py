@@ -68,7 +68,9 @@ from .verilog import top_verilog
 from .acc_policy import (ACC_POLICIES, DEFAULT_ACC_POLICY, DEFAULT_K, check_policy,
                          policy_acc_bits, policy_text)
 from .area import CATEGORIES, pe_area, pe_verilog
+from .asic_clock import CLOCK_TEXT, DEFAULT_NODE_NM, clock_mhz
 from .array_parts import array_area_parts
+from .sram import liberty_node
 from nybble.sw.errors import InputFileError, ParameterError
 
 __all__ = [
@@ -485,6 +487,7 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     results["pes"] = {n: main["pes"][n] for n in kinds if n in main["pes"]}
     results["arrays"] = {n: main["arrays"][n] for n in kinds if n in main["arrays"]}
     results["seconds"] = time.perf_counter() - start
+    results["node"] = liberty_node(liberty) or DEFAULT_NODE_NM
     results["acc_bits"] = accs[acc_policy]
     results["policy"] = acc_policy
     results["k"] = k
@@ -504,6 +507,7 @@ def cost_report(sweep, *, array=None):
     equal-size / equal-area comparison (default 16 x 16)."""
     rows_n, cols_n = array or (16, 16)
     npe = rows_n * cols_n
+    node = sweep.get("node", DEFAULT_NODE_NM)
     pes = sweep["pes"]
     points, feats = [], {}
     for name, res in pes.items():
@@ -527,12 +531,16 @@ def cost_report(sweep, *, array=None):
         fmax = sweep["fmax"].get(name)
         mpc = f.macs_per_cycle
         tr = res.transistors
+        depth = res.report.logic_depth
+        mhz = None if depth is None else clock_mhz(depth, node)
         row = {
             "pe": name, "scope": "pe", "array": "1x1", "kind": kind.pe,
             "formats": formats, "bits": max(bits_a, bits_b), "a_bits": bits_a,
             "b_bits": bits_b, "lanes": f.lanes, "acc_bits": res.acc_bits,
             "cells": res.cells, "transistors": tr, "area_um2": res.area_um2,
-            "fmax_mhz": fmax, "macs_per_cycle": round(mpc, 4),
+            "fmax_mhz": fmax, "fpga_luts": sweep["fmax_luts"].get(name),
+            "logic_depth": depth, "asic_mhz": None if mhz is None else round(mhz, 1),
+            "macs_per_cycle": round(mpc, 4),
             "hier_transistors": sum(_cat_values(res.categories).values()),
             "model_area": round(predicted),
             "model_error": round(predicted / sum(_cat_values(res.categories).values()) - 1, 4),
@@ -543,9 +551,11 @@ def cost_report(sweep, *, array=None):
                               if res.area_um2 is not None else None),
             "rel_area_vs_int4": round(tr / base.transistors, 3) if base else None,
             "macs_per_cycle_per_mtransistor": round(mpc / tr * 1e6, 2),
-            "gmacs_per_s": None if fmax is None else round(mpc * fmax / 1e3, 4),
-            "gops_per_s_per_mtransistor": (None if fmax is None else
-                                           round(2 * mpc * fmax / 1e3 / tr * 1e6, 2)),
+            "gmacs_per_s": None if mhz is None else round(mpc * mhz / 1e3, 4),
+            "gops_per_s_per_mtransistor": (None if mhz is None else
+                                           round(2 * mpc * mhz / 1e3 / tr * 1e6, 2)),
+            "gops_per_s_per_mm2": (None if mhz is None or res.area_um2 is None else
+                                   round(2 * mpc * mhz / 1e3 / (res.area_um2 / 1e6), 1)),
             f"array_{rows_n}x{cols_n}_transistors": tr * npe,
             f"array_{rows_n}x{cols_n}_macs_per_cycle": round(mpc * npe, 3),
             "equal_area_pes": (int(ref.transistors * npe // tr) if ref else None),
@@ -553,15 +563,15 @@ def cost_report(sweep, *, array=None):
         }
         if ref:
             row["equal_area_macs_per_cycle"] = round(row["equal_area_pes"] * mpc, 2)
-            row["equal_area_gmacs_per_s"] = (None if fmax is None else
-                                             round(row["equal_area_pes"] * mpc * fmax / 1e3, 2))
+            row["equal_area_gmacs_per_s"] = (None if mhz is None else
+                                             round(row["equal_area_pes"] * mpc * mhz / 1e3, 2))
         rows.append(row)
     for name, res in sweep["arrays"].items():
-        rows.append(_array_row(res, next(r for r in rows if r["pe"] == name)))
+        rows.append(_array_row(res, next(r for r in rows if r["pe"] == name), node))
     return rows, _summary(rows, model, sweep, (rows_n, cols_n))
 
 
-def _array_row(res, pe_row):
+def _array_row(res, pe_row, node=DEFAULT_NODE_NM):
     """One row of a whole array (:class:`~nybble.synth.array_parts.ArrayParts`): its parts
     measured, the model's ``R*C`` PEs plus the measured rest and buffers."""
     n = res.rows * res.cols
@@ -573,6 +583,9 @@ def _array_row(res, pe_row):
     breakdown["control"] = parts["rest"]
     predicted = n * pe_row["model_area"] + parts["rest"] + parts["buffers"]
     mpc = pe_row["macs_per_cycle"] * n
+    depths = [res.pe.report.logic_depth, res.rest.logic_depth]
+    depth = None if None in depths else max(depths)
+    mhz = None if depth is None else clock_mhz(depth, node)
     return {
         "pe": res.name, "scope": "array", "array": f"{res.rows}x{res.cols}",
         "kind": pe_row["kind"], "formats": pe_row["formats"], "bits": pe_row["bits"],
@@ -583,14 +596,21 @@ def _array_row(res, pe_row):
         "parts_um2": {p: v["area_um2"] for p, v in res.parts.items()},
         "buffer_kib": round(sum(m.get("kib", m["width"] * m["depth"] / 8192)
                                 for m in res.memories), 3),
-        "fmax_mhz": None, "macs_per_cycle": round(mpc, 3),
+        "fmax_mhz": None, "fpga_luts": None, "macs_per_cycle": round(mpc, 3),
+        "logic_depth": depth, "rest_logic_depth": depths[1], "pe_logic_depth": depths[0],
+        "asic_mhz": None if mhz is None else round(mhz, 1),
+        "pe_asic_mhz": pe_row["asic_mhz"],
         "model_area": round(predicted),
         "model_error": round(predicted / res.transistors - 1, 4),
         "breakdown": breakdown,
         "breakdown_um2": None,
         "pe_share": round(parts["pes"] / res.transistors, 3),
         "macs_per_cycle_per_mtransistor": round(mpc / res.transistors * 1e6, 2),
-        "gmacs_per_s": None, "gops_per_s_per_mtransistor": None,
+        "gmacs_per_s": None if mhz is None else round(mpc * mhz / 1e3, 3),
+        "gops_per_s_per_mtransistor": (None if mhz is None else round(
+            2 * mpc * mhz / 1e3 / res.transistors * 1e6, 2)),
+        "gops_per_s_per_mm2": (None if mhz is None or res.area_um2 is None else round(
+            2 * mpc * mhz / 1e3 / (res.area_um2 / 1e6), 1)),
         "rest_seconds": round(res.rest.seconds, 2),
         "seconds": round(res.seconds, 2), "cached": res.cached,
     }
@@ -699,9 +719,15 @@ def _summary(rows, model, sweep, array):
         "units": ("transistors: Yosys `stat -tech cmos` estimate of generic-gate synthesis "
                   "(synth -booth, flattened); area_um2: the same gates mapped to the Liberty "
                   "library, when one is given"),
+        "asic_clock": (f"logic depth (generic gates) -> clock estimate at "
+                       f"{sweep.get('node', DEFAULT_NODE_NM)} nm; {CLOCK_TEXT}; GOPS/Mtr = "
+                       "2 x MACs/cycle x ASIC clock / transistors"),
         "throughput": ("macs_per_cycle: lanes (MAC, dot product) or 1 / cycles (bit-serial, "
-                       "int4 weights: 3 cycles); fmax_mhz: ECP5 LFE5U-25F, out of context, "
-                       "registered inputs, LUT multipliers (nextpnr), when --fmax"),
+                       "int4 weights: 3 cycles); gmacs_per_s and gops_per_s_per_* use "
+                       f"asic_mhz at {sweep.get('node', DEFAULT_NODE_NM)} nm ({CLOCK_TEXT}); "
+                       "fmax_mhz: ECP5 LFE5U-25F, out of context, "
+                       "registered inputs, LUT multipliers (nextpnr), when --fmax, FPGA "
+                       "figures only (fpga_luts)"),
         "equal_size": (f"{array[0]}x{array[1]} PEs of each kind; area = PEs only "
                        "(R*C x PE area) unless an array row is present"),
         "equal_area": (f"as many PEs as fit in the area of {array[0]}x{array[1]} "

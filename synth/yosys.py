@@ -97,6 +97,10 @@ class AreaReport:
         without Liberty).
     rtl_multipliers : int
         ``$mul`` / ``$macc`` cells in the design after ``proc; opt``, before synthesis.
+    logic_depth : int or None
+        With ``depth=True``: generic gates on the longest register-to-register (or port)
+        path of the flattened design (Yosys ``ltp -noff``; black boxes cut paths, as
+        registers would), else None.
     seconds : float
         Wall time of the Yosys run that produced these numbers, in seconds (also when they
         come from the cache).
@@ -112,6 +116,7 @@ class AreaReport:
     rtl_multipliers: int
     seconds: float
     cached: bool = False
+    logic_depth: "int | None" = None
 
     def subtree(self, path):
         """Sum of :attr:`breakdown` over module ``path`` and everything below it, as a dict
@@ -316,9 +321,14 @@ def _hardware_cells(by_type, modules=()):
 
 # --- generic (technology-independent) flow ----------------------------------------------------
 
-def _gate_level(prefix, liberty):
+_DEPTH_FILE = "depth.txt"
+
+
+def _gate_level(prefix, liberty, depth=False):
     """Script lines that finish a synthesised design and dump its statistics to
-    ``<prefix>.json`` (and ``<prefix>_liberty.json`` with a Liberty file)."""
+    ``<prefix>.json`` (and ``<prefix>_liberty.json`` with a Liberty file); ``depth``:
+    ``"here"``: write the longest path now (``ltp`` only reads the design), True: save the
+    gates for :func:`_depth_lines`."""
     lines = [
         # Enables and synchronous resets become explicit muxes: plain $_DFF_P_ has a CMOS
         # cost, $_SDFFE_* has none (it would make the transistor count a lower bound).
@@ -326,6 +336,11 @@ def _gate_level(prefix, liberty):
         "delete t:$scopeinfo",
         f"tee -q -o {prefix}.json stat -json -tech cmos",
     ]
+    if depth == "here":
+        lines.append(f"tee -q -o {_DEPTH_FILE} ltp -noff")
+    elif depth:
+        # the gates, for :func:`_depth_lines` at the end of the script
+        lines.append("design -save gates")
     if liberty:
         lines += [
             f"dfflibmap -liberty {_LIBERTY_FILE}",
@@ -334,6 +349,16 @@ def _gate_level(prefix, liberty):
             f"tee -q -o {prefix}_liberty.json stat -json -liberty {_LIBERTY_FILE}",
         ]
     return lines
+
+
+def _depth_lines(depth):
+    """Script lines that write the longest path of the gates :func:`_gate_level` saved.
+    ``ltp`` treats a black box as combinational from every input to every output: the cells
+    of types ``depth`` are cut out first (their pins become path ends).  Last in the script:
+    what runs before a synthesis can change ABC's results there (new object names reorder
+    its input; with black boxes there is no synthesis after the flat one)."""
+    return ["design -load gates", "delete " + " ".join(f"t:{p}" for p in depth),
+            f"tee -q -o {_DEPTH_FILE} ltp -noff"]
 
 
 #: Cell-type patterns of Yosys's generic flip-flops and latches (every reset / enable flavour).
@@ -377,7 +402,8 @@ def _blackbox_lines(top, blackbox, memories):
     return lines
 
 
-def _generic_script(top, liberty, hierarchy, blackbox=(), memories="gates"):
+def _generic_script(top, liberty, hierarchy, blackbox=(), memories="gates", depth=False):
+    cut = list(blackbox) + (["nybble_memory"] if memories == "blackbox" else [])
     lines = [
         f"read_verilog {_DESIGN_FILE}",
         f"hierarchy -check -top {top}",
@@ -390,7 +416,8 @@ def _generic_script(top, liberty, hierarchy, blackbox=(), memories="gates"):
         # `-booth`: Booth-encoded multipliers. Plain `synth` spends minutes in ABC on $macc
         # cells with several products, and its multipliers are 25-35% larger at 8/16 bits.
         f"synth -booth -flatten -top {top}",
-        *_gate_level("flat", liberty),
+        # no black boxes to cut: the longest path at once
+        *_gate_level("flat", liberty, depth and ("here" if not cut else True)),
     ]
     if hierarchy:
         lines += [
@@ -405,6 +432,8 @@ def _generic_script(top, liberty, hierarchy, blackbox=(), memories="gates"):
             "design -load hier",
             *_gate_level("hier", liberty),
         ]
+    if depth and cut:
+        lines += _depth_lines(cut)
     return "\n".join(lines) + "\n"
 
 
@@ -485,7 +514,7 @@ def _instance_counts(top, children):
 
 
 def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=True,
-               cache_dir=None, timeout=None, blackbox=(), memories="gates"):
+               cache_dir=None, timeout=None, blackbox=(), memories="gates", depth=False):
     """Synthesise ``verilog_text`` (top module ``top``) and report its area.
 
     Parameters
@@ -517,6 +546,8 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
         ``"blackbox"``: every memory a black box with its ports (its address, data and
         read-data logic kept), to be costed by a memory model. Only with
         ``hierarchy=False``.
+    depth : bool
+        Also measure :attr:`AreaReport.logic_depth`.
 
     Raises :exc:`RuntimeError` (with the end of Yosys's log) when Yosys fails, e.g. on a
     Verilog syntax error or an unknown top module.
@@ -535,6 +566,8 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
     if memories not in MEMORY_MODES:
         raise ParameterError(f"memories must be one of {', '.join(map(repr, MEMORY_MODES))}, "
                              f"not {memories!r}")
+    if not isinstance(depth, bool):
+        raise ParameterTypeError(f"depth must be a bool, not {depth!r}")
     if hierarchy and (blackbox or memories != "gates"):
         raise ParameterError("blackbox / memories='blackbox' need hierarchy=False")
     liberty_bytes = b""
@@ -546,7 +579,7 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
         except OSError as error:
             raise ParameterError(f"Liberty file {str(liberty)!r} cannot be read: {error}") from None
 
-    script = _generic_script(top, bool(liberty_bytes), hierarchy, blackbox, memories)
+    script = _generic_script(top, bool(liberty_bytes), hierarchy, blackbox, memories, depth)
     key = cache_key(_SCHEMA, flow, top, script, verilog_text, liberty_bytes, yosys_version())
     cache = _cache_for(cache_dir)
     report = _from_cache(AreaReport, cache, key)
@@ -571,7 +604,15 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
                                if liberty_bytes else None)
             logic_modules, _ = _read_stat(work / "hier_logic.json")
             breakdown = _breakdown(top, hier_modules, liberty_modules, logic_modules)
+        extra = {}
+        if depth:
+            text = (work / _DEPTH_FILE).read_text(encoding="utf-8", errors="replace")
+            found = re.search(r"Longest topological path in \S+ \(length=(-?\d+)\)", text)
+            if found is None:
+                raise ValueError(f"no longest path in {_DEPTH_FILE}")
+            extra["logic_depth"] = max(0, int(found.group(1)))
         return {
+            **extra,
             "cells": sum(cell_types.values()),
             "cell_types": dict(sorted(cell_types.items())),
             "transistors": transistors,

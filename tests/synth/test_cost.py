@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from nybble.synth.asic_clock import clock_mhz
 from nybble.synth.cost import (DEFAULT_KINDS, HOROWITZ_45NM, AreaModel, PEFeatures,
                                cost_report, cost_sweep, find_liberty, fit_model, pe_features,
                                select_kinds)
@@ -112,6 +113,11 @@ def test_sweep_and_report(shared_cache, tmp_path_factory):
     assert summary["acc_policy"] == "exact-k" and set(summary["conventions"]) == {
         "exact-k", "equal"}
     for r in rows:
+        # one technology: the ASIC clock estimate of the PE's own logic depth
+        assert r["asic_mhz"] == pytest.approx(clock_mhz(r["logic_depth"]), abs=0.1)
+        assert r["gops_per_s_per_mtransistor"] == pytest.approx(
+            2 * r["macs_per_cycle"] * r["asic_mhz"] / r["transistors"] * 1e3, rel=1e-2)
+    for r in rows:
         for key in ("pe", "formats", "bits", "cells", "transistors", "area_um2", "fmax_mhz",
                     "macs_per_cycle", "model_area", "model_error"):
             assert key in r, key
@@ -148,6 +154,10 @@ def test_sweep_with_arrays_reports_results_as_they_arrive(shared_cache, tmp_path
         assert r["transistors"] == sum(r["parts"].values())
         assert r["parts"]["pes"] == 4 * sweep["pes"][r["pe"]].transistors
         assert r["buffer_model"] == "sram" and r["depth"] == 4
+    for r in arrays:
+        pe = next(x for x in rows if x["scope"] == "pe" and x["pe"] == r["pe"])
+        assert r["pe_asic_mhz"] == pe["asic_mhz"] and r["asic_mhz"] <= pe["asic_mhz"]
+        assert r["logic_depth"] == max(r["pe_logic_depth"], r["rest_logic_depth"])
     head = next(h for h in summary["headline"] if h["pe"].startswith("array"))
     eq = sweep["by_policy"]["equal"]["arrays"]
     assert head["equal"]["transistors"] == pytest.approx(

@@ -116,6 +116,22 @@ def test_blackbox_leaves_a_module_out(hier_verilog, shared_cache):
 
 
 @pytest.mark.synth
+def test_logic_depth(mac4_verilog, mac8_verilog, hier_verilog, shared_cache):
+    plain = synth_area(mac4_verilog, "top", cache_dir=shared_cache)
+    assert plain.logic_depth is None
+    d4 = synth_area(mac4_verilog, "top", cache_dir=shared_cache, depth=True).logic_depth
+    d8 = synth_area(mac8_verilog, "top", cache_dir=shared_cache, depth=True).logic_depth
+    # a multiplier and a 16-bit adder between registers; wider operands, a longer path
+    assert 8 < d4 < d8
+    # a black box cuts paths: the multiplier's gates leave the longest path
+    cut = synth_area(hier_verilog, "top", hierarchy=False, cache_dir=shared_cache,
+                     blackbox=("top.multiplier",), depth=True)
+    whole = synth_area(hier_verilog, "top", hierarchy=False, cache_dir=shared_cache,
+                       depth=True)
+    assert cut.logic_depth < whole.logic_depth
+
+
+@pytest.mark.synth
 def test_memories_as_black_boxes(shared_cache):
     from nybble.synth.area import _buffer_probe
     from nybble.synth.verilog import to_verilog
@@ -195,6 +211,8 @@ def test_synth_area_wrong_arguments():
     with pytest.raises(ValueError, match=r"^memories must be one of 'gates', 'blackbox', "
                                          r"not 'sram'$"):
         synth_area("", "top", hierarchy=False, memories="sram")
+    with pytest.raises(TypeError, match=r"^depth must be a bool, not 1$"):
+        synth_area("", "top", depth=1)
     with pytest.raises(ValueError, match=r"^blackbox / memories='blackbox' need "
                                          r"hierarchy=False$"):
         synth_area("", "top", blackbox=("x",))
