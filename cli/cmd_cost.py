@@ -59,6 +59,10 @@ def register(sub):
                         "flip-flop register files (synthesised: keep --array-depth small)")
     p.add_argument("--acc-bits", type=int, default=32, metavar="N",
                    help="the accumulator width of --acc-policy equal (default 32)")
+    p.add_argument("--block", action="store_true",
+                   help="instead of the sweep: the block-scaled PEs (mxfp4, mxint8, nvfp4, "
+                        "q4_0, or the block kinds of --pe) against plain dot products of the "
+                        "same lanes (nybble.synth.block_cost)")
     p.add_argument("--fmax", action="store_true",
                    help="place and route each PE on an ECP5 for its Fmax (slower)")
     p.add_argument("--liberty", default="auto", metavar="PATH|auto|none",
@@ -227,6 +231,48 @@ def _csv_rows(rows):
     return out
 
 
+def _run_block(args, cli, start):
+    """``--block``: block_area_overhead of each block kind, one row each."""
+    from nybble.hw.kinds import PE_KINDS, pe_kind
+    from nybble.synth.block_cost import block_area_overhead, buffer_bits_overhead
+    from nybble.synth.cost import find_liberty
+    block_kinds = [n for n, k in PE_KINDS.items() if k.pe == "block"]
+    kinds = list(dict.fromkeys(args.pes or block_kinds))
+    for name in kinds:
+        if pe_kind(name).pe != "block":
+            raise cli.UsageError(f"--block: --pe must name block-scaled kinds "
+                                 f"({', '.join(block_kinds)}), not {name!r}")
+    liberty = find_liberty(args.liberty)
+    rows = []
+    for i, name in enumerate(kinds):
+        t = time.perf_counter()
+        report = block_area_overhead(name, acc_bits=args.acc_bits, liberty=liberty)
+        row = report.as_dict()
+        row["buffer_bits_overhead"] = round(buffer_bits_overhead(name), 4)
+        row["overhead"] = {k: round(v, 4) for k, v in row["overhead"].items()}
+        rows.append(row)
+        _progress(f"[{i + 1}/{len(kinds)}] {name}: {report.transistors} transistors "
+                  f"({time.perf_counter() - t:.1f} s)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "block_cost.json"
+    path.write_text(json.dumps(rows, indent=1))
+    head = ["kind", "lanes", "block", "scale", "acc", "transistors", "products", "scaler",
+            "accumulator", "rest", "vs plain dot products", "buffer bits"]
+    body = [[r["kind"], r["lanes"], r["block_size"], r["scale"], r["acc_bits"],
+             r["transistors"], *(r["parts"][p] for p in ("products", "scaler", "accumulator",
+                                                          "rest")),
+             ", ".join(f"{k} {100 * v:+.0f}%" for k, v in r["overhead"].items()),
+             f"x{r['buffer_bits_overhead']:.3g}"] for r in rows]
+    text = "\n".join(
+        ["Block-scaled PEs against plain dot products of the same lanes and accumulator "
+         f"({args.acc_bits} bits); transistors (Yosys stat -tech cmos); parts from the "
+         "hierarchical synthesis; buffer bits: operand word width with the scales / without",
+         *_table(head, body), "", f"wrote {path}", f"{time.perf_counter() - start:.1f} s"])
+    cli.emit(args, rows, text)
+    return 0
+
+
 class _PartialResults:
     """``cost_partial.json``: one record per finished synthesis, rewritten (atomically) as
     each arrives, so an interrupted sweep leaves what it finished."""
@@ -268,6 +314,8 @@ def _run(args):
         raise cli.UsageError(f"--k must be between 1 and {1 << 24} products, not {args.k}")
     cli.check_output_dir("--out", args.out)
     cli.check_cache_dirs()
+    if args.block:
+        return _run_block(args, cli, start)
     kinds = select_kinds(args.formats, args.pes)
     array = cli.parse_array(args.array) if args.array else None
     if array is not None:

@@ -45,6 +45,24 @@ def test_small_sweep(tmp_path, capsys, monkeypatch):
     assert "Headline ratios under each accumulator policy" in text
     assert "exact-k: every accumulator the narrowest" in text
 
+@pytest.mark.synth
+def test_block(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("NYBBLE_CACHE", str(tmp_path / "cache"))
+    argv = ["cost", "--block", "--pe", "mxfp4", "--liberty", "none", "--out", str(tmp_path)]
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    (row,) = json.loads(captured.out)
+    assert (row["kind"], row["lanes"], row["block_size"], row["scale"]) == (
+        "mxfp4", 8, 32, "e8m0")
+    assert set(row["overhead"]) == {"fp4_e2m1_dp8", "int4_dp8"}
+    assert row["overhead"]["fp4_e2m1_dp8"] == pytest.approx(
+        row["transistors"] / row["baselines"]["fp4_e2m1_dp8"]["transistors"] - 1, abs=1e-4)
+    assert row["buffer_bits_overhead"] == 1.25 and "[1/1] mxfp4" in captured.err
+    assert json.loads((tmp_path / "block_cost.json").read_text()) == [row]
+    assert main(argv) == 0
+    assert "mxfp4  8      32" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--formats", "int3"], "--formats: unknown format 'int3'"),
     (["--pe", "int3"], "PE kind must be one of"),
@@ -53,6 +71,7 @@ def test_small_sweep(tmp_path, capsys, monkeypatch):
     (["--k", "0"], "--k must be between 1 and 16777216 products, not 0"),
     (["--acc-policy", "wide"], "--acc-policy must be exact-k or equal, not 'wide'"),
     (["--buffers", "dram"], "--buffers must be sram or ff, not 'dram'"),
+    (["--block", "--pe", "int4"], "--block: --pe must name block-scaled kinds (mxfp4, "),
     (["--liberty", "/nonexistent.lib"], "Liberty file '/nonexistent.lib' does not exist"),
 ])
 def test_bad_input(argv, message, tmp_path, capsys):
