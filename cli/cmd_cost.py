@@ -63,6 +63,9 @@ def register(sub):
                    help="instead of the sweep: the block-scaled PEs (mxfp4, mxint8, nvfp4, "
                         "q4_0, or the block kinds of --pe) against plain dot products of the "
                         "same lanes (nybble.synth.block_cost)")
+    p.add_argument("--fit-model", action="store_true",
+                   help="fit the area model on this sweep (it must be the full default "
+                        "sweep) and store it in the package (nybble/synth/area_model.json)")
     p.add_argument("--fmax", action="store_true",
                    help="place and route each PE on an ECP5 for its Fmax (slower)")
     p.add_argument("--liberty", default="auto", metavar="PATH|auto|none",
@@ -181,13 +184,16 @@ def _report_text(rows, summary, paths, seconds):
             for x in summary["ratios"]]
     out += _table(["pair", "PE", "transistors", "cells", "um^2", "multiplier"], body)
     model = summary["model"]
-    out += ["", f"Analytic model (fitted to {model['points']} PEs, CMOS transistors):"]
+    out += ["", f"Analytic model, CMOS transistors -- {model['source']}:"]
     out += [f"  {line}" for line in model["formula"]]
-    worst_flat = max(pe_rows, key=lambda r: abs(r["model_error_flat"]))
-    out.append(f"  fit error: max {100 * model['max_abs_error']:.1f}% ({model['max_error_pe']}), "
-               f"mean {100 * model['mean_abs_error']:.1f}% (against the hierarchical "
-               f"synthesis; against the flattened totals max "
-               f"{100 * abs(worst_flat['model_error_flat']):.1f}% ({worst_flat['pe']}))")
+    out.append(f"  error against the flattened totals of this sweep ({model['points']} PEs): "
+               f"max {100 * model['max_abs_error']:.1f}% ({model['max_error_pe']}), "
+               f"mean {100 * model['mean_abs_error']:.1f}%")
+    loo = model["loo"]
+    if loo.get("mean_abs") is not None:
+        out.append(f"  leave-one-out ({len(model['fitted_on'])} PEs fitted on): "
+                   f"mean {100 * loo['mean_abs']:.1f}%, max {100 * loo['max_abs']:.1f}% "
+                   f"({loo['max_pe']})")
     out += ["", f"Published anchor -- {summary['anchor']['source']}, beside the model:"]
     body = [[a["op"], a["area_um2_45nm"], f"{a['area_vs_8b_mult']:.2f}",
              _fmt(a["model_transistors"]), _fmt(a["model_vs_8b_mult"], ".2f"), a["note"]]
@@ -317,6 +323,12 @@ def _run(args):
     if args.block:
         return _run_block(args, cli, start)
     kinds = select_kinds(args.formats, args.pes)
+    if args.fit_model:
+        from nybble.synth.cost import DEFAULT_KINDS
+        missing = [k for k in DEFAULT_KINDS if k not in kinds]
+        if missing:
+            raise cli.UsageError(f"--fit-model fits on the full default sweep (no --formats / "
+                                 f"--pe narrowing it); missing {', '.join(missing)}")
     array = cli.parse_array(args.array) if args.array else None
     if array is not None:
         ArrayConfig(rows=array[0], cols=array[1])  # range checks
@@ -334,6 +346,12 @@ def _run(args):
                        fmax=args.fmax, array=array, array_depth=args.array_depth,
                        buffers=args.buffers, jobs=args.jobs, progress=_progress,
                        on_result=partial.add)
+    if args.fit_model:
+        from nybble.synth.cost import fit_stored_model
+        _, about = fit_stored_model(sweep)
+        _progress(f"stored the area model: leave-one-out mean "
+                  f"{100 * about['loo']['mean_abs']:.1f}%, max "
+                  f"{100 * about['loo']['max_abs']:.1f}% ({about['loo']['max_pe']})")
     rows, summary = cost_report(sweep, array=array)
     summary["liberty"] = liberty
     summary["kinds"] = kinds

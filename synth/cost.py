@@ -20,47 +20,20 @@ At equal array size: ``R x C`` PEs of each kind (area: the PE's area times ``R*C
 unless arrays are synthesised).  At equal area: as many PEs of each kind as fit in the area of
 ``R x C`` int8 MAC PEs (the reference kind, :data:`EQUAL_AREA_REFERENCE`).
 
-The analytic model (:class:`AreaModel`), in CMOS transistors, one term per category of the
-breakdown, each fitted by least squares (relative to the PE's total) on that category alone::
-
-    multiplier  = lanes * (a * n * m + b * (n + m) + x * exp_bits + s * shift)
-                  + t * table_bits + u * lanes * table_bits + v * rom_entries
-    adder tree  = e * tree_bits
-    accumulator = c * acc_bits + d * wide_input_bits + c0
-    registers   = r * register_bits
-
-``n``, ``m``: significand widths (integers: their bits; floats: mantissa + 1; powers of two:
-1; a LUT weight: its table entry width; the bit-serial PE: 1 weight bit per cycle);
-``exp_bits``: exponent bits of the two operands (float / power-of-two decode); ``shift``: the
-barrel shift that aligns a float / power-of-two product to the fixed-point grid, ``product
-bits * log2(alignment positions)``; ``table_bits``: the LUT PE's register table (stored once,
-read by every lane); ``rom_entries``: the bit-serial PE's decode ROM (data types x codes);
-``tree_bits``: the widths of the dot product's adders, summed; ``wide_input_bits``: product
-bits beyond the accumulator that only feed its overflow detection (the bf16 window);
-``register_bits``: forwarding and pipeline flip-flops.  Some terms are exercised by few points
-and so fitted almost exactly: ``v`` by the bit-serial PE alone, ``t`` and ``u`` by the two LUT
-PEs, ``d`` by the two bf16 PEs.  Bit-serial throughput is one MAC per significand bit of the
-weight.
-
-The model is fitted to, and its error (``model_error``) measured against, the hierarchical
-synthesis whose breakdown it decomposes (``hier_transistors``); ``model_error_flat`` compares it
-with the flattened total, which is smaller where flattening removes logic across module
-boundaries (bf16: the product unit's bits below the accumulator window).
-:data:`HOROWITZ_45NM` is the published anchor, shown beside the model, not fitted.
+The analytic area model (:mod:`nybble.synth.area_model`) is fitted once on the full sweep
+and stored in the package; the report quotes it against the flattened totals with its
+leave-one-out error.  :data:`HOROWITZ_45NM` is the published anchor, shown beside the model, not fitted.
 """
 
-import dataclasses
-import math
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from nybble.hw.config import ArrayConfig
 from nybble.hw.kinds import PE_KINDS, pe_kind
-from nybble.hw.product import signed_width
 from nybble.sw import get_format
 from nybble.sw.formats import format_names
 from .fpga import pe_fmax, pe_fmax_verilog
@@ -70,12 +43,14 @@ from .acc_policy import (ACC_POLICIES, DEFAULT_ACC_POLICY, DEFAULT_K, check_poli
 from .area import CATEGORIES, pe_area, pe_verilog
 from .asic_clock import CLOCK_TEXT, DEFAULT_NODE_NM, clock_mhz
 from .array_parts import array_area_parts
+from .area_model import (MODEL_FILE, AreaModel, PEFeatures, fit_model, load_model,
+                         loo_errors, pe_features, save_model)
 from .sram import liberty_node
 from nybble.sw.errors import InputFileError, ParameterError
 
 __all__ = [
     "DEFAULT_KINDS", "MAC_KINDS", "DP_KINDS", "DP16_KINDS", "HEADLINE_PAIRS", "HEADLINE_KINDS", "EQUAL_AREA_REFERENCE", "HOROWITZ_45NM",
-    "RATIO_PAIRS", "PEFeatures", "headline_ratios", "pe_features", "AreaModel", "fit_model", "cost_sweep",
+    "RATIO_PAIRS", "PEFeatures", "headline_ratios", "fit_stored_model", "pe_features", "AreaModel", "fit_model", "cost_sweep",
     "cost_report", "select_kinds", "find_liberty", "LIBERTY_CANDIDATES",
 ]
 
@@ -185,143 +160,6 @@ def select_kinds(formats=None, pes=None):
     return kinds
 
 
-# --- features --------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class PEFeatures:
-    """What the analytic model reads from one PE (module docstring)."""
-    lanes: int
-    n: int
-    m: int
-    exp_bits: int
-    shift: int
-    table_bits: int
-    rom_entries: int
-    tree_bits: int
-    acc_bits: int
-    wide_input_bits: int
-    register_bits: int
-    macs_per_cycle: float
-
-
-def _sig_bits(fmt, lut_bits):
-    if fmt.kind == "int":
-        return fmt.bits
-    if fmt.kind == "float":
-        return fmt.man_bits + 1
-    if fmt.kind == "codebook":
-        return lut_bits
-    return 1  # powers of two: a one-hot significand
-
-
-def _exp_bits(fmt):
-    return fmt.exp_bits if fmt.kind in ("float", "pow2") else 0
-
-
-def pe_features(kind, acc_bits, register_bits):
-    """:class:`PEFeatures` of ``kind`` at ``acc_bits`` (from its pure spec); ``register_bits``
-    (flip-flops outside the accumulator) comes from the synthesis."""
-    spec = pe_kind(kind).spec(acc_bits=acc_bits)
-    if spec.family == "bitserial":
-        decode = spec.decode
-        mag_bits = max(c for _, c in decode)
-        max_shift = max(r[2] for rows, _ in decode for r in rows) + mag_bits
-        term = spec.fmt_a.bits + max_shift + 1
-        sh_bits = max_shift.bit_length()
-        cycles = spec.cycles_per_mac[spec.dtypes[0]]
-        rom = sum(len(rows) for rows, _ in decode)
-        exp_bits = sum(_exp_bits(d) for d in spec.dtype_formats) + _exp_bits(spec.fmt_a)
-        return PEFeatures(1, spec.fmt_a.bits, 1, exp_bits, term * sh_bits, 0, rom, 0,
-                          acc_bits, max(0, term - acc_bits - 1), register_bits, 1 / cycles)
-    if not hasattr(spec, "p_min"):
-        # a family the model has no terms of its own for (e.g. IEEE-style floating point):
-        # its significand product and operand exponents; the rest falls to the residual
-        n, m = _sig_bits(spec.fmt_a, 0), _sig_bits(spec.fmt_b, 0)
-        return PEFeatures(spec.lanes, n, m, _exp_bits(spec.fmt_a) + _exp_bits(spec.fmt_b), 0,
-                          0, 0, 0, acc_bits, 0, register_bits, float(spec.lanes))
-    n, m = _sig_bits(spec.fmt_a, spec.lut_bits), _sig_bits(spec.fmt_b, spec.lut_bits)
-    p_bits = signed_width(spec.p_min, spec.p_max)   # one product unit's output
-    # the product unit, synthesised as its own module, computes all of its output bits
-    positions = max(1, p_bits - (n + m) + 1)  # where the significand product can land
-    shift = p_bits * math.ceil(math.log2(positions)) if positions > 1 else 0
-    table = (1 << spec.fmt_b.bits) * spec.lut_bits if spec.is_lut else 0
-    d = spec.frac_bits - spec.unit_frac
-    term = max(1, p_bits + d)          # after the window shift, as the PE builds it
-    widths, tree = [term] * spec.lanes, 0
-    while len(widths) > 1:
-        nxt = [max(widths[i], widths[i + 1]) + 1 for i in range(0, len(widths) - 1, 2)]
-        tree += sum(nxt)
-        if len(widths) % 2:
-            nxt.append(widths[-1])
-        widths = nxt
-    return PEFeatures(spec.lanes, n, m, _exp_bits(spec.fmt_a) + _exp_bits(spec.fmt_b), shift,
-                      table, 0, tree, acc_bits, max(0, widths[0] - acc_bits - 1),
-                      register_bits, float(spec.lanes))
-
-
-# --- the model -------------------------------------------------------------------------------
-
-_TERMS = {
-    "multiplier": (("a", "lanes * n * m", lambda f: f.lanes * f.n * f.m),
-                   ("b", "lanes * (n + m)", lambda f: f.lanes * (f.n + f.m)),
-                   ("x", "lanes * exp_bits", lambda f: f.lanes * f.exp_bits),
-                   ("s", "lanes * shift", lambda f: f.lanes * f.shift),
-                   ("t", "table_bits", lambda f: f.table_bits),
-                   ("u", "lanes * table_bits", lambda f: f.lanes * f.table_bits),
-                   ("v", "rom_entries", lambda f: f.rom_entries)),
-    "adder_tree": (("e", "tree_bits", lambda f: f.tree_bits),),
-    "accumulator": (("c", "acc_bits", lambda f: f.acc_bits),
-                    ("d", "wide_input_bits", lambda f: f.wide_input_bits),
-                    ("c0", "1", lambda f: 1)),
-    "registers": (("r", "register_bits", lambda f: f.register_bits),),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class AreaModel:
-    """Fitted coefficients (transistors per unit of each term, module docstring)."""
-    coefficients: dict
-
-    def category(self, name, features):
-        return sum(self.coefficients[c] * value(features) for c, _, value in _TERMS[name])
-
-    def predict(self, features):
-        """Model transistors of a PE with ``features``, per category and in total."""
-        parts = {name: self.category(name, features) for name in _TERMS}
-        return sum(parts.values()), parts
-
-    def multiplier(self, n, m, exp_bits=0, shift=0, lanes=1):
-        f = PEFeatures(lanes, n, m, exp_bits, shift, 0, 0, 0, 0, 0, 0, 1.0)
-        return self.category("multiplier", f)
-
-    def formula(self):
-        out = []
-        for name, terms in _TERMS.items():
-            out.append(f"{name} = " + " + ".join(
-                f"{self.coefficients[c]:.3g} * {text}" if text != "1"
-                else f"{self.coefficients[c]:.3g}" for c, text, _ in terms))
-        return out
-
-
-def fit_model(points):
-    """Fit :class:`AreaModel` to ``points``: ``[(PEFeatures, {category: transistors},
-    total transistors)]``, each category on its own (``numpy.linalg.lstsq``), errors relative
-    to the PE's total; a term no point exercises gets coefficient 0."""
-    coefficients = {}
-    for name, terms in _TERMS.items():
-        X = np.array([[value(f) for _, _, value in terms] for f, _, _ in points], float)
-        y = np.array([cats[name] for _, cats, _ in points], float)
-        w = 1.0 / np.array([max(total, 1) for _, _, total in points], float)
-        active = [i for i in range(len(terms)) if X[:, i].any()]
-        coef = np.zeros(len(terms))
-        if active:
-            sol, *_ = np.linalg.lstsq(X[:, active] * w[:, None], y * w, rcond=None)
-            coef[active] = sol
-        for (c, _, _), v in zip(terms, coef):
-            coefficients[c] = float(v)
-    return AreaModel(coefficients)
-
-
 # --- the sweep -------------------------------------------------------------------------------
 
 class _Progress:
@@ -419,18 +257,10 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
                                 lambda name=name, text=text: pe_fmax(
                                     name, verilog=text, cache_dir=fpga_cache_dir,
                                     timeout=timeout)))
-    arrays = []
+    arrays = []  # elaborated while the PEs synthesise
     if array is not None:
-        rows, cols = array
-        for policy, name in plan:
-            if pe_kind(name).pe == "bitserial":
-                continue
-            config = ArrayConfig(rows=rows, cols=cols, pe=name, acc_bits=accs[policy][name],
-                                 a_depth=array_depth, b_depth=array_depth,
-                                 c_depth=array_depth)
-            say(f"  elaborating the {rows}x{cols} {name} array ({policy})")
-            text, _ = top_verilog(config, build_dir=build_dir, log=None)
-            arrays.append((policy, name, config, text))
+        arrays = [(policy, name) for policy, name in plan
+                  if pe_kind(name).pe != "bitserial"]
     results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {},
                "by_policy": {p: {"pes": {}, "arrays": {}, "acc_bits": accs[p]}
                              for p in policies}}
@@ -456,28 +286,46 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     with _Progress(total, progress) as tracker:
         pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
         try:
+            lock = threading.Lock()
+
+            def arrived(future):
+                if future.cancelled() or future.exception() is not None:
+                    return
+                what, policy, name, value = future.result()
+                with lock:
+                    if what == "fmax":
+                        results["fmax"][name] = value[0]
+                        results["fmax_luts"][name] = value[1]
+                    else:
+                        results["by_policy"][policy][what + "s"][name] = value
+                    if on_result is not None:
+                        on_result(what, policy, name, value)
+
+            def submit(task):
+                future = pool.submit(run, task)
+                future.add_done_callback(arrived)
+                return future
+
             # PEs first: an array task waits for its PE's future, which was submitted (and
             # so started) before it, so the pool cannot deadlock
-            pe_futures = {task[0][1:]: pool.submit(run, task) for task in pe_tasks}
+            pe_futures = {task[0][1:]: submit(task) for task in pe_tasks}
             futures = list(pe_futures.values())
-            futures += [pool.submit(run, task) for task in other_tasks]
-            for policy, name, config, text in arrays:
+            futures += [submit(task) for task in other_tasks]
+            for policy, name in arrays:
+                config = ArrayConfig(rows=array[0], cols=array[1], pe=name,
+                                     acc_bits=accs[policy][name], a_depth=array_depth,
+                                     b_depth=array_depth, c_depth=array_depth)
+                say(f"  elaborating the {array[0]}x{array[1]} {name} array ({policy})")
+                text, _ = top_verilog(config, build_dir=build_dir, log=None)
                 fn = (lambda config=config, text=text, f=pe_futures[(policy, name)]:
                       array_area_parts(config, buffers=buffers, liberty=liberty,
                                        cache_dir=cache_dir, build_dir=build_dir,
                                        timeout=timeout, verilog=text, pe=f.result()[3]))
-                futures.append(pool.submit(run, (("array", policy, name),
-                                                 f"{config.rows}x{config.cols} {name} array "
-                                                 f"({policy}): Yosys", fn)))
-            for future in as_completed(futures):
-                what, policy, name, value = future.result()
-                if what == "fmax":
-                    results["fmax"][name] = value[0]
-                    results["fmax_luts"][name] = value[1]
-                else:
-                    results["by_policy"][policy][what + "s"][name] = value
-                if on_result is not None:
-                    on_result(what, policy, name, value)
+                futures.append(submit((("array", policy, name),
+                                       f"{config.rows}x{config.cols} {name} array "
+                                       f"({policy}): Yosys", fn)))
+            for future in futures:
+                future.result()  # the first error, in submission order
         finally:
             # on an error or an interrupt: let the runs under way finish (their results are
             # cached), start no new one
@@ -501,10 +349,41 @@ def _cat_values(categories, key="transistors"):
     return {c: categories[c][key] for c in CATEGORIES}
 
 
-def cost_report(sweep, *, array=None):
+def _error_stats(errors):
+    """``{name: relative error}`` -> mean / max absolute error and where the max is."""
+    if not errors:
+        return {"mean_abs": None, "max_abs": None, "max_pe": None, "per_pe": {}}
+    worst = max(errors, key=lambda n: abs(errors[n]))
+    return {"mean_abs": round(float(np.mean([abs(e) for e in errors.values()])), 4),
+            "max_abs": round(abs(errors[worst]), 4), "max_pe": worst,
+            "per_pe": {n: round(e, 4) for n, e in errors.items()}}
+
+
+def fit_stored_model(sweep, path=MODEL_FILE):
+    """Fit :class:`~nybble.synth.area_model.AreaModel` to every PE of ``sweep`` (which must
+    hold all of :data:`DEFAULT_KINDS`), with in-sample and leave-one-out errors against the
+    flattened totals, and store it at ``path``; returns ``(model, about)``."""
+    missing = [k for k in DEFAULT_KINDS if k not in sweep["pes"]]
+    if missing:
+        raise ParameterError(f"The stored model is fitted on the full default sweep; this "
+                             f"sweep lacks {', '.join(missing)}")
+    points = [(n, pe_features(n, r.acc_bits, r.register_bits), _cat_values(r.categories),
+               r.transistors) for n, r in sweep["pes"].items()]
+    model = fit_model([(f, c, sum(c.values())) for _, f, c, _ in points])
+    in_sample = {n: model.predict(f)[0] / flat - 1 for n, f, _, flat in points}
+    about = {"source": f"stored ({path.name}): fitted once on the full default sweep",
+             "policy": sweep["policy"], "k": sweep["k"], "kinds": list(sweep["pes"]),
+             "in_sample": _error_stats(in_sample), "loo": _error_stats(loo_errors(points))}
+    save_model(model, path, **about)
+    return model, about
+
+
+def cost_report(sweep, *, array=None, model=None):
     """Rows (one per PE, then one per synthesised array) and a summary dict (ratios, model,
     anchor, conventions) from :func:`cost_sweep`'s result. ``array``: ``(R, C)`` of the
-    equal-size / equal-area comparison (default 16 x 16)."""
+    equal-size / equal-area comparison (default 16 x 16).  ``model``: the area model (default:
+    the stored one, :func:`~nybble.synth.area_model.load_model`; fitted on this sweep when
+    none is stored)."""
     rows_n, cols_n = array or (16, 16)
     npe = rows_n * cols_n
     node = sweep.get("node", DEFAULT_NODE_NM)
@@ -513,9 +392,16 @@ def cost_report(sweep, *, array=None):
     for name, res in pes.items():
         f = pe_features(name, res.acc_bits, res.register_bits)
         feats[name] = f
-        cats = _cat_values(res.categories)
-        points.append((f, cats, sum(cats.values())))
-    model = fit_model(points)
+        points.append((name, f, _cat_values(res.categories), res.transistors))
+    if model is None:
+        model, about = load_model()
+    else:
+        about = {"source": "given"}
+    if model is None:
+        model = fit_model([(f, c, sum(c.values())) for _, f, c, _ in points])
+        loo = loo_errors(points) if len(points) > 2 else {}
+        about = {"source": "fitted on this sweep (no stored model; nybble cost --fit-model "
+                           "stores one)", "kinds": list(pes), "loo": _error_stats(loo)}
     base = pes.get("int4")
     ref = pes.get(EQUAL_AREA_REFERENCE)
     rows = []
@@ -543,8 +429,9 @@ def cost_report(sweep, *, array=None):
             "macs_per_cycle": round(mpc, 4),
             "hier_transistors": sum(_cat_values(res.categories).values()),
             "model_area": round(predicted),
-            "model_error": round(predicted / sum(_cat_values(res.categories).values()) - 1, 4),
-            "model_error_flat": round(predicted / tr - 1, 4),
+            "model_error": round(predicted / tr - 1, 4),
+            "model_error_hier": round(
+                predicted / sum(_cat_values(res.categories).values()) - 1, 4),
             "model_breakdown": {k: round(v) for k, v in parts.items()},
             "breakdown": _cat_values(res.categories),
             "breakdown_um2": (_cat_values(res.categories, "area_um2")
@@ -568,7 +455,7 @@ def cost_report(sweep, *, array=None):
         rows.append(row)
     for name, res in sweep["arrays"].items():
         rows.append(_array_row(res, next(r for r in rows if r["pe"] == name), node))
-    return rows, _summary(rows, model, sweep, (rows_n, cols_n))
+    return rows, _summary(rows, model, sweep, (rows_n, cols_n), about)
 
 
 def _array_row(res, pe_row, node=DEFAULT_NODE_NM):
@@ -666,7 +553,7 @@ def headline_ratios(sweep):
     return out
 
 
-def _summary(rows, model, sweep, array):
+def _summary(rows, model, sweep, array, about):
     pe_rows = [r for r in rows if r["scope"] == "pe"]
     worst = max(pe_rows, key=lambda r: abs(r["model_error"])) if pe_rows else None
     ratios = []
@@ -738,10 +625,14 @@ def _summary(rows, model, sweep, array):
         "model": {
             "coefficients": {k: round(v, 4) for k, v in model.coefficients.items()},
             "formula": model.formula(),
+            "source": about.get("source"),
+            "fitted_on": about.get("kinds"),
+            "against": "flattened totals (model_error); model_error_hier: the hierarchical sum",
             "max_abs_error": None if worst is None else abs(worst["model_error"]),
             "max_error_pe": None if worst is None else worst["pe"],
             "mean_abs_error": (None if not pe_rows else round(
                 float(np.mean([abs(r["model_error"]) for r in pe_rows])), 4)),
+            "loo": {k: v for k, v in (about.get("loo") or {}).items() if k != "per_pe"},
             "points": len(pe_rows),
         },
         "anchor": {"source": "Horowitz, ISSCC 2014, 45 nm (published; not fitted)",

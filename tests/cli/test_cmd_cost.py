@@ -41,10 +41,12 @@ def test_small_sweep(tmp_path, capsys, monkeypatch):
     text = capsys.readouterr().out
     assert text.splitlines()[0].split()[:3] == ["pe", "formats", "acc"]
     assert "Measured area ratios" in text and "Horowitz, ISSCC 2014, 45 nm" in text
-    assert "fit error: max" in text
+    assert "error against the flattened totals of this sweep (3 PEs): max" in text
+    assert "leave-one-out" in text
     assert "Headline ratios under each accumulator policy" in text
     assert "exact-k: every accumulator the narrowest" in text
 
+@pytest.mark.slow
 @pytest.mark.synth
 def test_block(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("NYBBLE_CACHE", str(tmp_path / "cache"))
@@ -71,6 +73,7 @@ def test_block(tmp_path, capsys, monkeypatch):
     (["--k", "0"], "--k must be between 1 and 16777216 products, not 0"),
     (["--acc-policy", "wide"], "--acc-policy must be exact-k or equal, not 'wide'"),
     (["--buffers", "dram"], "--buffers must be sram or ff, not 'dram'"),
+    (["--fit-model", "--pe", "int4"], "--fit-model fits on the full default sweep"),
     (["--block", "--pe", "int4"], "--block: --pe must name block-scaled kinds (mxfp4, "),
     (["--liberty", "/nonexistent.lib"], "Liberty file '/nonexistent.lib' does not exist"),
 ])
