@@ -1,4 +1,4 @@
-"""The area model's leave-one-out errors and its stored file (features and the fit itself:
+"""The area model: the fit, its leave-one-out errors, its stored file (features:
 tests/synth/test_cost.py)."""
 
 import json
@@ -26,6 +26,13 @@ def _points(model, n, seed):
         total, parts = model.predict(f)
         out.append((f"pe{i}", f, parts, total))
     return out
+
+
+def test_fit_recovers_known_coefficients():
+    points = _points(AreaModel(TRUTH), 40, 1)
+    fitted = fit_model([(f, parts, total) for _, f, parts, total in points])
+    for name, value in TRUTH.items():
+        assert fitted.coefficients[name] == pytest.approx(value, rel=1e-6), name
 
 
 def test_loo_of_an_exact_model_is_zero_and_sees_a_misfit():

@@ -1,15 +1,13 @@
 # amaranth: UnusedElaboratable=no
-"""The cost model: features, the fit, the sweep and its report."""
+"""The cost model: features, the sweep and its report (the fit: test_area_model.py)."""
 
 import math
 
-import numpy as np
 import pytest
 
 from nybble.synth.asic_clock import clock_mhz
-from nybble.synth.cost import (DEFAULT_KINDS, HOROWITZ_45NM, AreaModel, PEFeatures,
-                               cost_report, cost_sweep, find_liberty, fit_model, pe_features,
-                               select_kinds)
+from nybble.synth.cost import (DEFAULT_KINDS, HOROWITZ_45NM, cost_report, cost_sweep,
+                               find_liberty, pe_features, select_kinds)
 
 
 def test_features_of_int4_fp4_and_dot_products():
@@ -29,26 +27,6 @@ def test_features_of_int4_fp4_and_dot_products():
     assert serial.rom_entries == 7 * 16
     bf16 = pe_features("bf16", 64, 34)
     assert bf16.wide_input_bits > 0
-
-
-def test_fit_recovers_known_coefficients():
-    truth = {"a": 30.0, "b": 5.0, "x": 60.0, "s": 2.5, "t": 40.0, "u": 13.0, "v": 12.0,
-             "e": 37.0, "c": 80.0, "d": 24.0, "c0": 230.0, "r": 28.0}
-    model = AreaModel(truth)
-    rng = np.random.default_rng(1)
-    points = []
-    for _ in range(40):
-        f = PEFeatures(int(rng.integers(1, 5)), int(rng.integers(1, 17)),
-                       int(rng.integers(1, 17)), int(rng.integers(0, 9)),
-                       int(rng.integers(0, 500)), int(rng.integers(0, 300)),
-                       int(rng.integers(0, 120)), int(rng.integers(0, 200)),
-                       int(rng.integers(16, 96)), int(rng.integers(0, 50)),
-                       int(rng.integers(4, 60)), 1.0)
-        total, parts = model.predict(f)
-        points.append((f, parts, total))
-    fitted = fit_model(points)
-    for name, value in truth.items():
-        assert fitted.coefficients[name] == pytest.approx(value, rel=1e-6), name
 
 
 def test_select_kinds():
