@@ -53,7 +53,7 @@ from nybble.sw.errors import ParameterTypeError
 __all__ = [
     "CATEGORIES", "EQUAL_ACC_BITS", "ACC_CONVENTION", "AreaResult", "convention_acc_bits",
     "pe_verilog", "pe_area", "array_area", "pe_categories", "array_categories",
-    "memories_in",
+    "memories_in", "memory_gate_area",
 ]
 
 #: Area categories, in the order plots stack them.
@@ -283,15 +283,16 @@ def pe_area(kind, *, acc_bits=None, overflow="wrap", liberty=None, cache_dir=Non
         verilog, _ = pe_verilog(kind, acc_bits=acc_bits, overflow=overflow,
                                 build_dir=build_dir)
     report = synth_area(verilog, "top", liberty=_liberty_arg(liberty), cache_dir=cache_dir,
-                        timeout=timeout)
+                        timeout=timeout, depth=True)
     cats = pe_categories(report.breakdown, "top", serial=kind.pe == "bitserial")
     own = report.breakdown.get("top", {})
     return AreaResult(kind.name, 1, 1, acc_bits, report, cats, own.get("register_bits", 0),
                       report.seconds, report.cached)
 
 
-def _buffer_area(verilog_text, *, liberty, cache_dir, build_dir, timeout):
-    """(cells, transistors, um^2) of the memories in ``top``, each synthesised alone."""
+def memory_gate_area(verilog_text, *, liberty, cache_dir, build_dir, timeout):
+    """``((cells, transistors, um^2), seconds, cached)`` of the memories in ``top`` of
+    ``verilog_text``, each synthesised alone as flip-flops and multiplexers."""
     total = [0, 0, 0.0 if liberty else None]
     seconds, cached = 0.0, True
     for name, width, depth in memories_in(verilog_text):
@@ -321,7 +322,7 @@ def array_area(config, *, liberty=None, cache_dir=None, build_dir="build", timeo
         verilog, _ = top_verilog(config, build_dir=build_dir, log=None)
     report = synth_area(verilog, "top", liberty=_liberty_arg(liberty), cache_dir=cache_dir,
                         timeout=timeout)
-    buffers, buf_seconds, buf_cached = _buffer_area(verilog, liberty=_liberty_arg(liberty),
+    buffers, buf_seconds, buf_cached = memory_gate_area(verilog, liberty=_liberty_arg(liberty),
                                                     cache_dir=cache_dir,
                                                     build_dir=build_dir, timeout=timeout)
     cats = array_categories(report.breakdown, buffers)

@@ -1,13 +1,16 @@
 """The cost model: area and throughput of every PE kind, measured and fitted.
 
-:func:`cost_sweep` synthesises one PE of each kind (:data:`DEFAULT_KINDS`: the 4-bit kinds and
-the int8 / int16 / fp8 e4m3 / bf16 / fp16 baselines, as single MACs and as 4-lane dot
-products) with :func:`nybble.synth.area.pe_area` -- accumulators at equal width
-(:data:`nybble.synth.area.ACC_CONVENTION`) -- optionally places and routes each one on an ECP5
-for its Fmax (:func:`nybble.synth.fpga.pe_fmax`), optionally synthesises whole
-``R x C`` arrays (:func:`nybble.synth.area.array_area`), and fits :class:`AreaModel` to the
-measured points.  :func:`cost_report` assembles the rows and the summary that ``nybble cost``
-prints and writes.
+:func:`cost_sweep` synthesises one PE of each kind (:data:`DEFAULT_KINDS`: the 4-bit kinds,
+the int8 / int16 / fp8 e4m3 / bf16 / fp16 baselines as single MACs and 4-lane dot products,
+16-lane int4 / int8 / int16 dot products, and every IEEE-style baseline registered in
+:mod:`nybble.hw.kinds`) with :func:`nybble.synth.area.pe_area` -- accumulators sized by an
+accumulator policy (:mod:`nybble.synth.acc_policy`; the :data:`HEADLINE_KINDS` under both
+policies) -- optionally places and routes each one on an ECP5 for its Fmax
+(:func:`nybble.synth.fpga.pe_fmax`), optionally adds whole ``R x C`` array tops from their
+parts (:func:`nybble.synth.array_parts.array_area_parts`), and fits :class:`AreaModel` to
+the measured points.  :func:`cost_report` assembles the rows and the summary that
+``nybble cost`` prints and writes; :func:`headline_ratios` the int8/int4 and int16/int4
+table under each policy.
 
 Throughput: ``macs_per_cycle`` is ``lanes`` for MAC and dot-product PEs and ``1 / cycles``
 for the bit-serial PE (int4 weights: 3 cycles, one per significand bit); with an Fmax,
@@ -17,37 +20,12 @@ At equal array size: ``R x C`` PEs of each kind (area: the PE's area times ``R*C
 unless arrays are synthesised).  At equal area: as many PEs of each kind as fit in the area of
 ``R x C`` int8 MAC PEs (the reference kind, :data:`EQUAL_AREA_REFERENCE`).
 
-The analytic model (:class:`AreaModel`), in CMOS transistors, one term per category of the
-breakdown, each fitted by least squares (relative to the PE's total) on that category alone::
-
-    multiplier  = lanes * (a * n * m + b * (n + m) + x * exp_bits + s * shift)
-                  + t * table_bits + u * lanes * table_bits + v * rom_entries
-    adder tree  = e * tree_bits
-    accumulator = c * acc_bits + d * wide_input_bits + c0
-    registers   = r * register_bits
-
-``n``, ``m``: significand widths (integers: their bits; floats: mantissa + 1; powers of two:
-1; a LUT weight: its table entry width; the bit-serial PE: 1 weight bit per cycle);
-``exp_bits``: exponent bits of the two operands (float / power-of-two decode); ``shift``: the
-barrel shift that aligns a float / power-of-two product to the fixed-point grid, ``product
-bits * log2(alignment positions)``; ``table_bits``: the LUT PE's register table (stored once,
-read by every lane); ``rom_entries``: the bit-serial PE's decode ROM (data types x codes);
-``tree_bits``: the widths of the dot product's adders, summed; ``wide_input_bits``: product
-bits beyond the accumulator that only feed its overflow detection (the bf16 window);
-``register_bits``: forwarding and pipeline flip-flops.  Some terms are exercised by few points
-and so fitted almost exactly: ``v`` by the bit-serial PE alone, ``t`` and ``u`` by the two LUT
-PEs, ``d`` by the two bf16 PEs.  Bit-serial throughput is one MAC per significand bit of the
-weight.
-
-The model is fitted to, and its error (``model_error``) measured against, the hierarchical
-synthesis whose breakdown it decomposes (``hier_transistors``); ``model_error_flat`` compares it
-with the flattened total, which is smaller where flattening removes logic across module
-boundaries (bf16: the product unit's bits below the accumulator window).
-:data:`HOROWITZ_45NM` is the published anchor, shown beside the model, not fitted.
+The analytic area model (:mod:`nybble.synth.area_model`) is fitted once on the full sweep
+and stored in the package; the report quotes it against the flattened totals with its
+leave-one-out error.  :data:`HOROWITZ_45NM` is the published anchor, shown beside the model, not fitted.
 """
 
-import dataclasses
-import math
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -55,19 +33,24 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from nybble.hw.config import ArrayConfig
-from nybble.hw.kinds import pe_kind
-from nybble.hw.product import signed_width
+from nybble.hw.kinds import PE_KINDS, pe_kind
 from nybble.sw import get_format
 from nybble.sw.formats import format_names
 from .fpga import pe_fmax, pe_fmax_verilog
 from .verilog import top_verilog
-from .area import (ACC_CONVENTION, CATEGORIES, array_area, convention_acc_bits, pe_area,
-                   pe_verilog)
+from .acc_policy import (ACC_POLICIES, DEFAULT_ACC_POLICY, DEFAULT_K, check_policy,
+                         policy_acc_bits, policy_text)
+from .area import CATEGORIES, pe_area, pe_verilog
+from .asic_clock import CLOCK_TEXT, DEFAULT_NODE_NM, clock_mhz
+from .array_parts import array_area_parts
+from .area_model import (MODEL_FILE, AreaModel, PEFeatures, fit_model, load_model,
+                         loo_errors, pe_features, save_model)
+from .sram import liberty_node
 from nybble.sw.errors import InputFileError, ParameterError
 
 __all__ = [
-    "DEFAULT_KINDS", "MAC_KINDS", "DP_KINDS", "EQUAL_AREA_REFERENCE", "HOROWITZ_45NM",
-    "RATIO_PAIRS", "PEFeatures", "pe_features", "AreaModel", "fit_model", "cost_sweep",
+    "DEFAULT_KINDS", "MAC_KINDS", "DP_KINDS", "DP16_KINDS", "HEADLINE_PAIRS", "HEADLINE_KINDS", "EQUAL_AREA_REFERENCE", "HOROWITZ_45NM",
+    "RATIO_PAIRS", "PEFeatures", "headline_ratios", "fit_stored_model", "pe_features", "AreaModel", "fit_model", "cost_sweep",
     "cost_report", "select_kinds", "find_liberty", "LIBERTY_CANDIDATES",
 ]
 
@@ -77,15 +60,46 @@ MAC_KINDS = ("int4", "fp4_e2m1", "e3m0", "int4_e3m0", "int8_e3m0", "lut_nf4", "b
 #: Dot-product kinds of the default sweep (4 lanes).
 DP_KINDS = ("int4_dp4", "fp4_e2m1_dp4", "e3m0_dp4", "int8_e3m0_dp4", "lut_nf4_dp4",
             "int8_dp4", "int16_dp4", "fp8_e4m3_dp4", "bf16_dp4", "fp16_dp4")
-DEFAULT_KINDS = MAC_KINDS + DP_KINDS
+#: Dot products of 16 lanes of the headline kinds.
+DP16_KINDS = ("int4_dp16", "int8_dp16", "int16_dp16")
+
+_IEEE_NAME = re.compile(r"_ieee(_dp\d+)?$")
+
+
+def _registered_baselines():
+    """IEEE-style floating-point baselines registered in :mod:`nybble.hw.kinds` (names ending
+    ``_ieee`` or ``_ieee_dp<k>``), with the 4-lane dot product of each MAC among them."""
+    out = []
+    for name, kind in PE_KINDS.items():
+        if not _IEEE_NAME.search(name):
+            continue
+        out.append(name)
+        if kind.pe == "mac" and f"{name}_dp4" not in PE_KINDS:
+            out.append(f"{name}_dp4")
+    return tuple(dict.fromkeys(out))
+
+
+#: The default sweep: the kinds above and every IEEE-style baseline the registry holds.
+DEFAULT_KINDS = MAC_KINDS + DP_KINDS + DP16_KINDS + _registered_baselines()
+
+#: (numerator, denominator) MAC kinds of the headline ratios, reported under both accumulator
+#: policies, as MACs, 4- and 16-lane dot products and whole arrays.
+HEADLINE_PAIRS = (("int8", "int4"), ("int16", "int4"))
+HEADLINE_SUFFIXES = ("", "_dp4", "_dp16")
+HEADLINE_KINDS = tuple(dict.fromkeys(
+    k + suffix for pair in HEADLINE_PAIRS for k in pair for suffix in HEADLINE_SUFFIXES))
 
 #: The kind whose ``R x C`` array sets the area budget of the equal-area comparison.
 EQUAL_AREA_REFERENCE = "int8"
 
 #: (numerator, denominator) kinds whose measured area ratios the report shows.
+#: Pairs whose kinds are not in a sweep are left out (the IEEE-style baselines: van Baalen et
+#: al. 2023 report FP8 1.5-2.8x an INT8 MAC, Horowitz 2014 fp16 mult 5.8x an int8 mult).
 RATIO_PAIRS = (("int8", "int4"), ("int16", "int4"), ("fp8_e4m3", "fp4_e2m1"),
                ("fp16", "fp4_e2m1"), ("bf16", "fp4_e2m1"), ("e3m0", "int4"),
-               ("fp4_e2m1", "int4"))
+               ("fp4_e2m1", "int4"), ("fp8_e4m3", "int8"), ("fp16", "int8"),
+               ("fp8_e4m3_ieee", "int8"), ("fp8_e5m2_ieee", "int8"), ("fp16_ieee", "int8"),
+               ("bf16_ieee", "int8"), ("fp8_e4m3_ieee", "fp8_e4m3"), ("fp16_ieee", "fp16"))
 
 #: Published anchor: Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm.
 #: operation -> (energy pJ, area um^2).
@@ -124,8 +138,11 @@ def find_liberty(liberty="auto"):
 
 
 def select_kinds(formats=None, pes=None):
-    """The sweep: :data:`DEFAULT_KINDS`, narrowed to kinds whose operand formats are all in
-    ``formats`` (format names), plus the kinds named in ``pes`` (any PE kind name)."""
+    """The sweep: exactly the kinds named in ``pes`` (any PE kind name) when only ``pes`` is
+    given; else :data:`DEFAULT_KINDS`, narrowed to kinds whose operand formats are all in
+    ``formats`` (format names), plus the kinds named in ``pes``."""
+    if pes and not formats:
+        return list(dict.fromkeys(pe_kind(name).name for name in pes))
     kinds = list(DEFAULT_KINDS)
     if formats:
         wanted = set()
@@ -145,144 +162,6 @@ def select_kinds(formats=None, pes=None):
         raise ParameterError(f"No PE kind of the sweep uses only the formats {list(formats)}; "
                          f"name kinds with --pe")
     return kinds
-
-
-# --- features --------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class PEFeatures:
-    """What the analytic model reads from one PE (module docstring)."""
-    lanes: int
-    n: int
-    m: int
-    exp_bits: int
-    shift: int
-    table_bits: int
-    rom_entries: int
-    tree_bits: int
-    acc_bits: int
-    wide_input_bits: int
-    register_bits: int
-    macs_per_cycle: float
-
-
-def _sig_bits(fmt, lut_bits):
-    if fmt.kind == "int":
-        return fmt.bits
-    if fmt.kind == "float":
-        return fmt.man_bits + 1
-    if fmt.kind == "codebook":
-        return lut_bits
-    return 1  # powers of two: a one-hot significand
-
-
-def _exp_bits(fmt):
-    return fmt.exp_bits if fmt.kind in ("float", "pow2") else 0
-
-
-def pe_features(kind, acc_bits, register_bits):
-    """:class:`PEFeatures` of ``kind`` at ``acc_bits`` (from its pure spec); ``register_bits``
-    (flip-flops outside the accumulator) comes from the synthesis."""
-    spec = pe_kind(kind).spec(acc_bits=acc_bits)
-    if spec.family == "ieee":
-        # IEEE-style FP (FP32 accumulator): only the multipliers and the accumulator width
-        # map to the model's terms -- normalise / round / FP32 add have none, so these kinds
-        # are left out of the fit (cost_report) and their model_error shows the gap
-        return PEFeatures(spec.lanes, spec.fmt_a.man_bits + 1, spec.fmt_b.man_bits + 1,
-                          spec.fmt_a.exp_bits + spec.fmt_b.exp_bits, 0, 0, 0, 0, acc_bits, 0,
-                          register_bits, float(spec.lanes))
-    if spec.family == "bitserial":
-        decode = spec.decode
-        mag_bits = max(c for _, c in decode)
-        max_shift = max(r[2] for rows, _ in decode for r in rows) + mag_bits
-        term = spec.fmt_a.bits + max_shift + 1
-        sh_bits = max_shift.bit_length()
-        cycles = spec.cycles_per_mac[spec.dtypes[0]]
-        rom = sum(len(rows) for rows, _ in decode)
-        exp_bits = sum(_exp_bits(d) for d in spec.dtype_formats) + _exp_bits(spec.fmt_a)
-        return PEFeatures(1, spec.fmt_a.bits, 1, exp_bits, term * sh_bits, 0, rom, 0,
-                          acc_bits, max(0, term - acc_bits - 1), register_bits, 1 / cycles)
-    n, m = _sig_bits(spec.fmt_a, spec.lut_bits), _sig_bits(spec.fmt_b, spec.lut_bits)
-    p_bits = signed_width(spec.p_min, spec.p_max)   # one product unit's output
-    # the product unit, synthesised as its own module, computes all of its output bits
-    positions = max(1, p_bits - (n + m) + 1)  # where the significand product can land
-    shift = p_bits * math.ceil(math.log2(positions)) if positions > 1 else 0
-    table = (1 << spec.fmt_b.bits) * spec.lut_bits if spec.is_lut else 0
-    d = spec.frac_bits - spec.unit_frac
-    term = max(1, p_bits + d)          # after the window shift, as the PE builds it
-    widths, tree = [term] * spec.lanes, 0
-    while len(widths) > 1:
-        nxt = [max(widths[i], widths[i + 1]) + 1 for i in range(0, len(widths) - 1, 2)]
-        tree += sum(nxt)
-        if len(widths) % 2:
-            nxt.append(widths[-1])
-        widths = nxt
-    return PEFeatures(spec.lanes, n, m, _exp_bits(spec.fmt_a) + _exp_bits(spec.fmt_b), shift,
-                      table, 0, tree, acc_bits, max(0, widths[0] - acc_bits - 1),
-                      register_bits, float(spec.lanes))
-
-
-# --- the model -------------------------------------------------------------------------------
-
-_TERMS = {
-    "multiplier": (("a", "lanes * n * m", lambda f: f.lanes * f.n * f.m),
-                   ("b", "lanes * (n + m)", lambda f: f.lanes * (f.n + f.m)),
-                   ("x", "lanes * exp_bits", lambda f: f.lanes * f.exp_bits),
-                   ("s", "lanes * shift", lambda f: f.lanes * f.shift),
-                   ("t", "table_bits", lambda f: f.table_bits),
-                   ("u", "lanes * table_bits", lambda f: f.lanes * f.table_bits),
-                   ("v", "rom_entries", lambda f: f.rom_entries)),
-    "adder_tree": (("e", "tree_bits", lambda f: f.tree_bits),),
-    "accumulator": (("c", "acc_bits", lambda f: f.acc_bits),
-                    ("d", "wide_input_bits", lambda f: f.wide_input_bits),
-                    ("c0", "1", lambda f: 1)),
-    "registers": (("r", "register_bits", lambda f: f.register_bits),),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class AreaModel:
-    """Fitted coefficients (transistors per unit of each term, module docstring)."""
-    coefficients: dict
-
-    def category(self, name, features):
-        return sum(self.coefficients[c] * value(features) for c, _, value in _TERMS[name])
-
-    def predict(self, features):
-        """Model transistors of a PE with ``features``, per category and in total."""
-        parts = {name: self.category(name, features) for name in _TERMS}
-        return sum(parts.values()), parts
-
-    def multiplier(self, n, m, exp_bits=0, shift=0, lanes=1):
-        f = PEFeatures(lanes, n, m, exp_bits, shift, 0, 0, 0, 0, 0, 0, 1.0)
-        return self.category("multiplier", f)
-
-    def formula(self):
-        out = []
-        for name, terms in _TERMS.items():
-            out.append(f"{name} = " + " + ".join(
-                f"{self.coefficients[c]:.3g} * {text}" if text != "1"
-                else f"{self.coefficients[c]:.3g}" for c, text, _ in terms))
-        return out
-
-
-def fit_model(points):
-    """Fit :class:`AreaModel` to ``points``: ``[(PEFeatures, {category: transistors},
-    total transistors)]``, each category on its own (``numpy.linalg.lstsq``), errors relative
-    to the PE's total; a term no point exercises gets coefficient 0."""
-    coefficients = {}
-    for name, terms in _TERMS.items():
-        X = np.array([[value(f) for _, _, value in terms] for f, _, _ in points], float)
-        y = np.array([cats[name] for _, cats, _ in points], float)
-        w = 1.0 / np.array([max(total, 1) for _, _, total in points], float)
-        active = [i for i in range(len(terms)) if X[:, i].any()]
-        coef = np.zeros(len(terms))
-        if active:
-            sol, *_ = np.linalg.lstsq(X[:, active] * w[:, None], y * w, rcond=None)
-            coef[active] = sol
-        for (c, _, _), v in zip(terms, coef):
-            coefficients[c] = float(v)
-    return AreaModel(coefficients)
 
 
 # --- the sweep -------------------------------------------------------------------------------
@@ -328,54 +207,70 @@ class _Progress:
             self._emit(f"[{done:>{len(str(self._total))}}/{self._total}] {what}: {note}")
 
 
-def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
-               array_depth=16, jobs=2, cache_dir=None, fpga_cache_dir=None,
-               build_dir="build", progress=None, timeout=None):
-    """Synthesise every kind of ``kinds`` (default :data:`DEFAULT_KINDS`); returns a dict
-    with ``pes`` (kind -> :class:`~nybble.synth.area.AreaResult`), ``fmax`` (kind ->
-    MHz, with ``fmax=True``), ``arrays`` (kind -> AreaResult of an ``array = (R, C)`` array
-    with buffers ``array_depth`` deep, bit-serial excepted) and ``seconds``.
+def _other_policy(policy):
+    return next(p for p in ACC_POLICIES if p != policy)
 
-    Verilog is elaborated here, in order; the Yosys and nextpnr runs go to ``jobs`` threads.
-    Every result is cached on its own, so an interrupted sweep resumes where it stopped.
-    ``progress``: callable taking one line of text (stderr in the CLI)."""
+
+def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bits=32,
+               compare_policies=True, liberty=None, fmax=False, array=None, array_depth=256,
+               buffers="sram", jobs=2, cache_dir=None, fpga_cache_dir=None, build_dir="build",
+               progress=None, on_result=None, timeout=None):
+    """Synthesise every kind of ``kinds`` (default :data:`DEFAULT_KINDS`) with accumulators
+    sized by ``acc_policy`` (:mod:`nybble.synth.acc_policy`: ``"exact-k"`` for ``k``
+    products, or ``"equal"`` at ``acc_bits``); returns a dict with ``pes`` (kind ->
+    :class:`~nybble.synth.area.AreaResult`), ``fmax`` (kind -> MHz, with ``fmax=True``),
+    ``arrays`` (kind -> :class:`~nybble.synth.array_parts.ArrayParts` of an ``array = (R,
+    C)`` top with buffers ``array_depth`` words deep costed as ``buffers``, bit-serial
+    excepted), ``by_policy`` (policy -> ``{"pes", "arrays", "acc_bits"}``: with
+    ``compare_policies``, the :data:`HEADLINE_KINDS` of the sweep under the other policy
+    too), ``acc_bits`` (kind -> bits), ``policy``, ``k`` and ``seconds``.
+
+    Verilog is elaborated here, in order (a progress line per kind); the Yosys and nextpnr
+    runs go to ``jobs`` threads, an array after its PE.  ``progress``: callable taking one
+    line of text (stderr in the CLI); ``on_result(what, policy, kind, value)`` is called as
+    each result arrives (``what``: ``"pe"``, ``"fmax"`` -- value ``(MHz, LUTs, seconds,
+    cached)`` -- or ``"array"``), so a caller can write what finished.  Every result is cached
+    on its own, so an interrupted sweep resumes where it stopped."""
     kinds = list(kinds or DEFAULT_KINDS)
+    acc_policy, k = check_policy(acc_policy, k)
+    policies = [acc_policy]
+    if compare_policies:
+        policies.append(_other_policy(acc_policy))
     start = time.perf_counter()
-    tasks = []  # (label, callable)
-    accs = {}
-    for name in kinds:
+    say = progress or (lambda line: None)
+    plan = []  # (policy, kind)
+    for policy in policies:
+        chosen = kinds if policy == acc_policy else [n for n in kinds if n in HEADLINE_KINDS]
+        plan += [(policy, name) for name in chosen]
+    accs = {p: {} for p in policies}
+    pe_tasks, other_tasks = [], []
+    for i, (policy, name) in enumerate(plan):
         kind = pe_kind(name)
-        acc = convention_acc_bits(kind, acc_bits)
-        accs[name] = acc
+        acc = policy_acc_bits(kind, policy, k=k, acc_bits=acc_bits)
+        accs[policy][name] = acc
+        say(f"  elaborating {name} ({acc}-bit accumulator, {policy}) [{i + 1}/{len(plan)}]")
         text, _ = pe_verilog(kind, acc_bits=acc, build_dir=build_dir)
-        tasks.append((("pe", name), f"{name}: Yosys",
-                      lambda kind=kind, acc=acc, text=text: pe_area(
-                          kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
-                          build_dir=build_dir, timeout=timeout, verilog=text)))
+        pe_tasks.append((("pe", policy, name), f"{name} ({policy}): Yosys",
+                         lambda kind=kind, acc=acc, text=text: pe_area(
+                             kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
+                             build_dir=build_dir, timeout=timeout, verilog=text)))
     if fmax:
         for name in kinds:
-            text = pe_fmax_verilog(name, acc_bits=accs[name], build_dir=build_dir)
-            tasks.append((("fmax", name), f"{name}: ECP5 place and route",
-                          lambda name=name, text=text: pe_fmax(
-                              name, verilog=text, cache_dir=fpga_cache_dir,
-                              timeout=timeout)))
+            text = pe_fmax_verilog(name, acc_bits=accs[acc_policy][name], build_dir=build_dir)
+            other_tasks.append((("fmax", acc_policy, name), f"{name}: ECP5 place and route",
+                                lambda name=name, text=text: pe_fmax(
+                                    name, verilog=text, cache_dir=fpga_cache_dir,
+                                    timeout=timeout)))
+    arrays = []  # elaborated while the PEs synthesise
     if array is not None:
-        rows, cols = array
-        for name in kinds:
-            if pe_kind(name).pe in ("bitserial", "ieee"):   # ArrayConfig refuses them
-                continue
-            config = ArrayConfig(rows=rows, cols=cols, pe=name, acc_bits=accs[name],
-                                 a_depth=array_depth, b_depth=array_depth,
-                                 c_depth=array_depth)
-            text, _ = top_verilog(config, build_dir=build_dir, log=None)
-            tasks.append((("array", name), f"{name} {rows}x{cols} array: Yosys",
-                          lambda config=config, text=text: array_area(
-                              config, liberty=liberty, cache_dir=cache_dir,
-                              build_dir=build_dir, timeout=timeout, verilog=text)))
-    results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {}}
+        arrays = [(policy, name) for policy, name in plan
+                  if pe_kind(name).pe not in ("bitserial", "ieee")]  # ArrayConfig refuses
+    results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {},
+               "by_policy": {p: {"pes": {}, "arrays": {}, "acc_bits": accs[p]}
+                             for p in policies}}
 
     def run(task):
-        (what, name), label, fn = task
+        (what, policy, name), label, fn = task
         tracker.start(label)
         t = time.perf_counter()
         value = fn()
@@ -389,26 +284,66 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
                     + (f", {value.area_um2:.0f} um^2" if value.area_um2 is not None else "")
                     + (" (cached)" if value.cached else f" ({wall:.1f} s)"))
         tracker.finish(label, note)
-        return what, name, value
+        return what, policy, name, value
 
-    with _Progress(len(tasks), progress) as tracker:
+    total = len(pe_tasks) + len(other_tasks) + len(arrays)
+    with _Progress(total, progress) as tracker:
         pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
         try:
-            for future in [pool.submit(run, task) for task in tasks]:
-                what, name, value = future.result()
-                if what == "pe":
-                    results["pes"][name] = value
-                elif what == "fmax":
-                    results["fmax"][name] = value[0]
-                    results["fmax_luts"][name] = value[1]
-                else:
-                    results["arrays"][name] = value
+            lock = threading.Lock()
+
+            def arrived(future):
+                if future.cancelled() or future.exception() is not None:
+                    return
+                what, policy, name, value = future.result()
+                with lock:
+                    if what == "fmax":
+                        results["fmax"][name] = value[0]
+                        results["fmax_luts"][name] = value[1]
+                    else:
+                        results["by_policy"][policy][what + "s"][name] = value
+                    if on_result is not None:
+                        on_result(what, policy, name, value)
+
+            def submit(task):
+                future = pool.submit(run, task)
+                future.add_done_callback(arrived)
+                return future
+
+            # PEs first: an array task waits for its PE's future, which was submitted (and
+            # so started) before it, so the pool cannot deadlock
+            pe_futures = {task[0][1:]: submit(task) for task in pe_tasks}
+            futures = list(pe_futures.values())
+            futures += [submit(task) for task in other_tasks]
+            for policy, name in arrays:
+                config = ArrayConfig(rows=array[0], cols=array[1], pe=name,
+                                     acc_bits=accs[policy][name], a_depth=array_depth,
+                                     b_depth=array_depth, c_depth=array_depth)
+                say(f"  elaborating the {array[0]}x{array[1]} {name} array ({policy})")
+                text, _ = top_verilog(config, build_dir=build_dir, log=None)
+                fn = (lambda config=config, text=text, f=pe_futures[(policy, name)]:
+                      array_area_parts(config, buffers=buffers, liberty=liberty,
+                                       cache_dir=cache_dir, build_dir=build_dir,
+                                       timeout=timeout, verilog=text, pe=f.result()[3]))
+                futures.append(submit((("array", policy, name),
+                                       f"{config.rows}x{config.cols} {name} array "
+                                       f"({policy}): Yosys", fn)))
+            for future in futures:
+                future.result()  # the first error, in submission order
         finally:
             # on an error or an interrupt: let the runs under way finish (their results are
             # cached), start no new one
             pool.shutdown(wait=True, cancel_futures=True)
+    main = results["by_policy"][acc_policy]
+    # in the order of the sweep, not of completion
+    results["pes"] = {n: main["pes"][n] for n in kinds if n in main["pes"]}
+    results["arrays"] = {n: main["arrays"][n] for n in kinds if n in main["arrays"]}
     results["seconds"] = time.perf_counter() - start
-    results["acc_bits"] = accs
+    results["node"] = liberty_node(liberty) or DEFAULT_NODE_NM
+    results["acc_bits"] = accs[acc_policy]
+    results["policy"] = acc_policy
+    results["k"] = k
+    results["equal_acc_bits"] = acc_bits
     return results
 
 
@@ -418,21 +353,59 @@ def _cat_values(categories, key="transistors"):
     return {c: categories[c][key] for c in CATEGORIES}
 
 
-def cost_report(sweep, *, array=None):
+def _error_stats(errors):
+    """``{name: relative error}`` -> mean / max absolute error and where the max is."""
+    if not errors:
+        return {"mean_abs": None, "max_abs": None, "max_pe": None, "per_pe": {}}
+    worst = max(errors, key=lambda n: abs(errors[n]))
+    return {"mean_abs": round(float(np.mean([abs(e) for e in errors.values()])), 4),
+            "max_abs": round(abs(errors[worst]), 4), "max_pe": worst,
+            "per_pe": {n: round(e, 4) for n, e in errors.items()}}
+
+
+def fit_stored_model(sweep, path=MODEL_FILE):
+    """Fit :class:`~nybble.synth.area_model.AreaModel` to every PE of ``sweep`` (which must
+    hold all of :data:`DEFAULT_KINDS`), with in-sample and leave-one-out errors against the
+    flattened totals, and store it at ``path``; returns ``(model, about)``."""
+    missing = [k for k in DEFAULT_KINDS if k not in sweep["pes"]]
+    if missing:
+        raise ParameterError(f"The stored model is fitted on the full default sweep; this "
+                             f"sweep lacks {', '.join(missing)}")
+    points = [(n, pe_features(n, r.acc_bits, r.register_bits), _cat_values(r.categories),
+               r.transistors) for n, r in sweep["pes"].items()]
+    model = fit_model([(f, c, sum(c.values())) for _, f, c, _ in points])
+    in_sample = {n: model.predict(f)[0] / flat - 1 for n, f, _, flat in points}
+    about = {"source": f"stored ({path.name}): fitted once on the full default sweep",
+             "policy": sweep["policy"], "k": sweep["k"], "kinds": list(sweep["pes"]),
+             "in_sample": _error_stats(in_sample), "loo": _error_stats(loo_errors(points))}
+    save_model(model, path, **about)
+    return model, about
+
+
+def cost_report(sweep, *, array=None, model=None):
     """Rows (one per PE, then one per synthesised array) and a summary dict (ratios, model,
     anchor, conventions) from :func:`cost_sweep`'s result. ``array``: ``(R, C)`` of the
-    equal-size / equal-area comparison (default 16 x 16)."""
+    equal-size / equal-area comparison (default 16 x 16).  ``model``: the area model (default:
+    the stored one, :func:`~nybble.synth.area_model.load_model`; fitted on this sweep when
+    none is stored)."""
     rows_n, cols_n = array or (16, 16)
     npe = rows_n * cols_n
+    node = sweep.get("node", DEFAULT_NODE_NM)
     pes = sweep["pes"]
     points, feats = [], {}
     for name, res in pes.items():
         f = pe_features(name, res.acc_bits, res.register_bits)
         feats[name] = f
-        cats = _cat_values(res.categories)
-        if pe_kind(name).pe != "ieee":   # pe_features: no model terms for FP32 units
-            points.append((f, cats, sum(cats.values())))
-    model = fit_model(points)
+        points.append((name, f, _cat_values(res.categories), res.transistors))
+    if model is None:
+        model, about = load_model()
+    else:
+        about = {"source": "given"}
+    if model is None:
+        model = fit_model([(f, c, sum(c.values())) for _, f, c, _ in points])
+        loo = loo_errors(points) if len(points) > 2 else {}
+        about = {"source": "fitted on this sweep (no stored model; nybble cost --fit-model "
+                           "stores one)", "kinds": list(pes), "loo": _error_stats(loo)}
     base = pes.get("int4")
     ref = pes.get(EQUAL_AREA_REFERENCE)
     rows = []
@@ -448,27 +421,32 @@ def cost_report(sweep, *, array=None):
         fmax = sweep["fmax"].get(name)
         mpc = f.macs_per_cycle
         tr = res.transistors
+        depth = res.report.logic_depth
+        mhz = None if depth is None else clock_mhz(depth, node)
         row = {
             "pe": name, "scope": "pe", "array": "1x1", "kind": kind.pe,
             "formats": formats, "bits": max(bits_a, bits_b), "a_bits": bits_a,
             "b_bits": bits_b, "lanes": f.lanes, "acc_bits": res.acc_bits,
             "cells": res.cells, "transistors": tr, "area_um2": res.area_um2,
-            "fmax_mhz": fmax, "macs_per_cycle": round(mpc, 4),
+            "fmax_mhz": fmax, "fpga_luts": sweep["fmax_luts"].get(name),
+            "logic_depth": depth, "asic_mhz": None if mhz is None else round(mhz, 1),
+            "macs_per_cycle": round(mpc, 4),
             "hier_transistors": sum(_cat_values(res.categories).values()),
             "model_area": round(predicted),
-            "model_error": round(predicted / sum(_cat_values(res.categories).values()) - 1, 4),
-            "model_error_flat": round(predicted / tr - 1, 4),
+            "model_error": round(predicted / tr - 1, 4),
+            "model_error_hier": round(
+                predicted / sum(_cat_values(res.categories).values()) - 1, 4),
             "model_breakdown": {k: round(v) for k, v in parts.items()},
             "breakdown": _cat_values(res.categories),
             "breakdown_um2": (_cat_values(res.categories, "area_um2")
                               if res.area_um2 is not None else None),
             "rel_area_vs_int4": round(tr / base.transistors, 3) if base else None,
             "macs_per_cycle_per_mtransistor": round(mpc / tr * 1e6, 2),
-            "gmacs_per_s": None if fmax is None else round(mpc * fmax / 1e3, 4),
-            "gops_per_s_per_mtransistor": (None if fmax is None else
-                                           round(2 * mpc * fmax / 1e3 / tr * 1e6, 2)),
-            "gops_per_s_per_mm2": (None if fmax is None or res.area_um2 is None else
-                                   round(2 * mpc * fmax / 1e3 / (res.area_um2 / 1e6), 1)),
+            "gmacs_per_s": None if mhz is None else round(mpc * mhz / 1e3, 4),
+            "gops_per_s_per_mtransistor": (None if mhz is None else
+                                           round(2 * mpc * mhz / 1e3 / tr * 1e6, 2)),
+            "gops_per_s_per_mm2": (None if mhz is None or res.area_um2 is None else
+                                   round(2 * mpc * mhz / 1e3 / (res.area_um2 / 1e6), 1)),
             f"array_{rows_n}x{cols_n}_transistors": tr * npe,
             f"array_{rows_n}x{cols_n}_macs_per_cycle": round(mpc * npe, 3),
             "equal_area_pes": (int(ref.transistors * npe // tr) if ref else None),
@@ -476,39 +454,57 @@ def cost_report(sweep, *, array=None):
         }
         if ref:
             row["equal_area_macs_per_cycle"] = round(row["equal_area_pes"] * mpc, 2)
-            row["equal_area_gmacs_per_s"] = (None if fmax is None else
-                                             round(row["equal_area_pes"] * mpc * fmax / 1e3, 2))
+            row["equal_area_gmacs_per_s"] = (None if mhz is None else
+                                             round(row["equal_area_pes"] * mpc * mhz / 1e3, 2))
         rows.append(row)
     for name, res in sweep["arrays"].items():
-        pe_row = next(r for r in rows if r["pe"] == name)
-        overhead = {c: res.categories[c]["transistors"] for c in CATEGORIES}
-        pe_part = pe_row["model_area"] * res.rows * res.cols
-        non_pe = overhead["buffers"] + overhead["control"]
-        # the array's own skew / drain registers are part of `registers` too; keep them
-        # measured: model = R*C * PE model + measured buffers, control and array registers
-        array_regs = overhead["registers"] - res.rows * res.cols * pe_row["breakdown"]["registers"]
-        predicted = pe_part + non_pe + max(0, array_regs)
-        mpc = pe_row["macs_per_cycle"] * res.rows * res.cols
-        fmax = pe_row["fmax_mhz"]
-        rows.append({
-            "pe": name, "scope": "array", "array": f"{res.rows}x{res.cols}",
-            "kind": pe_row["kind"], "formats": pe_row["formats"], "bits": pe_row["bits"],
-            "a_bits": pe_row["a_bits"], "b_bits": pe_row["b_bits"], "lanes": pe_row["lanes"],
-            "acc_bits": res.acc_bits, "cells": res.cells, "transistors": res.transistors,
-            "area_um2": res.area_um2, "fmax_mhz": fmax, "macs_per_cycle": round(mpc, 3),
-            "model_area": round(predicted),
-            "model_error": round(predicted / res.transistors - 1, 4),
-            "breakdown": overhead,
-            "breakdown_um2": (_cat_values(res.categories, "area_um2")
-                              if res.area_um2 is not None else None),
-            "pe_share": round(1 - (non_pe + max(0, array_regs)) / res.transistors, 3),
-            "macs_per_cycle_per_mtransistor": round(mpc / res.transistors * 1e6, 2),
-            "gmacs_per_s": None if fmax is None else round(mpc * fmax / 1e3, 3),
-            "gops_per_s_per_mtransistor": (None if fmax is None else round(
-                2 * mpc * fmax / 1e3 / res.transistors * 1e6, 2)),
-            "seconds": round(res.seconds, 2), "cached": res.cached,
-        })
-    return rows, _summary(rows, model, sweep, (rows_n, cols_n))
+        rows.append(_array_row(res, next(r for r in rows if r["pe"] == name), node))
+    return rows, _summary(rows, model, sweep, (rows_n, cols_n), about)
+
+
+def _array_row(res, pe_row, node=DEFAULT_NODE_NM):
+    """One row of a whole array (:class:`~nybble.synth.array_parts.ArrayParts`): its parts
+    measured, the model's ``R*C`` PEs plus the measured rest and buffers."""
+    n = res.rows * res.cols
+    parts = {p: v["transistors"] for p, v in res.parts.items()}
+    pe_cats = pe_row["breakdown"]
+    breakdown = {c: n * pe_cats[c] for c in ("multiplier", "adder_tree", "accumulator",
+                                             "registers")}
+    breakdown["buffers"] = parts["buffers"]
+    breakdown["control"] = parts["rest"]
+    predicted = n * pe_row["model_area"] + parts["rest"] + parts["buffers"]
+    mpc = pe_row["macs_per_cycle"] * n
+    depths = [res.pe.report.logic_depth, res.rest.logic_depth]
+    depth = None if None in depths else max(depths)
+    mhz = None if depth is None else clock_mhz(depth, node)
+    return {
+        "pe": res.name, "scope": "array", "array": f"{res.rows}x{res.cols}",
+        "kind": pe_row["kind"], "formats": pe_row["formats"], "bits": pe_row["bits"],
+        "a_bits": pe_row["a_bits"], "b_bits": pe_row["b_bits"], "lanes": pe_row["lanes"],
+        "acc_bits": res.acc_bits, "depth": res.depth, "buffer_model": res.buffer_model,
+        "cells": res.cells, "transistors": res.transistors, "area_um2": res.area_um2,
+        "parts": parts,
+        "parts_um2": {p: v["area_um2"] for p, v in res.parts.items()},
+        "buffer_kib": round(sum(m.get("kib", m["width"] * m["depth"] / 8192)
+                                for m in res.memories), 3),
+        "fmax_mhz": None, "fpga_luts": None, "macs_per_cycle": round(mpc, 3),
+        "logic_depth": depth, "rest_logic_depth": depths[1], "pe_logic_depth": depths[0],
+        "asic_mhz": None if mhz is None else round(mhz, 1),
+        "pe_asic_mhz": pe_row["asic_mhz"],
+        "model_area": round(predicted),
+        "model_error": round(predicted / res.transistors - 1, 4),
+        "breakdown": breakdown,
+        "breakdown_um2": None,
+        "pe_share": round(parts["pes"] / res.transistors, 3),
+        "macs_per_cycle_per_mtransistor": round(mpc / res.transistors * 1e6, 2),
+        "gmacs_per_s": None if mhz is None else round(mpc * mhz / 1e3, 3),
+        "gops_per_s_per_mtransistor": (None if mhz is None else round(
+            2 * mpc * mhz / 1e3 / res.transistors * 1e6, 2)),
+        "gops_per_s_per_mm2": (None if mhz is None or res.area_um2 is None else round(
+            2 * mpc * mhz / 1e3 / (res.area_um2 / 1e6), 1)),
+        "rest_seconds": round(res.rest.seconds, 2),
+        "seconds": round(res.seconds, 2), "cached": res.cached,
+    }
 
 
 def _ratio(rows, num, den, key="transistors", scope="pe"):
@@ -525,7 +521,43 @@ def _mult_ratio(rows, num, den):
     return None
 
 
-def _summary(rows, model, sweep, array):
+def _pair_ratio(results, num, den, key):
+    a, b = results.get(num), results.get(den)
+    if a is None or b is None:
+        return None
+    x, y = getattr(a, key), getattr(b, key)
+    return None if not x or not y else round(x / y, 3)
+
+
+def headline_ratios(sweep):
+    """The headline table: for each :data:`HEADLINE_PAIRS` pair as MAC, 4- and 16-lane dot
+    product and whole array, the area ratio (transistors, and um^2 with a Liberty) under
+    every accumulator policy the sweep ran, with the accumulator widths."""
+    out = []
+    for num, den in HEADLINE_PAIRS:
+        for suffix, label in (("", "MAC"), ("_dp4", "dot product (4 lanes)"),
+                              ("_dp16", "dot product (16 lanes)"), ("array", "array")):
+            scope = "arrays" if suffix == "array" else "pes"
+            n, d = (num, den) if suffix == "array" else (num + suffix, den + suffix)
+            entry = {"pair": f"{n}/{d}", "pe": label}
+            if suffix == "array":
+                entry["pe"] = "array" + next(
+                    (f" {r.rows}x{r.cols} (PEs + {r.buffer_model.upper()} buffers, "
+                     f"{r.depth} words)" for p in sweep["by_policy"].values()
+                     for r in p["arrays"].values()), "")
+            found = False
+            for policy, res in sweep["by_policy"].items():
+                t = _pair_ratio(res[scope], n, d, "transistors")
+                found = found or t is not None
+                entry[policy] = {
+                    "transistors": t, "area_um2": _pair_ratio(res[scope], n, d, "area_um2"),
+                    "acc_bits": [res["acc_bits"].get(n), res["acc_bits"].get(d)]}
+            if found:
+                out.append(entry)
+    return out
+
+
+def _summary(rows, model, sweep, array, about):
     pe_rows = [r for r in rows if r["scope"] == "pe"]
     worst = max(pe_rows, key=lambda r: abs(r["model_error"])) if pe_rows else None
     ratios = []
@@ -569,13 +601,24 @@ def _summary(rows, model, sweep, array):
             "note": note,
         })
     return {
-        "convention": ACC_CONVENTION,
+        "acc_policy": sweep["policy"], "k": sweep["k"],
+        "convention": policy_text(sweep["policy"], k=sweep["k"],
+                                  acc_bits=sweep["equal_acc_bits"]),
+        "conventions": {p: policy_text(p, k=sweep["k"], acc_bits=sweep["equal_acc_bits"])
+                        for p in sweep["by_policy"]},
+        "headline": headline_ratios(sweep),
         "units": ("transistors: Yosys `stat -tech cmos` estimate of generic-gate synthesis "
                   "(synth -booth, flattened); area_um2: the same gates mapped to the Liberty "
                   "library, when one is given"),
+        "asic_clock": (f"logic depth (generic gates) -> clock estimate at "
+                       f"{sweep.get('node', DEFAULT_NODE_NM)} nm; {CLOCK_TEXT}; GOPS/Mtr = "
+                       "2 x MACs/cycle x ASIC clock / transistors"),
         "throughput": ("macs_per_cycle: lanes (MAC, dot product) or 1 / cycles (bit-serial, "
-                       "int4 weights: 3 cycles); fmax_mhz: ECP5 LFE5U-25F, out of context, "
-                       "registered inputs, LUT multipliers (nextpnr), when --fmax"),
+                       "int4 weights: 3 cycles); gmacs_per_s and gops_per_s_per_* use "
+                       f"asic_mhz at {sweep.get('node', DEFAULT_NODE_NM)} nm ({CLOCK_TEXT}); "
+                       "fmax_mhz: ECP5 LFE5U-25F, out of context, "
+                       "registered inputs, LUT multipliers (nextpnr), when --fmax, FPGA "
+                       "figures only (fpga_luts)"),
         "equal_size": (f"{array[0]}x{array[1]} PEs of each kind; area = PEs only "
                        "(R*C x PE area) unless an array row is present"),
         "equal_area": (f"as many PEs as fit in the area of {array[0]}x{array[1]} "
@@ -586,10 +629,14 @@ def _summary(rows, model, sweep, array):
         "model": {
             "coefficients": {k: round(v, 4) for k, v in model.coefficients.items()},
             "formula": model.formula(),
+            "source": about.get("source"),
+            "fitted_on": about.get("kinds"),
+            "against": "flattened totals (model_error); model_error_hier: the hierarchical sum",
             "max_abs_error": None if worst is None else abs(worst["model_error"]),
             "max_error_pe": None if worst is None else worst["pe"],
             "mean_abs_error": (None if not pe_rows else round(
                 float(np.mean([abs(r["model_error"]) for r in pe_rows])), 4)),
+            "loo": {k: v for k, v in (about.get("loo") or {}).items() if k != "per_pe"},
             "points": len(pe_rows),
         },
         "anchor": {"source": "Horowitz, ISSCC 2014, 45 nm (published; not fitted)",

@@ -32,7 +32,7 @@ from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
 __all__ = [
     "AreaReport", "FpgaReport", "synth_area", "synth_fpga_area",
-    "FLOWS", "FPGA_FAMILIES",
+    "FLOWS", "FPGA_FAMILIES", "MEMORY_MODES",
 ]
 
 
@@ -97,6 +97,10 @@ class AreaReport:
         without Liberty).
     rtl_multipliers : int
         ``$mul`` / ``$macc`` cells in the design after ``proc; opt``, before synthesis.
+    logic_depth : int or None
+        With ``depth=True``: generic gates on the longest register-to-register (or port)
+        path of the flattened design (Yosys ``ltp -noff``; black boxes cut paths, as
+        registers would), else None.
     seconds : float
         Wall time of the Yosys run that produced these numbers, in seconds (also when they
         come from the cache).
@@ -112,6 +116,7 @@ class AreaReport:
     rtl_multipliers: int
     seconds: float
     cached: bool = False
+    logic_depth: "int | None" = None
 
     def subtree(self, path):
         """Sum of :attr:`breakdown` over module ``path`` and everything below it, as a dict
@@ -316,9 +321,14 @@ def _hardware_cells(by_type, modules=()):
 
 # --- generic (technology-independent) flow ----------------------------------------------------
 
-def _gate_level(prefix, liberty):
+_DEPTH_FILE = "depth.txt"
+
+
+def _gate_level(prefix, liberty, depth=False):
     """Script lines that finish a synthesised design and dump its statistics to
-    ``<prefix>.json`` (and ``<prefix>_liberty.json`` with a Liberty file)."""
+    ``<prefix>.json`` (and ``<prefix>_liberty.json`` with a Liberty file); ``depth``:
+    ``"here"``: write the longest path now (``ltp`` only reads the design), True: save the
+    gates for :func:`_depth_lines`."""
     lines = [
         # Enables and synchronous resets become explicit muxes: plain $_DFF_P_ has a CMOS
         # cost, $_SDFFE_* has none (it would make the transistor count a lower bound).
@@ -326,6 +336,11 @@ def _gate_level(prefix, liberty):
         "delete t:$scopeinfo",
         f"tee -q -o {prefix}.json stat -json -tech cmos",
     ]
+    if depth == "here":
+        lines.append(f"tee -q -o {_DEPTH_FILE} ltp -noff")
+    elif depth:
+        # the gates, for :func:`_depth_lines` at the end of the script
+        lines.append("design -save gates")
     if liberty:
         lines += [
             f"dfflibmap -liberty {_LIBERTY_FILE}",
@@ -336,14 +351,63 @@ def _gate_level(prefix, liberty):
     return lines
 
 
+def _depth_lines(depth):
+    """Script lines that write the longest path of the gates :func:`_gate_level` saved.
+    ``ltp`` treats a black box as combinational from every input to every output: the cells
+    of types ``depth`` are cut out first (their pins become path ends).  Last in the script:
+    what runs before a synthesis can change ABC's results there (new object names reorder
+    its input; with black boxes there is no synthesis after the flat one)."""
+    return ["design -load gates", "delete " + " ".join(f"t:{p}" for p in depth),
+            f"tee -q -o {_DEPTH_FILE} ltp -noff"]
+
+
 #: Cell-type patterns of Yosys's generic flip-flops and latches (every reset / enable flavour).
 _REGISTER_CELLS = ("$_*DFF*", "$_DLATCH*", "$_SR_*")
 
 
-def _generic_script(top, liberty, hierarchy):
+# A black box for every memory when they are left out (``memories="blackbox"``): the ports
+# of Yosys's ``$mem_v2`` cell, so that the logic around a memory (addresses, write data, the
+# read data's consumers) stays as it is while the memory itself costs nothing here.
+_MEMORY_BLACKBOX_FILE = "memory_blackbox.v"
+_MEMORY_BLACKBOX = """(* blackbox *)
+module nybble_memory #(parameter MEMID = "", parameter SIZE = 1, parameter OFFSET = 0,
+  parameter ABITS = 1, parameter WIDTH = 1, parameter INIT = 0,
+  parameter RD_PORTS = 1, parameter RD_WIDE_CONTINUATION = 0, parameter RD_CLK_ENABLE = 0,
+  parameter RD_CLK_POLARITY = 0, parameter RD_TRANSPARENCY_MASK = 0,
+  parameter RD_COLLISION_X_MASK = 0, parameter RD_CE_OVER_SRST = 0,
+  parameter RD_INIT_VALUE = 0, parameter RD_ARST_VALUE = 0, parameter RD_SRST_VALUE = 0,
+  parameter WR_PORTS = 1, parameter WR_WIDE_CONTINUATION = 0, parameter WR_CLK_ENABLE = 0,
+  parameter WR_CLK_POLARITY = 0, parameter WR_PRIORITY_MASK = 0)
+ (input [RD_PORTS-1:0] RD_CLK, input [RD_PORTS-1:0] RD_EN, input [RD_PORTS-1:0] RD_ARST,
+  input [RD_PORTS-1:0] RD_SRST, input [RD_PORTS*ABITS-1:0] RD_ADDR,
+  output [RD_PORTS*WIDTH-1:0] RD_DATA,
+  input [WR_PORTS-1:0] WR_CLK, input [WR_PORTS*WIDTH-1:0] WR_EN,
+  input [WR_PORTS*ABITS-1:0] WR_ADDR, input [WR_PORTS*WIDTH-1:0] WR_DATA);
+endmodule
+"""
+
+#: What :func:`synth_area` may do with the design's memories.
+MEMORY_MODES = ("gates", "blackbox")
+
+
+def _blackbox_lines(top, blackbox, memories):
+    """Script lines that turn the modules matching ``blackbox`` (Yosys patterns) and, with
+    ``memories="blackbox"``, every memory into cells without contents."""
+    lines = [f"blackbox {pattern}" for pattern in blackbox]
+    if blackbox:
+        lines.append(f"hierarchy -top {top}")  # drops the black boxes' own submodules
+    if memories == "blackbox":
+        lines += ["proc", "opt", "memory -nomap", f"read_verilog -lib {_MEMORY_BLACKBOX_FILE}",
+                  "chtype -set nybble_memory t:$mem_v2", f"hierarchy -top {top}"]
+    return lines
+
+
+def _generic_script(top, liberty, hierarchy, blackbox=(), memories="gates", depth=False):
+    cut = list(blackbox) + (["nybble_memory"] if memories == "blackbox" else [])
     lines = [
         f"read_verilog {_DESIGN_FILE}",
         f"hierarchy -check -top {top}",
+        *_blackbox_lines(top, blackbox, memories),
         "proc",
         "opt",
         # Multipliers as written in the RTL, before `synth -booth` turns them into gates.
@@ -352,7 +416,8 @@ def _generic_script(top, liberty, hierarchy):
         # `-booth`: Booth-encoded multipliers. Plain `synth` spends minutes in ABC on $macc
         # cells with several products, and its multipliers are 25-35% larger at 8/16 bits.
         f"synth -booth -flatten -top {top}",
-        *_gate_level("flat", liberty),
+        # no black boxes to cut: the longest path at once
+        *_gate_level("flat", liberty, depth and ("here" if not cut else True)),
     ]
     if hierarchy:
         lines += [
@@ -367,6 +432,8 @@ def _generic_script(top, liberty, hierarchy):
             "design -load hier",
             *_gate_level("hier", liberty),
         ]
+    if depth and cut:
+        lines += _depth_lines(cut)
     return "\n".join(lines) + "\n"
 
 
@@ -447,7 +514,7 @@ def _instance_counts(top, children):
 
 
 def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=True,
-               cache_dir=None, timeout=None):
+               cache_dir=None, timeout=None, blackbox=(), memories="gates", depth=False):
     """Synthesise ``verilog_text`` (top module ``top``) and report its area.
 
     Parameters
@@ -469,6 +536,18 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
         contents and the Yosys version.
     timeout : float or None
         Seconds before Yosys is stopped (then :exc:`RuntimeError`).
+    blackbox : sequence of str
+        Yosys module patterns (``"top.array.pe_*"``) synthesised as black boxes: their
+        instances cost nothing and are left out of ``cells`` / ``cell_types`` (so
+        ``transistors_exact`` is False); what surrounds them is synthesised as usual.
+        Only with ``hierarchy=False``.
+    memories : str
+        ``"gates"``: memories built from flip-flops and multiplexers (generic synthesis);
+        ``"blackbox"``: every memory a black box with its ports (its address, data and
+        read-data logic kept), to be costed by a memory model. Only with
+        ``hierarchy=False``.
+    depth : bool
+        Also measure :attr:`AreaReport.logic_depth`.
 
     Raises :exc:`RuntimeError` (with the end of Yosys's log) when Yosys fails, e.g. on a
     Verilog syntax error or an unknown top module.
@@ -479,6 +558,18 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
     if not isinstance(hierarchy, bool):
         raise ParameterTypeError(f"Hierarchy must be a bool, not {hierarchy!r}")
     _check_timeout(timeout)
+    if isinstance(blackbox, str) or not all(
+            isinstance(p, str) and re.fullmatch(r"[A-Za-z0-9_$.*]+", p) for p in blackbox):
+        raise ParameterError(f"blackbox must be a sequence of module patterns "
+                             f"([A-Za-z0-9_$.*]+), not {blackbox!r}")
+    blackbox = tuple(blackbox)
+    if memories not in MEMORY_MODES:
+        raise ParameterError(f"memories must be one of {', '.join(map(repr, MEMORY_MODES))}, "
+                             f"not {memories!r}")
+    if not isinstance(depth, bool):
+        raise ParameterTypeError(f"depth must be a bool, not {depth!r}")
+    if hierarchy and (blackbox or memories != "gates"):
+        raise ParameterError("blackbox / memories='blackbox' need hierarchy=False")
     liberty_bytes = b""
     if liberty is not None:
         if not isinstance(liberty, (str, os.PathLike)):
@@ -488,7 +579,7 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
         except OSError as error:
             raise ParameterError(f"Liberty file {str(liberty)!r} cannot be read: {error}") from None
 
-    script = _generic_script(top, bool(liberty_bytes), hierarchy)
+    script = _generic_script(top, bool(liberty_bytes), hierarchy, blackbox, memories, depth)
     key = cache_key(_SCHEMA, flow, top, script, verilog_text, liberty_bytes, yosys_version())
     cache = _cache_for(cache_dir)
     report = _from_cache(AreaReport, cache, key)
@@ -498,7 +589,9 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
     def parse(work):
         _, rtl = _read_stat(work / "rtl.json")
         _, flat = _read_stat(work / "flat.json")
-        cell_types = _hardware_cells(flat["num_cells_by_type"])
+        # black boxes are cells of a type that is not a Yosys gate (`$_..._`)
+        cell_types = {t: n for t, n in _hardware_cells(flat["num_cells_by_type"]).items()
+                      if not (blackbox or memories != "gates") or t.startswith("$")}
         transistors, exact = _transistors(flat)
         area = None
         if liberty_bytes:
@@ -511,7 +604,15 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
                                if liberty_bytes else None)
             logic_modules, _ = _read_stat(work / "hier_logic.json")
             breakdown = _breakdown(top, hier_modules, liberty_modules, logic_modules)
+        extra = {}
+        if depth:
+            text = (work / _DEPTH_FILE).read_text(encoding="utf-8", errors="replace")
+            found = re.search(r"Longest topological path in \S+ \(length=(-?\d+)\)", text)
+            if found is None:
+                raise ValueError(f"no longest path in {_DEPTH_FILE}")
+            extra["logic_depth"] = max(0, int(found.group(1)))
         return {
+            **extra,
             "cells": sum(cell_types.values()),
             "cell_types": dict(sorted(cell_types.items())),
             "transistors": transistors,
@@ -523,6 +624,8 @@ def synth_area(verilog_text, top, *, flow="generic", liberty=None, hierarchy=Tru
         }
 
     files = {_DESIGN_FILE: verilog_text}
+    if memories == "blackbox":
+        files[_MEMORY_BLACKBOX_FILE] = _MEMORY_BLACKBOX
     if liberty_bytes:
         files[_LIBERTY_FILE] = liberty_bytes
     result, seconds = _cached_run(cache, key, script, files, timeout, parse)

@@ -1,14 +1,13 @@
 # amaranth: UnusedElaboratable=no
-"""The cost model: features, the fit, the sweep and its report."""
+"""The cost model: features, the sweep and its report (the fit: test_area_model.py)."""
 
 import math
 
-import numpy as np
 import pytest
 
-from nybble.synth.cost import (DEFAULT_KINDS, HOROWITZ_45NM, AreaModel, PEFeatures,
-                               cost_report, cost_sweep, find_liberty, fit_model, pe_features,
-                               select_kinds)
+from nybble.synth.asic_clock import clock_mhz
+from nybble.synth.cost import (DEFAULT_KINDS, HOROWITZ_45NM, cost_report, cost_sweep,
+                               find_liberty, pe_features, select_kinds)
 
 
 def test_features_of_int4_fp4_and_dot_products():
@@ -30,32 +29,16 @@ def test_features_of_int4_fp4_and_dot_products():
     assert bf16.wide_input_bits > 0
 
 
-def test_fit_recovers_known_coefficients():
-    truth = {"a": 30.0, "b": 5.0, "x": 60.0, "s": 2.5, "t": 40.0, "u": 13.0, "v": 12.0,
-             "e": 37.0, "c": 80.0, "d": 24.0, "c0": 230.0, "r": 28.0}
-    model = AreaModel(truth)
-    rng = np.random.default_rng(1)
-    points = []
-    for _ in range(40):
-        f = PEFeatures(int(rng.integers(1, 5)), int(rng.integers(1, 17)),
-                       int(rng.integers(1, 17)), int(rng.integers(0, 9)),
-                       int(rng.integers(0, 500)), int(rng.integers(0, 300)),
-                       int(rng.integers(0, 120)), int(rng.integers(0, 200)),
-                       int(rng.integers(16, 96)), int(rng.integers(0, 50)),
-                       int(rng.integers(4, 60)), 1.0)
-        total, parts = model.predict(f)
-        points.append((f, parts, total))
-    fitted = fit_model(points)
-    for name, value in truth.items():
-        assert fitted.coefficients[name] == pytest.approx(value, rel=1e-6), name
-
-
 def test_select_kinds():
     assert select_kinds() == list(DEFAULT_KINDS)
-    assert select_kinds(["int4", "int8"]) == ["int4", "int8", "int4_dp4", "int8_dp4"]
+    assert select_kinds(["int4", "int8"]) == ["int4", "int8", "int4_dp4", "int8_dp4",
+                                              "int4_dp16", "int8_dp16"]
     # a format alias is the same format
     assert select_kinds(["fp4_e2m1"]) == ["fp4_e2m1", "lmul_fp4_e2m1", "fp4_e2m1_dp4"]
-    assert select_kinds(["int4"], ["int4_dp16"]) == ["int4", "int4_dp4", "int4_dp16"]
+    assert select_kinds(["int4"], ["int4_dp2"]) == ["int4", "int4_dp4", "int4_dp16",
+                                                    "int4_dp2"]
+    # --pe alone: exactly the kinds named, no dot products added
+    assert select_kinds(None, ["int4", "int8", "int4"]) == ["int4", "int8"]
     with pytest.raises(ValueError, match=r"^--formats: unknown format 'int3'; formats are "):
         select_kinds(["int3"])
     with pytest.raises(ValueError, match=r"^PE kind must be one of .*not 'int3'$"):
@@ -90,9 +73,28 @@ def test_sweep_and_report(shared_cache, tmp_path_factory):
     kinds = ["int4", "fp4_e2m1", "e3m0", "int8", "int4_dp4", "int8_dp4", "fp4_e2m1_dp4"]
     lines = []
     sweep = cost_sweep(kinds, cache_dir=shared_cache, build_dir=build, progress=lines.append)
-    assert len([x for x in lines if x.startswith("[")]) == len(kinds)
+    # every kind under exact-k; int4, int8 and their dp4 again under the equal policy
+    headline = ["int4", "int8", "int4_dp4", "int8_dp4"]
+    assert len([x for x in lines if x.startswith("[")]) == len(kinds) + len(headline)
+    assert any(x.startswith("  elaborating int8 (28-bit accumulator, exact-k)") for x in lines)
+    assert sweep["acc_bits"]["int4"] == 20
+    assert sweep["by_policy"]["equal"]["acc_bits"]["int4"] == 32
     rows, summary = cost_report(sweep, array=(4, 4))
     assert [r["pe"] for r in rows] == kinds
+    heads = {(h["pair"], h["pe"]): h for h in summary["headline"]}
+    mac = heads[("int8/int4", "MAC")]
+    assert mac["exact-k"]["transistors"] == pytest.approx(
+        sweep["pes"]["int8"].transistors / sweep["pes"]["int4"].transistors, abs=1e-3)
+    assert mac["exact-k"]["acc_bits"] == [28, 20] and mac["equal"]["acc_bits"] == [32, 32]
+    # a narrower int4 accumulator: int8/int4 grows
+    assert mac["exact-k"]["transistors"] > mac["equal"]["transistors"]
+    assert summary["acc_policy"] == "exact-k" and set(summary["conventions"]) == {
+        "exact-k", "equal"}
+    for r in rows:
+        # one technology: the ASIC clock estimate of the PE's own logic depth
+        assert r["asic_mhz"] == pytest.approx(clock_mhz(r["logic_depth"]), abs=0.1)
+        assert r["gops_per_s_per_mtransistor"] == pytest.approx(
+            2 * r["macs_per_cycle"] * r["asic_mhz"] / r["transistors"] * 1e3, rel=1e-2)
     for r in rows:
         for key in ("pe", "formats", "bits", "cells", "transistors", "area_um2", "fmax_mhz",
                     "macs_per_cycle", "model_area", "model_error"):
@@ -116,6 +118,31 @@ def test_sweep_and_report(shared_cache, tmp_path_factory):
 
 
 @pytest.mark.synth
+def test_sweep_with_arrays_reports_results_as_they_arrive(shared_cache, tmp_path_factory):
+    build = tmp_path_factory.mktemp("build")
+    kinds, arrived = ["int4", "int8"], []
+    sweep = cost_sweep(kinds, cache_dir=shared_cache, build_dir=build, array=(2, 2),
+                       array_depth=4, on_result=lambda *r: arrived.append(r[:3]))
+    assert sorted(arrived) == sorted((what, policy, k) for what in ("pe", "array")
+                                     for policy in ("exact-k", "equal") for k in kinds)
+    rows, summary = cost_report(sweep, array=(2, 2))
+    arrays = [r for r in rows if r["scope"] == "array"]
+    assert [r["pe"] for r in arrays] == kinds
+    for r in arrays:
+        assert r["transistors"] == sum(r["parts"].values())
+        assert r["parts"]["pes"] == 4 * sweep["pes"][r["pe"]].transistors
+        assert r["buffer_model"] == "sram" and r["depth"] == 4
+    for r in arrays:
+        pe = next(x for x in rows if x["scope"] == "pe" and x["pe"] == r["pe"])
+        assert r["pe_asic_mhz"] == pe["asic_mhz"] and r["asic_mhz"] <= pe["asic_mhz"]
+        assert r["logic_depth"] == max(r["pe_logic_depth"], r["rest_logic_depth"])
+    head = next(h for h in summary["headline"] if h["pe"].startswith("array"))
+    eq = sweep["by_policy"]["equal"]["arrays"]
+    assert head["equal"]["transistors"] == pytest.approx(
+        eq["int8"].transistors / eq["int4"].transistors, abs=1e-3)
+
+
+@pytest.mark.synth
 def test_interrupted_sweep_resumes_from_the_cache(tmp_path):
     kinds = ["int4", "e3m0", "int4_e3m0"]
 
@@ -128,11 +155,11 @@ def test_interrupted_sweep_resumes_from_the_cache(tmp_path):
 
     with pytest.raises(Interrupt):
         cost_sweep(kinds, jobs=1, cache_dir=tmp_path / "cache", build_dir=tmp_path,
-                   progress=stop_after_first)
+                   progress=stop_after_first, compare_policies=False)
     lines = []
     sweep = cost_sweep(kinds, jobs=1, cache_dir=tmp_path / "cache", build_dir=tmp_path,
-                       progress=lines.append)
+                       progress=lines.append, compare_policies=False)
     cached = {name: r.cached for name, r in sweep["pes"].items()}
     # the run under way when the sweep stopped may have finished; none started after it
     assert cached["int4"] and not cached["int4_e3m0"], cached
-    assert any("int4: Yosys" in x and "(cached)" in x for x in lines)
+    assert any("int4 (exact-k): Yosys" in x and "(cached)" in x for x in lines)

@@ -105,6 +105,46 @@ def test_flat_only_has_no_breakdown(hier_verilog, shared_cache):
 
 
 @pytest.mark.synth
+def test_blackbox_leaves_a_module_out(hier_verilog, shared_cache):
+    full = synth_area(hier_verilog, "top", cache_dir=shared_cache)
+    rest = synth_area(hier_verilog, "top", hierarchy=False, cache_dir=shared_cache,
+                      blackbox=("top.multiplier",))
+    # the black box is not a cell of the result, and costs nothing
+    assert not any("multiplier" in t for t in rest.cell_types) and not rest.transistors_exact
+    mult = full.breakdown["top.multiplier"]["transistors"]
+    assert abs(rest.transistors - (full.transistors - mult)) <= 0.1 * full.transistors
+
+
+@pytest.mark.synth
+def test_logic_depth(mac4_verilog, mac8_verilog, hier_verilog, shared_cache):
+    plain = synth_area(mac4_verilog, "top", cache_dir=shared_cache)
+    assert plain.logic_depth is None
+    d4 = synth_area(mac4_verilog, "top", cache_dir=shared_cache, depth=True).logic_depth
+    d8 = synth_area(mac8_verilog, "top", cache_dir=shared_cache, depth=True).logic_depth
+    # a multiplier and a 16-bit adder between registers; wider operands, a longer path
+    assert 8 < d4 < d8
+    # a black box cuts paths: the multiplier's gates leave the longest path
+    cut = synth_area(hier_verilog, "top", hierarchy=False, cache_dir=shared_cache,
+                     blackbox=("top.multiplier",), depth=True)
+    whole = synth_area(hier_verilog, "top", hierarchy=False, cache_dir=shared_cache,
+                       depth=True)
+    assert cut.logic_depth < whole.logic_depth
+
+
+@pytest.mark.synth
+def test_memories_as_black_boxes(shared_cache):
+    from nybble.synth.area import _buffer_probe
+    from nybble.synth.verilog import to_verilog
+    text = to_verilog(_buffer_probe(8, 16, "sync"))
+    gates = synth_area(text, "top", hierarchy=False, cache_dir=shared_cache)
+    boxed = synth_area(text, "top", hierarchy=False, cache_dir=shared_cache,
+                       memories="blackbox")
+    # 128 flip-flops and their read / write multiplexers gone: only the port logic is left
+    assert gates.cell_types.get("$_DFF_P_", 0) >= 128
+    assert boxed.cell_types.get("$_DFF_P_", 0) < 16 and boxed.transistors < gates.transistors / 8
+
+
+@pytest.mark.synth
 def test_second_call_is_cached(mac4_verilog, tmp_path):
     first = synth_area(mac4_verilog, "top", cache_dir=tmp_path)
     start = time.perf_counter()
@@ -165,6 +205,17 @@ def test_synth_area_wrong_arguments():
         synth_area("", "top", liberty="/nonexistent.lib")
     with pytest.raises(ValueError, match=r"^Timeout must be a positive number of seconds"):
         synth_area("", "top", timeout=0)
+    with pytest.raises(ValueError, match=r"^blackbox must be a sequence of module patterns "
+                                         r"\(\[A-Za-z0-9_\$\.\*\]\+\), not 'a b'$"):
+        synth_area("", "top", hierarchy=False, blackbox="a b")
+    with pytest.raises(ValueError, match=r"^memories must be one of 'gates', 'blackbox', "
+                                         r"not 'sram'$"):
+        synth_area("", "top", hierarchy=False, memories="sram")
+    with pytest.raises(TypeError, match=r"^depth must be a bool, not 1$"):
+        synth_area("", "top", depth=1)
+    with pytest.raises(ValueError, match=r"^blackbox / memories='blackbox' need "
+                                         r"hierarchy=False$"):
+        synth_area("", "top", blackbox=("x",))
 
 
 # --- FPGA flows ------------------------------------------------------------------------------
