@@ -14,9 +14,12 @@ Data sets: ``uniform`` random codes, ``gaussian`` data quantized to the PE's for
 ``digits`` (the digits MLP's real inputs, hidden activations and weights), ``zeros50`` (half
 of each operand zero), or ``A.npy,B.npy`` (float matrices, M x K and K x N).
 
+``--array RxC`` adds an R x C output-stationary array of each kind (``arrays``).
+
 JSON (``--json``): ``rows`` (``pe``, ``data``, ``pj_per_mac``, ``breakdown_pj_per_mac``,
 ``toggles_per_cycle``, ``transistors``, ``checked_steps``, ``netlist_equals_golden``,
-``operand_sram_pj_per_mac``, ``seconds``, ...), ``ratios``, ``anchors``, ``calibration``,
+``operand_sram_pj_per_mac``, ``seconds``, ...), ``arrays`` (the same per array, with
+``checked_results``), ``ratios``, ``anchors``, ``calibration``,
 ``memory``, ``model``.
 """
 
@@ -26,7 +29,7 @@ import time
 
 # one text-table layout for the cost and energy reports
 from .cmd_cost import _table
-from .common import UsageError, check_output_file, emit, load_npy
+from .common import UsageError, check_output_file, emit, load_npy, parse_array
 
 __all__ = ["register"]
 
@@ -49,6 +52,9 @@ def register(sub):
     p.add_argument("--data", default="uniform,digits", metavar="SETS",
                    help="comma-separated data sets among uniform, gaussian, digits, zeros50, "
                         "or A.npy,B.npy (default: uniform,digits)")
+    p.add_argument("--array", metavar="RxC",
+                   help="also run an R x C output-stationary array of each kind (PEs, skew, "
+                        "drain; no buffers) on a GEMM of each data set")
     p.add_argument("--macs", type=int, default=100_000, metavar="N",
                    help="MACs simulated per kind and data set (default 100000)")
     p.add_argument("--no-anchors", action="store_true",
@@ -133,6 +139,13 @@ def _text(report):
              _f(r["operand_sram_pj_per_mac"], ".3f"), _f(r["seconds"], ".1f")] for r in rows]
     lines += _table(head, body)
     lines.append("(SRAM feed: both operands read from an 8 KiB SRAM once per MAC, no reuse)")
+    if report["arrays"]:
+        lines += ["", "arrays (output-stationary: PEs, skew, drain; every result checked "
+                      "against the golden model):"]
+        lines += _table(["array", "pe", "data", "pJ/MAC", *cats, "MACs", "seconds"],
+                        [[r["array"], r["pe"], r["data"], _f(r["pj_per_mac"]),
+                          *[_f(r["breakdown_pj_per_mac"][c]) for c in cats], r["macs"],
+                          _f(r["seconds"], ".1f")] for r in report["arrays"]])
     if report["ratios"]:
         lines += ["", "ratios (energy per MAC beside area in transistors):"]
         lines += _table(["pair", "data", "energy", "area"],
@@ -165,11 +178,13 @@ def _run(args):
         raise UsageError(f"--macs must be at least 1, not {args.macs}")
     if args.plot:
         check_output_file("--plot", args.plot)
+    array = parse_array(args.array) if args.array else None
     kinds = _kinds(args)
     datasets = _datasets(args)
     from nybble.sim.energy_report import energy_sweep
     t0 = time.perf_counter()
-    report = energy_sweep(kinds, datasets, macs=args.macs, area=not args.no_area,
+    report = energy_sweep(kinds, datasets, macs=args.macs, array=array,
+                          area=not args.no_area,
                           anchors=not args.no_anchors, do_calibrate=args.calibrate,
                           build_dir=args.build_dir,
                           progress=lambda line: print(line, file=sys.stderr, flush=True),

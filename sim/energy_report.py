@@ -11,6 +11,7 @@ A data set is a function ``(spec, steps) -> (a_steps, b_steps, first)``:
 ones from real float matrices (each quantized to the PE's formats with one absmax scale).
 """
 
+import dataclasses
 import math
 import time
 
@@ -21,11 +22,12 @@ from nybble.hw.reference_ops import REFERENCE_OPERATORS
 from nybble.synth.area import pe_area
 from nybble.synth.energy import GENERIC_45NM
 from .energy import anchor_table, calibrate, operator_energy, pe_energy
+from .array_energy import array_energy, tiles_for
 from .energy_data import DEFAULT_K, gemm_steps, quantize_absmax, synthetic_codes
 from .memory_energy import SRAM_ANCHORS, dram_pj_per_byte, sram_pj_per_byte
 from nybble.sw.errors import ParameterError
 
-__all__ = ["synthetic_data", "float_data", "energy_sweep", "ratio_pairs", "MAC_RATIO_PAIRS",
+__all__ = ["DataSet", "synthetic_data", "float_data", "energy_sweep", "ratio_pairs", "MAC_RATIO_PAIRS",
            "OPERAND_SRAM_BYTES"]
 
 #: (numerator, denominator) MAC kinds whose energy and area ratios the report shows; their
@@ -38,31 +40,56 @@ MAC_RATIO_PAIRS = (("int8", "int4"), ("int16", "int4"), ("fp8_e4m3", "fp4_e2m1")
 OPERAND_SRAM_BYTES = 8 << 10
 
 
+@dataclasses.dataclass(frozen=True)
+class DataSet:
+    """Operands of one data set for a PE kind's spec: ``steps(spec, n)`` -> the PE stream
+    ``(a_steps, b_steps, first)`` of ``n`` steps; ``matrices(spec, rows, cols, macs)`` ->
+    code matrices ``(A, B)`` for an R x C array (M, N multiples of it), about ``macs`` MACs."""
+    steps: object
+    matrices: object
+
+
 def synthetic_data(name, *, seed=0, k=DEFAULT_K):
-    """The data set ``name`` of :func:`nybble.sim.energy_data.synthetic_codes` as a data
-    function: square enough matrices (K = ``k``) that the stream does not repeat."""
-    def make(spec, steps):
-        outputs = max(1, math.ceil(steps * spec.lanes / k))
+    """The data set ``name`` of :func:`nybble.sim.energy_data.synthetic_codes`, with K = ``k``
+    and square enough matrices that the stream does not repeat."""
+    def steps(spec, n):
+        outputs = max(1, math.ceil(n * spec.lanes / k))
         side = math.isqrt(outputs - 1) + 1
         a, b = synthetic_codes(name, spec.fmt_a, spec.fmt_b, side, k, side, seed=seed)
-        return gemm_steps(a, b, spec.lanes, steps)
-    return make
+        return gemm_steps(a, b, spec.lanes, n)
+
+    def matrices(spec, rows, cols, macs):
+        m, n = tiles_for(macs, rows, cols, k)
+        return synthetic_codes(name, spec.fmt_a, spec.fmt_b, m, k, n, seed=seed)
+    return DataSet(steps, matrices)
 
 
 def float_data(layers):
-    """A data function over real products: ``layers`` is a list of ``(A, B)`` float
-    matrices (activations M x K, weights K x N); the steps are split evenly between them,
-    each quantized to the PE's formats with one absmax scale per matrix."""
+    """A data set of real products: ``layers`` is a list of ``(A, B)`` float matrices
+    (activations M x K, weights K x N), each quantized to the PE's formats with one absmax
+    scale per matrix. A PE's steps are split evenly between the layers; an array runs the
+    first layer, cropped to whole tiles and to about ``macs`` MACs."""
     if not layers:
         raise ParameterError("float data needs at least one (A, B) pair")
 
-    def make(spec, steps):
-        parts = np.array_split(np.arange(steps), len(layers))
+    def steps(spec, n):
+        parts = np.array_split(np.arange(n), len(layers))
         out = [gemm_steps(quantize_absmax(a, spec.fmt_a), quantize_absmax(b, spec.fmt_b),
                           spec.lanes, len(p))
                for (a, b), p in zip(layers, parts) if len(p)]
         return tuple(np.concatenate([o[i] for o in out]) for i in range(3))
-    return make
+
+    def matrices(spec, rows, cols, macs):
+        a, b = layers[0]
+        m, n = tiles_for(macs, rows, cols, a.shape[1])
+        m = min(m, a.shape[0] // rows * rows)
+        n = min(n, b.shape[1] // cols * cols)
+        if not m or not n:
+            raise ParameterError(f"the data's first product ({a.shape[0]} x {a.shape[1]} "
+                                 f"times {b.shape[0]} x {b.shape[1]}) has no whole "
+                                 f"{rows} x {cols} tile")
+        return (quantize_absmax(a, spec.fmt_a)[:m], quantize_absmax(b, spec.fmt_b)[:, :n])
+    return DataSet(steps, matrices)
 
 
 def ratio_pairs(kinds):
@@ -80,21 +107,22 @@ def _memory():
             "dram_pj_per_byte": [low, high]}
 
 
-def energy_sweep(kinds, datasets, *, macs=100_000, area=True, anchors=True,
+def energy_sweep(kinds, datasets, *, macs=100_000, array=None, area=True, anchors=True,
                  do_calibrate=False, anchor_samples=20_000, model=GENERIC_45NM,
                  build_dir="build", cache_dir=None, progress=None, log=None):
-    """Energy of every kind of ``kinds`` on every data set of ``datasets`` (name -> data
-    function, module docstring) over ``macs`` MACs each; returns the report dict
-    (``rows``, ``ratios``, ``anchors``, ``calibration``, ``memory``, ``model``)."""
+    """Energy of every kind of ``kinds`` on every data set of ``datasets`` (name ->
+    :class:`DataSet`) over ``macs`` MACs each, and with ``array = (R, C)`` of an R x C
+    output-stationary array of each kind too; returns the report dict (``rows``,
+    ``arrays``, ``ratios``, ``anchors``, ``calibration``, ``memory``, ``model``)."""
     say = progress or (lambda line: None)
     kinds = [pe_kind(k).name for k in kinds]
-    rows, areas = [], {}
+    rows, areas, arrays = [], {}, []
     for name in kinds:
         kind = pe_kind(name)
         spec = kind.spec()
         steps = max(1, macs // spec.lanes)
         for data, make in datasets.items():
-            a, b, first = make(spec, steps)
+            a, b, first = make.steps(spec, steps)
             r = pe_energy(name, a, b, first, data=data, model=model, build_dir=build_dir,
                           cache_dir=cache_dir, log=log)
             operand_bytes = (spec.fmt_a.bits + spec.fmt_b.bits) / 8
@@ -116,6 +144,19 @@ def energy_sweep(kinds, datasets, *, macs=100_000, area=True, anchors=True,
                 f"against the golden model ({r.seconds:.1f} s)")
         if area:
             areas[name] = pe_area(name, cache_dir=cache_dir, build_dir=build_dir).transistors
+        if array is not None:
+            for data, make in datasets.items():
+                a, b = make.matrices(spec, *array, macs)
+                r = array_energy(name, *array, a, b, data=data, model=model,
+                                 build_dir=build_dir, cache_dir=cache_dir, log=log)
+                arrays.append({
+                    "pe": name, "data": data, "array": f"{r.rows}x{r.cols}", "macs": r.macs,
+                    "tiles": r.tiles, "cycles": r.cycles, "pj_per_mac": r.pj_per_mac,
+                    "breakdown_pj_per_mac": r.categories, "nets": r.nets, "cells": r.cells,
+                    "checked_results": r.checked_results, "netlist_equals_golden": True,
+                    "seconds": r.seconds, "sim_seconds": r.sim_seconds})
+                say(f"{r.rows}x{r.cols} {name} array on {data}: {r.pj_per_mac:.4f} pJ/MAC, "
+                    f"{r.checked_results} results checked ({r.seconds:.1f} s)")
     for row in rows:
         row["transistors"] = areas.get(row["pe"])
     ratios = []
@@ -128,7 +169,8 @@ def energy_sweep(kinds, datasets, *, macs=100_000, area=True, anchors=True,
     report = {"model": {"description": model.describe(), "node": model.node,
                         "volts": model.volts, "unit_ff": model.unit_ff,
                         "leakage": "omitted (generic gates carry no leakage data)"},
-              "macs": macs, "rows": rows, "ratios": ratios, "anchors": None,
+              "macs": macs, "rows": rows, "arrays": arrays, "ratios": ratios,
+              "anchors": None,
               "calibration": None, "memory": _memory()}
     if anchors or do_calibrate:
         measured = {}

@@ -92,7 +92,14 @@ def _words(width):
     return -(-width // 32)
 
 
+def _cpp(port):
+    """Verilator's C++ name of ``port``: ``__`` is mangled to ``___05F`` (``a__0`` ->
+    ``a___05F0``)."""
+    return port.replace("__", "___05F")
+
+
 def _set(port, width, offset):
+    port = _cpp(port)
     if width <= 32:
         return f"top->{port} = w[{offset}];"
     if width <= 64:
@@ -101,6 +108,7 @@ def _set(port, width, offset):
 
 
 def _get(port, width, offset):
+    port = _cpp(port)
     if width <= 32:
         return f"r[{offset}] = (uint32_t)top->{port};"
     if width <= 64:
@@ -134,8 +142,8 @@ def _stream_inputs(netlist):
 def _harness(netlist):
     ins, in_words = _layout(_stream_inputs(netlist))
     outs, out_words = _layout(netlist.outputs)
-    zero = " ".join(f"top->{p} = 0;" if w <= 64 else
-                    " ".join(f"top->{p}[{i}] = 0;" for i in range(_words(w)))
+    zero = " ".join(f"top->{_cpp(p)} = 0;" if w <= 64 else
+                    " ".join(f"top->{_cpp(p)}[{i}] = 0;" for i in range(_words(w)))
                     for p, w, _ in ins)
     has_rst = "rst" in netlist.inputs
     has_clk = "clk" in netlist.inputs

@@ -124,8 +124,10 @@ def net_capacitance(netlist):
     return cap
 
 
-def categorise(netlist):
-    """Net -> energy category (module docstring), from its driver's module path and role."""
+def categorise(netlist, *, array=False):
+    """Net -> energy category (module docstring), from its driver's module path and role.
+    ``array``: the netlist is an array of PEs (instances ``pe_<i>_<j>``); the top's own logic
+    (skew, drain) is then ``control``, each PE's own logic its adder tree."""
     clocks = set(netlist.clock_nets)
     out = {}
     for net in netlist.nets:
@@ -141,7 +143,7 @@ def categorise(netlist):
             cat = "accumulator"
         elif role in ("ff", "ff_mux"):
             cat = "registers"
-        elif not parts or parts[-1].startswith("pe_"):
+        elif (not parts and not array) or (parts and parts[-1].startswith("pe_")):
             cat = "adder_tree"
         else:
             cat = "control"
@@ -149,17 +151,17 @@ def categorise(netlist):
     return out
 
 
-def netlist_energy(netlist, toggles, *, model=GENERIC_45NM):
+def netlist_energy(netlist, toggles, *, model=GENERIC_45NM, array=False):
     """Dynamic energy of a run in pJ: ``{"total": pJ, "categories": {category: pJ},
     "toggles": transitions, "unit_toggles": sum of transitions x gate units}``.
 
     ``toggles``: net -> transitions (:attr:`nybble.sim.toggles.ToggleRun.toggles`); every
-    net of ``netlist`` must be there.
+    net of ``netlist`` must be there; ``array``: as :func:`categorise`.
     """
     if not isinstance(model, EnergyModel):
         raise ParameterTypeError(f"model must be an EnergyModel, not {model!r}")
     cap = net_capacitance(netlist)
-    cats = categorise(netlist)
+    cats = categorise(netlist, array=array)
     missing = [n for n in netlist.nets if n not in toggles]
     if missing:
         raise ParameterError(f"toggles must cover every net of the netlist; missing "

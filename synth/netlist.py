@@ -28,7 +28,7 @@ from nybble.sw.errors import ToolError
 
 __all__ = ["Netlist", "gate_netlist", "CELL_PINS", "CELL_EXPRESSIONS"]
 
-_SCHEMA = "nybble.synth.netlist/3"
+_SCHEMA = "nybble.synth.netlist/4"
 
 #: Yosys generic cell type -> Verilog expression of its output over its input pins.
 CELL_EXPRESSIONS = {
@@ -76,7 +76,9 @@ def _script(top):
     ]) + "\n"
 
 
-_PATH_STEP = re.compile(r"^\$flatten\\([^.$\\]+)\.")
+# `flatten` names a cell of instance `a` `$flatten\a.<name>`; of `a`'s instance `b`
+# `$flatten\a.\b.<name>`
+_PATH_STEP = re.compile(r"^(?:\$flatten)?\\([^.$\\]+)\.")
 
 
 def module_path(cell_name):

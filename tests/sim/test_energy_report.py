@@ -19,7 +19,7 @@ def test_ratio_pairs():
 
 def test_synthetic_data_does_not_repeat():
     spec = pe_spec("int4_dp4")
-    a, b, first = synthetic_data("uniform")(spec, 5000)
+    a, b, first = synthetic_data("uniform").steps(spec, 5000)
     assert a.shape == b.shape == (5000, 4) and first.sum() == -(-5000 // 16)
     # 5000 steps of K=64 dot products, 4 lanes: 313 distinct outputs of an 18 x 18 product
     rows = {tuple(r) for r in a[first]}
@@ -30,7 +30,7 @@ def test_float_data_splits_steps_between_layers(rng):
     spec = pe_spec("int8")
     layers = [(rng.standard_normal((4, 8)), rng.standard_normal((8, 3))),
               (np.zeros((2, 8)), rng.standard_normal((8, 2)))]
-    a, b, first = float_data(layers)(spec, 10)
+    a, b, first = float_data(layers).steps(spec, 10)
     assert a.shape == (10, 1)
     assert (decode(a[5:], "int8") == 0).all() and (decode(a[:5], "int8") != 0).any()
     assert first.tolist() == [True] + [False] * 4 + [True] + [False] * 4
@@ -62,3 +62,15 @@ def test_sweep_puts_energy_beside_area(monkeypatch):
     assert ratio["area_ratio"] == pytest.approx(1.9)
     assert report["rows"][1]["operand_sram_pj_per_mac"] == pytest.approx(2 * 10 / 8)
     assert report["memory"]["dram_pj_per_byte"] == [162.5, 325.0]
+
+
+def test_matrices_for_arrays(rng):
+    spec = pe_spec("int4")
+    a, b = synthetic_data("zeros50").matrices(spec, 2, 3, 1000)
+    assert a.shape[0] % 2 == 0 and b.shape[1] % 3 == 0 and a.shape[1] == 64
+    assert a.shape[0] * b.shape[1] * 64 >= 1000
+    layers = [(rng.standard_normal((5, 8)), rng.standard_normal((8, 7)))]
+    fa, fb = float_data(layers).matrices(spec, 2, 3, 10 ** 6)
+    assert fa.shape == (4, 8) and fb.shape == (8, 6)  # cropped to whole tiles
+    with pytest.raises(ParameterError, match="has no whole 8 x 3 tile"):
+        float_data(layers).matrices(spec, 8, 3, 100)

@@ -75,7 +75,8 @@ def test_cached_second_call(outer):
     ("$abc$12$auto$1", ""),
     ("$flatten\\accumulator.$abc$1688$blif$1688$110", "accumulator"),
     ("$flatten\\accumulator.$auto$ff.cc:337:slice$446", "accumulator"),
-    ("$flatten\\array.$flatten\\pe_0_1.$abc$3", "array.pe_0_1"),
+    ("$flatten\\pe_0_1.\\accumulator.$abc$3", "pe_0_1.accumulator"),
+    ("$flatten\\pe_0_1.$auto$ff.cc:1:unmap_ce$2", "pe_0_1"),
 ])
 def test_module_path(name, path):
     assert module_path(name) == path
