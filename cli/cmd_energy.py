@@ -64,6 +64,9 @@ def register(sub):
     p.add_argument("--calibrate", action="store_true",
                    help="also fit the model's capacitance per gate unit to the anchors and "
                         "print it beside the one in use")
+    p.add_argument("--liberty", metavar="PATH",
+                   help="take capacitances (input pins of the matched cells), voltage and "
+                        "leakage from this Liberty file instead of the generic 45 nm model")
     p.add_argument("--plot", metavar="PNG", help="write a bar plot")
     p.add_argument("--build-dir", default="build", metavar="DIR",
                    help="Verilog and Verilator builds (default build)")
@@ -139,6 +142,9 @@ def _text(report):
              _f(r["operand_sram_pj_per_mac"], ".3f"), _f(r["seconds"], ".1f")] for r in rows]
     lines += _table(head, body)
     lines.append("(SRAM feed: both operands read from an 8 KiB SRAM once per MAC, no reuse)")
+    if rows[0]["leakage_nw"] is not None:
+        lines += ["", "leakage (Liberty cell_leakage_power): " + ", ".join(
+            f"{r['pe']} {r['leakage_nw']:.1f} nW" for r in rows if r["data"] == rows[0]["data"])]
     if report["arrays"]:
         lines += ["", "arrays (output-stationary: PEs, skew, drain; every result checked "
                       "against the golden model):"]
@@ -178,14 +184,22 @@ def _run(args):
         raise UsageError(f"--macs must be at least 1, not {args.macs}")
     if args.plot:
         check_output_file("--plot", args.plot)
+    if args.liberty and args.calibrate:
+        raise UsageError("--calibrate fits the generic model; it does not apply with --liberty")
     array = parse_array(args.array) if args.array else None
     kinds = _kinds(args)
+    from nybble.synth.energy import GENERIC_45NM
+    from nybble.synth.liberty_energy import read_liberty_model
+    if args.liberty and not os.path.isfile(args.liberty):
+        raise UsageError(f"--liberty file {args.liberty!r} does not exist")
+    model = read_liberty_model(args.liberty) if args.liberty else GENERIC_45NM
     datasets = _datasets(args)
     from nybble.sim.energy_report import energy_sweep
     t0 = time.perf_counter()
     report = energy_sweep(kinds, datasets, macs=args.macs, array=array,
                           area=not args.no_area,
                           anchors=not args.no_anchors, do_calibrate=args.calibrate,
+                          model=model,
                           build_dir=args.build_dir,
                           progress=lambda line: print(line, file=sys.stderr, flush=True),
                           log=sys.stderr)

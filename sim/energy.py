@@ -63,7 +63,8 @@ class PEEnergy:
     ``steps``, ``cycles`` (steps plus the latency tail); ``toggles_per_cycle``: net
     transitions per clock cycle; ``nets``, ``cells``, ``flip_flops`` of the netlist;
     ``acc_bits``; ``checked_steps``: steps whose ``acc`` and ``overflow`` equalled the golden
-    model (all of them, or the run raised); ``seconds``: wall time of the whole call,
+    model (all of them, or the run raised); ``model``: the energy model's description;
+    ``leakage_nw``: static power with a Liberty model (None for the generic one); ``seconds``: wall time of the whole call,
     ``sim_seconds`` of the netlist simulation, ``check_seconds`` of the golden check,
     ``build_seconds`` of the Verilator build (0 when cached), ``synth_seconds`` of Yosys
     (of the run that filled the cache when ``synth_cached``)."""
@@ -82,6 +83,7 @@ class PEEnergy:
     flip_flops: int
     checked_steps: int
     model: str
+    leakage_nw: float | None
     seconds: float
     sim_seconds: float
     check_seconds: float
@@ -196,7 +198,7 @@ def pe_energy(kind, a_steps, b_steps, first, *, data="", acc_bits=None, model=GE
         categories={c: e / macs for c, e in energy["categories"].items()},
         toggles_per_cycle=energy["toggles"] / run.cycles, nets=len(netlist.nets),
         cells=sum(netlist.cell_types.values()), flip_flops=netlist.flip_flops,
-        checked_steps=n, model=model.describe(), seconds=time.perf_counter() - t0,
+        checked_steps=n, model=model.describe(), leakage_nw=energy["leakage_nw"], seconds=time.perf_counter() - t0,
         sim_seconds=run.sim_seconds, check_seconds=check_seconds,
         build_seconds=run.build_seconds, synth_seconds=netlist.seconds,
         synth_cached=netlist.cached, build_cached=run.cached)

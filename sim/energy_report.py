@@ -21,6 +21,7 @@ from nybble.hw.kinds import pe_kind
 from nybble.hw.reference_ops import REFERENCE_OPERATORS
 from nybble.synth.area import pe_area
 from nybble.synth.energy import GENERIC_45NM
+from nybble.synth.liberty_energy import LibertyModel
 from .energy import anchor_table, calibrate, operator_energy, pe_energy
 from .array_energy import array_energy, tiles_for
 from .energy_data import DEFAULT_K, gemm_steps, quantize_absmax, synthetic_codes
@@ -132,6 +133,9 @@ def energy_sweep(kinds, datasets, *, macs=100_000, array=None, area=True, anchor
                 "breakdown_pj_per_mac": r.categories,
                 "toggles_per_cycle": r.toggles_per_cycle, "nets": r.nets, "cells": r.cells,
                 "flip_flops": r.flip_flops, "checked_steps": r.checked_steps,
+                "leakage_nw": r.leakage_nw,
+                "leakage_pj_per_mac_at_100mhz": (None if r.leakage_nw is None else
+                                                 r.leakage_nw * 1e-5 / r.lanes),
                 "netlist_equals_golden": True,
                 "operand_bytes_per_mac": operand_bytes,
                 "operand_sram_pj_per_mac": operand_bytes * sram_pj_per_byte(OPERAND_SRAM_BYTES),
@@ -166,9 +170,13 @@ def energy_sweep(kinds, datasets, *, macs=100_000, array=None, area=True, anchor
             ratios.append({"pair": f"{num} / {den}", "data": data,
                            "energy_ratio": e[num] / e[den],
                            "area_ratio": (areas[num] / areas[den]) if area else None})
+    liberty = isinstance(model, LibertyModel)
     report = {"model": {"description": model.describe(), "node": model.node,
-                        "volts": model.volts, "unit_ff": model.unit_ff,
-                        "leakage": "omitted (generic gates carry no leakage data)"},
+                        "volts": model.volts, "unit_ff": None if liberty else model.unit_ff,
+                        "liberty": model.path if liberty else None,
+                        "leakage": ("cell_leakage_power of the matched cells (leakage_nw)"
+                                    if liberty else
+                                    "omitted (generic gates carry no leakage data)")},
               "macs": macs, "rows": rows, "arrays": arrays, "ratios": ratios,
               "anchors": None,
               "calibration": None, "memory": _memory()}
@@ -181,7 +189,7 @@ def energy_sweep(kinds, datasets, *, macs=100_000, array=None, area=True, anchor
                                              log=log)["pj"]
             say(f"anchor {name}: {measured[name]:.4f} pJ ({time.perf_counter() - t:.1f} s)")
         report["anchors"] = anchor_table(measured)
-        if do_calibrate:
+        if do_calibrate and not liberty:
             fitted = calibrate(measured, base=model)
             report["calibration"] = {
                 "unit_ff": fitted.unit_ff, "current_unit_ff": model.unit_ff,

@@ -29,6 +29,10 @@ between circuits do not depend on ``unit_ff``.
 
 Leakage is omitted (the generic model has no leakage data).
 
+**With a Liberty file** (:mod:`.liberty_energy`) the capacitances are the input pin
+capacitances of the library cells matched to each generic gate, at the library's voltage, and
+leakage is the matched cells' ``cell_leakage_power``.
+
 Breakdown categories, by the module and role of each net's driver (:func:`categorise`):
 ``multiplier`` (product units, LUT tables), ``adder_tree`` (a PE's own logic: the dot
 product's adder tree), ``accumulator`` (adder, register, overflow flag), ``registers``
@@ -40,6 +44,7 @@ drive), ``control`` (anything else, in arrays).
 import dataclasses
 
 from nybble.sw.errors import ParameterError, ParameterTypeError
+from .liberty_energy import LibertyModel
 
 __all__ = ["EnergyModel", "GENERIC_45NM", "GENERIC_PIN_LOAD", "GENERIC_DRIVER_LOAD",
            "WIRE_LOAD", "OUTPUT_PORT_LOAD", "ENERGY_CATEGORIES", "net_capacitance",
@@ -106,6 +111,13 @@ class EnergyModel:
 GENERIC_45NM = EnergyModel(node="45 nm", volts=0.9, unit_ff=0.4085)
 
 
+def liberty_capacitance_ff(netlist, liberty):
+    """Capacitance of every net in fF from a :class:`~nybble.synth.liberty_energy.LibertyModel`:
+    the input pin capacitances of the matched cells the net drives."""
+    return {net: sum(liberty.pin_ff(kind, pin) for kind, pin in netlist.loads.get(net, ()))
+            for net in netlist.nets}
+
+
 def net_capacitance(netlist):
     """Capacitance of every net of ``netlist`` in gate units (module docstring)."""
     outputs = set(netlist.output_nets)
@@ -153,26 +165,36 @@ def categorise(netlist, *, array=False):
 
 def netlist_energy(netlist, toggles, *, model=GENERIC_45NM, array=False):
     """Dynamic energy of a run in pJ: ``{"total": pJ, "categories": {category: pJ},
-    "toggles": transitions, "unit_toggles": sum of transitions x gate units}``.
+    "toggles": transitions, "leakage_nw": static power (None for the generic model)}``.
+
+    ``model``: the generic :class:`EnergyModel`, or a
+    :class:`~nybble.synth.liberty_energy.LibertyModel` (capacitances in fF from its cells,
+    its ``volts``).
 
     ``toggles``: net -> transitions (:attr:`nybble.sim.toggles.ToggleRun.toggles`); every
     net of ``netlist`` must be there; ``array``: as :func:`categorise`.
     """
-    if not isinstance(model, EnergyModel):
-        raise ParameterTypeError(f"model must be an EnergyModel, not {model!r}")
-    cap = net_capacitance(netlist)
+    if isinstance(model, EnergyModel):
+        units = net_capacitance(netlist)
+        cap = {net: u * model.unit_ff for net, u in units.items()}
+        leakage = None
+    elif isinstance(model, LibertyModel):
+        cap = liberty_capacitance_ff(netlist, model)
+        leakage = model.leakage_nw(netlist.cell_types)
+    else:
+        raise ParameterTypeError(f"model must be an EnergyModel or a LibertyModel, not "
+                                 f"{model!r}")
+    pj_per_ff = 1e-3 * model.volts ** 2 / 2
     cats = categorise(netlist, array=array)
     missing = [n for n in netlist.nets if n not in toggles]
     if missing:
         raise ParameterError(f"toggles must cover every net of the netlist; missing "
                              f"{len(missing)} (first: {missing[:5]})")
     per_cat = dict.fromkeys(ENERGY_CATEGORIES, 0.0)
-    unit_toggles = 0
     total_toggles = 0
     for net in netlist.nets:
         t = int(toggles[net])
         total_toggles += t
-        unit_toggles += t * cap[net]
-        per_cat[cats[net]] += t * cap[net] * model.pj_per_unit_toggle
-    return {"total": unit_toggles * model.pj_per_unit_toggle, "categories": per_cat,
-            "toggles": total_toggles, "unit_toggles": unit_toggles}
+        per_cat[cats[net]] += t * cap[net] * pj_per_ff
+    return {"total": sum(per_cat.values()), "categories": per_cat, "toggles": total_toggles,
+            "leakage_nw": leakage}

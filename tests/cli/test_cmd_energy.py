@@ -1,5 +1,6 @@
 """``nybble energy``: JSON rows, text, plot, data files and bad input (int4, small runs)."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -43,10 +44,27 @@ def test_text_plot_and_files(run_cli, tmp_path):
                           "digits, zeros50, or A.npy,B.npy, not 'cifar'"),
     (["--macs", "0"], "--macs must be at least 1, not 0"),
     (["--data", "x.npy,y.npy"], "A file 'x.npy' does not exist"),
+    (["--liberty", "nope.lib"], "--liberty file 'nope.lib' does not exist"),
+    (["--liberty", "nope.lib", "--calibrate"], "--calibrate fits the generic model"),
 ])
 def test_bad_input(run_cli, argv, message):
     rc, out, err = run_cli(["energy", *argv, "--no-anchors"])
     assert rc == 2 and message in err and "Traceback" not in err
+
+
+OSU018 = "/usr/share/qflow/tech/osu018/osu018_stdcells.lib"
+
+
+@pytest.mark.skipif(not os.path.isfile(OSU018),
+                    reason="needs Debian's qflow-tech-osu018 Liberty (optional)")
+def test_liberty(run_cli):
+    rc, out, err = run_cli(["energy", "--pe", "int4", "--data", "uniform", "--macs", "512",
+                            "--no-anchors", "--no-area", "--liberty", OSU018, "--json"])
+    assert rc == 0, err
+    doc = json.loads(out)
+    (row,) = doc["rows"]
+    assert doc["model"]["volts"] == 1.8 and doc["model"]["liberty"] == OSU018
+    assert row["leakage_nw"] > 0 and row["pj_per_mac"] > 0
 
 
 @pytest.mark.slow

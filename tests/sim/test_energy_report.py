@@ -47,6 +47,7 @@ def test_sweep_puts_energy_beside_area(monkeypatch):
         return types.SimpleNamespace(
             lanes=1, acc_bits=32, macs=len(first), pj_per_mac=energy[kind], categories=cats,
             toggles_per_cycle=1.0, nets=1, cells=1, flip_flops=1, checked_steps=len(first),
+            leakage_nw=None,
             seconds=0.0, sim_seconds=0.0, check_seconds=0.0, build_seconds=0.0,
             synth_seconds=0.0, synth_cached=True, build_cached=True)
 
