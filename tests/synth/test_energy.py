@@ -1,37 +1,25 @@
-"""The generic capacitance model and the energy sum, on a netlist small enough to count."""
+"""The generic capacitance model and the energy sum, on a netlist small enough to count
+(``inverter_register``, tests/synth/conftest.py)."""
 import pytest
 
 from nybble.synth.energy import (ENERGY_CATEGORIES, GENERIC_45NM, EnergyModel, categorise,
                                  net_capacitance, netlist_energy)
-from nybble.synth.netlist import Netlist
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
 
-def _netlist():
-    # a (n1) -> NOT (n2, in module "product_0") -> DFF (n3, output q); clk is n4
-    return Netlist(
-        top="top", verilog="", inputs={"a": 1, "clk": 1}, outputs={"q": 1},
-        port_nets={"a": ["n1"], "clk": ["n4"], "q": ["n3"]}, nets=["n1", "n2", "n3", "n4"],
-        driver={"n1": ["input", "", "input"], "n2": ["$_NOT_", "product_0", "logic"],
-                "n3": ["$_DFF_P_", "", "ff"], "n4": ["input", "", "input"]},
-        loads={"n1": [["$_NOT_", "A"]], "n2": [["$_DFF_P_", "D"]],
-               "n4": [["$_DFF_P_", "C"]]},
-        output_nets=["n3"], cell_types={"$_NOT_": 1, "$_DFF_P_": 1}, seconds=0.0)
-
-
-def test_capacitance_by_hand():
+def test_capacitance_by_hand(inverter_register):
     # input 0 + NOT pin 2 + wire 1; NOT 2 + D pin 2 + wire 1; DFF 8 + port 2; C pin 8 + wire 1
-    assert net_capacitance(_netlist()) == {"n1": 3, "n2": 5, "n3": 10, "n4": 9}
+    assert net_capacitance(inverter_register) == {"n1": 3, "n2": 5, "n3": 10, "n4": 9}
 
 
-def test_categories():
-    assert categorise(_netlist()) == {"n1": "inputs", "n2": "multiplier", "n3": "registers",
+def test_categories(inverter_register):
+    assert categorise(inverter_register) == {"n1": "inputs", "n2": "multiplier", "n3": "registers",
                                       "n4": "clock"}
 
 
-def test_energy_by_hand():
+def test_energy_by_hand(inverter_register):
     model = EnergyModel("test", volts=1.0, unit_ff=2.0)
-    e = netlist_energy(_netlist(), {"n1": 4, "n2": 4, "n3": 3, "n4": 10}, model=model)
+    e = netlist_energy(inverter_register, {"n1": 4, "n2": 4, "n3": 3, "n4": 10}, model=model)
     unit_toggles = 4 * 3 + 4 * 5 + 3 * 10 + 10 * 9
     pj = 2.0e-3 * 1.0 ** 2 / 2  # one unit, one transition: C V^2 / 2
     assert e["toggles"] == 21 and e["leakage_nw"] is None
@@ -42,18 +30,18 @@ def test_energy_by_hand():
     assert sum(e["categories"].values()) == pytest.approx(e["total"])
 
 
-def test_no_toggles_no_energy():
-    e = netlist_energy(_netlist(), dict.fromkeys(["n1", "n2", "n3", "n4"], 0))
+def test_no_toggles_no_energy(inverter_register):
+    e = netlist_energy(inverter_register, dict.fromkeys(["n1", "n2", "n3", "n4"], 0))
     assert e["total"] == 0.0
 
 
-def test_errors():
+def test_errors(inverter_register):
     with pytest.raises(ParameterError, match="toggles must cover every net of the netlist; "
                                              r"missing 1 \(first: \['n4'\]\)"):
-        netlist_energy(_netlist(), {"n1": 1, "n2": 1, "n3": 1})
+        netlist_energy(inverter_register, {"n1": 1, "n2": 1, "n3": 1})
     with pytest.raises(ParameterTypeError, match="model must be an EnergyModel or a "
                                                  "LibertyModel"):
-        netlist_energy(_netlist(), {}, model="45nm")
+        netlist_energy(inverter_register, {}, model="45nm")
     with pytest.raises(ParameterError, match="volts must be a positive number, not 0"):
         EnergyModel("x", volts=0, unit_ff=1.0)
 

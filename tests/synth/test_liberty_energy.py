@@ -3,7 +3,6 @@ import pytest
 
 from nybble.synth.energy import netlist_energy
 from nybble.synth.liberty_energy import GENERIC_FUNCTIONS, read_liberty_model
-from nybble.synth.netlist import Netlist
 from nybble.sw.errors import InputFileError, ParameterError
 
 # (name, area, leakage nW, {pin: capacitance pF}, function); no AND-NOT / OR-NOT cell and an
@@ -67,16 +66,8 @@ def test_every_generic_gate_is_matched(model):
     assert model.cells["$_DFF_N_"]["cells"] == ["DFFN"]
 
 
-def test_energy_and_leakage(model):
-    netlist = Netlist(
-        top="top", verilog="", inputs={"a": 1, "clk": 1}, outputs={"q": 1},
-        port_nets={"a": ["n1"], "clk": ["n4"], "q": ["n3"]}, nets=["n1", "n2", "n3", "n4"],
-        driver={"n1": ["input", "", "input"], "n2": ["$_NOT_", "", "logic"],
-                "n3": ["$_DFF_P_", "", "ff"], "n4": ["input", "", "input"]},
-        loads={"n1": [["$_NOT_", "A"]], "n2": [["$_DFF_P_", "D"]],
-               "n4": [["$_DFF_P_", "C"]]},
-        output_nets=["n3"], cell_types={"$_NOT_": 1, "$_DFF_P_": 1}, seconds=0.0)
-    e = netlist_energy(netlist, {"n1": 4, "n2": 4, "n3": 3, "n4": 10}, model=model)
+def test_energy_and_leakage(model, inverter_register):
+    e = netlist_energy(inverter_register, {"n1": 4, "n2": 4, "n3": 3, "n4": 10}, model=model)
     # fF x transitions: n1 2 x 4, n2 2 x 4, n3 0 (drives only the port), clock 9 x 10
     assert e["total"] == pytest.approx((8 + 8 + 90) * 1e-3 * 1.2 ** 2 / 2)
     assert e["leakage_nw"] == pytest.approx(0.1 + 1.5)
