@@ -48,9 +48,8 @@ def plot_energy(report, path):
         ax.set_xticks(range(len(kinds)))
         ax.set_xticklabels(kinds, rotation=45, ha="right")
         ax.legend(fontsize=8)
-    model = report["model"]
-    fig.suptitle(f"Netlist switching energy, {model['node']}, {model['volts']:g} V "
-                 f"(generic gates, calibrated on Horowitz 2014; leakage omitted)", fontsize=10)
+    fig.suptitle("Netlist switching energy: " + report["model"]["description"], fontsize=9,
+                 wrap=True)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,6 @@ def test_plot_written(tmp_path):
              "breakdown_pj_per_mac": {c: e / len(ENERGY_CATEGORIES) for c in ENERGY_CATEGORIES}}
             for pe, data, e in (("int4", "uniform", 1.0), ("int4", "digits", 0.7),
                                 ("int8", "uniform", 2.0), ("int8", "digits", 1.1))]
-    report = {"rows": rows, "model": {"node": "45 nm", "volts": 0.9}}
+    report = {"rows": rows, "model": {"description": "generic gates, 45 nm, 0.9 V"}}
     path = plot_energy(report, tmp_path / "sub" / "e.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
