@@ -52,6 +52,17 @@ def test_bad_input(run_cli, argv, message):
     assert rc == 2 and message in err and "Traceback" not in err
 
 
+def test_gemm_energy_flag(run_cli):
+    # `nybble gemm --energy` (the hook in cli/cmd_gemm.py) on the Amaranth simulator
+    rc, out, err = run_cli(["gemm", "--array", "2x2", "--m", "2", "--n", "2", "--k", "8",
+                            "--sim", "amaranth", "--energy", "--json"])
+    assert rc == 0, err
+    e = json.loads(out)["energy"]
+    assert e["macs"] == 32 and e["compute_pj"] > 0 and e["sram_pj"] > 0
+    rc, out, err = run_cli(["gemm", "--array", "2x2", "--scheme", "mxfp4", "--energy"])
+    assert rc == 2 and "--energy takes MAC and dot-product PE kinds" in err
+
+
 OSU018 = "/usr/share/qflow/tech/osu018/osu018_stdcells.lib"
 
 
