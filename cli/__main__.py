@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "cmd_verilog",
     "cmd_fpga",
     "cmd_cost",
+    "cmd_energy",
     "cmd_cache",
     "cmd_example",
 ]

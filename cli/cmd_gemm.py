@@ -52,6 +52,9 @@ def register(sub):
     p.add_argument("--area", action="store_true",
                    help="also report the PEs' synthesized area (Yosys, cached): one PE x "
                         "rows x cols")
+    p.add_argument("--energy", action="store_true",
+                   help="also report compute energy (one PE's netlist on the run's operands) "
+                        "and memory energy (the run's buffer and external traffic)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
 
@@ -150,6 +153,9 @@ def run(args):
             raise UsageError(f"a {args.m}x{args.k} @ {args.k}x{args.n} GEMM has {elements:,} "
                              f"operand elements; the simulated array holds at most "
                              f"{MAX_BUFFER_BITS // 4:,}: use a smaller --m/--n/--k")
+    if args.energy and wants_block(args):
+        raise UsageError("--energy takes MAC and dot-product PE kinds, not block-scaled "
+                         "schemes")
     sim = _simulator(args)
     if sim == "icarus" and "icarus" not in available_simulators():
         raise UsageError("--cocotb --sim icarus needs Icarus Verilog (iverilog), which is not "
@@ -196,6 +202,8 @@ def run(args):
         out["waves"] = args.waves
     if args.area:
         out["area"] = _pe_array_area(cfg, args.build_dir)
+    if args.energy:
+        out["energy"] = _energy(cfg, sched, a, b, args)
     emit(args, out, _text(cfg, check, out))
     return 1 if check.mismatches else 0
 
@@ -272,7 +280,21 @@ def _text(cfg, check, out):
         lines.append(f"  area (Yosys generic, PEs only): {ar['pe_transistors']} transistors / "
                      f"{ar['pe_cells']} cells per PE x {cfg.pes} = "
                      f"{ar['array_transistors']} transistors")
+    if "energy" in out:
+        e = out["energy"]
+        lines.append(f"  energy: compute {e['compute_pj']:.4g} pJ ({e['pe_pj_per_mac']:.3f} "
+                     f"pJ/MAC), SRAM {e['sram_pj']:.4g} pJ, DRAM {e['dram_pj'][0]:.4g}-"
+                     f"{e['dram_pj'][1]:.4g} pJ; compute share {e['compute_share'][1]:.1%}-"
+                     f"{e['compute_share'][0]:.1%}")
     return "\n".join(lines)
+
+
+def _energy(cfg, sched, a, b, args):
+    """``--energy``: :func:`nybble.sim.gemm_energy.gemm_energy` of the run."""
+    from nybble.sim.gemm_energy import gemm_energy
+    print("measuring energy on the PE's netlist (Yosys + Verilator, cached) ...",
+          file=sys.stderr)
+    return gemm_energy(cfg, sched, a, b, build_dir=args.build_dir, log=sys.stderr)
 
 
 def _pe_array_area(cfg, build_dir):

@@ -34,6 +34,8 @@ CASES = {
                 ["verilog", "--pe", "int4", "-o", "{tmp}/pe.v", "--name", "9bad"]),
     "fpga": (None, ["fpga", "--board", "nope", "--pe", "int4", "--array", "2x2"]),
     "cost": (None, ["cost", "--jobs", "0"]),
+    "energy": (["energy", "--pe", "int4", "--data", "uniform", "--macs", "64", "--no-anchors",
+                "--no-area"], ["energy", "--pe", "mxfp4"]),
     "cache": (["cache", "info", "--build-dir", "{tmp}/build"],
               ["cache", "info", "--build-dir", "{tmp}/x.npy"]),
     "example": (["example", "X.npy", "--out", "{tmp}/ex"], ["example", "nope"]),

@@ -116,3 +116,18 @@ def hier_verilog():
 def shared_cache(tmp_path_factory):
     """One Yosys cache for the session, so each design is synthesised once across tests."""
     return tmp_path_factory.mktemp("yosys-cache")
+
+
+@pytest.fixture
+def inverter_register():
+    """A netlist small enough to count by hand: input ``a`` (n1) -> NOT (n2, in module
+    ``product_0``) -> flip-flop (n3, output ``q``), clock ``clk`` (n4)."""
+    from nybble.synth.netlist import Netlist
+    return Netlist(
+        top="top", verilog="", inputs={"a": 1, "clk": 1}, outputs={"q": 1},
+        port_nets={"a": ["n1"], "clk": ["n4"], "q": ["n3"]}, nets=["n1", "n2", "n3", "n4"],
+        driver={"n1": ["input", "", "input"], "n2": ["$_NOT_", "product_0", "logic"],
+                "n3": ["$_DFF_P_", "", "ff"], "n4": ["input", "", "input"]},
+        loads={"n1": [["$_NOT_", "A"]], "n2": [["$_DFF_P_", "D"]],
+               "n4": [["$_DFF_P_", "C"]]},
+        output_nets=["n3"], cell_types={"$_NOT_": 1, "$_DFF_P_": 1}, seconds=0.0)
