@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "cmd_cost",
     "cmd_cache",
     "cmd_example",
+    "cmd_explore",
 ]
 
 
