@@ -29,7 +29,7 @@ import dataclasses
 
 from nybble.hw.kinds import pe_kind
 from nybble.sim.cycles import gemm_cycles
-from nybble.synth.area import array_area, convention_acc_bits
+from nybble.synth.area import array_area
 from .accuracy import numerics_of
 
 __all__ = ["Context", "METRICS", "ARRAY_DEPTH", "missing", "is_missing", "area", "clock",
@@ -54,6 +54,12 @@ def _number(row, key):
     return None if value is None or is_missing(value) else value
 
 
+def _why(row, key):
+    """Why ``row[key]`` is not a number: its own "missing" text, or that it was not run."""
+    value = row.get(key)
+    return value if is_missing(value) else missing(f"{key} (its metric was not run)")
+
+
 @dataclasses.dataclass(frozen=True)
 class Context:
     """What every metric of one sweep shares (module docstring)."""
@@ -62,12 +68,12 @@ class Context:
     liberty: str | None = None
     cache_dir: str | None = None
     build_dir: str = "build"
+    metrics: tuple = ()     # the metric functions to run (empty: METRICS)
 
 
 def point_config(point):
     """The :class:`~nybble.hw.config.ArrayConfig` the point is synthesised and timed as."""
-    return point.config(acc_bits=convention_acc_bits(point.pe), a_depth=ARRAY_DEPTH,
-                        b_depth=ARRAY_DEPTH, c_depth=ARRAY_DEPTH)
+    return point.config(a_depth=ARRAY_DEPTH, b_depth=ARRAY_DEPTH, c_depth=ARRAY_DEPTH)
 
 
 _BITSERIAL = "bit-serial arrays (issue bitserial; the systolic array hosts single-cycle PEs)"
@@ -119,7 +125,7 @@ def stalls(point, ctx, row):
 def time(point, ctx, row):
     clk, cyc = _number(row, "clock_mhz"), _number(row, "cycles")
     if clk is None or cyc is None:
-        why = row["clock_mhz"] if clk is None else row["cycles"]
+        why = _why(row, "clock_mhz") if clk is None else _why(row, "cycles")
         return {"latency_s": why, "macs_per_s": why}
     latency = cyc / (clk * 1e6)
     return {"latency_s": latency, "macs_per_s": ctx.workload.macs / latency}
@@ -150,14 +156,16 @@ def merit(point, ctx, row):
     mps, mm2 = _number(row, "macs_per_s"), _number(row, "area_mm2")
     out = {}
     out["macs_per_cycle_per_mtransistor"] = (mpc / (tr / 1e6) if tr and mpc is not None
-                                             else row["transistors"] if tr is None
-                                             else row["macs_per_cycle"])
+                                             else _why(row, "transistors") if tr is None
+                                             else _why(row, "macs_per_cycle"))
     out["macs_per_s_per_mtransistor"] = (mps / (tr / 1e6) if tr and mps is not None
-                                         else row["transistors"] if tr is None
-                                         else row["macs_per_s"])
+                                         else _why(row, "transistors") if tr is None
+                                         else _why(row, "macs_per_s"))
     out["macs_per_s_per_mm2"] = (mps / mm2 if mm2 and mps is not None
-                                 else row["area_mm2"] if mm2 is None else row["macs_per_s"])
-    out["inferences_per_j"] = row["inferences_per_j"]
+                                 else _why(row, "area_mm2") if mm2 is None
+                                 else _why(row, "macs_per_s"))
+    ipj = row.get("inferences_per_j")
+    out["inferences_per_j"] = ipj if ipj is not None else _why(row, "inferences_per_j")
     return out
 
 
@@ -166,10 +174,11 @@ METRICS = (area, clock, cycles, stalls, time, energy, accuracy, merit)
 
 
 def evaluate_point(point, ctx):
-    """One row: the point's fields, ``label``, ``pe_formats`` and every metric's columns."""
+    """One row: the point's fields, ``label``, ``pe_formats`` and the columns of every metric
+    of ``ctx.metrics`` (default :data:`METRICS`)."""
     kind = pe_kind(point.pe)
     row = dict(point.as_dict(), label=point.label, array=point.array,
                pe_formats=" x ".join(kind.formats[:2]))
-    for fn in METRICS:
+    for fn in ctx.metrics or METRICS:
         row.update(fn(point, ctx, row))
     return row

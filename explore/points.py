@@ -21,6 +21,7 @@ import os
 
 from nybble.hw.config import DATAFLOWS, ArrayConfig
 from nybble.hw.kinds import pe_kind
+from nybble.synth.area import convention_acc_bits
 from nybble.sw.errors import InputFileError, ParameterError, ParameterTypeError
 
 __all__ = ["DesignPoint", "cross_product", "read_points", "POINT_FIELDS"]
@@ -91,10 +92,11 @@ class DesignPoint:
         return text
 
     def config(self, **changes):
-        """The :class:`~nybble.hw.config.ArrayConfig` of this point (32-bit accumulators as
-        ``nybble cost`` compares them, :func:`nybble.synth.area.convention_acc_bits`, is
-        applied by the area metric; this one keeps the config defaults)."""
-        kw = dict(rows=self.rows, cols=self.cols, pe=self.pe, dataflow=self.dataflow)
+        """The :class:`~nybble.hw.config.ArrayConfig` of this point, accumulators as
+        ``nybble cost`` compares PEs (:func:`nybble.synth.area.convention_acc_bits`: 32 bits
+        where one step fits, else the kind's own); ``changes`` override fields."""
+        kw = dict(rows=self.rows, cols=self.cols, pe=self.pe, dataflow=self.dataflow,
+                  acc_bits=convention_acc_bits(self.pe))
         if self.clock_mhz is not None:
             kw["clock_mhz"] = self.clock_mhz
         kw.update(changes)

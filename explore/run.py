@@ -41,7 +41,7 @@ import nybble.synth
 from nybble.synth.cache import ResultCache, cache_key, default_cache_dir
 from nybble.sw.errors import ParameterError, ParameterTypeError
 from .accuracy import numerics_of, weights_digest, workload_accuracy
-from .metrics import Context, evaluate_point, is_missing
+from .metrics import METRICS, Context, evaluate_point, is_missing
 from .points import DesignPoint
 
 __all__ = ["ExploreTable", "explore", "local_executor", "dask_executor", "sources_digest",
@@ -129,7 +129,8 @@ def _json_roundtrip(value):
 
 
 def explore(points, workload, *, weights=None, executor=None, workers=None, liberty=None,
-            cache_dir=None, build_dir="build", progress=True, use_cache=True, skipped=()):
+            cache_dir=None, build_dir="build", progress=True, use_cache=True, skipped=(),
+            metrics=None):
     """Evaluate ``points`` (:class:`~nybble.explore.points.DesignPoint` s) on ``workload``
     (:class:`~nybble.explore.workload.Workload`); returns an :class:`ExploreTable`.
 
@@ -138,16 +139,23 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
     for um^2 (None: transistors only).  ``cache_dir``: Yosys cache (default
     ``$NYBBLE_CACHE/yosys``); the explorer's own cache is ``<cache root>/explore``.
     ``progress``: a tqdm bar on stderr; ``skipped``: points the caller dropped (listed in
-    the table as they are)."""
+    the table as they are); ``metrics``: the metric functions to run (default
+    :data:`nybble.explore.metrics.METRICS`; e.g. without ``area`` when no synthesis is
+    wanted -- its columns are then absent and the figures of merit say so).
+
+    Paths: with a local pool the cache and build directories are made absolute here, so the
+    worker processes use the same ones; Dask workers use the ones given (None: their own
+    defaults), since they may run on other machines."""
     points = list(points)
     if not points:
         raise ParameterError("points must list at least one design point")
     for p in points:
         if not isinstance(p, DesignPoint):
             raise ParameterTypeError(f"points must be DesignPoint objects, not {p!r}")
+    metrics = tuple(metrics) if metrics is not None else METRICS
     store = ResultCache(default_cache_dir("explore"))
     base = [CACHE_SCHEMA, sources_digest(), workload.digest(), weights_digest(weights),
-            str(liberty)]
+            str(liberty), ",".join(f"{fn.__module__}.{fn.__qualname__}" for fn in metrics)]
     point_keys = [cache_key(*base, "point", json.dumps(p.as_dict(), sort_keys=True))
                   for p in points]
     rows = [store.get(k) if use_cache else None for k in point_keys]
@@ -161,8 +169,12 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
     try:
         accuracy = _accuracies([points[i] for i in todo], workload, weights, executor, store,
                                base, use_cache, bar)
-        ctx = Context(workload, accuracy, liberty, None if cache_dir is None
-                      else os.fspath(cache_dir), build_dir)
+        if not _is_dask(executor):
+            cache_dir = os.path.abspath(cache_dir if cache_dir is not None
+                                        else default_cache_dir("yosys"))
+            build_dir = os.path.abspath(build_dir)
+        ctx = Context(workload, accuracy, liberty,
+                      None if cache_dir is None else os.fspath(cache_dir), build_dir, metrics)
         groups = {}
         for i in todo:
             p = points[i]
