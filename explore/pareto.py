@@ -97,12 +97,16 @@ def numeric(row, key):
 
 
 def pareto_front(rows, x, y):
-    """Indices of the rows not dominated in (``x``, ``y``), both maximised, sorted by ``x``;
-    rows where either is missing take no part."""
+    """Indices of the rows not dominated in (``x``, ``y``), both maximised, sorted by ``x``
+    (of rows with equal values, the first); rows where either is missing take no part."""
     pts = [(i, numeric(r, x), numeric(r, y)) for i, r in enumerate(rows)]
     pts = [p for p in pts if p[1] is not None and p[2] is not None]
-    front = [i for i, a, b in pts
-             if not any((a2 >= a and b2 >= b) and (a2 > a or b2 > b) for _, a2, b2 in pts)]
+    front, seen = [], set()
+    for i, a, b in pts:
+        dominated = any((a2 >= a and b2 >= b) and (a2 > a or b2 > b) for _, a2, b2 in pts)
+        if not dominated and (a, b) not in seen:   # equal points: the first stands for all
+            seen.add((a, b))
+            front.append(i)
     return sorted(front, key=lambda i: (rows[i][x], rows[i][y]))
 
 

@@ -38,16 +38,20 @@ def scalar_columns(rows):
 
 
 def plot_pareto(rows, x, y, path, *, title, xlabel, ylabel):
-    """Scatter of every row with numbers for ``x`` and ``y``, the Pareto front (both
-    maximised) joined, int8 / int16 baselines marked; returns ``path`` or None when no row
-    has both."""
+    """Scatter of every row with numbers for ``x`` and ``y`` (coloured by PE kind), the
+    Pareto front (both maximised) joined, int8 / int16 baselines marked; returns ``path`` or
+    None when no row has both."""
     pts = [(i, numeric(r, x), numeric(r, y)) for i, r in enumerate(rows)]
     pts = [p for p in pts if p[1] is not None and p[2] is not None]
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    ax.scatter([p[1] for p in pts], [p[2] for p in pts], s=18, c="#4c72b0", alpha=0.55,
-               label="design points")
+    fig, ax = plt.subplots(figsize=(9, 6))
+    kinds = list(dict.fromkeys(rows[p[0]]["pe"] for p in pts))
+    colours = plt.get_cmap("tab20")
+    for n, kind in enumerate(kinds):
+        mine = [p for p in pts if rows[p[0]]["pe"] == kind]
+        ax.scatter([p[1] for p in mine], [p[2] for p in mine], s=18, alpha=0.6,
+                   color=colours(n % 20), label=kind)
     for name, (marker, colour) in _MARKERS.items():
         base = [p for p in pts if baseline_of(rows[p[0]]) == name]
         if base:
@@ -66,7 +70,7 @@ def plot_pareto(rows, x, y, path, *, title, xlabel, ylabel):
         ax.set_yscale("log")
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

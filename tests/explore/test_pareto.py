@@ -58,3 +58,8 @@ def test_best_point_says_why_the_others_lost():
     assert v["best"] == 2 and "transistors 2e+06 < 4e+06 of the best" in v["reasons"][1]
     with pytest.raises(ParameterError, match="objective: unknown column 'speed'"):
         best_point(ROWS, [], "speed")
+
+
+def test_equal_points_stand_once_on_the_front():
+    rows = [dict(ROWS[0]), dict(ROWS[0], label="a2"), dict(ROWS[1])]
+    assert pareto_front(rows, "cosine_layer_min", "macs_per_cycle_per_mtransistor") == [0, 2]

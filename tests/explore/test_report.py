@@ -6,13 +6,13 @@ from nybble.explore.report import plot_pareto, scalar_columns, write_report
 from nybble.explore.run import ExploreTable
 
 ROWS = [
-    {"label": "int4 4x4 os", "pe_formats": "int4 x int4", "transistors": 1e6,
+    {"label": "int4 4x4 os", "pe": "int4", "pe_formats": "int4 x int4", "transistors": 1e6,
      "cosine_layer_min": 0.90, "macs_per_cycle_per_mtransistor": 60.0,
      "inferences_per_j": "missing: the energy model", "layer_cycles": [{"name": "fc1"}]},
-    {"label": "int8 4x4 os", "pe_formats": "int8 x int8", "transistors": 2e6,
+    {"label": "int8 4x4 os", "pe": "int8", "pe_formats": "int8 x int8", "transistors": 2e6,
      "cosine_layer_min": 0.99, "macs_per_cycle_per_mtransistor": 30.0,
      "inferences_per_j": "missing: the energy model", "layer_cycles": []},
-    {"label": "int16 4x4 os", "pe_formats": "int16 x int16", "transistors": 4e6,
+    {"label": "int16 4x4 os", "pe": "int16", "pe_formats": "int16 x int16", "transistors": 4e6,
      "cosine_layer_min": 0.98, "macs_per_cycle_per_mtransistor": 10.0,
      "inferences_per_j": "missing: the energy model", "layer_cycles": []},
 ]
@@ -29,7 +29,7 @@ def test_write_report_files(tmp_path):
     assert (tmp_path / "pareto_throughput.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "pareto_energy.png").exists()   # energy is missing
     csv_head = (tmp_path / "explore.csv").read_text().splitlines()[0]
-    assert "layer_cycles" not in csv_head and csv_head.startswith("label,")
+    assert "layer_cycles" not in csv_head and csv_head.startswith("label,pe,")
     doc = json.loads((tmp_path / "explore.json").read_text())
     assert doc["rows"][0]["layer_cycles"] == [{"name": "fc1"}]
     assert doc["constraint"]["best"] == 1
@@ -42,4 +42,4 @@ def test_write_report_files(tmp_path):
 def test_plot_needs_numbers(tmp_path):
     assert plot_pareto(ROWS, "cosine_layer_min", "inferences_per_j", tmp_path / "e.png",
                        title="t", xlabel="x", ylabel="y") is None
-    assert scalar_columns(ROWS)[:3] == ["label", "pe_formats", "transistors"]
+    assert scalar_columns(ROWS)[:3] == ["label", "pe", "pe_formats"]
