@@ -11,7 +11,8 @@ format; the scale maps the row's max magnitude to the format's largest symmetric
 (:func:`nybble.sw.quantize` with a per-channel :class:`~nybble.sw.quantize.Scheme`).
 Block-scaled PEs (``mxfp4``, ``nvfp4``, ``mxint8``, ``q4_0``) apply their own scheme, blocks
 along K, to both operands.  The bit-serial PE: int8 activations, its first weight data type
-(int4) per channel.
+(int4) per channel.  The L-Mul kinds approximate their products, which no quantizer
+describes: their accuracy columns say "missing".
 
 Operands (:func:`layer_operands`)
 ---------------------------------
@@ -45,6 +46,7 @@ import numpy as np
 from nybble.analysis.stability import predict_chain
 from nybble.hw.kinds import pe_kind
 from nybble.sw.formats import get_format
+from nybble.sw.errors import ParameterError
 from nybble.sw.quantize import Scheme, get_scheme, quantize
 
 __all__ = ["Numerics", "numerics_of", "synthetic_activations", "synthetic_weights",
@@ -89,8 +91,11 @@ def _per_channel(fmt):
 
 
 def numerics_of(pe):
-    """:class:`Numerics` of PE kind ``pe`` (module docstring)."""
+    """:class:`Numerics` of PE kind ``pe`` (module docstring); None for the L-Mul kinds, whose
+    approximate products a quantizer does not describe."""
     kind = pe_kind(pe)
+    if kind.options.get("product") == "lmul":
+        return None
     if kind.pe == "block":
         sch = get_scheme(_BLOCK_SCHEMES[kind.name])
         return Numerics(sch, sch, f"{sch.name} on both operands (blocks along K)")
@@ -206,6 +211,9 @@ def workload_accuracy(pe, workload, weights=None):
     when every layer is exact),
     ``cosine`` (predicted end to end; None without weight layers) and ``predicted_scope``."""
     numerics = numerics_of(pe)
+    if numerics is None:
+        raise ParameterError(f"PE kind {pe!r} computes approximate (L-Mul) products; its "
+                             f"accuracy is not a quantizer's")
     rows, seen = [], {}
     for layer in workload.layers:
         key = (layer.name, layer.m, layer.n, layer.k)

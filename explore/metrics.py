@@ -136,8 +136,16 @@ def energy(point, ctx, row):
     return {"energy_j": what, "inferences_per_j": what}
 
 
+_ACCURACY_COLUMNS = ("numerics", "cosine_predicted", "predicted_scope", "cosine_layer_min",
+                     "sqnr_db_layer_min", "sqnr_db_mean")
+
+
 def accuracy(point, ctx, row):
-    from_numerics = ctx.accuracy[_numerics_key(point)]
+    numerics = numerics_of(point.pe)
+    if numerics is None:
+        what = missing("an accuracy model of L-Mul's approximate products")
+        return dict({c: what for c in _ACCURACY_COLUMNS}, layer_accuracy=[])
+    from_numerics = ctx.accuracy[numerics.key]
     return {"numerics": from_numerics["numerics"],
             "cosine_predicted": from_numerics["cosine"],
             "predicted_scope": from_numerics["predicted_scope"],
@@ -145,10 +153,6 @@ def accuracy(point, ctx, row):
             "sqnr_db_layer_min": from_numerics["layer_sqnr_db_min"],
             "sqnr_db_mean": from_numerics["layer_sqnr_db_mean"],
             "layer_accuracy": from_numerics["layers"]}
-
-
-def _numerics_key(point):
-    return numerics_of(point.pe).key
 
 
 def merit(point, ctx, row):

@@ -209,7 +209,9 @@ def _accuracies(points, workload, weights, executor, store, base, use_cache, bar
     """``{numerics key: workload_accuracy}`` for the numerics of ``points``, cached."""
     by_key = {}
     for p in points:
-        by_key.setdefault(numerics_of(p.pe).key, p.pe)
+        numerics = numerics_of(p.pe)
+        if numerics is not None:
+            by_key.setdefault(numerics.key, p.pe)
     out, futures = {}, {}
     for key, pe in by_key.items():
         ckey = cache_key(*base, "accuracy", key)

@@ -88,3 +88,14 @@ def test_area_is_the_cost_array_synthesis(tmp_path, tiny_topology):
     assert row["macs_per_cycle_per_mtransistor"] == pytest.approx(
         row["macs_per_cycle"] / (ref.transistors / 1e6))
     assert is_missing(row["area_um2"])
+
+
+def test_lmul_accuracy_is_missing(tiny_topology):
+    from nybble.sw.errors import ParameterError
+    w = load_workload(tiny_topology)
+    assert numerics_of("lmul_fp4_e2m1") is None
+    with pytest.raises(ParameterError, match="approximate \\(L-Mul\\) products"):
+        workload_accuracy("lmul_fp4_e2m1", w)
+    row = evaluate_point(DesignPoint("lmul_fp4_e2m1", 2, 2), Context(w, {}, metrics=NO_AREA))
+    assert row["cosine_layer_min"] == "missing: an accuracy model of L-Mul's approximate products"
+    assert isinstance(row["cycles"], int)
