@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "cmd_energy",
     "cmd_cache",
     "cmd_example",
+    "cmd_explore",
 ]
 
 

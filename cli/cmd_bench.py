@@ -43,6 +43,19 @@ def register(sub):
                                         "a user runs it: how many get a clean one-line error")
     er.add_argument("--json", action="store_true", help="print one JSON document")
     er.set_defaults(func=bench_errors)
+    ex = bsub.add_parser("explore", help="a cold nybble explore sweep on 1 and 2 Dask workers "
+                                         "(LocalCluster), side by side: the speed-up")
+    ex.add_argument("--pe", default="int4,int8,fp4_e2m1", metavar="KIND,...",
+                    help="PE kinds (default int4,int8,fp4_e2m1)")
+    ex.add_argument("--array", default="1x2,2x2", metavar="RxC,...",
+                    help="array shapes (default 1x2,2x2: 12 syntheses with both dataflows)")
+    ex.add_argument("--dataflow", default="os,ws", metavar="os,ws", help="default os,ws")
+    ex.add_argument("--workload", default="llama-7b", help="as nybble explore (default "
+                                                         "llama-7b, decode)")
+    ex.add_argument("--workers", default="1,2", metavar="N,...",
+                    help="worker counts, run in turn (default 1,2)")
+    ex.add_argument("--json", action="store_true", help="print one JSON document")
+    ex.set_defaults(func=bench_explore)
     p.set_defaults(func=lambda args: p.print_help())
 
 
@@ -176,3 +189,29 @@ def bench_errors(args):
     emit(args, {"classes": {c: {"clean": v[0], "tried": v[1]} for c, v in s.items()},
                 "clean": clean, "tried": len(rows), "cases": rows}, "\n".join(lines))
     return 0 if clean == len(rows) else 1
+
+
+def bench_explore(args):
+    """The same cold sweep on each worker count (:func:`nybble.explore.bench.dask_speedup`);
+    exit 1 when the tables differ."""
+    from nybble.explore import cross_product, load_workload
+    from nybble.explore.bench import dask_speedup
+    try:
+        counts = [int(c) for c in args.workers.split(",")]
+    except ValueError:
+        raise UsageError(f"--workers must be a comma-separated list of integers, not "
+                         f"{args.workers!r}") from None
+    if not counts or min(counts) < 1:
+        raise UsageError(f"--workers must list positive worker counts, not {args.workers!r}")
+    split = lambda text: [t for t in text.split(",") if t]
+    points, _ = cross_product(split(args.pe), split(args.array), split(args.dataflow))
+    workload = load_workload(args.workload, phase="decode" if args.workload == "llama-7b"
+                             else None)
+    print(f"bench explore: {len(points)} points, cold, on {counts} Dask workers",
+          file=sys.stderr)
+    res = dask_speedup(points, workload, worker_counts=counts)
+    lines = [f"{r['workers']} worker(s): {r['seconds']:.1f} s  speed-up "
+             f"{res['speedup'][str(r['workers'])]:.2f}x" for r in res["runs"]]
+    lines.append(f"{res['points']} points; tables equal: {res['tables_equal']}")
+    emit(args, res, "\n".join(lines))
+    return 0 if res["tables_equal"] else 1

@@ -2,7 +2,8 @@
 
 The layers point down only (``../shared/ARCHITECTURE.md``)::
 
-    cli  ->  sim  ->  synth  ->  hw  ->  sw          analysis -> sw
+    cli  ->  explore  ->  sim  ->  synth  ->  hw  ->  sw          analysis -> sw
+                                                             explore -> analysis
 
 and no module sits on an import cycle, function-local imports included.  Run as a script
 (``python tests/test_layers.py``) it prints the package edges and every module's imports.
@@ -14,11 +15,11 @@ import sys
 ROOT = Path(__file__).resolve().parents[1]
 
 #: package folder -> rank; a module may import only packages of a lower rank (or its own).
-#: ``analysis`` sits beside the layers: it may import sw, and only cli imports it.
-RANK = {"sw": 0, "hw": 1, "synth": 2, "sim": 3, "analysis": 1, "cli": 4}
+#: ``analysis`` sits beside the layers: it may import sw; explore and cli import it.
+RANK = {"sw": 0, "hw": 1, "synth": 2, "sim": 3, "analysis": 1, "explore": 4, "cli": 5}
 #: the import name of each folder (``cli/`` is the top-level ``nybble`` package)
 PACKAGE = {"sw": "nybble.sw", "hw": "nybble.hw", "synth": "nybble.synth", "sim": "nybble.sim",
-           "analysis": "nybble.analysis", "cli": "nybble"}
+           "analysis": "nybble.analysis", "explore": "nybble.explore", "cli": "nybble"}
 #: edges between packages of equal rank that are allowed (none)
 SIDEWAYS = set()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"sw": "nybble.sw", "hw": "nybble.hw", "synth": "nybble.synth", "sim": "nybble.sim",
-           "analysis": "nybble.analysis", "cli": "nybble"}
+           "analysis": "nybble.analysis", "explore": "nybble.explore", "cli": "nybble"}
 
 #: source module -> the test module that tests it (path below tests/)
 COVERED_BY = {

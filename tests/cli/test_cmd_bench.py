@@ -42,3 +42,10 @@ def test_bench_errors_counts_every_class(monkeypatch, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["clean"] == doc["tried"] == 2
     assert doc["classes"]["json"] == {"clean": 1, "tried": 1}
+
+
+def test_bench_explore_bad_workers(capsys):
+    assert main(["bench", "explore", "--workers", "0,2"]) == 2
+    assert capsys.readouterr().err == ("nybble bench: error: --workers must list positive "
+                                       "worker counts, not '0,2'\n")
+    assert main(["bench", "explore", "--workers", "one"]) == 2

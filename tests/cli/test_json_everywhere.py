@@ -39,6 +39,10 @@ CASES = {
     "cache": (["cache", "info", "--build-dir", "{tmp}/build"],
               ["cache", "info", "--build-dir", "{tmp}/x.npy"]),
     "example": (["example", "X.npy", "--out", "{tmp}/ex"], ["example", "nope"]),
+    "explore": (["explore", "--workload", "llama-7b", "--phase", "decode", "--seq-len", "16",
+                 "--pe", "bitserial", "--array", "2x2", "--out", "{tmp}/explore",
+                 "--workers", "1"],
+                ["explore", "--workload", "llama-7b", "--constraint", "area<<1"]),
 }
 
 

@@ -1,0 +1,230 @@
+"""Evaluate design points on an executor and return the table; cached by content, resumable.
+
+:func:`explore` is the library entry point::
+
+    table = explore(points, workload)                        # local process pool
+    table = explore(points, workload, executor=dask_client)  # a Dask distributed cluster
+
+Work is split so that nothing runs twice: first one task per distinct PE numerics (the
+accuracy of the format on the workload, :func:`nybble.explore.accuracy.workload_accuracy`),
+then one task per distinct synthesised array (PE kind x shape x dataflow), which evaluates
+every point sharing that array (bandwidths, clocks) with :func:`nybble.explore.metrics.
+evaluate_point`.  An executor is anything with ``submit(fn, *args)``: a
+:class:`concurrent.futures.Executor` or a :class:`distributed.Client` (Dask does the
+scheduling, retries and data movement; its futures are gathered with
+:func:`distributed.as_completed`).
+
+Caching: every row and every accuracy result is stored by the client as JSON under
+``<cache root>/explore`` (:func:`nybble.synth.cache.default_cache_dir`), keyed by the point,
+the workload, the user weights, the Liberty file and a digest of Nybble's sources; the Yosys
+runs behind the area are cached by :mod:`nybble.synth.yosys` on whichever machine ran them.
+An interrupted sweep keeps every finished row and resumes from there.  Progress (a tqdm bar)
+goes to stderr.
+"""
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import distributed
+from tqdm import tqdm
+
+import nybble.analysis
+import nybble.hw
+import nybble.sim
+import nybble.sw
+import nybble.synth
+from nybble.synth.cache import ResultCache, cache_key, default_cache_dir
+from nybble.sw.errors import ParameterError, ParameterTypeError
+from .accuracy import numerics_of, weights_digest, workload_accuracy
+from .metrics import METRICS, Context, evaluate_point, is_missing
+from .points import DesignPoint
+
+__all__ = ["ExploreTable", "explore", "local_executor", "dask_executor", "sources_digest",
+           "CACHE_SCHEMA"]
+
+CACHE_SCHEMA = "nybble.explore/1"
+
+
+def sources_digest():
+    """SHA-256 of every ``.py`` of the packages a row depends on (sw, hw, synth, sim,
+    analysis, explore): rows cached under an older tree are recomputed."""
+    digest = hashlib.sha256(CACHE_SCHEMA.encode())
+    folders = [Path(package.__file__).parent for package in
+               (nybble.sw, nybble.hw, nybble.synth, nybble.sim, nybble.analysis)]
+    for folder in folders + [Path(__file__).parent]:
+        for path in sorted(folder.glob("*.py")):
+            digest.update(folder.name.encode() + b"/" + path.name.encode() + b"\0"
+                          + path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass
+class ExploreTable:
+    """The result of :func:`explore`: ``rows`` (one dict per point, in the order of the
+    points), the ``workload`` (dict), ``skipped`` points with reasons, ``missing`` (column ->
+    what it waits for) and ``stats`` (``points``, ``cached``, ``computed``)."""
+    rows: list
+    workload: dict
+    skipped: list
+    missing: dict
+    stats: dict
+
+    def as_dict(self):
+        return {"workload": self.workload, "rows": self.rows, "skipped": self.skipped,
+                "missing": self.missing, "stats": self.stats}
+
+
+def local_executor(workers=None):
+    """A process pool of ``workers`` processes (default: the CPU count)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ParameterError(f"workers must be a positive integer, not {workers!r}")
+    return concurrent.futures.ProcessPoolExecutor(max_workers=workers)
+
+
+def dask_executor(address, timeout=30):
+    """A :class:`distributed.Client` connected to the scheduler at ``address``
+    (``tcp://HOST:8786``)."""
+    if not isinstance(address, str) or "://" not in address:
+        raise ParameterError(f"scheduler address must look like tcp://HOST:8786, not "
+                             f"{address!r}")
+    try:
+        return distributed.Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as e:
+        raise ParameterError(f"cannot reach the Dask scheduler at {address!r} ({e})") from None
+
+
+def _is_dask(executor):
+    return type(executor).__module__.startswith("distributed")
+
+
+def _completed(executor, futures):
+    if _is_dask(executor):
+        return distributed.as_completed(futures)
+    return concurrent.futures.as_completed(futures)
+
+
+def _submit(executor, fn, *args):
+    if _is_dask(executor):
+        return executor.submit(fn, *args, pure=False)
+    return executor.submit(fn, *args)
+
+
+def _accuracy_task(pe, workload, weights):
+    return workload_accuracy(pe, workload, weights)
+
+
+def _group_task(points, ctx):
+    return [evaluate_point(p, ctx) for p in points]
+
+
+def _json_roundtrip(value):
+    # rows are compared and cached as JSON: make the fresh ones identical to cached ones
+    return json.loads(json.dumps(value))
+
+
+def explore(points, workload, *, weights=None, executor=None, workers=None, liberty=None,
+            cache_dir=None, build_dir="build", progress=True, use_cache=True, skipped=(),
+            metrics=None):
+    """Evaluate ``points`` (:class:`~nybble.explore.points.DesignPoint` s) on ``workload``
+    (:class:`~nybble.explore.workload.Workload`); returns an :class:`ExploreTable`.
+
+    ``weights``: user weights ``{layer name: K x N array}`` (None: synthetic).  ``executor``:
+    where tasks run (None: a local process pool of ``workers``).  ``liberty``: Liberty file
+    for um^2 (None: transistors only).  ``cache_dir``: Yosys cache (default
+    ``$NYBBLE_CACHE/yosys``); the explorer's own cache is ``<cache root>/explore``.
+    ``progress``: a tqdm bar on stderr; ``skipped``: points the caller dropped (listed in
+    the table as they are); ``metrics``: the metric functions to run (default
+    :data:`nybble.explore.metrics.METRICS`; e.g. without ``area`` when no synthesis is
+    wanted -- its columns are then absent and the figures of merit say so).
+
+    Paths: with a local pool the cache and build directories are made absolute here, so the
+    worker processes use the same ones; Dask workers use the ones given (None: their own
+    defaults), since they may run on other machines."""
+    points = list(points)
+    if not points:
+        raise ParameterError("points must list at least one design point")
+    for p in points:
+        if not isinstance(p, DesignPoint):
+            raise ParameterTypeError(f"points must be DesignPoint objects, not {p!r}")
+    metrics = tuple(metrics) if metrics is not None else METRICS
+    store = ResultCache(default_cache_dir("explore"))
+    base = [CACHE_SCHEMA, sources_digest(), workload.digest(), weights_digest(weights),
+            str(liberty), ",".join(f"{fn.__module__}.{fn.__qualname__}" for fn in metrics)]
+    point_keys = [cache_key(*base, "point", json.dumps(p.as_dict(), sort_keys=True))
+                  for p in points]
+    rows = [store.get(k) if use_cache else None for k in point_keys]
+    todo = [i for i, r in enumerate(rows) if r is None]
+    cached = len(points) - len(todo)
+    own = executor is None and todo
+    if own:
+        executor = local_executor(workers)
+    bar = tqdm(total=len(points), initial=cached, desc="explore", unit="point",
+               file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    try:
+        accuracy = _accuracies([points[i] for i in todo], workload, weights, executor, store,
+                               base, use_cache, bar)
+        if not _is_dask(executor):
+            cache_dir = os.path.abspath(cache_dir if cache_dir is not None
+                                        else default_cache_dir("yosys"))
+            build_dir = os.path.abspath(build_dir)
+        ctx = Context(workload, accuracy, liberty,
+                      None if cache_dir is None else os.fspath(cache_dir), build_dir, metrics)
+        groups = {}
+        for i in todo:
+            p = points[i]
+            groups.setdefault((p.pe, p.rows, p.cols, p.dataflow), []).append(i)
+        futures = {_submit(executor, _group_task, [points[i] for i in idx], ctx): idx
+                   for idx in groups.values()}
+        try:
+            for future in _completed(executor, list(futures)):
+                idx = futures[future]
+                for i, row in zip(idx, future.result()):
+                    rows[i] = _json_roundtrip(row)
+                    store.put(point_keys[i], rows[i])
+                bar.update(len(idx))
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    finally:
+        bar.close()
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
+    missing = {}
+    for row in rows:
+        for key, value in row.items():
+            if is_missing(value):
+                missing.setdefault(key, value[len("missing:"):].strip())
+    return ExploreTable(rows, workload.as_dict(), list(skipped), missing,
+                        {"points": len(points), "cached": cached, "computed": len(todo)})
+
+
+def _accuracies(points, workload, weights, executor, store, base, use_cache, bar):
+    """``{numerics key: workload_accuracy}`` for the numerics of ``points``, cached."""
+    by_key = {}
+    for p in points:
+        numerics = numerics_of(p.pe)
+        if numerics is not None:
+            by_key.setdefault(numerics.key, p.pe)
+    out, futures = {}, {}
+    for key, pe in by_key.items():
+        ckey = cache_key(*base, "accuracy", key)
+        hit = store.get(ckey) if use_cache else None
+        if hit is not None:
+            out[key] = hit
+        else:
+            futures[_submit(executor, _accuracy_task, pe, workload, weights)] = (key, ckey)
+    if futures:
+        bar.set_postfix_str(f"accuracy of {len(futures)} formats")
+        for future in _completed(executor, list(futures)):
+            key, ckey = futures[future]
+            out[key] = _json_roundtrip(future.result())
+            store.put(ckey, out[key])
+        bar.set_postfix_str("")
+    return out
