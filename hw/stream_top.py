@@ -1,4 +1,4 @@
-"""A streaming array top: fixed double-buffered scratchpads fed through an external-memory port.
+r"""A streaming array top: fixed double-buffered scratchpads fed through an external-memory port.
 
 ::
 

@@ -107,8 +107,11 @@ class StreamCycles:
     scratchpad traffic in words (``a_writes`` ... ``c_reads``: C counts accumulators written by
     the drain and rows read by the writer); external bytes read / written at the port and
     ``bytes_per_cycle`` (both directions over ``cycles``); ``first_load_cycles``: the
-    issuer's wait for the first step's operands; ``bound``: ``"memory"`` when the issuer
-    stalled beyond that first load, else ``"compute"``.
+    issuer's wait for the first step's operands; ``read_busy_cycles`` / ``write_busy_cycles``:
+    cycles the read / write channel is occupied by bursts; ``issue_cycles``: ``tiles *
+    max(S, 2R - 1)``, what the array needs with no stall; ``bound``: ``"memory"`` when a
+    channel is busier than the array (``max(read, write busy) > issue_cycles``), else
+    ``"compute"``.
     """
 
     m: int
@@ -132,6 +135,9 @@ class StreamCycles:
     bytes_written: int
     bytes_per_cycle: float
     first_load_cycles: int
+    read_busy_cycles: int
+    write_busy_cycles: int
+    issue_cycles: int
     bound: str
 
     def as_dict(self):
@@ -165,7 +171,7 @@ def stream_cycles(config, stream, memory, m, n, k):
     f_prev = None           # first-issue cycle of the previous tile
     wl = []                 # last write beat per tile
     cap = []                # C tile complete
-    stalls = 0
+    stalls = read_busy = 0
     bytes_read = a_words_in = b_words_in = 0
     first_load = None
     step = 0
@@ -185,6 +191,7 @@ def stream_cycles(config, stream, memory, m, n, k):
             for kc, nk in enumerate(lengths):
                 # reader
                 t = max(reader_next, e[0] + 1 if step >= 2 else 0)
+                t0 = t
                 if chunked or (nt == 0 and kc == 0):
                     t += tx(nk * p.a_word_bytes, G * p.a_word_bytes)
                     bytes_read += nk * p.a_word_bytes
@@ -194,6 +201,7 @@ def stream_cycles(config, stream, memory, m, n, k):
                 b_words_in += nk
                 lb = t - 1
                 reader_next = t
+                read_busy += t - t0
                 if first_load is None:
                     first_load = lb
                 # issuer
@@ -222,6 +230,8 @@ def stream_cycles(config, stream, memory, m, n, k):
     cycles = wl[-1]
     bytes_written = T * R * p.row_bytes
     ideal = s.m * s.n * s.k / (R * C * s.lanes)
+    issue = T * max(S, 2 * R - 1)
+    write_busy = T * w_cycles
     return StreamCycles(
         m=s.m, n=s.n, k=s.k, cycles=cycles, stall_cycles=stalls,
         compute_cycles=cycles - stalls, ideal_cycles=ideal, utilization=ideal / cycles,
@@ -229,4 +239,5 @@ def stream_cycles(config, stream, memory, m, n, k):
         a_reads=T * S, b_reads=T * S, c_writes=T * R * C, c_reads=T * R,
         bytes_read=bytes_read, bytes_written=bytes_written,
         bytes_per_cycle=(bytes_read + bytes_written) / cycles,
-        first_load_cycles=first_load, bound="memory" if stalls > first_load else "compute")
+        first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,
+        issue_cycles=issue, bound="memory" if max(read_busy, write_busy) > issue else "compute")

@@ -27,7 +27,7 @@ from .stream_cycles import plan, stream_cycles
 from .stream_native import build_stream_native, run_stream_native
 
 __all__ = ["StreamRun", "StreamCheck", "memory_image", "read_results", "run_stream",
-           "check_stream_gemm", "stream_verilog", "STREAM_SIMULATORS"]
+           "check_stream_gemm", "stream_verilog", "run_stream_amaranth", "STREAM_SIMULATORS"]
 
 STREAM_SIMULATORS = ("verilator", "amaranth")
 
@@ -92,53 +92,57 @@ class StreamRun:
     plan: object = field(repr=False)
 
 
-def _run_amaranth(config, stream, memory, p, store):
+def run_stream_amaranth(config, stream, memory, jobs):
+    """Several jobs back to back on one simulated ``StreamTop(config, stream)``, no reset
+    between them: ``jobs`` is a list of ``(plan, store)`` (a :class:`StreamPlan` and its
+    memory image, updated in place); returns per job ``(c_bytes, cycles, stall_cycles,
+    overflow, bytes_read, bytes_written, seconds)``."""
     top = StreamTop(config, stream)
     sim = Simulator(top)
     sim.add_clock(1e-8)
-    out = {}
-    rd, wr = memory.channel(store), memory.channel(store)
+    out = []
 
     async def bench(ctx):
-        for name, value in p.job.items():
-            ctx.set(getattr(top, name), value)
-        ctx.set(top.mem_rd_req_ready, 1)
-        ctx.set(top.mem_wr_req_ready, 1)
-        ctx.set(top.start, 1)
-        await ctx.tick()                       # cycle 0: start taken
-        ctx.set(top.start, 0)
-        c = 1
-        while True:
-            rd_idle, wr_idle = rd.req_ready, wr.req_ready
-            rv, wready = rd.beat_due(c), wr.beat_due(c)
-            ctx.set(top.mem_rd_req_ready, rd_idle)
-            ctx.set(top.mem_rd_valid, rv)
-            ctx.set(top.mem_rd_data, rd.read_beat() if rv else 0)
-            ctx.set(top.mem_wr_req_ready, wr_idle)
-            ctx.set(top.mem_wr_ready, wready)
-            if ctx.get(top.done):
-                break
-            if rv:
-                rd.beat(c)
-            if rd_idle and ctx.get(top.mem_rd_req_valid):
-                rd.accept(c, ctx.get(top.mem_rd_addr), ctx.get(top.mem_rd_bytes),
-                          ctx.get(top.mem_rd_beat_bytes))
-            if wready and ctx.get(top.mem_wr_valid):
-                wr.beat(c, ctx.get(top.mem_wr_data))
-            if wr_idle and ctx.get(top.mem_wr_req_valid):
-                wr.accept(c, ctx.get(top.mem_wr_addr), ctx.get(top.mem_wr_bytes),
-                          ctx.get(top.mem_wr_beat_bytes))
-            await ctx.tick()
-            c += 1
-        out.update(cycles=ctx.get(top.cycles), stalls=ctx.get(top.stall_cycles),
-                   overflow=bool(ctx.get(top.overflow)))
+        for p, store in jobs:
+            rd, wr = memory.channel(store), memory.channel(store)
+            for name, value in p.job.items():
+                ctx.set(getattr(top, name), value)
+            ctx.set(top.mem_rd_req_ready, 1)
+            ctx.set(top.mem_wr_req_ready, 1)
+            ctx.set(top.start, 1)
+            t0 = time.perf_counter()
+            await ctx.tick()                       # cycle 0: start taken
+            ctx.set(top.start, 0)
+            c = 1
+            while True:
+                rd_idle, wr_idle = rd.req_ready, wr.req_ready
+                rv, wready = rd.beat_due(c), wr.beat_due(c)
+                ctx.set(top.mem_rd_req_ready, rd_idle)
+                ctx.set(top.mem_rd_valid, rv)
+                ctx.set(top.mem_rd_data, rd.read_beat() if rv else 0)
+                ctx.set(top.mem_wr_req_ready, wr_idle)
+                ctx.set(top.mem_wr_ready, wready)
+                if ctx.get(top.done):
+                    break
+                if rv:
+                    rd.beat(c)
+                if rd_idle and ctx.get(top.mem_rd_req_valid):
+                    rd.accept(c, ctx.get(top.mem_rd_addr), ctx.get(top.mem_rd_bytes),
+                              ctx.get(top.mem_rd_beat_bytes))
+                if wready and ctx.get(top.mem_wr_valid):
+                    wr.beat(c, ctx.get(top.mem_wr_data))
+                if wr_idle and ctx.get(top.mem_wr_req_valid):
+                    wr.accept(c, ctx.get(top.mem_wr_addr), ctx.get(top.mem_wr_bytes),
+                              ctx.get(top.mem_wr_beat_bytes))
+                await ctx.tick()
+                c += 1
+            out.append((store[p.c_addr:], ctx.get(top.cycles), ctx.get(top.stall_cycles),
+                        bool(ctx.get(top.overflow)), rd.bytes_moved, wr.bytes_moved,
+                        time.perf_counter() - t0))
 
     sim.add_testbench(bench)
-    t0 = time.perf_counter()
     sim.run()
-    secs = time.perf_counter() - t0
-    return (store[p.c_addr:], out["cycles"], out["stalls"], out["overflow"], rd.bytes_moved,
-            wr.bytes_moved, secs)
+    return out
 
 
 def run_stream(config, stream, memory, a, b, *, sim="verilator", build_dir="build",
@@ -153,7 +157,7 @@ def run_stream(config, stream, memory, a, b, *, sim="verilator", build_dir="buil
     store = memory_image(config, p, a, b)
     build_s, cached = 0.0, True
     if sim == "amaranth":
-        run = _run_amaranth(config, stream, memory, p, store)
+        run = run_stream_amaranth(config, stream, memory, [(p, store)])[0]
     else:
         verilog, gen_s = stream_verilog(config, stream, build_dir=build_dir, log=log)
         build = build_stream_native(verilog, StreamLayout(config, stream),
