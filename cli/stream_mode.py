@@ -1,0 +1,208 @@
+"""The streaming top in ``nybble gemm`` and ``nybble cycles``: finite memory bandwidth, fixed
+scratchpads, stalls.
+
+Any of ``--dram-bw BYTES_PER_CYCLE``, ``--dram-latency CYCLES``, ``--a-words``, ``--b-words``,
+``--beat-words`` (and for ``cycles`` ``--phase``, ``--formats``, ``--roofline``) selects the
+streaming top (:mod:`nybble.hw.stream_top`) instead of the whole-GEMM-buffer top:
+
+* ``nybble gemm``: runs the GEMM on the RTL with the memory model
+  (:func:`nybble.sim.stream_run.check_stream_gemm`), checks it bit for bit against the golden
+  model and its cycle / stall / byte counters against the cycle model; exit 1 on any
+  difference;
+* ``nybble cycles``: the exact cycle model per layer (:mod:`nybble.sim.stream_report`), one
+  report per ``--formats`` entry; ``--workload llama-7b --phase decode|prefill`` (32 decoder
+  layers per pass; decode makes ``batch`` tokens a pass, prefill ``seq_len * batch``);
+  ``--roofline FILE.png``.
+
+Scratchpad sizes come from the flags, else from a SCALE-Sim ``--config`` (IfmapSramSzkB /
+FilterSramSzkB as the A / B scratchpads, both halves, in KiB; its Bandwidth, in SCALE-Sim's
+one-byte words per cycle, as ``--dram-bw``), else :class:`~nybble.hw.stream_config.StreamConfig`'s
+defaults.
+"""
+
+import sys
+
+from nybble.hw.stream_config import StreamConfig, word_bytes
+from nybble.sim.memory_model import MemoryModel, parse_bandwidth
+from nybble.sim.stream_report import roofline_png, stream_workload
+from nybble.sim.stream_run import check_stream_gemm
+from nybble.sim.workloads import LLAMA_7B_LAYERS, llama_7b, llama_7b_decode
+from nybble.sw.errors import ParameterError
+from .common import UsageError, check_output_file
+
+__all__ = ["add_stream_args", "wants_stream", "stream_gemm", "stream_cycles_command",
+           "DEFAULT_DRAM_BW", "DEFAULT_DRAM_LATENCY"]
+
+DEFAULT_DRAM_BW = 16
+DEFAULT_DRAM_LATENCY = 10
+_FLAGS = ("dram_bw", "dram_latency", "a_words", "b_words", "beat_words")
+_WORKLOAD_FLAGS = ("phase", "formats", "roofline")
+
+
+def add_stream_args(p, *, workload=False):
+    """The streaming-top flags (``workload``: also ``--phase``, ``--formats``,
+    ``--roofline`` of ``nybble cycles``)."""
+    g = p.add_argument_group("streaming top: fixed scratchpads, external memory "
+                             "(any of these selects it)")
+    g.add_argument("--dram-bw", metavar="BYTES_PER_CYCLE",
+                   help=f"external memory bandwidth per channel (read, write), e.g. 4, 0.5, "
+                        f"3/2 (default {DEFAULT_DRAM_BW})")
+    g.add_argument("--dram-latency", type=int, metavar="CYCLES",
+                   help=f"cycles from a request to its first beat (default "
+                        f"{DEFAULT_DRAM_LATENCY})")
+    g.add_argument("--a-words", type=int, help="A scratchpad: words (k-steps of every row) "
+                                               "per half (default 16384)")
+    g.add_argument("--b-words", type=int, help="B scratchpad: words per half (default 16384)")
+    g.add_argument("--beat-words", type=int, help="scratchpad words per memory beat: 1, 2, 4 "
+                                                  "or 8 (default 2)")
+    if workload:
+        g.add_argument("--phase", choices=("decode", "prefill"),
+                       help="llama-7b: decode (one token per sequence, M = batch) or "
+                            "prefill (the whole prompt)")
+        g.add_argument("--formats", metavar="PE,PE,...",
+                       help="one report per PE kind, same array and memory (e.g. "
+                            "int16,int8,int4,fp4_e2m1; default --pe)")
+        g.add_argument("--roofline", metavar="FILE.png",
+                       help="write the roofline plot (MAC per byte vs MAC per cycle)")
+
+
+def wants_stream(args):
+    """True when a streaming-top flag is given."""
+    return any(getattr(args, f, None) is not None for f in _FLAGS + _WORKLOAD_FLAGS)
+
+
+def _stream_config(args, config, cfg_file):
+    kw = {}
+    lay = config.top_layout
+    beat = args.beat_words if args.beat_words is not None else StreamConfig.beat_words
+    if cfg_file is not None:
+        for key, name, bits in (("ifmap_sram_kb", "a_words", lay.a_word_bits),
+                                ("filter_sram_kb", "b_words", lay.b_word_bits)):
+            kb = cfg_file.get(key)
+            if kb is not None:
+                words = kb * 1024 // (2 * word_bytes(bits)) // beat * beat
+                if words < beat:
+                    raise UsageError(f"{key} = {kb} kB cannot hold two halves of {beat} "
+                                     f"words of {word_bytes(bits)} bytes")
+                kw[name] = words
+    for name in ("a_words", "b_words", "beat_words"):
+        if getattr(args, name) is not None:
+            kw[name] = getattr(args, name)
+    try:
+        return StreamConfig(**kw)
+    except (ParameterError, TypeError) as e:
+        flag = str(e).split(" ")[0].replace("StreamConfig.", "--").replace("_", "-")
+        raise UsageError(f"{flag}{str(e)[len(str(e).split(' ')[0]):]}") from None
+
+
+def _memory(args, cfg_file):
+    bw = args.dram_bw
+    if bw is None and cfg_file is not None and cfg_file.get("bandwidth"):
+        bw = cfg_file["bandwidth"][0]     # SCALE-Sim words are one byte
+    bw = DEFAULT_DRAM_BW if bw is None else bw
+    lat = DEFAULT_DRAM_LATENCY if args.dram_latency is None else args.dram_latency
+    try:
+        return MemoryModel(parse_bandwidth(bw, "--dram-bw"), lat)
+    except ParameterError as e:
+        raise UsageError(str(e).replace("MemoryModel.latency", "--dram-latency")) from None
+
+
+def _describe(config, stream, memory):
+    return {"array": f"{config.rows}x{config.cols}", "pe": config.pe,
+            "dataflow": config.dataflow, "acc_bits": config.acc_bits,
+            "a_words": stream.a_words, "b_words": stream.b_words,
+            "beat_words": stream.beat_words,
+            "scratchpad_bytes": stream.scratchpad_bytes(config.top_layout),
+            "dram_bw_bytes_per_cycle": float(memory.bandwidth),
+            "dram_latency_cycles": memory.latency}
+
+
+def stream_gemm(args, config, a, b, sim, cfg_file=None):
+    """``nybble gemm`` on the streaming top; returns ``(payload, text, exit status)``."""
+    if sim not in ("verilator", "amaranth"):
+        raise UsageError(f"the streaming top runs on --sim verilator or amaranth, not {sim}")
+    for flag, value in (("--waves", args.waves), ("--depth", args.depth)):
+        if value is not None:
+            raise UsageError(f"{flag} applies to the whole-GEMM-buffer top, not to the "
+                             "streaming top (--dram-bw, ...)")
+    stream = _stream_config(args, config, cfg_file)
+    memory = _memory(args, cfg_file)
+    chk = check_stream_gemm(config, stream, memory, a, b, sim=sim, build_dir=args.build_dir)
+    out = {**_describe(config, stream, memory), **chk.summary(), "passed": chk.passed}
+    m, n, k = chk.model.m, chk.model.n, chk.model.k
+    lines = [
+        f"{m}x{k} @ {k}x{n} on a streaming {config.rows}x{config.cols} {config.pe} array "
+        f"({sim}); memory {float(memory.bandwidth):g} B/cycle, latency {memory.latency}",
+        f"  cycles {chk.run.cycles} (model {chk.model.cycles}), stalls {chk.run.stall_cycles} "
+        f"(model {chk.model.stall_cycles}), utilization {chk.model.utilization:.1%}, "
+        f"{chk.model.bound}-bound",
+        f"  bytes read {chk.run.bytes_read}, written {chk.run.bytes_written} "
+        f"({chk.model.bytes_per_cycle:.3g} B/cycle)",
+        f"  mismatches vs nybble.sw golden: {chk.mismatches} of {m * n}; model "
+        f"{'exact' if not chk.model_mismatch else 'differs: ' + str(chk.model_mismatch)}",
+    ]
+    return out, "\n".join(lines), 0 if chk.passed else 1
+
+
+def _phase_layers(args, layers, workload):
+    if args.phase is None:
+        return layers, None, 1
+    if workload.get("name") != "llama-7b":
+        raise UsageError("--phase applies to --workload llama-7b")
+    seq = args.seq_len if args.seq_len is not None else 2048
+    batch = args.batch if args.batch is not None else 1
+    if args.phase == "decode":
+        return llama_7b_decode(seq_len=seq, batch=batch), batch, LLAMA_7B_LAYERS
+    return llama_7b(seq_len=seq, batch=batch), seq * batch, LLAMA_7B_LAYERS
+
+
+def stream_cycles_command(args, config, layers, workload, cfg_file=None):
+    """``nybble cycles`` on the streaming top's cycle model; returns ``(payload, text)``."""
+    check_output_file("--roofline", args.roofline)
+    layers, tokens, passes = _phase_layers(args, layers, workload)
+    stream = _stream_config(args, config, cfg_file)
+    memory = _memory(args, cfg_file)
+    kinds = [config.pe] if args.formats is None else [
+        f.strip() for f in args.formats.split(",") if f.strip()]
+    if not kinds:
+        raise UsageError("--formats must name at least one PE kind")
+    try:
+        configs = [config.replace(pe=kind) for kind in kinds]
+    except ParameterError as e:
+        raise UsageError(f"--formats: {e}") from None
+    reports = stream_workload(configs, stream, memory, layers, passes=passes, tokens=tokens,
+                              log=sys.stderr)
+    payload = {"config": _describe(config, stream, memory),
+               "workload": {**workload, "phase": args.phase, "passes": passes},
+               "formats": reports}
+    if args.roofline:
+        roofline_png(reports, memory, args.roofline,
+                     title=f"{workload.get('name')} {args.phase or ''} on "
+                           f"{config.rows}x{config.cols}, {float(memory.bandwidth):g} B/cycle")
+        payload["roofline"] = args.roofline
+    return payload, _text(reports, memory)
+
+
+def _text(reports, memory):
+    lines = []
+    for rep in reports:
+        t = rep["totals"]
+        lines.append(f"{rep['pe']} ({'x'.join(map(str, rep['element_bits']))} bits) on "
+                     f"{rep['array']}, {float(memory.bandwidth):g} B/cycle, latency "
+                     f"{memory.latency}; scratchpads A {rep['scratchpad_bytes']['a']} B, "
+                     f"B {rep['scratchpad_bytes']['b']} B")
+        lines.append(f"  {'layer':<12} {'M':>6} {'N':>6} {'K':>6} {'count':>5} "
+                     f"{'cycles':>12} {'stalls':>12} {'util':>6} {'MB read':>9} "
+                     f"{'B/cyc':>6} bound")
+        for r in rep["layers"]:
+            lines.append(f"  {r['name']:<12} {r['m']:>6} {r['n']:>6} {r['k']:>6} "
+                         f"{r['count']:>5} {r['cycles']:>12,} {r['stall_cycles']:>12,} "
+                         f"{r['utilization']:>6.1%} {r['bytes_read'] / 1e6:>9.3f} "
+                         f"{r['bytes_per_cycle']:>6.2f} {r['bound']}")
+        line = (f"  total {t['cycles']:,} cycles ({t['stall_cycles']:,} stalled), "
+                f"utilization {t['utilization']:.1%}, {t['bytes_per_cycle']:.2f} B/cycle")
+        if "cycles_per_token" in t:
+            line += (f"; {t['cycles_per_token']:,.0f} cycles per token, "
+                     f"{t['tokens_per_second']:,.1f} tokens/s at {rep['clock_mhz']:g} MHz")
+        lines.append(line)
+    return "\n".join(lines)
