@@ -88,9 +88,9 @@ def plan(config, stream, m, n, k):
         if have < need:
             raise ParameterError(
                 f"scratchpad {name.upper()} holds {have} words per half ({2 * have * wb} "
-                f"bytes), less than one tile needs: {need} words ({2 * need * wb} bytes, "
-                f"both halves) on a {config.rows}x{config.cols} {config.pe} array; raise "
-                f"{name}_words to at least {need}")
+                f"bytes in both halves), less than one tile needs: {need} words per half "
+                f"({2 * need * wb} bytes) on a {config.rows}x{config.cols} {config.pe} array; "
+                f"raise {name}_words to at least {need}")
     k_chunk = min(s.k_steps, stream.a_words, stream.b_words)
     a_bytes = s.m_tiles * s.k_steps * lay.a_word_bytes
     b_bytes = s.n_tiles * s.k_steps * lay.b_word_bytes

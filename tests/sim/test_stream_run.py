@@ -83,10 +83,10 @@ def test_results_come_from_the_memory_image():
 
 def test_a_scratchpad_too_small_is_refused_with_the_size_needed():
     cfg = ArrayConfig(rows=4, cols=4, pe="int8")
-    with pytest.raises(ParameterError, match=r"^scratchpad A holds 2 words per half \(16 bytes\), "
-                                             r"less than one tile needs: 7 words \(56 bytes, both "
-                                             r"halves\) on a 4x4 int8 array; raise a_words to at "
-                                             r"least 7$"):
+    with pytest.raises(ParameterError, match=r"^scratchpad A holds 2 words per half \(16 bytes "
+                                             r"in both halves\), less than one tile needs: 7 "
+                                             r"words per half \(56 bytes\) on a 4x4 int8 array; "
+                                             r"raise a_words to at least 7$"):
         plan(cfg, StreamConfig(a_words=2, b_words=8, beat_words=2), 4, 4, 9)
 
 
