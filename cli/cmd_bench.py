@@ -8,6 +8,7 @@ import numpy as np
 from nybble.sw import quantize, gemm, get_scheme, scheme_names
 
 from .common import UsageError, emit, parse_array
+from .stream_mode import add_stream_bench
 
 
 def register(sub):
@@ -43,6 +44,7 @@ def register(sub):
                                         "a user runs it: how many get a clean one-line error")
     er.add_argument("--json", action="store_true", help="print one JSON document")
     er.set_defaults(func=bench_errors)
+    add_stream_bench(bsub)
     p.set_defaults(func=lambda args: p.print_help())
 
 

@@ -22,15 +22,22 @@ defaults.
 
 import sys
 
+import numpy as np
+
+from nybble.hw.config import ArrayConfig
 from nybble.hw.stream_config import StreamConfig, word_bytes
+from nybble.sim.check import check_gemm
+from nybble.sim.schedule import fit_config, schedule_for
 from nybble.sim.memory_model import MemoryModel, parse_bandwidth
 from nybble.sim.stream_report import roofline_png, stream_workload
 from nybble.sim.stream_run import check_stream_gemm
 from nybble.sim.workloads import LLAMA_7B_LAYERS, llama_7b, llama_7b_decode
 from nybble.sw.errors import ParameterError
-from .common import UsageError, check_output_file
+from nybble.sw.formats import get_format
+from .common import UsageError, check_output_file, emit, parse_array
 
 __all__ = ["add_stream_args", "wants_stream", "stream_gemm", "stream_cycles_command",
+           "add_stream_bench", "bench_stream",
            "DEFAULT_DRAM_BW", "DEFAULT_DRAM_LATENCY"]
 
 DEFAULT_DRAM_BW = 16
@@ -206,3 +213,81 @@ def _text(reports, memory):
                      f"{t['tokens_per_second']:,.1f} tokens/s at {rep['clock_mhz']:g} MHz")
         lines.append(line)
     return "\n".join(lines)
+
+
+def add_stream_bench(bsub):
+    """``nybble bench stream``: the streaming top's native speed beside the whole-buffer
+    top's, on one compute-bound GEMM."""
+    sb = bsub.add_parser("stream", help="streaming top vs whole-buffer top: native simulation "
+                                        "speed on one compute-bound GEMM, side by side")
+    sb.add_argument("--array", default="16x16", help="ROWSxCOLS (default 16x16)")
+    sb.add_argument("--pe", default="int4", help="PE kind (default int4)")
+    sb.add_argument("--size", type=int, default=256, help="M = N = K (default 256)")
+    sb.add_argument("--dram-bw", default="64", metavar="BYTES_PER_CYCLE",
+                    help="external memory bandwidth (default 64: compute-bound)")
+    sb.add_argument("--dram-latency", type=int, default=DEFAULT_DRAM_LATENCY, metavar="CYCLES",
+                    help=f"memory latency (default {DEFAULT_DRAM_LATENCY})")
+    sb.add_argument("--repeats", type=int, default=3,
+                    help="runs of each top, interleaved; the fastest is kept (default 3)")
+    sb.add_argument("--build-dir", default="build", help="builds and caches (default build/)")
+    sb.add_argument("--json", action="store_true", help="print one JSON document")
+    sb.set_defaults(func=bench_stream)
+
+
+def bench_stream(args):
+    """Both tops run the same random GEMM natively, ``--repeats`` times interleaved; each is
+    checked bit for bit (and the streaming top's counters against its cycle model)."""
+    rows, cols = parse_array(args.array)
+    for name in ("size", "repeats"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, not {getattr(args, name)}")
+    try:
+        memory = MemoryModel(parse_bandwidth(args.dram_bw, "--dram-bw"), args.dram_latency)
+        cfg = ArrayConfig(rows=rows, cols=cols, pe=args.pe)
+    except ParameterError as e:
+        raise UsageError(str(e).replace("MemoryModel.latency", "--dram-latency")) from None
+    n = args.size
+    fa, fb = (get_format(f) for f in cfg.formats[:2])
+    rng = np.random.default_rng(0)
+    a = rng.choice(np.flatnonzero(fa.finite), size=(n, n))
+    b = rng.choice(np.flatnonzero(fb.finite), size=(n, n))
+    sched = schedule_for(cfg, n, n, n)
+    plain_cfg = fit_config(cfg, sched)
+    stream = StreamConfig()
+    best = {"stream": None, "whole_buffer": None}
+    bad = 0
+    for r in range(args.repeats):
+        print(f"bench stream: {n}^3 on {args.array} {args.pe}, run {r + 1} of {args.repeats}",
+              file=sys.stderr)
+        chk = check_stream_gemm(cfg, stream, memory, a, b, sim="verilator",
+                                build_dir=args.build_dir)
+        bad += chk.mismatches + len(chk.model_mismatch)
+        s = chk.summary()
+        if best["stream"] is None or s["sim_seconds"] < best["stream"]["sim_seconds"]:
+            best["stream"] = s
+        p = check_gemm(plain_cfg, a, b, sim="verilator", build_dir=args.build_dir,
+                       schedule=sched).summary()
+        bad += p["mismatches"]
+        if best["whole_buffer"] is None or p["sim_seconds"] < best["whole_buffer"]["sim_seconds"]:
+            best["whole_buffer"] = p
+    st, wb = best["stream"], best["whole_buffer"]
+    out = {"array": args.array, "pe": args.pe, "size": n, "repeats": args.repeats,
+           "dram_bw_bytes_per_cycle": float(memory.bandwidth),
+           "dram_latency_cycles": memory.latency,
+           "stream": st, "whole_buffer": wb,
+           "stream_macs_per_second": st["macs_per_second"],
+           "whole_buffer_macs_per_second": wb["macs_per_second"],
+           "stream_over_whole_buffer_speed": st["macs_per_second"] / wb["macs_per_second"],
+           "stream_cycles_per_second": st["rtl_cycles"] / st["sim_seconds"],
+           "failures": bad}
+    text = "\n".join([
+        f"{n}^3 {args.pe} on {args.array}, memory {float(memory.bandwidth):g} B/cycle, latency "
+        f"{memory.latency} (best of {args.repeats}, Verilator native)",
+        f"  streaming top:    {st['macs_per_second']:.3g} simulated MAC/s, {st['rtl_cycles']} "
+        f"cycles ({st['rtl_stall_cycles']} stalled, utilization {st['utilization']:.1%}), "
+        f"{st['bound']}-bound",
+        f"  whole-buffer top: {wb['macs_per_second']:.3g} simulated MAC/s, {wb['cycles']} cycles",
+        f"  ratio stream / whole-buffer: {out['stream_over_whole_buffer_speed']:.2f}; "
+        f"failures {bad}"])
+    emit(args, out, text)
+    return 1 if bad else 0

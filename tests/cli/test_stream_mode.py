@@ -86,3 +86,18 @@ def test_text_report(run_cli):
     rc, out, err = run_cli(["cycles", "--workload", "llama-7b", "--phase", "prefill",
                             "--seq-len", "32", "--array", "4x4", "--dram-bw", "16"])
     assert rc == 0 and "cycles per token" in out and "q_proj" in out
+
+
+def test_bench_stream_refuses_bad_flags(run_cli):
+    doc = _doc(run_cli, ["bench", "stream", "--size", "0"], status=2)
+    assert doc["error"] == "--size must be at least 1, not 0"
+    doc = _doc(run_cli, ["bench", "stream", "--dram-latency", "0"], status=2)
+    assert doc["error"] == "--dram-latency must be in 1..1048576 cycles, not 0"
+
+
+@pytest.mark.slow
+def test_bench_stream_side_by_side(run_cli):
+    doc = _doc(run_cli, ["bench", "stream", "--array", "2x2", "--size", "16", "--repeats", "1"])
+    assert doc["failures"] == 0 and doc["stream"]["model_exact"]
+    assert doc["stream_over_whole_buffer_speed"] == pytest.approx(
+        doc["stream_macs_per_second"] / doc["whole_buffer_macs_per_second"])
