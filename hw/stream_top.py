@@ -38,7 +38,7 @@ Three engines, each a counter machine:
 cycles the issuer waited for memory.  The exact timing is :mod:`nybble.sim.stream_cycles`.
 """
 
-from amaranth.hdl import Cat, ClockDomain, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -47,6 +47,7 @@ from .array import OutputStationaryArray
 from .config import ArrayConfig
 from .layout import JOB_BITS, TopLayout
 from .stream_config import StreamConfig, word_bytes
+from .top import ResetlessTop
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["StreamTop", "ResetlessStreamTop", "StreamLayout", "ADDR_BITS", "STREAM_JOB_FIELDS"]
@@ -353,35 +354,19 @@ class StreamTop(wiring.Component):
                 with m.If(written + 1 == tiles):
                     m.d.sync += [self.done.eq(1), self.busy.eq(0), last_cyc.eq(cyc + 1)]
 
-        ovf = Signal()
-        with m.If(launch):
-            m.d.sync += ovf.eq(0)
-        with m.Elif(arr.overflow & self.busy):
-            m.d.sync += ovf.eq(1)
+        ovf = Signal()    # sticky over the job
+        m.d.sync += ovf.eq(Mux(launch, 0, ovf | (arr.overflow & self.busy)))
         m.d.comb += self.overflow.eq(ovf)
         return m
 
 
-class ResetlessStreamTop(wiring.Component):
-    """:class:`StreamTop` in a reset-less clock domain, ``clk`` explicit (the native build;
-    see :class:`nybble.hw.top.ResetlessTop` for why)."""
+class ResetlessStreamTop(ResetlessTop):
+    """:class:`StreamTop` in a reset-less clock domain, ``clk`` explicit: the native build
+    (:class:`~nybble.hw.top.ResetlessTop` says why; its ``elaborate`` wires this one too)."""
 
     def __init__(self, top):
         if not isinstance(top, StreamTop):
             raise ParameterTypeError(f"top must be a StreamTop, not {top!r}")
         self._top = top
-        members = dict(top.signature.members)
-        members["clk"] = In(1)
-        super().__init__(members)
-
-    inner = property(lambda self: self._top)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.domains.sync = cd = ClockDomain("sync", reset_less=True)
-        m.d.comb += cd.clk.eq(self.clk)
-        m.submodules.top = top = self._top
-        for name, member in top.signature.members.items():
-            outer, inner = getattr(self, name), getattr(top, name)
-            m.d.comb += (inner.eq(outer) if member.flow == wiring.In else outer.eq(inner))
-        return m
+        # ResetlessTop.__init__ checks for an ArrayTop: build the signature here instead
+        wiring.Component.__init__(self, {**top.signature.members, "clk": In(1)})

@@ -20,7 +20,7 @@ from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_top import ResetlessStreamTop, StreamLayout, StreamTop
 from nybble.synth.verilog import cached_verilog
 from nybble.sw.errors import ParameterError
-from .check import golden_for
+from .check import compare_results, golden_for
 from .memory_model import MemoryModel
 from .run import check_operands
 from .stream_cycles import plan, stream_cycles
@@ -218,12 +218,7 @@ def check_stream_gemm(config, stream, memory, a, b, *, sim="verilator", build_di
     golden model, cycles / stalls / bytes against the cycle model."""
     golden = golden_for(config, a, b)
     run = run_stream(config, stream, memory, a, b, sim=sim, build_dir=build_dir, log=log)
-    got, want = np.asarray(run.result, dtype=object), np.asarray(golden, dtype=object)
-    bad = np.argwhere(got != want)
-    first = None
-    if len(bad):
-        i, j = bad[0]
-        first = (i, j, got[i, j], want[i, j])
+    mismatches, first = compare_results(run.result, golden)
     s = run.plan.schedule
     model = stream_cycles(config, stream, memory, s.m, s.n, s.k)
-    return StreamCheck(run, model, golden, len(bad), first)
+    return StreamCheck(run, model, golden, mismatches, first)
