@@ -25,7 +25,8 @@ when the whole K fits, an A chunk is loaded once per ``mt`` and reused by every 
 from dataclasses import dataclass
 
 from nybble.hw.stream_config import StreamConfig, word_bytes
-from nybble.hw.stream_top import StreamLayout
+from nybble.hw.layout import JOB_BITS
+from nybble.hw.stream_top import ADDR_BITS, StreamLayout
 from nybble.sw.errors import ParameterError
 from .memory_model import MemoryModel
 from .schedule import OsSchedule, schedule_for
@@ -94,8 +95,18 @@ def plan(config, stream, m, n, k):
     k_chunk = min(s.k_steps, stream.a_words, stream.b_words)
     a_bytes = s.m_tiles * s.k_steps * lay.a_word_bytes
     b_bytes = s.n_tiles * s.k_steps * lay.b_word_bytes
-    return StreamPlan(s, k_chunk, lay.a_word_bytes, lay.b_word_bytes, lay.row_bytes,
-                      stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes))
+    p = StreamPlan(s, k_chunk, lay.a_word_bytes, lay.b_word_bytes, lay.row_bytes,
+                   stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes))
+    for name, value in (("m_tiles", s.m_tiles), ("n_tiles", s.n_tiles),
+                        ("k_steps", s.k_steps)):
+        if value >= 1 << JOB_BITS:
+            raise ParameterError(f"GEMM {m}x{k} @ {k}x{n} needs {name} = {value} on a "
+                                 f"{config.rows}x{config.cols} array; the top's job inputs "
+                                 f"hold at most {(1 << JOB_BITS) - 1}")
+    if p.memory_bytes > 1 << ADDR_BITS:
+        raise ParameterError(f"GEMM {m}x{k} @ {k}x{n} needs {p.memory_bytes} bytes of external "
+                             f"memory; the top's port addresses {1 << ADDR_BITS}")
+    return p
 
 
 @dataclass(frozen=True)

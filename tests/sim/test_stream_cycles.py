@@ -42,6 +42,17 @@ def test_counts_and_report():
     assert set(r.as_dict()) >= {"cycles", "stall_cycles", "utilization", "bytes_per_cycle"}
 
 
+def test_job_limits():
+    with pytest.raises(ParameterError, match=r"^GEMM 1x2097152 @ 2097152x1 needs k_steps = "
+                                             r"2097152 on a 4x4 array; the top's job inputs "
+                                             r"hold at most 1048575$"):
+        plan(ArrayConfig(), StreamConfig(), 1, 1, 1 << 21)
+    with pytest.raises(ParameterError, match=r"^GEMM 4x65536 @ 65536x65536 needs \d+ bytes of "
+                                             r"external memory; the top's port addresses "
+                                             r"4294967296$"):
+        plan(ArrayConfig(pe="int16"), StreamConfig(), 4, 65536, 65536)
+
+
 def test_bad_inputs():
     with pytest.raises(ParameterError, match=r"^memory must be a MemoryModel, not 4$"):
         stream_cycles(ArrayConfig(), StreamConfig(), 4, 1, 1, 1)
