@@ -31,10 +31,11 @@ from nybble.sim.schedule import fit_config, schedule_for
 from nybble.sim.memory_model import MemoryModel, parse_bandwidth
 from nybble.sim.stream_report import roofline_png, stream_workload
 from nybble.sim.stream_run import check_stream_gemm
+from nybble.sim.stream_trace import write_traces
 from nybble.sim.workloads import LLAMA_7B_LAYERS, llama_7b, llama_7b_decode
 from nybble.sw.errors import ParameterError
 from nybble.sw.formats import get_format
-from .common import UsageError, check_output_file, emit, parse_array
+from .common import UsageError, check_output_dir, check_output_file, emit, parse_array
 
 __all__ = ["add_stream_args", "wants_stream", "stream_gemm", "stream_cycles_command",
            "add_stream_bench", "bench_stream",
@@ -42,8 +43,8 @@ __all__ = ["add_stream_args", "wants_stream", "stream_gemm", "stream_cycles_comm
 
 DEFAULT_DRAM_BW = 16
 DEFAULT_DRAM_LATENCY = 10
-_FLAGS = ("dram_bw", "dram_latency", "a_words", "b_words", "beat_words")
-_WORKLOAD_FLAGS = ("phase", "formats", "roofline")
+_FLAGS = ("dram_bw", "dram_latency", "a_words", "b_words", "beat_words", "trace")
+_WORKLOAD_FLAGS = ("phase", "formats", "roofline", "trace_layer")
 
 
 def add_stream_args(p, *, workload=False):
@@ -62,6 +63,10 @@ def add_stream_args(p, *, workload=False):
     g.add_argument("--b-words", type=int, help="B scratchpad: words per half (default 16384)")
     g.add_argument("--beat-words", type=int, help="scratchpad words per memory beat: 1, 2, 4 "
                                                   "or 8 (default 2)")
+    g.add_argument("--trace", metavar="DIR",
+                   help="write SCALE-Sim-style per-cycle address traces (scratchpad reads, "
+                        "DRAM reads / writes) of " + ("one layer (--trace-layer)" if workload
+                                                       else "the GEMM") + " into DIR")
     if workload:
         g.add_argument("--phase", choices=("decode", "prefill"),
                        help="llama-7b: decode (one token per sequence, M = batch) or "
@@ -71,6 +76,9 @@ def add_stream_args(p, *, workload=False):
                             "int16,int8,int4,fp4_e2m1; default --pe)")
         g.add_argument("--roofline", metavar="FILE.png",
                        help="write the roofline plot (MAC per byte vs MAC per cycle)")
+        g.add_argument("--trace-layer", metavar="NAME",
+                       help="the layer --trace traces (default the first), on the first "
+                            "--formats entry")
 
 
 def wants_stream(args):
@@ -132,11 +140,16 @@ def stream_gemm(args, config, a, b, sim, cfg_file=None):
         if value is not None:
             raise UsageError(f"{flag} applies to the whole-GEMM-buffer top, not to the "
                              "streaming top (--dram-bw, ...)")
+    if args.trace:
+        check_output_dir("--trace", args.trace)
     stream = _stream_config(args, config, cfg_file)
     memory = _memory(args, cfg_file)
     chk = check_stream_gemm(config, stream, memory, a, b, sim=sim, build_dir=args.build_dir)
     out = {**_describe(config, stream, memory), **chk.summary(), "passed": chk.passed}
     m, n, k = chk.model.m, chk.model.n, chk.model.k
+    if args.trace:
+        out["trace"] = {"dir": args.trace,
+                        "rows": write_traces(config, stream, memory, m, n, k, args.trace)}
     lines = [
         f"{m}x{k} @ {k}x{n} on a streaming {config.rows}x{config.cols} {config.pe} array "
         f"({sim}); memory {float(memory.bandwidth):g} B/cycle, latency {memory.latency}",
@@ -166,6 +179,10 @@ def _phase_layers(args, layers, workload):
 def stream_cycles_command(args, config, layers, workload, cfg_file=None):
     """``nybble cycles`` on the streaming top's cycle model; returns ``(payload, text)``."""
     check_output_file("--roofline", args.roofline)
+    if args.trace:
+        check_output_dir("--trace", args.trace)
+    if args.trace_layer is not None and args.trace is None:
+        raise UsageError("--trace-layer goes with --trace DIR")
     layers, tokens, passes = _phase_layers(args, layers, workload)
     stream = _stream_config(args, config, cfg_file)
     memory = _memory(args, cfg_file)
@@ -187,6 +204,15 @@ def stream_cycles_command(args, config, layers, workload, cfg_file=None):
                      title=f"{workload.get('name')} {args.phase or ''} on "
                            f"{config.rows}x{config.cols}, {float(memory.bandwidth):g} B/cycle")
         payload["roofline"] = args.roofline
+    if args.trace:
+        names = [layer.name for layer in layers]
+        name = names[0] if args.trace_layer is None else args.trace_layer
+        if name not in names:
+            raise UsageError(f"--trace-layer must be one of {', '.join(names)}, not {name!r}")
+        layer = layers[names.index(name)]
+        payload["trace"] = {"dir": args.trace, "layer": name, "pe": configs[0].pe,
+                            "rows": write_traces(configs[0], stream, memory, layer.m,
+                                                 layer.n, layer.k, args.trace)}
     return payload, _text(reports, memory)
 
 

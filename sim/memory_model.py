@@ -83,9 +83,10 @@ class MemoryModel:
         """Cycles a burst that is never held up occupies its channel: ``latency + D``."""
         return self.latency + self.data_cycles(nbytes, beat_bytes)
 
-    def channel(self, store):
-        """A :class:`MemoryChannel` of this memory over the bytearray ``store``."""
-        return MemoryChannel(self, store)
+    def channel(self, store, log=None):
+        """A :class:`MemoryChannel` of this memory over the bytearray ``store`` (``log``:
+        a list that collects every beat)."""
+        return MemoryChannel(self, store, log)
 
 
 class MemoryChannel:
@@ -96,10 +97,11 @@ class MemoryChannel:
     cycle number ``cycle`` is the caller's.
     """
 
-    def __init__(self, model, store):
+    def __init__(self, model, store, log=None):
         self.model, self.store = model, store
         self.busy = False
         self.bytes_moved = 0
+        self.log = log   # a list: (cycle, address, bytes) of every beat is appended
 
     @property
     def req_ready(self):
@@ -136,6 +138,8 @@ class MemoryChannel:
     def beat(self, cycle, data=None):
         """The current beat moved in ``cycle``; ``data`` (an int) is stored for a write."""
         lo, hi = self._span()
+        if self.log is not None:
+            self.log.append((cycle, lo, hi - lo))
         if data is not None:
             self.store[lo:hi] = (int(data) & ((1 << 8 * (hi - lo)) - 1)).to_bytes(hi - lo,
                                                                                   "little")

@@ -155,9 +155,14 @@ class StreamCycles:
         return dict(self.__dict__)
 
 
-def stream_cycles(config, stream, memory, m, n, k):
+def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     """:class:`StreamCycles` of an ``m x k @ k x n`` GEMM on ``config`` + ``stream`` with
-    external memory ``memory`` (a :class:`~nybble.sim.memory_model.MemoryModel`)."""
+    external memory ``memory`` (a :class:`~nybble.sim.memory_model.MemoryModel`).
+
+    ``events``: a list to append the job's events to (:mod:`.stream_trace` expands them):
+    ``("rd", cycle, addr, bytes, beat_bytes)`` a read burst taken, ``("wr", ...)`` a write
+    burst taken, ``("issue", cycle, n, a_word, b_word)`` ``n`` k-steps issued from cycle on,
+    reading scratchpad words ``a_word + i`` and ``b_word + i``."""
     if not isinstance(memory, MemoryModel):
         raise ParameterError(f"memory must be a MemoryModel, not {memory!r}")
     p = plan(config, stream, m, n, k)
@@ -189,6 +194,9 @@ def stream_cycles(config, stream, memory, m, n, k):
 
     def write_tile(u):
         req = max(cap[u], wl[u - 1] + 1 if u else 0)
+        if events is not None:
+            events.append(("wr", req, p.c_addr + u * R * p.row_bytes, R * p.row_bytes,
+                           p.row_bytes))
         wl.append(req + w_cycles - 1)
 
     def tile_first_ok(u):
@@ -203,10 +211,17 @@ def stream_cycles(config, stream, memory, m, n, k):
                 # reader
                 t = max(reader_next, e[0] + 1 if step >= 2 else 0)
                 t0 = t
+                k0 = kc * KCH
                 if chunked or (nt == 0 and kc == 0):
+                    if events is not None:
+                        events.append(("rd", t, p.a_addr + (mt * S + k0) * p.a_word_bytes,
+                                       nk * p.a_word_bytes, G * p.a_word_bytes))
                     t += tx(nk * p.a_word_bytes, G * p.a_word_bytes)
                     bytes_read += nk * p.a_word_bytes
                     a_words_in += nk
+                if events is not None:
+                    events.append(("rd", t, p.b_addr + (nt * S + k0) * p.b_word_bytes,
+                                   nk * p.b_word_bytes, G * p.b_word_bytes))
                 t += tx(nk * p.b_word_bytes, G * p.b_word_bytes)
                 bytes_read += nk * p.b_word_bytes
                 b_words_in += nk
@@ -229,6 +244,10 @@ def stream_cycles(config, stream, memory, m, n, k):
                 else:
                     start = max(lo, ready)
                 stalls += max(0, ready - lo)
+                if events is not None:
+                    a_slot = step % 2 if chunked else mt % 2
+                    events.append(("issue", start, nk, a_slot * stream.a_words,
+                                   (step % 2) * stream.b_words))
                 e = [e[1], start + nk - 1]
                 step += 1
     # flush

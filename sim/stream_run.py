@@ -92,11 +92,12 @@ class StreamRun:
     plan: object = field(repr=False)
 
 
-def run_stream_amaranth(config, stream, memory, jobs):
+def run_stream_amaranth(config, stream, memory, jobs, *, beat_logs=None):
     """Several jobs back to back on one simulated ``StreamTop(config, stream)``, no reset
     between them: ``jobs`` is a list of ``(plan, store)`` (a :class:`StreamPlan` and its
     memory image, updated in place); returns per job ``(c_bytes, cycles, stall_cycles,
-    overflow, bytes_read, bytes_written, seconds)``."""
+    overflow, bytes_read, bytes_written, seconds)``.  ``beat_logs``: a list that gets, per
+    job, ``{"rd": [...], "wr": [...]}`` of ``(cycle, address, bytes)`` per beat."""
     top = StreamTop(config, stream)
     sim = Simulator(top)
     sim.add_clock(1e-8)
@@ -104,7 +105,10 @@ def run_stream_amaranth(config, stream, memory, jobs):
 
     async def bench(ctx):
         for p, store in jobs:
-            rd, wr = memory.channel(store), memory.channel(store)
+            logs = {"rd": [], "wr": []} if beat_logs is not None else {}
+            if beat_logs is not None:
+                beat_logs.append(logs)
+            rd, wr = memory.channel(store, logs.get("rd")), memory.channel(store, logs.get("wr"))
             for name, value in p.job.items():
                 ctx.set(getattr(top, name), value)
             ctx.set(top.mem_rd_req_ready, 1)

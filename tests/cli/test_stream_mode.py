@@ -101,3 +101,17 @@ def test_bench_stream_side_by_side(run_cli):
     assert doc["failures"] == 0 and doc["stream"]["model_exact"]
     assert doc["stream_over_whole_buffer_speed"] == pytest.approx(
         doc["stream_macs_per_second"] / doc["whole_buffer_macs_per_second"])
+
+
+def test_trace_dir(run_cli, tmp_path):
+    doc = _doc(run_cli, ["cycles", "--workload", "llama-7b", "--phase", "decode",
+                         "--seq-len", "16", "--array", "4x4", "--dram-bw", "8",
+                         "--trace", str(tmp_path / "t"), "--trace-layer", "attn_scores"])
+    assert doc["trace"]["layer"] == "attn_scores" and doc["trace"]["rows"]["DRAM_READ.csv"] > 0
+    assert (tmp_path / "t" / "A_SCRATCHPAD_READ.csv").read_text().startswith("cycle,word\n")
+    doc = _doc(run_cli, ["cycles", "--workload", "llama-7b", "--dram-bw", "8",
+                         "--trace", str(tmp_path / "u"), "--trace-layer", "nope"], status=2)
+    assert doc["error"].startswith("--trace-layer must be one of q_proj, k_proj")
+    doc = _doc(run_cli, ["gemm", "--array", "2x2", "--m", "2", "--n", "3", "--k", "4",
+                         "--sim", "amaranth", "--dram-bw", "2", "--trace", str(tmp_path / "g")])
+    assert doc["passed"] and doc["trace"]["rows"]["DRAM_WRITE.csv"] == 2 * 2

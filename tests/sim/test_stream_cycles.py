@@ -62,3 +62,13 @@ def test_bad_inputs():
     with pytest.raises(ParameterError, match=r"^the streaming top takes plain PE kinds, not "
                                              r"'mxfp4'$"):
         plan(ArrayConfig(pe="mxfp4"), StreamConfig(), 1, 1, 32)
+
+
+def test_events_replay_the_schedule():
+    events = []
+    r = stream_cycles(ArrayConfig(rows=2, cols=2, pe="int4"), StreamConfig(a_words=4,
+                      b_words=4), MemoryModel(2, 3), 3, 4, 6, events=events)
+    issues = [e for e in events if e[0] == "issue"]
+    assert len(issues) == r.steps and sum(e[2] for e in issues) == r.a_reads
+    assert sum(e[3] for e in events if e[0] == "rd") == r.bytes_read
+    assert sum(e[3] for e in events if e[0] == "wr") == r.bytes_written
