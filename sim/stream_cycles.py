@@ -188,7 +188,7 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     wl = []                 # last write beat per tile
     cap = []                # C tile complete
     stalls = read_busy = 0
-    bytes_read = a_words_in = b_words_in = 0
+    a_words_in = b_words_in = 0
     first_load = None
     step = 0
 
@@ -198,6 +198,12 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
             events.append(("wr", req, p.c_addr + u * R * p.row_bytes, R * p.row_bytes,
                            p.row_bytes))
         wl.append(req + w_cycles - 1)
+
+    def burst(t, addr, words, word_bytes_):
+        """A read burst of ``words`` taken in cycle ``t``: the cycle the next can be."""
+        if events is not None:
+            events.append(("rd", t, addr, words * word_bytes_, G * word_bytes_))
+        return t + tx(words * word_bytes_, G * word_bytes_)
 
     def tile_first_ok(u):
         lo = f_prev + 2 * R - 1 if f_prev is not None else 0
@@ -213,17 +219,9 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
                 t0 = t
                 k0 = kc * KCH
                 if chunked or (nt == 0 and kc == 0):
-                    if events is not None:
-                        events.append(("rd", t, p.a_addr + (mt * S + k0) * p.a_word_bytes,
-                                       nk * p.a_word_bytes, G * p.a_word_bytes))
-                    t += tx(nk * p.a_word_bytes, G * p.a_word_bytes)
-                    bytes_read += nk * p.a_word_bytes
+                    t = burst(t, p.a_addr + (mt * S + k0) * p.a_word_bytes, nk, p.a_word_bytes)
                     a_words_in += nk
-                if events is not None:
-                    events.append(("rd", t, p.b_addr + (nt * S + k0) * p.b_word_bytes,
-                                   nk * p.b_word_bytes, G * p.b_word_bytes))
-                t += tx(nk * p.b_word_bytes, G * p.b_word_bytes)
-                bytes_read += nk * p.b_word_bytes
+                t = burst(t, p.b_addr + (nt * S + k0) * p.b_word_bytes, nk, p.b_word_bytes)
                 b_words_in += nk
                 lb = t - 1
                 reader_next = t
@@ -258,6 +256,7 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     cap.append(flush + 2 * R + C + L - 1)
     write_tile(T - 1)
     cycles = wl[-1]
+    bytes_read = a_words_in * p.a_word_bytes + b_words_in * p.b_word_bytes
     bytes_written = T * R * p.row_bytes
     ideal = s.m * s.n * s.k / (R * C * s.lanes)
     issue = T * max(S, 2 * R - 1)

@@ -10,8 +10,9 @@ cycle and stall counters and port bytes with :func:`~.stream_cycles.stream_cycle
 
 from dataclasses import dataclass, field
 import os
+from pathlib import Path
 import sys
-import time
+import tempfile
 
 import numpy as np
 from amaranth.sim import Simulator
@@ -19,17 +20,23 @@ from amaranth.sim import Simulator
 from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_top import ResetlessStreamTop, StreamLayout, StreamTop
 from nybble.synth.verilog import cached_verilog
-from nybble.sw.errors import ParameterError
+from nybble.sw.errors import ParameterError, ToolError
 from .check import compare_results, golden_for
+from .cocotb_array import TB_DIR
+from .cocotb_runner import run_cocotb
+from .host import AmaranthPorts
 from .memory_model import MemoryModel
 from .run import check_operands
 from .stream_cycles import plan, stream_cycles
+from .stream_host import StreamHost
+from .native import compact_memory_init
 from .stream_native import build_stream_native, run_stream_native
 
 __all__ = ["StreamRun", "StreamCheck", "memory_image", "read_results", "run_stream",
-           "check_stream_gemm", "stream_verilog", "run_stream_amaranth", "STREAM_SIMULATORS"]
+           "check_stream_gemm", "stream_verilog", "run_stream_amaranth",
+           "run_stream_cocotb", "STREAM_SIMULATORS"]
 
-STREAM_SIMULATORS = ("verilator", "amaranth")
+STREAM_SIMULATORS = ("verilator", "amaranth", "cocotb")
 
 
 def _word_bytes(chunks, nbytes):
@@ -104,49 +111,53 @@ def run_stream_amaranth(config, stream, memory, jobs, *, beat_logs=None):
     out = []
 
     async def bench(ctx):
+        host = StreamHost(AmaranthPorts(ctx, top), memory)
         for p, store in jobs:
-            logs = {"rd": [], "wr": []} if beat_logs is not None else {}
+            logs = {"rd": [], "wr": []} if beat_logs is not None else None
             if beat_logs is not None:
                 beat_logs.append(logs)
-            rd, wr = memory.channel(store, logs.get("rd")), memory.channel(store, logs.get("wr"))
-            for name, value in p.job.items():
-                ctx.set(getattr(top, name), value)
-            ctx.set(top.mem_rd_req_ready, 1)
-            ctx.set(top.mem_wr_req_ready, 1)
-            ctx.set(top.start, 1)
-            t0 = time.perf_counter()
-            await ctx.tick()                       # cycle 0: start taken
-            ctx.set(top.start, 0)
-            c = 1
-            while True:
-                rd_idle, wr_idle = rd.req_ready, wr.req_ready
-                rv, wready = rd.beat_due(c), wr.beat_due(c)
-                ctx.set(top.mem_rd_req_ready, rd_idle)
-                ctx.set(top.mem_rd_valid, rv)
-                ctx.set(top.mem_rd_data, rd.read_beat() if rv else 0)
-                ctx.set(top.mem_wr_req_ready, wr_idle)
-                ctx.set(top.mem_wr_ready, wready)
-                if ctx.get(top.done):
-                    break
-                if rv:
-                    rd.beat(c)
-                if rd_idle and ctx.get(top.mem_rd_req_valid):
-                    rd.accept(c, ctx.get(top.mem_rd_addr), ctx.get(top.mem_rd_bytes),
-                              ctx.get(top.mem_rd_beat_bytes))
-                if wready and ctx.get(top.mem_wr_valid):
-                    wr.beat(c, ctx.get(top.mem_wr_data))
-                if wr_idle and ctx.get(top.mem_wr_req_valid):
-                    wr.accept(c, ctx.get(top.mem_wr_addr), ctx.get(top.mem_wr_bytes),
-                              ctx.get(top.mem_wr_beat_bytes))
-                await ctx.tick()
-                c += 1
-            out.append((store[p.c_addr:], ctx.get(top.cycles), ctx.get(top.stall_cycles),
-                        bool(ctx.get(top.overflow)), rd.bytes_moved, wr.bytes_moved,
-                        time.perf_counter() - t0))
+            counters = await host.run(p.job, store, logs=logs)
+            out.append((store[p.c_addr:], *counters))     # the slice copies: after the run
 
     sim.add_testbench(bench)
     sim.run()
     return out
+
+
+def run_stream_cocotb(config, stream, memory, p, store, *, build_dir="build", log=sys.stderr):
+    """One job through the cocotb testbench ``tests/tb/tb_stream.py`` on Verilator (the
+    verification path); returns what :func:`run_stream_amaranth` returns per job, plus
+    whether the build was cached."""
+    if not (TB_DIR / "tb_stream.py").exists():
+        raise ToolError(f"the cocotb testbench {TB_DIR / 'tb_stream.py'} is not there "
+                        "(it ships with the source tree, not the wheel)")
+    verilog, _ = cached_verilog("stream_top_rst", f"{config!r} {stream!r}",
+                                lambda: StreamTop(config, stream), build_dir=build_dir, log=log)
+    work = Path(build_dir).resolve() / "cocotb" / "jobs"
+    work.mkdir(parents=True, exist_ok=True)
+    fd, job_path = tempfile.mkstemp(suffix=".npz", dir=work)
+    os.close(fd)
+    out_path = job_path.replace(".npz", "_out.npz")
+    bw = memory.bandwidth
+    np.savez(job_path, store=np.frombuffer(bytes(store), np.uint8), bw_num=bw.numerator,
+             bw_den=bw.denominator, latency=memory.latency, **p.job)
+    try:
+        res = run_cocotb(compact_memory_init(verilog), toplevel="top", test_module="tb_stream",
+                         test_dir=TB_DIR, build_root=os.path.join(build_dir, "cocotb"),
+                         extra_env={"NYBBLE_STREAM_JOB": job_path,
+                                    "NYBBLE_STREAM_OUT": out_path},
+                         run_name=f"stream{os.getpid()}")
+        if not res.passed:
+            raise ToolError(f"cocotb stream testbench failed; see {res.results_xml}")
+        out = np.load(out_path)
+        cycles, stalls, overflow, nread, nwritten = (int(x) for x in out["counters"])
+        run = (out["c_bytes"].tobytes(), cycles, stalls, bool(overflow), nread, nwritten,
+               float(out["seconds"]))
+    finally:
+        for path in (job_path, out_path):
+            if os.path.exists(path):
+                os.remove(path)
+    return run, not res.built
 
 
 def run_stream(config, stream, memory, a, b, *, sim="verilator", build_dir="build",
@@ -162,6 +173,9 @@ def run_stream(config, stream, memory, a, b, *, sim="verilator", build_dir="buil
     build_s, cached = 0.0, True
     if sim == "amaranth":
         run = run_stream_amaranth(config, stream, memory, [(p, store)])[0]
+    elif sim == "cocotb":
+        run, cached = run_stream_cocotb(config, stream, memory, p, store, build_dir=build_dir,
+                                        log=log)
     else:
         verilog, gen_s = stream_verilog(config, stream, build_dir=build_dir, log=log)
         build = build_stream_native(verilog, StreamLayout(config, stream),

@@ -4,6 +4,7 @@ golden model, its cycle, stall and byte counters equal to the cycle model, jobs 
 without reset on one top, the sticky overflow flag; constructor and config errors."""
 import numpy as np
 import pytest
+from amaranth.sim import Simulator
 
 from nybble.hw.config import ArrayConfig
 from nybble.hw.stream_config import StreamConfig
@@ -13,7 +14,9 @@ from nybble.sim.memory_model import MemoryModel
 from nybble.sim.stream_cycles import plan, stream_cycles
 from nybble.sim.stream_run import (check_stream_gemm, memory_image, read_results,
                                    run_stream_amaranth)
-from nybble.sw.errors import ParameterError, ParameterTypeError
+from nybble.sim.host import AmaranthPorts
+from nybble.sim.stream_host import StreamHost
+from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
 
 def _codes(rng, cfg, m, n, k):
@@ -65,6 +68,28 @@ def test_overflow_flag_is_sticky_and_results_saturate():
     chk = check_stream_gemm(cfg, st, MemoryModel(8, 1), a, b, sim="amaranth", log=None)
     assert chk.run.overflow and chk.passed
     assert np.array_equal(chk.run.result, np.full((2, 2), 127))
+
+
+def test_host_gives_up_after_max_cycles():
+    cfg = ArrayConfig(rows=2, cols=2, pe="int4")
+    st = StreamConfig(a_words=4, b_words=4, beat_words=1)
+    p = plan(cfg, st, 2, 2, 3)
+    store = memory_image(cfg, p, np.ones((2, 3), int), np.ones((3, 2), int))
+    top = StreamTop(cfg, st)
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    seen = []
+
+    async def bench(ctx):
+        with pytest.raises(ToolError, match=r"^the streaming top did not finish within 5 "
+                                            r"cycles$"):
+            await StreamHost(AmaranthPorts(ctx, top), MemoryModel(1, 1)).run(p.job, store,
+                                                                            max_cycles=5)
+        seen.append(True)
+
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == [True]
 
 
 def test_constructor_errors():

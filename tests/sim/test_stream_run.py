@@ -102,3 +102,13 @@ def test_native_timeout_is_an_error(tmp_path):
         run_stream_native(build, store, p.job, MemoryModel(1, 1), max_cycles=3,
                           out_range=(p.c_addr, p.memory_bytes), workdir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_cocotb_testbench(rng):
+    cfg = ArrayConfig(rows=2, cols=3, pe="int8")
+    st = StreamConfig(a_words=4, b_words=4, beat_words=2)
+    a, b = _codes(rng, cfg, 3, 4, 9)
+    chk = check_stream_gemm(cfg, st, MemoryModel("3/2", 2), a, b, sim="cocotb", log=None)
+    assert chk.mismatches == 0 and chk.model_mismatch == {}, chk.first_mismatch
