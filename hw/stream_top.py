@@ -13,7 +13,8 @@ r"""A streaming array top: fixed double-buffered scratchpads fed through an exte
 
 Job (run-time inputs, so one build serves every GEMM size): ``m_tiles``, ``n_tiles``,
 ``k_steps`` (S), ``k_chunk`` (words per scratchpad half the host chose, ``<= a_words,
-b_words``), byte addresses ``a_addr``, ``b_addr``, ``c_addr``.  The work is a list of *steps*
+b_words``), ``m_len`` (M: rows of C past it are not written back), byte addresses
+``a_addr``, ``b_addr``, ``c_addr``.  The work is a list of *steps*
 ``(mt, nt, kc)`` in that loop order (``kc`` chunks of ``k_chunk`` k-steps, the last one
 shorter); tile ``u = mt * n_tiles + nt`` is ``kc = 0 .. KC-1``.
 
@@ -31,8 +32,8 @@ Three engines, each a counter machine:
   ``s`` is loaded; a tile's first k-step (and the final flush) additionally waits until the
   C tile it will displace is written out and until ``2R - 1`` cycles after the previous tile's
   first (the shadow drain's spacing).  A cycle it waits for memory counts as a stall.
-* **writer**: once a tile's ``R x C`` results are in the C buffer, writes them, one row per
-  beat.
+* **writer**: once a tile's ``R x C`` results are in the C buffer, writes its rows below
+  ``m_len``, one row per beat.
 
 ``cycles``: launch to the last write beat (the cycle after ``start`` is 1); ``stall_cycles``:
 cycles the issuer waited for memory.  The exact timing is :mod:`nybble.sim.stream_cycles`.
@@ -56,7 +57,8 @@ ADDR_BITS = 32
 COUNT_BITS = 48
 STEP_BITS = 32
 #: the job inputs of a streaming top, in the order hosts send them
-STREAM_JOB_FIELDS = ("m_tiles", "n_tiles", "k_steps", "k_chunk", "a_addr", "b_addr", "c_addr")
+STREAM_JOB_FIELDS = ("m_tiles", "n_tiles", "k_steps", "k_chunk", "m_len", "a_addr", "b_addr",
+                     "c_addr")
 
 
 class StreamLayout:
@@ -334,23 +336,31 @@ class StreamTop(wiring.Component):
         # -- writer ------------------------------------------------------------------------
         tiles = Signal(2 * JOB_BITS)
         m.d.comb += tiles.eq(self.m_tiles * self.n_tiles)
+        # rows of the tile that hold results: R, fewer in the last row of tiles (M < R*m_tiles)
+        w_nt, w_row0 = Signal(JOB_BITS, name="w_nt"), Signal(JOB_BITS + 1, name="w_row0")
+        w_rows, w_left = Signal(range(R + 1)), Signal(JOB_BITS + 1)
+        m.d.comb += [w_left.eq(self.m_len - w_row0), w_rows.eq(Mux(w_left < R, w_left, R))]
         m.d.comb += [
             self.mem_wr_req_valid.eq(self.busy & ~w_data & (captured > written)),
             self.mem_wr_addr.eq(self.c_addr + w_base),
-            self.mem_wr_bytes.eq(R * lay.row_bytes),
+            self.mem_wr_bytes.eq(w_rows * lay.row_bytes),
             self.mem_wr_beat_bytes.eq(lay.row_bytes),
             self.mem_wr_valid.eq(w_data),
             self.mem_wr_data.eq(Cat(*(w.as_unsigned() for w in row_words))),
         ]
         with m.If(launch):
-            m.d.sync += [w_data.eq(0), written.eq(0), w_base.eq(0)]
+            m.d.sync += [w_data.eq(0), written.eq(0), w_base.eq(0), w_nt.eq(0), w_row0.eq(0)]
         with m.If(self.mem_wr_req_valid & self.mem_wr_req_ready):
             m.d.sync += [w_data.eq(1), w_row.eq(0)]
         with m.If(w_fire):
             m.d.sync += w_row.eq(w_row + 1)
-            with m.If(w_row == R - 1):
+            with m.If(w_row + 1 == w_rows):
                 m.d.sync += [w_data.eq(0), written.eq(written + 1),
                              w_base.eq(w_base + R * lay.row_bytes)]
+                with m.If(w_nt + 1 == self.n_tiles):
+                    m.d.sync += [w_nt.eq(0), w_row0.eq(w_row0 + R)]
+                with m.Else():
+                    m.d.sync += w_nt.eq(w_nt + 1)
                 with m.If(written + 1 == tiles):
                     m.d.sync += [self.done.eq(1), self.busy.eq(0), last_cyc.eq(cyc + 1)]
 

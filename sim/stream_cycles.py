@@ -16,7 +16,8 @@ model's closed form (:meth:`nybble.sim.memory_model.MemoryModel.transfer_cycles`
   spent waiting are stalls;
 * writer: tile ``u``'s results are all in the C buffer in cycle ``F + 2R + C + L_pe - 1``
   (``F``: the cycle the next tile's first k-step, or the flush, was issued); its write
-  request goes out at ``max(that, wl[u-1] + 1)`` and ends ``L + D`` cycles later (``wl[u]``).
+  request (the tile's rows below M) goes out at ``max(that, wl[u-1] + 1)`` and ends
+  ``L + D`` cycles later (``wl[u]``).
 
 ``cycles = wl[T-1]``.  The host picks ``k_chunk = min(S, a_words, b_words)`` (:func:`plan`):
 when the whole K fits, an A chunk is loaded once per ``mt`` and reused by every ``nt``.
@@ -62,7 +63,7 @@ class StreamPlan:
     def job(self):
         s = self.schedule
         return dict(m_tiles=s.m_tiles, n_tiles=s.n_tiles, k_steps=s.k_steps,
-                    k_chunk=self.k_chunk, a_addr=self.a_addr, b_addr=self.b_addr,
+                    k_chunk=self.k_chunk, m_len=s.m, a_addr=self.a_addr, b_addr=self.b_addr,
                     c_addr=self.c_addr)
 
 
@@ -180,7 +181,6 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
             xfer[key] = memory.transfer_cycles(nbytes, beat)
         return xfer[key]
 
-    w_cycles = tx(R * p.row_bytes, p.row_bytes)
     T = s.tiles
     e = [0, 0]              # e[s-2], e[s-1] (cycle 0: launch)
     reader_next = 1         # first cycle the read channel may take a request
@@ -194,10 +194,14 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
 
     def write_tile(u):
         req = max(cap[u], wl[u - 1] + 1 if u else 0)
+        nbytes = tile_rows(u) * p.row_bytes
         if events is not None:
-            events.append(("wr", req, p.c_addr + u * R * p.row_bytes, R * p.row_bytes,
-                           p.row_bytes))
-        wl.append(req + w_cycles - 1)
+            events.append(("wr", req, p.c_addr + u * R * p.row_bytes, nbytes, p.row_bytes))
+        wl.append(req + tx(nbytes, p.row_bytes) - 1)
+
+    def tile_rows(u):
+        """Rows of tile ``u`` below M: the ones written back."""
+        return min(R, s.m - (u // s.n_tiles) * R)
 
     def burst(t, addr, words, word_bytes_):
         """A read burst of ``words`` taken in cycle ``t``: the cycle the next can be."""
@@ -257,15 +261,16 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     write_tile(T - 1)
     cycles = wl[-1]
     bytes_read = a_words_in * p.a_word_bytes + b_words_in * p.b_word_bytes
-    bytes_written = T * R * p.row_bytes
+    rows_out = sum(tile_rows(u) for u in range(T))
+    bytes_written = rows_out * p.row_bytes
     ideal = s.m * s.n * s.k / (R * C * s.lanes)
     issue = T * max(S, 2 * R - 1)
-    write_busy = T * w_cycles
+    write_busy = sum(tx(tile_rows(u) * p.row_bytes, p.row_bytes) for u in range(T))
     return StreamCycles(
         m=s.m, n=s.n, k=s.k, cycles=cycles, stall_cycles=stalls,
         compute_cycles=cycles - stalls, ideal_cycles=ideal, utilization=ideal / cycles,
         tiles=T, steps=step, k_chunk=KCH, a_writes=a_words_in, b_writes=b_words_in,
-        a_reads=T * S, b_reads=T * S, c_writes=T * R * C, c_reads=T * R,
+        a_reads=T * S, b_reads=T * S, c_writes=T * R * C, c_reads=rows_out,
         bytes_read=bytes_read, bytes_written=bytes_written,
         bytes_per_cycle=(bytes_read + bytes_written) / cycles,
         first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,

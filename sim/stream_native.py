@@ -8,7 +8,8 @@ job and returns the top's counters, the bytes each channel moved and the memory 
 region.
 
 Job file (little endian): ``uint64`` header ``[mem_bytes, m_tiles, n_tiles, k_steps,
-k_chunk, a_addr, b_addr, c_addr, bw_num, bw_den, latency, max_cycles, out_lo, out_hi]``,
+k_chunk, a_addr, b_addr, c_addr, bw_num, bw_den, latency, max_cycles, out_lo, out_hi,
+m_len]``,
 then ``mem_bytes`` bytes.  Result file: ``uint64 [cycles, stall_cycles, flags (1: timed out,
 2: overflow), bytes read, bytes written, clocked cycles]``, ``double`` wall seconds of the
 clocked loop, then memory bytes ``out_lo .. out_hi``.
@@ -54,8 +55,8 @@ int main(int argc, char** argv) {
     top = new Vtop;
     FILE* f = fopen(argv[1], "rb");
     if (!f) { perror("job"); return 2; }
-    uint64_t h[14];
-    if (fread(h, 8, 14, f) != 14) { fprintf(stderr, "short job header\n"); return 2; }
+    uint64_t h[15];
+    if (fread(h, 8, 15, f) != 15) { fprintf(stderr, "short job header\n"); return 2; }
     mem.resize(h[0]);
     if (fread(mem.data(), 1, h[0], f) != h[0]) { fprintf(stderr, "short memory image\n"); return 2; }
     fclose(f);
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
     top->clk = 0; top->start = 0; top->mem_rd_req_ready = 1; top->mem_wr_req_ready = 1;
     top->mem_rd_valid = 0; top->mem_wr_ready = 0; top->eval();
     top->m_tiles = h[1]; top->n_tiles = h[2]; top->k_steps = h[3]; top->k_chunk = h[4];
-    top->a_addr = h[5]; top->b_addr = h[6]; top->c_addr = h[7];
+    top->a_addr = h[5]; top->b_addr = h[6]; top->c_addr = h[7]; top->m_len = h[14];
     top->clk = 1; top->eval(); top->clk = 0; top->eval();
     auto t0 = std::chrono::steady_clock::now();
     top->start = 1; top->eval();
@@ -137,7 +138,8 @@ def run_stream_native(build, store, job, memory, *, out_range, max_cycles=1 << 4
     bw = memory.bandwidth
     hdr = np.array([len(store), job["m_tiles"], job["n_tiles"], job["k_steps"],
                     job["k_chunk"], job["a_addr"], job["b_addr"], job["c_addr"],
-                    bw.numerator, bw.denominator, memory.latency, max_cycles, *out_range],
+                    bw.numerator, bw.denominator, memory.latency, max_cycles, *out_range,
+                    job["m_len"]],
                    dtype=np.uint64)
     try:
         with open(job_path, "wb") as f:

@@ -37,7 +37,8 @@ def test_counts_and_report():
                       MemoryModel(2, 3), 5, 7, 9)
     # 3 x 3 tiles, K = 9 in chunks of 4, 4, 1: A reloaded every step
     assert (r.tiles, r.steps, r.k_chunk) == (9, 27, 4)
-    assert r.bytes_read == 9 * 9 * 2 + 9 * 9 * 3 and r.bytes_written == 9 * 2 * 8
+    # C rows below M only: 3 column tiles x (2 + 2 + 1) rows of 8 bytes (3 x 20 bits)
+    assert r.bytes_read == 9 * 9 * 2 + 9 * 9 * 3 and r.bytes_written == 15 * 8
     assert r.c_writes == 9 * 6 and r.compute_cycles + r.stall_cycles == r.cycles
     assert set(r.as_dict()) >= {"cycles", "stall_cycles", "utilization", "bytes_per_cycle"}
 
