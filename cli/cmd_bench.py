@@ -8,6 +8,7 @@ import numpy as np
 from nybble.sw import quantize, gemm, get_scheme, scheme_names
 
 from .common import UsageError, emit, parse_array
+from .stream_mode import add_stream_bench
 
 
 def register(sub):
@@ -56,6 +57,7 @@ def register(sub):
                     help="worker counts, run in turn (default 1,2)")
     ex.add_argument("--json", action="store_true", help="print one JSON document")
     ex.set_defaults(func=bench_explore)
+    add_stream_bench(bsub)
     p.set_defaults(func=lambda args: p.print_help())
 
 

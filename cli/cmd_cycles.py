@@ -12,6 +12,7 @@ defaults (16x16, os, int4, 32-bit accumulators).  ``--json`` prints one document
 import sys
 
 from .common import UsageError, emit, parse_array
+from .stream_mode import add_stream_args, stream_cycles_command, wants_stream
 
 DEFAULT_ARRAY = "16x16"
 DEFAULT_DATAFLOW = "os"
@@ -45,6 +46,7 @@ def register(sub):
                    help="llama-7b / resnet50: batch size (default 1)")
     p.add_argument("--image", type=int, default=None,
                    help="resnet50: input image side in pixels (default 224)")
+    add_stream_args(p, workload=True)
     p.add_argument("--csv", metavar="OUT.csv", help="also write the per-layer rows as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
@@ -110,6 +112,15 @@ def run(args):
     config = _array_config(args)
     if args.config:
         workload["config_file"] = args.config
+    if wants_stream(args):
+        from nybble.sim.workloads import read_scalesim_cfg
+        if args.csv:
+            raise UsageError("--csv writes the whole-buffer model's rows; the streaming "
+                             "model's are in --json")
+        cfg_file = read_scalesim_cfg(args.config) if args.config else None
+        payload, text = stream_cycles_command(args, config, layers, workload, cfg_file)
+        emit(args, payload, text)
+        return 0
     print(f"cycles: {len(layers)} layers of {workload['name']} on a {config.rows}x{config.cols} "
           f"{config.dataflow} {config.pe} array", file=sys.stderr)
     report = run_workload(config, layers, workload=workload)

@@ -19,6 +19,7 @@ from nybble.synth.toolchain import available_simulators
 from .common import (UsageError, add_array_args, check_cache_dirs, check_output_file,
                      check_positive, config_from_args, emit, load_npy, write_npy)
 from .gemm_block import add_block_args, block_operands, wants_block
+from .stream_mode import add_stream_args, stream_gemm, wants_stream
 
 SIM_CHOICES = ("verilator", "amaranth", "icarus")
 
@@ -27,6 +28,7 @@ def register(sub):
     p = sub.add_parser("gemm", help="run a GEMM on the RTL array, check it against nybble.sw")
     add_array_args(p)
     add_block_args(p)
+    add_stream_args(p)
     p.add_argument("--m", type=int, default=64, help="rows of A (default 64)")
     p.add_argument("--n", type=int, default=64, help="columns of B (default 64)")
     p.add_argument("--k", type=int, default=64, help="reduction length (default 64)")
@@ -178,6 +180,13 @@ def run(args):
     m, k = a.shape
     n = b.shape[1]
     extra.update(_accumulator_note(cfg, k, refuse=args.overflow == "error"))
+    if wants_stream(args):
+        if wants_block(args):
+            raise UsageError("the streaming top (--dram-bw, ...) takes plain PE kinds, not "
+                             "block-scaled schemes")
+        payload, text, status = stream_gemm(args, cfg, a, b, sim)
+        emit(args, {**payload, **extra}, text)
+        return status
     sched = schedule_for(cfg, m, n, k)     # once: it sizes the buffers and runs the job
     if args.depth is None:
         _check_buffer_size(cfg, sched, (m, n, k))

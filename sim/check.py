@@ -16,7 +16,7 @@ import numpy as np
 from nybble.sw.golden import acc_to_float
 from .run import run_gemm, check_operands
 
-__all__ = ["GemmCheck", "check_gemm", "golden_for", "result_values"]
+__all__ = ["GemmCheck", "check_gemm", "golden_for", "result_values", "compare_results"]
 
 
 def golden_for(config, a, b):
@@ -101,6 +101,17 @@ class GemmCheck:
         }
 
 
+def compare_results(result, golden):
+    """``(mismatches, first)``: how many accumulators of ``result`` differ from ``golden``
+    (M x N each) and the first difference ``(i, j, got, want)`` or None."""
+    got, want = np.asarray(result, dtype=object), np.asarray(golden, dtype=object)
+    bad = np.argwhere(got != want)
+    if not len(bad):
+        return 0, None
+    i, j = bad[0]
+    return len(bad), (i, j, got[i, j], want[i, j])
+
+
 def check_gemm(config, a, b, *, sim="verilator", waves=None, build_dir="build",
                log=sys.stderr, schedule=None):
     """Run ``a @ b`` on ``config``'s RTL and check it bit for bit against the golden model;
@@ -109,15 +120,10 @@ def check_gemm(config, a, b, *, sim="verilator", waves=None, build_dir="build",
     golden = golden_for(config, a, b)
     run = run_gemm(config, a, b, sim=sim, waves=waves, build_dir=build_dir, log=log,
                    schedule=schedule)
-    got, want = np.asarray(run.result, dtype=object), np.asarray(golden, dtype=object)
-    bad = np.argwhere(got != want)
-    first = None
-    if len(bad):
-        i, j = bad[0]
-        first = (i, j, got[i, j], want[i, j])
+    mismatches, first = compare_results(run.result, golden)
     s = run.schedule
     return GemmCheck(config=config, m=s.m, n=s.n, k=s.k, result=run.result, golden=golden,
-                     mismatches=len(bad), first_mismatch=first, cycles=run.cycles,
+                     mismatches=mismatches, first_mismatch=first, cycles=run.cycles,
                      model_cycles=s.cycles, ideal_cycles=s.ideal_cycles,
                      overflow=run.overflow, simulator=sim, sim_seconds=run.sim_seconds,
                      build_seconds=run.build_seconds, cached_build=run.cached_build,

@@ -200,14 +200,16 @@ def _harness_source(wr_width, rd_width, waves, has_rst=True):
 
 
 def build_native(verilog, *, wr_width, rd_width, cache_dir="build/verilator", waves=None,
-                 log=sys.stderr, extra_flags=(), opt_fast="-O2", has_rst=True):
+                 log=sys.stderr, extra_flags=(), opt_fast="-O2", has_rst=True, harness=None):
     """Compile ``verilog`` (module ``top``) with the harness; cached by content hash.
 
-    ``waves``: None, ``"vcd"`` or ``"fst"`` (a traced build is a separate cache entry).
+    ``waves``: None, ``"vcd"`` or ``"fst"`` (a traced build is a separate cache entry);
+    ``harness``: the C++ source of another harness (e.g. :mod:`.stream_native`'s) instead
+    of this module's.
     """
     if waves not in (None, "vcd", "fst"):
         raise ParameterError(f"waves must be None, 'vcd' or 'fst', not {waves!r}")
-    src = _harness_source(wr_width, rd_width, waves, has_rst)
+    src = harness if harness is not None else _harness_source(wr_width, rd_width, waves, has_rst)
     verilog = compact_memory_init(verilog)
     flags = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
              "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--top-module", "top", *extra_flags]

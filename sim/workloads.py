@@ -29,7 +29,8 @@ import re
 from nybble.sw.errors import InputFileError, ParameterError, ParameterTypeError
 
 __all__ = [
-    "Layer", "WORKLOADS", "get_workload", "llama_7b", "resnet50",
+    "Layer", "WORKLOADS", "get_workload", "llama_7b", "llama_7b_decode", "LLAMA_7B_LAYERS",
+    "resnet50",
     "read_topology", "read_scalesim_cfg", "scalesim_sram_depths", "total_macs",
 ]
 
@@ -113,6 +114,42 @@ def llama_7b(seq_len=2048, batch=1):
         Layer("ffn_gate", t, ffn, d_model),
         Layer("ffn_up", t, ffn, d_model),
         Layer("ffn_down", t, d_model, ffn),
+    ]
+
+
+#: decoder layers of LLaMA-7B (a token passes through all of them)
+LLAMA_7B_LAYERS = 32
+
+
+def llama_7b_decode(seq_len=2048, batch=1):
+    """The GEMMs of one LLaMA-7B decoder layer generating one token per sequence (decode), with
+    ``seq_len`` tokens already in the KV cache and ``batch`` sequences.
+
+    Every projection is a GEMV batch: ``M = batch``; attention reads the cache per head:
+
+    ============  =====  =======  =======  ==========  ===================================
+    layer         M      N        K        count       A @ B
+    ============  =====  =======  =======  ==========  ===================================
+    q/k/v/o_proj  batch  4096     4096     1 each      x @ W_q (etc.)
+    attn_scores   1      seq_len  128      32 * batch  q_h @ K_h^T (the cached keys)
+    attn_values   1      128      seq_len  32 * batch  p_h @ V_h (the cached values)
+    ffn_gate/up   batch  11008    4096     1 each      x @ W_gate, x @ W_up
+    ffn_down      batch  4096     11008    1           (silu(g) * u) @ W_down
+    ============  =====  =======  =======  ==========  ===================================
+    """
+    seq_len = _positive_int("llama_7b_decode", "seq_len", seq_len)
+    batch = _positive_int("llama_7b_decode", "batch", batch)
+    d_model, heads, head_dim, ffn = 4096, 32, 128, 11008
+    return [
+        Layer("q_proj", batch, d_model, d_model),
+        Layer("k_proj", batch, d_model, d_model),
+        Layer("v_proj", batch, d_model, d_model),
+        Layer("attn_scores", 1, seq_len, head_dim, heads * batch),
+        Layer("attn_values", 1, head_dim, seq_len, heads * batch),
+        Layer("o_proj", batch, d_model, d_model),
+        Layer("ffn_gate", batch, ffn, d_model),
+        Layer("ffn_up", batch, ffn, d_model),
+        Layer("ffn_down", batch, d_model, ffn),
     ]
 
 

@@ -32,6 +32,9 @@ COVERED_BY = {
     "analysis/lloyd_max.py": "analysis/test_rd.py", "analysis/gptq.py": "analysis/test_rd.py",
     "analysis/rate_distortion.py": "analysis/test_rd.py",
     # the CLI: cli/X.py -> tests/cli/test_X.py, except
+    # the streaming top: its config with the top; the native harness with the runs through it
+    "hw/stream_config.py": "hw/test_stream_top.py",
+    "sim/stream_native.py": "sim/test_stream_run.py", "sim/stream_host.py": "hw/test_stream_top.py",
     "cli/__main__.py": "cli/test_common.py", "cli/gemm_block.py": "cli/test_cmd_gemm_block.py",
 }
 

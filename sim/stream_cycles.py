@@ -1,0 +1,277 @@
+"""The exact cycle model of a :class:`~nybble.hw.stream_top.StreamTop`, stalls included.
+
+It replays the three engines of the top (reader, issuer, writer; :mod:`nybble.hw.stream_top`)
+as recurrences over the steps ``(mt, nt, kc)`` of a job, with burst times from the memory
+model's closed form (:meth:`nybble.sim.memory_model.MemoryModel.transfer_cycles`); tests hold
+``cycles`` and ``stall_cycles`` equal to the RTL's counters.  Cycle 0 is the one in which
+``start`` is taken.
+
+* reader: step ``s`` requests at ``max(end of the previous burst + 1, e[s-2] + 1)`` (its
+  halves free once the issuer ended step ``s - 2`` in cycle ``e[s-2]``): A (when the step
+  needs a new A chunk), then B, each occupying the read channel ``L + D`` cycles; ``lb[s]``
+  is the cycle of its last beat;
+* issuer: step ``s`` starts at ``max(e[s-1] + 1, lb[s] + 1)`` and, for a tile's first step
+  (and the final flush), also at or after ``f[u-1] + 2R - 1`` and ``wl[u-3] + 1``; it then
+  issues its ``n`` k-steps back to back.  Cycles before ``lb[s] + 1`` (or ``wl[u-3] + 1``)
+  spent waiting are stalls;
+* writer: tile ``u``'s results are all in the C buffer in cycle ``F + 2R + C + L_pe - 1``
+  (``F``: the cycle the next tile's first k-step, or the flush, was issued); its write
+  request (the tile's rows below M) goes out at ``max(that, wl[u-1] + 1)`` and ends
+  ``L + D`` cycles later (``wl[u]``).
+
+``cycles = wl[T-1]``.  The host picks ``k_chunk = min(S, a_words, b_words)`` (:func:`plan`):
+when the whole K fits, an A chunk is loaded once per ``mt`` and reused by every ``nt``.
+"""
+
+from dataclasses import dataclass
+
+from nybble.hw.stream_config import StreamConfig, word_bytes
+from nybble.hw.layout import JOB_BITS
+from nybble.hw.stream_top import ADDR_BITS, StreamLayout
+from nybble.sw.errors import ParameterError
+from .memory_model import MemoryModel
+from .schedule import OsSchedule, schedule_for
+
+__all__ = ["StreamPlan", "StreamCycles", "plan", "stream_cycles"]
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """How a GEMM runs on a streaming top: the OS schedule, ``k_chunk`` and the byte layout
+    of its operands and results in external memory."""
+
+    schedule: OsSchedule
+    k_chunk: int
+    a_word_bytes: int
+    b_word_bytes: int
+    row_bytes: int
+    beat_words: int
+    a_addr: int
+    b_addr: int
+    c_addr: int
+
+    @property
+    def chunks(self):
+        return -(-self.schedule.k_steps // self.k_chunk)
+
+    @property
+    def memory_bytes(self):
+        s = self.schedule
+        return self.c_addr + s.tiles * s.rows * self.row_bytes
+
+    @property
+    def job(self):
+        s = self.schedule
+        return dict(m_tiles=s.m_tiles, n_tiles=s.n_tiles, k_steps=s.k_steps,
+                    k_chunk=self.k_chunk, m_len=s.m, a_addr=self.a_addr, b_addr=self.b_addr,
+                    c_addr=self.c_addr)
+
+
+def _align(x, a=64):
+    return -(-x // a) * a
+
+
+def plan(config, stream, m, n, k):
+    """The :class:`StreamPlan` of an ``m x k @ k x n`` GEMM on ``config`` with scratchpads
+    ``stream``; refuses a config whose scratchpad halves cannot hold the ``2R - 1`` k-steps
+    of one tile, naming the size needed."""
+    if not isinstance(stream, StreamConfig):
+        raise ParameterError(f"stream must be a StreamConfig, not {stream!r}")
+    if config.dataflow != "os":
+        raise ParameterError(f"the streaming top runs dataflow 'os' only, not "
+                             f"{config.dataflow!r}")
+    s = schedule_for(config, m, n, k)
+    if type(s) is not OsSchedule:
+        raise ParameterError(f"the streaming top takes plain PE kinds, not {config.pe!r}")
+    lay = StreamLayout(config, stream)
+    need = min(s.k_steps, 2 * config.rows - 1)
+    for name, have, wb in (("a", stream.a_words, lay.a_word_bytes),
+                           ("b", stream.b_words, lay.b_word_bytes)):
+        if have < need:
+            raise ParameterError(
+                f"scratchpad {name.upper()} holds {have} words per half ({2 * have * wb} "
+                f"bytes in both halves), less than one tile needs: {need} words per half "
+                f"({2 * need * wb} bytes) on a {config.rows}x{config.cols} {config.pe} array; "
+                f"raise {name}_words to at least {need}")
+    k_chunk = min(s.k_steps, stream.a_words, stream.b_words)
+    a_bytes = s.m_tiles * s.k_steps * lay.a_word_bytes
+    b_bytes = s.n_tiles * s.k_steps * lay.b_word_bytes
+    p = StreamPlan(s, k_chunk, lay.a_word_bytes, lay.b_word_bytes, lay.row_bytes,
+                   stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes))
+    for name, value in (("m_tiles", s.m_tiles), ("n_tiles", s.n_tiles),
+                        ("k_steps", s.k_steps)):
+        if value >= 1 << JOB_BITS:
+            raise ParameterError(f"GEMM {m}x{k} @ {k}x{n} needs {name} = {value} on a "
+                                 f"{config.rows}x{config.cols} array; the top's job inputs "
+                                 f"hold at most {(1 << JOB_BITS) - 1}")
+    if p.memory_bytes > 1 << ADDR_BITS:
+        raise ParameterError(f"GEMM {m}x{k} @ {k}x{n} needs {p.memory_bytes} bytes of external "
+                             f"memory; the top's port addresses {1 << ADDR_BITS}")
+    return p
+
+
+@dataclass(frozen=True)
+class StreamCycles:
+    """Cycles and traffic of one GEMM on a streaming top (module docstring).
+
+    ``cycles`` (total), ``stall_cycles`` (the issuer waiting for memory), ``compute_cycles``
+    (the rest); ``ideal_cycles = M*N*K / (rows*cols*lanes)``; ``utilization`` ideal / total;
+    scratchpad traffic in words (``a_writes`` ... ``c_reads``: C counts accumulators written by
+    the drain and rows read by the writer); external bytes read / written at the port and
+    ``bytes_per_cycle`` (both directions over ``cycles``); ``first_load_cycles``: the
+    issuer's wait for the first step's operands; ``read_busy_cycles`` / ``write_busy_cycles``:
+    cycles the read / write channel is occupied by bursts; ``issue_cycles``: ``tiles *
+    max(S, 2R - 1)``, what the array needs with no stall; ``bound``: ``"memory"`` when a
+    channel is busier than the array (``max(read, write busy) > issue_cycles``), else
+    ``"compute"``.
+    """
+
+    m: int
+    n: int
+    k: int
+    cycles: int
+    stall_cycles: int
+    compute_cycles: int
+    ideal_cycles: float
+    utilization: float
+    tiles: int
+    steps: int
+    k_chunk: int
+    a_writes: int
+    b_writes: int
+    a_reads: int
+    b_reads: int
+    c_writes: int
+    c_reads: int
+    bytes_read: int
+    bytes_written: int
+    bytes_per_cycle: float
+    first_load_cycles: int
+    read_busy_cycles: int
+    write_busy_cycles: int
+    issue_cycles: int
+    bound: str
+
+    def as_dict(self):
+        return dict(self.__dict__)
+
+
+def stream_cycles(config, stream, memory, m, n, k, *, events=None):
+    """:class:`StreamCycles` of an ``m x k @ k x n`` GEMM on ``config`` + ``stream`` with
+    external memory ``memory`` (a :class:`~nybble.sim.memory_model.MemoryModel`).
+
+    ``events``: a list to append the job's events to (:mod:`.stream_trace` expands them):
+    ``("rd", cycle, addr, bytes, beat_bytes)`` a read burst taken, ``("wr", ...)`` a write
+    burst taken, ``("issue", cycle, n, a_word, b_word)`` ``n`` k-steps issued from cycle on,
+    reading scratchpad words ``a_word + i`` and ``b_word + i``."""
+    if not isinstance(memory, MemoryModel):
+        raise ParameterError(f"memory must be a MemoryModel, not {memory!r}")
+    p = plan(config, stream, m, n, k)
+    s = p.schedule
+    R, C, L = s.rows, s.cols, s.latency
+    S, KCH, KC = s.k_steps, p.k_chunk, p.chunks
+    G = p.beat_words
+    chunked = KCH < S
+    lengths = [min(KCH, S - kc * KCH) for kc in range(KC)]
+    xfer = {}
+
+    def tx(nbytes, beat):
+        key = (nbytes, beat)
+        if key not in xfer:
+            xfer[key] = memory.transfer_cycles(nbytes, beat)
+        return xfer[key]
+
+    T = s.tiles
+    e = [0, 0]              # e[s-2], e[s-1] (cycle 0: launch)
+    reader_next = 1         # first cycle the read channel may take a request
+    f_prev = None           # first-issue cycle of the previous tile
+    wl = []                 # last write beat per tile
+    cap = []                # C tile complete
+    stalls = read_busy = 0
+    a_words_in = b_words_in = 0
+    first_load = None
+    step = 0
+
+    def write_tile(u):
+        req = max(cap[u], wl[u - 1] + 1 if u else 0)
+        nbytes = tile_rows(u) * p.row_bytes
+        if events is not None:
+            events.append(("wr", req, p.c_addr + u * R * p.row_bytes, nbytes, p.row_bytes))
+        wl.append(req + tx(nbytes, p.row_bytes) - 1)
+
+    def tile_rows(u):
+        """Rows of tile ``u`` below M: the ones written back."""
+        return min(R, s.m - (u // s.n_tiles) * R)
+
+    def burst(t, addr, words, word_bytes_):
+        """A read burst of ``words`` taken in cycle ``t``: the cycle the next can be."""
+        if events is not None:
+            events.append(("rd", t, addr, words * word_bytes_, G * word_bytes_))
+        return t + tx(words * word_bytes_, G * word_bytes_)
+
+    def tile_first_ok(u):
+        lo = f_prev + 2 * R - 1 if f_prev is not None else 0
+        mem = wl[u - 3] + 1 if u >= 3 else 0
+        return lo, mem
+
+    for mt in range(s.m_tiles):
+        for nt in range(s.n_tiles):
+            u = mt * s.n_tiles + nt
+            for kc, nk in enumerate(lengths):
+                # reader
+                t = max(reader_next, e[0] + 1 if step >= 2 else 0)
+                t0 = t
+                k0 = kc * KCH
+                if chunked or (nt == 0 and kc == 0):
+                    t = burst(t, p.a_addr + (mt * S + k0) * p.a_word_bytes, nk, p.a_word_bytes)
+                    a_words_in += nk
+                t = burst(t, p.b_addr + (nt * S + k0) * p.b_word_bytes, nk, p.b_word_bytes)
+                b_words_in += nk
+                lb = t - 1
+                reader_next = t
+                read_busy += t - t0
+                if first_load is None:
+                    first_load = lb
+                # issuer
+                ready = lb + 1
+                lo = e[1] + 1
+                if kc == 0:
+                    pad, mem = tile_first_ok(u)
+                    ready = max(ready, mem)
+                    start = max(lo, ready, pad)
+                    if u:
+                        cap.append(start + 2 * R + C + L - 1)
+                        write_tile(u - 1)
+                    f_prev = start
+                else:
+                    start = max(lo, ready)
+                stalls += max(0, ready - lo)
+                if events is not None:
+                    a_slot = step % 2 if chunked else mt % 2
+                    events.append(("issue", start, nk, a_slot * stream.a_words,
+                                   (step % 2) * stream.b_words))
+                e = [e[1], start + nk - 1]
+                step += 1
+    # flush
+    pad, mem = tile_first_ok(T)
+    lo = e[1] + 1
+    stalls += max(0, mem - lo)
+    flush = max(lo, pad, mem)
+    cap.append(flush + 2 * R + C + L - 1)
+    write_tile(T - 1)
+    cycles = wl[-1]
+    bytes_read = a_words_in * p.a_word_bytes + b_words_in * p.b_word_bytes
+    rows_out = sum(tile_rows(u) for u in range(T))
+    bytes_written = rows_out * p.row_bytes
+    ideal = s.m * s.n * s.k / (R * C * s.lanes)
+    issue = T * max(S, 2 * R - 1)
+    write_busy = sum(tx(tile_rows(u) * p.row_bytes, p.row_bytes) for u in range(T))
+    return StreamCycles(
+        m=s.m, n=s.n, k=s.k, cycles=cycles, stall_cycles=stalls,
+        compute_cycles=cycles - stalls, ideal_cycles=ideal, utilization=ideal / cycles,
+        tiles=T, steps=step, k_chunk=KCH, a_writes=a_words_in, b_writes=b_words_in,
+        a_reads=T * S, b_reads=T * S, c_writes=T * R * C, c_reads=rows_out,
+        bytes_read=bytes_read, bytes_written=bytes_written,
+        bytes_per_cycle=(bytes_read + bytes_written) / cycles,
+        first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,
+        issue_cycles=issue, bound="memory" if max(read_busy, write_busy) > issue else "compute")
