@@ -31,10 +31,20 @@ the block scale codes in the operand words: a PE's operand field is ``lanes`` el
 then the row's (A) / column's (B) block scale code, written into every k-step word of its
 block.  Rows / columns past M / N get zero elements and scale code 0.
 
+Bit-serial PEs (:class:`BitSerialOsSchedule`, lockstep array of
+:class:`nybble.hw.pe.BitSerialPE`): the output-stationary schedule counted in *beats*; all
+registers of the array and the sequencer move once per beat, and a beat lasts as many cycles
+as the slowest MAC in the array during it (3 for int4, 2 for fp4, 1 for e3m0, 1 with no MAC).
+PE(i, j) holds, in beat ``u``, the MAC issued in beat ``u - 1 - i - j``, so the beat lengths
+follow from the data types of the weights (``sel``, K x N) in closed form:
+``cycles = sum(beat lengths before the last write's beat) + 1`` with the last write in beat
+``T * P + 2R + C - 1``.  Columns past N are padded with a selector that takes one cycle.
+
 Buffers: :func:`fit_config` raises a config's buffer depths to what a GEMM needs.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -43,7 +53,8 @@ from nybble.sw.formats import check_integral
 from .words import pack_fields, to_signed
 from nybble.sw.errors import ParameterError
 
-__all__ = ["OsSchedule", "WsSchedule", "BlockOsSchedule", "schedule_for", "fit_config",
+__all__ = ["OsSchedule", "WsSchedule", "BlockOsSchedule", "BitSerialOsSchedule", "schedule_for",
+           "fit_config",
            "MIN_DEPTH"]
 
 #: Buffer depth (words) :func:`fit_config` never goes below, so that small GEMMs share one
@@ -337,11 +348,101 @@ class BlockOsSchedule(OsSchedule):
         return pack_fields(f, ([fb.bits] * L + [self.scale_bits]) * C)
 
 
-def schedule_for(config, m, n, k):
+@dataclass(frozen=True)
+class BitSerialOsSchedule(OsSchedule):
+    """Output-stationary schedule of a lockstep bit-serial array (module docstring): the
+    output-stationary schedule in *beats* (latency 1 beat), each beat as long as the slowest
+    MAC inside the array during it.
+
+    ``sel`` (K x N data-type selectors of the weights) fixes the beat lengths;
+    ``sel_cycles[s]``: cycles of a MAC of selector ``s``; ``pad_sel``: the selector of the
+    padding columns past N.  B words carry, per column, the weight code then its selector
+    (``sel_bits``).
+    """
+
+    sel_bits: int = 3
+    pad_sel: int = 7
+    pad_code: int = 0
+    sel_cycles: tuple = (1,)
+    sel: np.ndarray = field(default=None, compare=False, repr=False)
+
+    def _column_cycles(self):
+        """(T*P, C) int8: cycles of the MAC that issue ``v`` starts in column ``j`` (1 where
+        the issue carries none: tile gaps)."""
+        S, P, C, T = self.k_steps, self.period, self.cols, self.tiles
+        if self.sel is None:
+            raise ParameterError("a bit-serial schedule needs sel (the weights' data types) "
+                                 "for its cycles")
+        sel = np.full((S, self.n_tiles * C), self.pad_sel, np.int64)
+        sel[:, :self.n] = np.asarray(self.sel)
+        cyc = np.asarray(self.sel_cycles, np.int8)[sel]            # (S, n_tiles * C)
+        v = np.arange(T * P)
+        t, nt = v % P, (v // P) % self.n_tiles
+        x = np.ones((T * P, C), np.int8)
+        ok = t < S
+        x[ok] = cyc[t[ok, None], nt[ok, None] * C + np.arange(C)]
+        return x
+
+    @cached_property
+    def beat_lengths(self):
+        """int64 array, cycles of every beat ``u`` up to the last result write: the longest
+        MAC among the PEs, PE(i, j) holding issue ``u - 1 - i - j`` (buffer read, skew,
+        forwarding), at least 1."""
+        x = self._column_cycles()
+        TP, R, C = x.shape[0], self.rows, self.cols
+        beats = self.tiles * self.period + 2 * R + C - 1     # the last write's beat
+        u = np.arange(beats)[:, None]
+        j = np.arange(C)[None, :]
+        hi, lo = np.clip(u - j, 0, TP), np.clip(u - j - R, 0, TP)
+        out = np.ones(beats, np.int64)
+        for c in range(2, int(x.max(initial=1)) + 1):
+            # beat u reaches c cycles when a MAC of >= c cycles sits in any column's window
+            run = np.concatenate([np.zeros((1, C), np.int64),
+                                  np.cumsum(x >= c, axis=0, dtype=np.int64)])
+            hit = (run[hi, j] - run[lo, j] > 0).any(axis=1)
+            out += hit
+        return out
+
+    @property
+    def cycles(self):
+        return int(self.beat_lengths.sum()) + 1
+
+    @property
+    def mean_cycles_per_mac(self):
+        """Mean cycles of one MAC over the weights' data types (what one PE alone would
+        take per MAC)."""
+        return float(np.asarray(self.sel_cycles)[np.asarray(self.sel)].mean())
+
+    def b_words(self, b_codes, fmt_b, sel=None):
+        """B buffer words, row ``nt * k_steps + t``: per column the weight code, then its
+        selector (``sel``: default this schedule's)."""
+        sel = self.sel if sel is None else sel
+        b, _ = self._padded(b_codes, (self.k, self.n), get_format(fmt_b), "b_codes")
+        s, _ = self._padded(sel, (self.k, self.n), get_format(fmt_b), "sel")
+        C, S, wb = self.cols, self.k_steps, get_format(fmt_b).bits
+        pc = np.full((S, self.n_tiles * C), self.pad_code, np.int64)
+        ps = np.full((S, self.n_tiles * C), self.pad_sel, np.int64)
+        pc[:, :self.n], ps[:, :self.n] = b, s
+        f = np.stack([pc, ps], axis=-1).reshape(S, self.n_tiles, C, 2).transpose(1, 0, 2, 3)
+        return pack_fields(f.reshape(-1, 2 * C), [wb, self.sel_bits] * C)
+
+
+def schedule_for(config, m, n, k, *, sel=None):
     """The schedule of an ``m x k @ k x n`` GEMM on ``config`` (validates the sizes); lanes,
-    latency and block layout come from ``config.pe_spec``."""
+    latency and block layout come from ``config.pe_spec``; ``sel``: the weights' data types
+    (K x N selectors) on a bit-serial array, whose cycles depend on them."""
     m, n, k = (check_integral(name, v, 1) for name, v in (("m", m), ("n", n), ("k", k)))
     spec = config.pe_spec
+    if spec.family == "bitserial":
+        if sel is not None and np.shape(sel) != (k, n):
+            raise ParameterError(f"sel must have shape {(k, n)} (one data type per weight), "
+                                 f"not {np.shape(sel)}")
+        pad = spec.pad_sel
+        pad_code = 0 if pad >= len(spec.dtypes) else int(encode(0.0, spec.dtype_formats[pad]))
+        return BitSerialOsSchedule(config.rows, config.cols, 1, 1, m, n, k,
+                                   sel_bits=spec.sel_bits, pad_sel=pad, pad_code=pad_code,
+                                   sel_cycles=tuple(int(c) for c in spec.sel_cycles),
+                                   sel=None if sel is None else np.asarray(sel))
     if spec.family == "block":
         return BlockOsSchedule(config.rows, config.cols, spec.lanes, spec.latency, m, n, k,
                                block=spec.block_size, scale_bits=spec.scale_bits)
