@@ -366,46 +366,65 @@ class BitSerialOsSchedule(OsSchedule):
     sel_cycles: tuple = (1,)
     sel: np.ndarray = field(default=None, compare=False, repr=False)
 
-    def _column_cycles(self):
-        """(T*P, C) int8: cycles of the MAC that issue ``v`` starts in column ``j`` (1 where
-        the issue carries none: tile gaps)."""
-        S, P, C, T = self.k_steps, self.period, self.cols, self.tiles
+    @cached_property
+    def _mac_cycles(self):
+        """(k_steps, n_tiles * C) int8: cycles of every weight's MAC, padding columns too."""
         if self.sel is None:
             raise ParameterError("a bit-serial schedule needs sel (the weights' data types) "
                                  "for its cycles")
-        sel = np.full((S, self.n_tiles * C), self.pad_sel, np.int64)
+        sel = np.full((self.k_steps, self.n_tiles * self.cols), self.pad_sel, np.int64)
         sel[:, :self.n] = np.asarray(self.sel)
-        cyc = np.asarray(self.sel_cycles, np.int8)[sel]            # (S, n_tiles * C)
-        v = np.arange(T * P)
+        return np.asarray(self.sel_cycles, np.int8)[sel]
+
+    def _issue_cycles(self, v0, v1, m_tiles):
+        """(v1 - v0, C) int8: cycles of the MAC that issue ``v`` starts in column ``j`` (1
+        where the issue carries none: before the job, tile gaps, after the last tile)."""
+        S, P, C = self.k_steps, self.period, self.cols
+        v = np.arange(v0, v1)
         t, nt = v % P, (v // P) % self.n_tiles
-        x = np.ones((T * P, C), np.int8)
-        ok = t < S
-        x[ok] = cyc[t[ok, None], nt[ok, None] * C + np.arange(C)]
+        x = np.ones((v.size, C), np.int8)
+        ok = (v >= 0) & (v < m_tiles * self.n_tiles * P) & (t < S)
+        x[ok] = self._mac_cycles[t[ok, None], nt[ok, None] * C + np.arange(C)]
         return x
 
-    @cached_property
-    def beat_lengths(self):
-        """int64 array, cycles of every beat ``u`` up to the last result write: the longest
-        MAC among the PEs, PE(i, j) holding issue ``u - 1 - i - j`` (buffer read, skew,
-        forwarding), at least 1."""
-        x = self._column_cycles()
-        TP, R, C = x.shape[0], self.rows, self.cols
-        beats = self.tiles * self.period + 2 * R + C - 1     # the last write's beat
-        u = np.arange(beats)[:, None]
-        j = np.arange(C)[None, :]
-        hi, lo = np.clip(u - j, 0, TP), np.clip(u - j - R, 0, TP)
-        out = np.ones(beats, np.int64)
-        for c in range(2, int(x.max(initial=1)) + 1):
-            # beat u reaches c cycles when a MAC of >= c cycles sits in any column's window
-            run = np.concatenate([np.zeros((1, C), np.int64),
-                                  np.cumsum(x >= c, axis=0, dtype=np.int64)])
-            hit = (run[hi, j] - run[lo, j] > 0).any(axis=1)
-            out += hit
-        return out
+    def _beat_sum(self, m_tiles, chunk=1 << 16):
+        """Cycles of the beats before the last write's beat ``T * P + 2R + C - 1`` with
+        ``m_tiles`` row tiles: beat ``u`` lasts the longest MAC among the PEs, PE(i, j) holding
+        issue ``u - 1 - i - j`` (buffer read, skew, forwarding), at least 1.  Evaluated in
+        chunks of beats, so memory stays ``O(chunk * C)``."""
+        R, C = self.rows, self.cols
+        beats = m_tiles * self.n_tiles * self.period + 2 * R + C - 1
+        total = 0
+        for u0 in range(0, beats, chunk):
+            u1 = min(beats, u0 + chunk)
+            n = u1 - u0
+            v0 = u0 - R - C + 1               # the oldest issue any PE holds in beat u0
+            x = self._issue_cycles(v0, u1, m_tiles)
+            length = np.ones(n, np.int64)
+            for c in range(2, int(x.max(initial=1)) + 1):
+                # beat u reaches c cycles when a MAC of >= c cycles sits in the window of
+                # issues [u - j - R, u - j) of some column j
+                run = np.concatenate([np.zeros((1, C), np.int32),
+                                      np.cumsum(x >= c, axis=0, dtype=np.int32)])
+                window = run[R:] - run[:-R]          # window starting at each local issue
+                hit = np.zeros(n, bool)
+                for j in range(C):
+                    hit |= window[C - 1 - j:C - 1 - j + n, j] > 0
+                length += hit
+            total += int(length.sum())
+        return total
 
-    @property
+    @cached_property
     def cycles(self):
-        return int(self.beat_lengths.sum()) + 1
+        """Exact RTL cycles.  The issue stream repeats with every row tile (tiles are
+        ``mt``-major), so past the first few row tiles each adds the same beats: the sum is
+        evaluated for ``h`` and ``h + 1`` row tiles and extended linearly."""
+        span = self.n_tiles * self.period          # beats of one row tile
+        h = 2 + (self.rows + self.cols) // span    # row tiles until the beats repeat
+        if self.m_tiles <= h + 1:
+            return self._beat_sum(self.m_tiles) + 1
+        a, b = self._beat_sum(h), self._beat_sum(h + 1)
+        return b + (self.m_tiles - h - 1) * (b - a) + 1
 
     @property
     def mean_cycles_per_mac(self):
