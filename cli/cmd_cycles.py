@@ -45,6 +45,8 @@ def register(sub):
                    help="llama-7b / resnet50: batch size (default 1)")
     p.add_argument("--image", type=int, default=None,
                    help="resnet50: input image side in pixels (default 224)")
+    from . import bitserial
+    bitserial.add_cycles_args(p, src)
     p.add_argument("--csv", metavar="OUT.csv", help="also write the per-layer rows as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
@@ -106,13 +108,20 @@ def _array_config(args):
 
 def run(args):
     from nybble.sim.report import run_workload
-    layers, workload = _workload(args)
+    from . import bitserial
+    if args.weights is None:
+        layers, workload = _workload(args)
     config = _array_config(args)
+    if args.weights is not None:   # bit-serial: one GEMM with a weight file's data types
+        layers, workload, cycle_fn = bitserial.weights_workload(args, config.pe_spec)
+    else:
+        cycle_fn, info = bitserial.cycle_function(args, config.pe_spec)
+        workload.update(info)
     if args.config:
         workload["config_file"] = args.config
     print(f"cycles: {len(layers)} layers of {workload['name']} on a {config.rows}x{config.cols} "
           f"{config.dataflow} {config.pe} array", file=sys.stderr)
-    report = run_workload(config, layers, workload=workload)
+    report = run_workload(config, layers, workload=workload, cycle_fn=cycle_fn)
     if args.csv:
         report.write_csv(args.csv)
         print(f"cycles: wrote {args.csv}", file=sys.stderr)

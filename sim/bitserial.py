@@ -4,7 +4,7 @@ A bit-serial array (``ArrayConfig(pe="bitserial")``) takes int8 activation codes
 :class:`~nybble.hw.spec.TypedWeights`: weight codes with one data type per weight, in practice
 one per group of ``group`` consecutive k per output column (BitMoD's per-group types).
 
-* :func:`parse_dtype_mix` / :func:`random_weights`: random codes whose groups draw their data
+* :func:`parse_dtype_mix` / :func:`random_weights` (:func:`random_types`): random codes whose groups draw their data
   types from a mix (``"int4=0.5,fp4_e2m1=0.3,e3m0=0.2"``);
 * :func:`bitmod_weights`: real weights quantized with ``bitmod_g<group>`` (each group's type
   and float32 scale chosen by :func:`nybble.sw.quantize`);
@@ -29,7 +29,7 @@ from nybble.sw.quantize import BITMOD_TYPES
 from .check import check_gemm
 from .schedule import fit_config, schedule_for
 
-__all__ = ["parse_dtype_mix", "random_weights", "bitmod_weights", "int8_rows",
+__all__ = ["parse_dtype_mix", "random_types", "random_weights", "bitmod_weights", "int8_rows",
            "BitSerialCheck", "check_bitserial_gemm", "MIXES"]
 
 #: Named data-type mixes of the comparisons: all-int4, 50/30/20 int4/fp4/e3m0, all-e3m0.
@@ -65,21 +65,26 @@ def parse_dtype_mix(text, dtypes):
     return mix
 
 
-def random_weights(spec, k, n, mix, *, group=128, rng=None):
-    """Random :class:`TypedWeights` (K x N) for the bit-serial PE ``spec``: every group of
-    ``group`` k of every column draws its data type from ``mix`` (``{name: fraction}``), every
-    code is uniform over the type's 16 codes."""
+def random_types(spec, k, n, mix, *, group=128, rng=None):
+    """K x N selectors of the bit-serial PE ``spec``: every group of ``group`` k of every
+    column draws its data type from ``mix`` (``{name: fraction}``)."""
     k, n = check_integral("k", k, 1), check_integral("n", n, 1)
     group = check_integral("group", group, 1)
     rng = np.random.default_rng(rng)
     names = list(mix)
-    idx = np.array([spec.dtypes.index(d) for d in names])
+    idx = np.array([spec.dtypes.index(d) for d in names], np.int16)
     p = np.array([mix[d] for d in names], np.float64)
     groups = -(-k // group)
-    sel = np.repeat(idx[rng.choice(len(names), size=(groups, n), p=p / p.sum())], group,
-                    axis=0)[:k]
-    codes = rng.integers(0, 1 << spec.b_bits, size=(k, n))
-    return TypedWeights(codes, sel)
+    return np.repeat(idx[rng.choice(len(names), size=(groups, n), p=p / p.sum())], group,
+                     axis=0)[:k]
+
+
+def random_weights(spec, k, n, mix, *, group=128, rng=None):
+    """Random :class:`TypedWeights` (K x N): data types from :func:`random_types`, every code
+    uniform over the type's 16 codes."""
+    rng = np.random.default_rng(rng)
+    sel = random_types(spec, k, n, mix, group=group, rng=rng)
+    return TypedWeights(rng.integers(0, 1 << spec.b_bits, size=sel.shape), sel)
 
 
 def bitmod_weights(spec, w, group=128):
@@ -148,13 +153,15 @@ class BitSerialCheck:
 
 
 def check_bitserial_gemm(config, a, w, *, group_scales=None, group=None, row_scales=None,
-                         sim="verilator", build_dir="build", log=sys.stderr, fit=True):
+                         sim="verilator", build_dir="build", log=sys.stderr, fit=True,
+                         waves=None):
     """``a @ w`` on the bit-serial array ``config`` (int8 codes ``a``, :class:`TypedWeights`
     ``w``), checked bit for bit; returns a :class:`BitSerialCheck`.
 
     ``group_scales`` (groups x N, with ``group``): per-group weight scales -- one job per
     group, partial sums scaled on the host.  ``row_scales`` (M,): activation row scales.
-    ``fit``: raise the buffer depths to the job (:func:`nybble.sim.schedule.fit_config`)."""
+    ``fit``: raise the buffer depths to the job (:func:`nybble.sim.schedule.fit_config`);
+    ``waves``: a waveform file (one job only)."""
     if not config.bit_serial:
         raise ParameterError(f"ArrayConfig.pe must be bit-serial, not {config.pe!r}")
     config.pe_spec.check_weights("w", w)
@@ -170,13 +177,16 @@ def check_bitserial_gemm(config, a, w, *, group_scales=None, group=None, row_sca
         if scales.shape != (len(spans), w.shape[1]):
             raise ParameterError(f"group_scales must have shape {(len(spans), w.shape[1])}, "
                                  f"not {scales.shape}")
+    if waves and len(spans) > 1:
+        raise ParameterError(f"waves: the GEMM runs as {len(spans)} jobs (one per group); "
+                             "dump waveforms of a single-job GEMM")
     checks, total = [], 0.0
     for g, (lo, hi) in enumerate(spans):
         part = TypedWeights(np.asarray(w.codes)[lo:hi], np.asarray(w.sel)[lo:hi])
         sched = schedule_for(config, a.shape[0], w.shape[1], hi - lo, sel=part.sel)
         cfg = fit_config(config, sched) if fit else config
         c = check_gemm(cfg, a[:, lo:hi], part, sim=sim, build_dir=build_dir, log=log,
-                       schedule=sched)
+                       schedule=sched, waves=waves)
         checks.append(c)
         v = acc_to_float(c.result, frac)
         total = total + (v if scales is None else v * scales[g][None, :])

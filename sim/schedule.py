@@ -372,7 +372,7 @@ class BitSerialOsSchedule(OsSchedule):
         if self.sel is None:
             raise ParameterError("a bit-serial schedule needs sel (the weights' data types) "
                                  "for its cycles")
-        sel = np.full((self.k_steps, self.n_tiles * self.cols), self.pad_sel, np.int64)
+        sel = np.full((self.k_steps, self.n_tiles * self.cols), self.pad_sel, np.int16)
         sel[:, :self.n] = np.asarray(self.sel)
         return np.asarray(self.sel_cycles, np.int8)[sel]
 
