@@ -14,20 +14,31 @@ per MAC of the chosen types.
 ``nybble cycles --pe bitserial``: every layer's weights draw their types from ``--dtype-mix``
 (seeded by ``--seed``), or ``--weights W.npy`` (K x N floats, BitMoD-quantized) gives one
 GEMM of ``--m`` rows with that file's types.
+
+``nybble bench bitserial``: native simulation speed of the bit-serial array, and its
+throughput per area (whole arrays synthesized) at three data-type mixes beside bit-parallel
+int8 x int4 / fp4 / e3m0 arrays of the same shape.
 """
+
+import sys
 
 import numpy as np
 
+from nybble.hw.config import ArrayConfig
 from nybble.hw.kinds import PE_KINDS
-from nybble.sim.bitserial import (bitmod_weights, check_bitserial_gemm, int8_rows,
-                                  parse_dtype_mix, random_types, random_weights)
+from nybble.sim.bitserial import (MIXES, RIVALS, bitmod_weights, check_bitserial_gemm,
+                                  int8_rows, parse_dtype_mix, random_types, random_weights,
+                                  tradeoff_rows)
 from nybble.sim.cycles import gemm_cycles
 from nybble.sw import decode, get_scheme
 from nybble.sw.errors import ParameterError
-from .common import UsageError, config_from_args, load_npy, write_npy
+from nybble.synth.area import array_area
+from nybble.synth.plots import plot_bitserial_tradeoff
+from .common import (UsageError, check_output_file, config_from_args, emit, load_npy,
+                     parse_array, write_npy)
 
 __all__ = ["add_gemm_args", "add_cycles_args", "wants_bitserial", "run_gemm",
-           "cycle_function", "weights_workload", "DEFAULT_MIX"]
+           "cycle_function", "weights_workload", "add_bench", "bench", "DEFAULT_MIX"]
 
 DEFAULT_MIX = "int4=0.5,fp4_e2m1=0.3,e3m0=0.2"
 DEFAULT_GROUP = 128
@@ -230,3 +241,110 @@ def weights_workload(args, spec):
             "dtype_mix": {spec.dtypes[t]: float(c / counts.sum())
                           for t, c in zip(types, counts)}}
     return [Layer("weights", m, n, k)], info, cycles
+
+
+# -- nybble bench bitserial ----------------------------------------------------------------
+
+def add_bench(bsub):
+    """``nybble bench bitserial``: registered by :mod:`.cmd_bench`."""
+    b = bsub.add_parser("bitserial", help="bit-serial array: native simulation speed, and "
+                                          "throughput per area at three data-type mixes vs "
+                                          "bit-parallel int8 x {int4, fp4, e3m0} arrays")
+    b.add_argument("--array", default="16x16", help="ROWSxCOLS (default 16x16)")
+    b.add_argument("--speed-size", type=int, default=256,
+                   help="M = N = K of the speed run (default 256)")
+    b.add_argument("--repeats", type=int, default=3,
+                   help="runs of the speed GEMM; the fastest is reported (default 3)")
+    b.add_argument("--dtype-mix", default=DEFAULT_MIX,
+                   help=f"data types of the speed run (default {DEFAULT_MIX})")
+    b.add_argument("--group", type=int, default=DEFAULT_GROUP,
+                   help=f"k per data-type group (default {DEFAULT_GROUP})")
+    b.add_argument("--size", type=int, default=256,
+                   help="M = N = K of the GEMM whose cycles give MACs per cycle (default 256)")
+    b.add_argument("--depth", type=int, default=16,
+                   help="buffer depth of the synthesized arrays (default 16, as nybble cost)")
+    b.add_argument("--liberty", help="Liberty file: also MACs per cycle per mm^2")
+    b.add_argument("--no-speed", action="store_true", help="skip the simulation-speed run")
+    b.add_argument("--no-area", action="store_true", help="skip synthesis (speed run only)")
+    b.add_argument("--plot", metavar="FILE.png", help="bar chart of throughput per area")
+    b.add_argument("--build-dir", default="build", help="builds and caches (default build/)")
+    b.add_argument("--json", action="store_true", help="print one JSON document")
+    b.set_defaults(func=bench)
+
+
+def bench(args):
+    """Speed of the native path on a ``--speed-size``^3 GEMM (checked bit for bit) and
+    throughput per area of whole synthesized arrays; exit 1 on any mismatch."""
+    for name in ("speed_size", "repeats", "group", "size", "depth"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not "
+                             f"{getattr(args, name)}")
+    check_output_file("--plot", args.plot)
+    if args.plot and not args.plot.endswith(".png"):
+        raise UsageError(f"--plot must name a .png file, not {args.plot!r}")
+    rows_n, cols_n = parse_array(args.array)
+    cfg = ArrayConfig(rows=rows_n, cols=cols_n, pe="bitserial")
+    spec = cfg.pe_spec
+    mix = _mix(args, spec)
+    out, lines = {"array": args.array}, []
+    if not args.no_speed:
+        s = args.speed_size
+        rng = np.random.default_rng(0)
+        a = rng.integers(0, 256, size=(s, s))
+        w = random_weights(spec, s, s, mix, group=args.group, rng=rng)
+        runs = []
+        for r in range(args.repeats):
+            print(f"bench bitserial: {s}^3 on {args.array} (verilator native), run {r + 1} of "
+                  f"{args.repeats} ...", file=sys.stderr)
+            runs.append(check_bitserial_gemm(cfg, a, w, build_dir=args.build_dir))
+        best = min(runs, key=lambda c: c.sim_seconds)
+        out["speed"] = {**best.summary(), "dtype_mix": mix, "group": args.group,
+                        "runs": args.repeats,
+                        "mismatches": sum(c.mismatches for c in runs)}
+        sp = out["speed"]
+        lines.append(f"speed {s}^3 on {args.array} bit-serial (Verilator native, best of "
+                     f"{args.repeats}): {sp['macs_per_second']:.3g} simulated MAC/s; cycles "
+                     f"{sp['cycles']} (model {sp['model_cycles']}), mismatches "
+                     f"{sp['mismatches']}")
+    if not args.no_area:
+        areas = {}
+        for pe in ("bitserial",) + RIVALS:
+            c = ArrayConfig(rows=rows_n, cols=cols_n, pe=pe, acc_bits=32, a_depth=args.depth,
+                            b_depth=args.depth, c_depth=args.depth)
+            print(f"bench bitserial: synthesizing the {args.array} {pe} array (Yosys, "
+                  "cached) ...", file=sys.stderr)
+            r = array_area(c, liberty=args.liberty, build_dir=args.build_dir)
+            areas[pe] = (r.transistors, r.area_um2)
+            out.setdefault("areas", {})[pe] = {
+                "transistors": r.transistors, "cells": r.cells, "area_um2": r.area_um2,
+                "breakdown": {k: v["transistors"] for k, v in r.categories.items()}}
+        size = (args.size,) * 3
+        rows = tradeoff_rows(cfg.replace(acc_bits=32), areas, shape=size, group=args.group)
+        out["throughput"] = rows
+        out["gemm"] = {"m": args.size, "n": args.size, "k": args.size, "group": args.group,
+                       "mixes": MIXES}
+        lines.append(f"throughput per area, {args.array}, int8 activations, a {args.size}^3 "
+                     f"GEMM (cycle model == RTL), whole arrays synthesized (Yosys generic):")
+        lines.append(f"  {'design':<15} {'mix':<24} {'MAC/cycle':>9} {'cyc/MAC':>7} "
+                     f"{'transistors':>11} {'MAC/cyc/1e6 tr':>14}")
+        for r in rows:
+            lines.append(f"  {r['design']:<15} {r['mix']:<24} {r['macs_per_cycle']:>9.1f} "
+                         f"{r['mean_cycles_per_mac']:>7.2f} {r['transistors']:>11,} "
+                         f"{r['macs_per_cycle_per_mtransistor']:>14.2f}"
+                         + (f"  {r['macs_per_cycle_per_mm2']:.3g} MAC/cyc/mm^2"
+                            if r["macs_per_cycle_per_mm2"] is not None else ""))
+        par = {r["design"]: r["macs_per_cycle_per_mtransistor"] for r in rows
+               if r["mix"] == "-"}
+        out["ratios"] = {}
+        for r in rows:
+            if r["mix"] == "-":
+                continue
+            ratio = {pe: r["macs_per_cycle_per_mtransistor"] / v for pe, v in par.items()}
+            out["ratios"][r["mix"]] = ratio
+            lines.append(f"  bit-serial {r['mix']}: "
+                         + ", ".join(f"{v:.2f}x {pe}" for pe, v in ratio.items()))
+        if args.plot:
+            out["plot"] = str(plot_bitserial_tradeoff(rows, args.plot))
+    out["mismatches"] = out.get("speed", {}).get("mismatches", 0)
+    emit(args, out, "\n".join(lines))
+    return 1 if out["mismatches"] else 0

@@ -285,7 +285,10 @@ class BitSerialPE(PEBase):
         with m.If(self.advance):
             self._forward(m, ("a", "b", "sel", "valid", "first"))
         d_neg, d_mag, d_sh, d_cyc = self._decode(m)
-        shifted = decode(spec.fmt_a, self.a).mag << (d_sh + self.step)
+        # shift + step stays below 2**len(d_sh) (its width holds the widest shift + bits)
+        amount = Signal.like(d_sh, name="shift_now")
+        m.d.comb += amount.eq(d_sh + self.step)
+        shifted = decode(spec.fmt_a, self.a).mag << amount
         term = Signal(signed(len(shifted) + 2), name="term")
         m.d.comb += term.eq(Mux(d_mag.bit_select(self.step, 1),
                                 Mux(d_neg, -shifted, shifted), 0))

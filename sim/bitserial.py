@@ -9,6 +9,7 @@ one per group of ``group`` consecutive k per output column (BitMoD's per-group t
 * :func:`bitmod_weights`: real weights quantized with ``bitmod_g<group>`` (each group's type
   and float32 scale chosen by :func:`nybble.sw.quantize`);
 * :func:`int8_rows`: real activations as int8 codes with one float scale per row;
+* :func:`tradeoff_rows`: throughput per area at data-type mixes against bit-parallel arrays;
 * :func:`check_bitserial_gemm`: the whole GEMM on the RTL, checked bit for bit.  The array's
   accumulator sums all of K on the integer grid, so weights with per-group float scales run
   as one job per group (K = ``group``, each checked against the golden model) and the host
@@ -27,10 +28,11 @@ from nybble.sw.formats import check_integral
 from nybble.sw.golden import acc_to_float
 from nybble.sw.quantize import BITMOD_TYPES
 from .check import check_gemm
+from .cycles import gemm_cycles
 from .schedule import fit_config, schedule_for
 
 __all__ = ["parse_dtype_mix", "random_types", "random_weights", "bitmod_weights", "int8_rows",
-           "BitSerialCheck", "check_bitserial_gemm", "MIXES"]
+           "BitSerialCheck", "check_bitserial_gemm", "MIXES", "RIVALS", "tradeoff_rows"]
 
 #: Named data-type mixes of the comparisons: all-int4, 50/30/20 int4/fp4/e3m0, all-e3m0.
 MIXES = {"all-int4": {"int4": 1.0},
@@ -194,3 +196,40 @@ def check_bitserial_gemm(config, a, w, *, group_scales=None, group=None, row_sca
         total = total * np.asarray(row_scales, np.float64)[:, None]
     mean = float(config.pe_spec.sel_cycles[np.asarray(w.sel)].mean())
     return BitSerialCheck(np.asarray(total, np.float64), checks, mean)
+
+
+#: The bit-parallel arrays a bit-serial array is compared with (int8 activations).
+RIVALS = ("int8_int4", "int8_fp4_e2m1", "int8_e3m0")
+
+
+def tradeoff_rows(config, areas, *, mixes=None, shape=(256, 256, 256), group=128, seed=0):
+    """Throughput per area of the bit-serial array ``config`` at each data-type mix against
+    bit-parallel arrays of the same shape.
+
+    ``areas``: PE kind -> (transistors, um^2 or None) of whole arrays (``bitserial`` and the
+    rivals present); ``mixes``: name -> ``{type: fraction}`` (default :data:`MIXES`).  MACs per
+    cycle are ``M*N*K / cycles`` of one ``shape`` GEMM from the exact cycle model (== RTL),
+    the bit-serial weights' types drawn per group of ``group`` (seeded).  Returns rows with
+    ``design``, ``mix``, ``cycles``, ``macs_per_cycle``, ``mean_cycles_per_mac``,
+    ``transistors``, ``macs_per_cycle_per_mtransistor`` and ``macs_per_cycle_per_mm2``."""
+    m, n, k = shape
+    mixes = MIXES if mixes is None else mixes
+    rows = []
+
+    def row(design, mix, g, cycles_mean):
+        tr, um2 = areas[design]
+        mpc = m * n * k / g.cycles
+        rows.append({"design": design, "mix": mix, "cycles": g.cycles, "macs_per_cycle": mpc,
+                     "mean_cycles_per_mac": cycles_mean, "transistors": tr,
+                     "macs_per_cycle_per_mtransistor": mpc / tr * 1e6,
+                     "macs_per_cycle_per_mm2": None if um2 is None else mpc / (um2 * 1e-6)})
+
+    spec = config.pe_spec
+    for name, mix in mixes.items():
+        sel = random_types(spec, k, n, mix, group=group, rng=seed)
+        g = gemm_cycles(config, m, n, k, sel=sel)
+        row(config.pe, name, g, g.mean_cycles_per_mac)
+    for pe in RIVALS:
+        if pe in areas:
+            row(pe, "-", gemm_cycles(config.replace(pe=pe), m, n, k), 1.0)
+    return rows

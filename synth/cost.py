@@ -327,7 +327,7 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
     """Synthesise every kind of ``kinds`` (default :data:`DEFAULT_KINDS`); returns a dict
     with ``pes`` (kind -> :class:`~nybble.synth.area.AreaResult`), ``fmax`` (kind ->
     MHz, with ``fmax=True``), ``arrays`` (kind -> AreaResult of an ``array = (R, C)`` array
-    with buffers ``array_depth`` deep, bit-serial excepted) and ``seconds``.
+    with buffers ``array_depth`` deep; the bit-serial one is its lockstep array) and ``seconds``.
 
     Verilog is elaborated here, in order; the Yosys and nextpnr runs go to ``jobs`` threads.
     Every result is cached on its own, so an interrupted sweep resumes where it stopped.
@@ -355,8 +355,6 @@ def cost_sweep(kinds=None, *, acc_bits=32, liberty=None, fmax=False, array=None,
     if array is not None:
         rows, cols = array
         for name in kinds:
-            if pe_kind(name).pe == "bitserial":
-                continue
             config = ArrayConfig(rows=rows, cols=cols, pe=name, acc_bits=accs[name],
                                  a_depth=array_depth, b_depth=array_depth,
                                  c_depth=array_depth)

@@ -101,3 +101,36 @@ def test_cycles_with_a_mix_and_with_a_weight_file(run_cli, tmp_path):
     assert 2 <= doc["layers"][0]["mean_cycles_per_mac"] <= 3
     rc, _, err = run_cli(["cycles", "--pe", "int4", "--weights", str(tmp_path / "w.npy")])
     assert rc == 2 and "--weights applies to --pe bitserial, not --pe int4" in err
+
+
+def test_bench_speed_run_is_checked(run_cli):
+    rc, out, err = run_cli(["bench", "bitserial", "--array", "2x2", "--speed-size", "9",
+                            "--repeats", "2", "--group", "4", "--no-area", "--json"])
+    assert rc == 0, err
+    sp = json.loads(out)["speed"]
+    assert sp["mismatches"] == 0 and sp["cycles"] == sp["model_cycles"] and sp["runs"] == 2
+    assert sp["macs_per_second"] > 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--speed-size", "0"], "--speed-size must be at least 1, not 0"),
+    (["--dtype-mix", "e3m0=2"], "the fractions must sum to 1, not 2"),
+    (["--plot", "x.svg"], "--plot must name a .png file, not 'x.svg'"),
+    (["--array", "2by2"], "ROWSxCOLS"),
+])
+def test_bench_refusals(extra, message, run_cli):
+    rc, _, err = run_cli(["bench", "bitserial", "--no-area", "--no-speed"] + extra)
+    assert rc == 2 and message in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+def test_bench_area_on_a_small_array(run_cli, tmp_path):
+    rc, out, err = run_cli(["bench", "bitserial", "--array", "2x2", "--no-speed", "--size",
+                            "16", "--plot", str(tmp_path / "t.png"), "--json"])
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert set(doc["areas"]) == {"bitserial", "int8_int4", "int8_fp4_e2m1", "int8_e3m0"}
+    assert all(a["transistors"] > 0 for a in doc["areas"].values())
+    assert set(doc["ratios"]) == {"all-int4", "int4/fp4/e3m0=50/30/20", "all-e3m0"}
+    assert (tmp_path / "t.png").stat().st_size > 0

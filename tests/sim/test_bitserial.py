@@ -11,7 +11,7 @@ import pytest
 from nybble.hw.config import ArrayConfig
 from nybble.hw.spec import BITSERIAL_DTYPES, TypedWeights
 from nybble.sim.bitserial import (MIXES, bitmod_weights, check_bitserial_gemm, int8_rows,
-                                  parse_dtype_mix, random_weights)
+                                  parse_dtype_mix, random_weights, tradeoff_rows)
 from nybble.sim.check import check_gemm, golden_for
 from nybble.sim.cycles import gemm_cycles
 from nybble.sim.schedule import MIN_DEPTH, schedule_for
@@ -39,7 +39,7 @@ def _check(cfg, m, n, k, mix, group, rng, sim="verilator"):
 
 
 SWEEP = [
-    (_cfg(2, 2), [((2, 2, 1), INT4, 1), ((3, 5, 7), MIX, 2), ((5, 3, 9), E3M0, 4),
+    (_cfg(2, 2, acc_bits=32), [((2, 2, 1), INT4, 1), ((3, 5, 7), MIX, 2), ((5, 3, 9), E3M0, 4),
                   ((4, 4, 30), ALL7, 4), ((1, 1, 5), ALL7, 1)]),
     (_cfg(4, 3, acc_bits=16, overflow="saturate"),
      [((4, 3, 40), MIX, 8), ((9, 7, 13), INT4, 13), ((5, 5, 1), ALL7, 1), ((12, 6, 20), E3M0, 4),
@@ -148,3 +148,22 @@ def test_bad_weights_name_the_operand():
         gemm_cycles(cfg, 2, 2, 3)
     with pytest.raises(ValueError, match=r"dataflow must be 'os' for the bit-serial PE"):
         ArrayConfig(pe="bitserial", dataflow="ws")
+
+
+def test_tradeoff_rows_put_bit_serial_beside_the_rivals():
+    cfg = ArrayConfig(rows=4, cols=4, pe="bitserial")
+    areas = {"bitserial": (1000, None), "int8_int4": (2000, 5.0), "int8_e3m0": (1500, None)}
+    rows = tradeoff_rows(cfg, areas, shape=(16, 16, 16), group=4)
+    by = {(r["design"], r["mix"]): r for r in rows}
+    assert set(by) == {("bitserial", m) for m in MIXES} | {("int8_int4", "-"),
+                                                             ("int8_e3m0", "-")}
+    e3m0, rival = by["bitserial", "all-e3m0"], by["int8_e3m0", "-"]
+    # all-e3m0 beats last one cycle: the bit-serial array keeps the bit-parallel pace
+    assert e3m0["cycles"] == rival["cycles"] == gemm_cycles(
+        cfg.replace(pe="int8_e3m0"), 16, 16, 16).cycles
+    assert by["bitserial", "all-int4"]["mean_cycles_per_mac"] == 3
+    for r in rows:
+        assert r["macs_per_cycle"] == 16 ** 3 / r["cycles"]
+        assert r["macs_per_cycle_per_mtransistor"] == r["macs_per_cycle"] / r["transistors"] * 1e6
+    assert by["int8_int4", "-"]["macs_per_cycle_per_mm2"] == pytest.approx(
+        by["int8_int4", "-"]["macs_per_cycle"] / 5e-6)
