@@ -167,3 +167,11 @@ def test_tradeoff_rows_put_bit_serial_beside_the_rivals():
         assert r["macs_per_cycle_per_mtransistor"] == r["macs_per_cycle"] / r["transistors"] * 1e6
     assert by["int8_int4", "-"]["macs_per_cycle_per_mm2"] == pytest.approx(
         by["int8_int4", "-"]["macs_per_cycle"] / 5e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_cocotb_testbench_on_verilator(rng):
+    """One bit-serial configuration through the cocotb testbench (tests/tb/tb_array.py) on
+    Verilator: ragged edges, every data type."""
+    _check(_cfg(2, 3), 5, 4, 9, ALL7, 2, rng, "cocotb")
