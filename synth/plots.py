@@ -85,7 +85,12 @@ def plot_throughput_per_area(rows, path):
                   else "MACs per cycle per million transistors")
     ax.set_title("Throughput per area (blue: 4-bit operands, orange: wider, green: "
                  "bit-serial)", fontsize=9)
-    ax.tick_params(axis="y", labelsize=7)
+    return _save_barh(plt, fig, ax, path, labelsize=7)
+
+
+def _save_barh(plt, fig, ax, path, *, labelsize):
+    """Finish a horizontal bar chart (label size, grid along x) and write it to ``path``."""
+    ax.tick_params(axis="y", labelsize=labelsize)
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -149,9 +154,4 @@ def plot_bitserial_tradeoff(rows, path):
     ax.set_xlabel("MACs per cycle per million transistors (whole arrays, Yosys generic)")
     ax.set_title("Bit-serial (green) vs bit-parallel (orange) arrays, int8 activations",
                  fontsize=9)
-    ax.tick_params(axis="y", labelsize=8)
-    ax.grid(True, axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save_barh(plt, fig, ax, path, labelsize=8)
