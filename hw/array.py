@@ -119,8 +119,21 @@ class OutputStationaryArray(_Array):
         without ``valid`` is the flush token that drains the last tile)
     out_valid, out_data : ``Out(1).array(C)``, ``Out(signed(acc_bits)).array(C)``
     lut_we, lut_addr, lut_data : the LUT write port, broadcast to every PE (LUT kinds only)
+    sel : ``In(sel_bits).array(C)`` -- bit-serial PEs: each column's data-type selector,
+        skewed and forwarded down the column with ``b``
+    advance, beat_start : ``Out(1)`` -- bit-serial PEs (lockstep): the beat ends this cycle
+        (every PE's ``done``) / this is a beat's first cycle
 
     ``latency`` is the PE's; ``lanes`` k-steps... one k-step is ``lanes`` products.
+
+    Lockstep (bit-serial PEs, multi-cycle MACs): the timing above holds in *beats* instead
+    of cycles, with a PE latency of one beat.  The skew lines and every PE's forwarding
+    registers move only on ``advance``; a beat lasts until the slowest MAC in the array is
+    done (``advance`` = AND of every PE's ``done``), ``beat_step`` counts its cycles for the
+    PEs; the drain (capture, shift, ``out_valid``) moves on ``beat_start``, the edge on which a
+    ``first`` MAC loads its accumulator, so the finished sum is captured before it is
+    overwritten.  The top gates its sequencer and buffer reads by ``advance`` and writes
+    results on ``beat_start``.
     """
 
     def __init__(self, config):

@@ -27,6 +27,11 @@ cycles ``t*P .. t*P + k_len - 1`` of the job, ``P = max(k_len, 2*rows - 1)`` (th
 cycle, so the array sees an issue one cycle later.  ``cycles`` counts from the first issue to
 the last result written, inclusive: ``T*P + 2R + C + L - 1`` (see
 :func:`nybble.sim.cycles.gemm_cycles`).
+
+Bit-serial PEs (lockstep array): the same sequencer counts *beats* (it, the buffer reads and
+the array move on the array's ``advance``), B words carry each column's data-type selector
+after its weight code, and results are written once per beat; the cycles follow from the
+weights' data types (:class:`nybble.sim.schedule.BitSerialOsSchedule`).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
