@@ -7,6 +7,7 @@ import numpy as np
 
 from nybble.sw import quantize, gemm, get_scheme, scheme_names
 
+from . import bitserial
 from .common import UsageError, emit, parse_array
 from .stream_mode import add_stream_bench
 
@@ -40,6 +41,7 @@ def register(sub):
     sm.add_argument("--build-dir", default="build", help="builds and caches (default build/)")
     sm.add_argument("--json", action="store_true", help="print one JSON document")
     sm.set_defaults(func=bench_sim)
+    bitserial.add_bench(bsub)
     er = bsub.add_parser("errors", help="bad inputs by class (nybble.bad_inputs), each run as "
                                         "a user runs it: how many get a clean one-line error")
     er.add_argument("--json", action="store_true", help="print one JSON document")

@@ -11,6 +11,7 @@ defaults (16x16, os, int4, 32-bit accumulators).  ``--json`` prints one document
 
 import sys
 
+from . import bitserial
 from .common import UsageError, emit, parse_array
 from .stream_mode import add_stream_args, stream_cycles_command, wants_stream
 
@@ -47,6 +48,7 @@ def register(sub):
     p.add_argument("--image", type=int, default=None,
                    help="resnet50: input image side in pixels (default 224)")
     add_stream_args(p, workload=True)
+    bitserial.add_cycles_args(p, src)
     p.add_argument("--csv", metavar="OUT.csv", help="also write the per-layer rows as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=run)
@@ -108,8 +110,14 @@ def _array_config(args):
 
 def run(args):
     from nybble.sim.report import run_workload
-    layers, workload = _workload(args)
+    if args.weights is None:
+        layers, workload = _workload(args)
     config = _array_config(args)
+    if args.weights is not None:   # bit-serial: one GEMM with a weight file's data types
+        layers, workload, cycle_fn = bitserial.weights_workload(args, config.pe_spec)
+    else:
+        cycle_fn, info = bitserial.cycle_function(args, config.pe_spec)
+        workload.update(info)
     if args.config:
         workload["config_file"] = args.config
     if wants_stream(args):
@@ -123,7 +131,7 @@ def run(args):
         return 0
     print(f"cycles: {len(layers)} layers of {workload['name']} on a {config.rows}x{config.cols} "
           f"{config.dataflow} {config.pe} array", file=sys.stderr)
-    report = run_workload(config, layers, workload=workload)
+    report = run_workload(config, layers, workload=workload, cycle_fn=cycle_fn)
     if args.csv:
         report.write_csv(args.csv)
         print(f"cycles: wrote {args.csv}", file=sys.stderr)

@@ -60,8 +60,9 @@ def _run(args):
     cli.check_cache_dirs(args.build_dir)
     kind = pe_kind(args.pe)
     if kind.pe == "bitserial":
-        raise cli.UsageError(f"--pe {args.pe!r} is bit-serial; the array hosts MAC and "
-                             "dot-product PEs")
+        raise cli.UsageError(f"--pe {args.pe!r} is bit-serial; the board build hosts MAC and "
+                             "dot-product PEs (the bit-serial array runs in simulation: "
+                             "nybble gemm --pe bitserial)")
     dsp = {"auto": None, "on": True, "off": False}.get(args.dsp, "?")
     if dsp == "?":
         raise cli.UsageError(f"--dsp must be one of auto, on, off, not {args.dsp!r}")

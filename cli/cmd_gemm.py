@@ -18,6 +18,7 @@ from nybble.sw import decode, encode, get_format, get_scheme, min_acc_bits, quan
 from nybble.synth.toolchain import available_simulators
 from .common import (UsageError, add_array_args, check_cache_dirs, check_output_file,
                      check_positive, config_from_args, emit, load_npy, write_npy)
+from . import bitserial
 from .gemm_block import add_block_args, block_operands, wants_block
 from .stream_mode import add_stream_args, stream_gemm, wants_stream
 
@@ -29,6 +30,7 @@ def register(sub):
     add_array_args(p)
     add_block_args(p)
     add_stream_args(p)
+    bitserial.add_gemm_args(p)
     p.add_argument("--m", type=int, default=64, help="rows of A (default 64)")
     p.add_argument("--n", type=int, default=64, help="columns of B (default 64)")
     p.add_argument("--k", type=int, default=64, help="reduction length (default 64)")
@@ -163,6 +165,10 @@ def run(args):
         raise UsageError("--cocotb --sim icarus needs Icarus Verilog (iverilog), which is not "
                          "installed (apt-get install iverilog); use --cocotb alone for "
                          "Verilator")
+    if bitserial.wants_bitserial(args) or args.dtype_mix or args.group is not None:
+        out, text, status = bitserial.run_gemm(args, sim)
+        emit(args, out, text)
+        return status
     extra = {}
     if wants_block(args):
         scheme, changes, a, b, floats = block_operands(args)

@@ -23,6 +23,8 @@ has PE(i,j) captured at the edge ending cycle F + i + j + L - 1 and its value at
 output during cycle F + 2i + j + L.
 """
 
+from contextlib import nullcontext
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -30,16 +32,23 @@ from amaranth.lib.wiring import In, Out
 from .config import ArrayConfig
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["OutputStationaryArray", "WeightStationaryArray"]
+__all__ = ["OutputStationaryArray", "WeightStationaryArray", "clock_enabled"]
 
 
-def _delayed(m, sig, n, name):
-    """``sig`` through ``n`` registers (skew lines)."""
+def _delayed(m, sig, n, name, en=None):
+    """``sig`` through ``n`` registers (skew lines), clock-enabled by ``en`` when given."""
     for s in range(n):
         r = Signal.like(sig, name=f"{name}_d{s}")
-        m.d.sync += r.eq(sig)
+        with clock_enabled(m, en):
+            m.d.sync += r.eq(sig)
         sig = r
     return sig
+
+
+def clock_enabled(m, en):
+    """``with clock_enabled(m, en):`` -- sync statements under it update only while ``en`` (no
+    condition at all when ``en`` is None: the single-cycle kinds' netlists stay as they are)."""
+    return m.If(en) if en is not None else nullcontext()
 
 
 class _Array(wiring.Component):
@@ -61,6 +70,9 @@ class _Array(wiring.Component):
         if getattr(spec, "is_lut", False):
             sig.update(lut_we=In(1), lut_addr=In(unsigned(spec.fmt_b.bits)),
                        lut_data=In(signed(spec.lut_bits)))
+        if self.lockstep:
+            sig.update(sel=In(unsigned(spec.sel_bits)).array(config.cols),
+                       advance=Out(1), beat_start=Out(1))
         super().__init__(sig)
 
     config = property(lambda self: self._config)
@@ -68,6 +80,8 @@ class _Array(wiring.Component):
     latency = property(lambda self: self.spec.latency)
     lanes = property(lambda self: self.spec.lanes)
     frac_bits = property(lambda self: self.spec.frac_bits)
+    lockstep = property(lambda self: getattr(self.spec, "lockstep", False),
+                        doc="multi-cycle PEs kept in step by ``advance`` (bit-serial)")
 
     def _pes(self, m):
         """The R x C PEs as submodules ``pe_<i>_<j>``, LUT write port broadcast."""
@@ -81,14 +95,14 @@ class _Array(wiring.Component):
                                  pe.lut_data.eq(self.lut_data)]
         return pes
 
-    def _feed_rows(self, m, pes, stride):
-        """Row i's ``a``, ``valid``, ``first`` enter PE(i, 0) ``i * stride`` cycles late (the
-        input skew) and move right one PE per cycle."""
+    def _feed_rows(self, m, pes, stride, en=None):
+        """Row i's ``a``, ``valid``, ``first`` enter PE(i, 0) ``i * stride`` cycles (beats,
+        with ``en``) late (the input skew) and move right one PE per cycle."""
         for i, row in enumerate(pes):
             for name in ("a", "valid", "first"):
                 src = self.a[i] if name == "a" else getattr(self, name)
                 m.d.comb += getattr(row[0], name).eq(
-                    _delayed(m, src, i * stride, f"{name[0]}{i}"))
+                    _delayed(m, src, i * stride, f"{name[0]}{i}", en))
             for pe, nxt in zip(row, row[1:]):
                 m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
                              nxt.first.eq(pe.first_out)]
@@ -105,8 +119,21 @@ class OutputStationaryArray(_Array):
         without ``valid`` is the flush token that drains the last tile)
     out_valid, out_data : ``Out(1).array(C)``, ``Out(signed(acc_bits)).array(C)``
     lut_we, lut_addr, lut_data : the LUT write port, broadcast to every PE (LUT kinds only)
+    sel : ``In(sel_bits).array(C)`` -- bit-serial PEs: each column's data-type selector,
+        skewed and forwarded down the column with ``b``
+    advance, beat_start : ``Out(1)`` -- bit-serial PEs (lockstep): the beat ends this cycle
+        (every PE's ``done``) / this is a beat's first cycle
 
     ``latency`` is the PE's; ``lanes`` k-steps... one k-step is ``lanes`` products.
+
+    Lockstep (bit-serial PEs, multi-cycle MACs): the timing above holds in *beats* instead
+    of cycles, with a PE latency of one beat.  The skew lines and every PE's forwarding
+    registers move only on ``advance``; a beat lasts until the slowest MAC in the array is
+    done (``advance`` = AND of every PE's ``done``), ``beat_step`` counts its cycles for the
+    PEs; the drain (capture, shift, ``out_valid``) moves on ``beat_start``, the edge on which a
+    ``first`` MAC loads its accumulator, so the finished sum is captured before it is
+    overwritten.  The top gates its sequencer and buffer reads by ``advance`` and writes
+    results on ``beat_start``.
     """
 
     def __init__(self, config):
@@ -122,14 +149,21 @@ class OutputStationaryArray(_Array):
         R, C = cfg.rows, cfg.cols
         L = self.spec.latency
         pes = self._pes(m)
-        delayed = lambda sig, n, name: _delayed(m, sig, n, name)
+        advance = beat_start = None
+        if self.lockstep:
+            advance, beat_start = self._lockstep(m, pes)
+            L = 1  # in beats
+        delayed = lambda sig, n, name: _delayed(m, sig, n, name, advance)
 
         # input skew: row i (a, valid, first) by i cycles, column j (b) by j cycles
-        self._feed_rows(m, pes, 1)
+        self._feed_rows(m, pes, 1, advance)
         for j in range(C):
-            m.d.comb += pes[0][j].b.eq(delayed(self.b[j], j, f"b{j}"))
-            for i in range(R - 1):
-                m.d.comb += pes[i + 1][j].b.eq(pes[i][j].b_out)
+            for port in ("b", "sel") if self.lockstep else ("b",):
+                src = getattr(self, port)[j]
+                m.d.comb += getattr(pes[0][j], port).eq(delayed(src, j, f"{port}{j}"))
+                for i in range(R - 1):
+                    m.d.comb += getattr(pes[i + 1][j], port).eq(
+                        getattr(pes[i][j], f"{port}_out"))
 
         # drain: capture when a tile boundary reaches the accumulator; shift up
         overflow_terms = []
@@ -142,22 +176,38 @@ class OutputStationaryArray(_Array):
                 cap_first = delayed(pe.first, L - 1, f"capf_{i}_{j}")
                 cap_valid = delayed(pe.valid, L - 1, f"capv_{i}_{j}")
                 busy = Signal(name=f"has_tile_{i}_{j}")  # the accumulator holds a tile's sum
-                with m.If(cap_first):
-                    m.d.sync += busy.eq(cap_valid)
-                with m.Elif(cap_valid):
-                    m.d.sync += busy.eq(1)
                 above_v = svalid[i + 1] if i + 1 < R else 0
                 above_d = shadow[i + 1] if i + 1 < R else 0
-                with m.If(cap_first & busy):
-                    m.d.sync += [shadow[i].eq(pe.acc), svalid[i].eq(1)]
-                with m.Else():
-                    m.d.sync += [shadow[i].eq(above_d), svalid[i].eq(above_v)]
+                # lockstep: the drain moves on a beat's first cycle, the edge on which a
+                # ``first`` MAC loads the accumulator (later in the beat the old sum is gone)
+                with clock_enabled(m, beat_start):
+                    with m.If(cap_first):
+                        m.d.sync += busy.eq(cap_valid)
+                    with m.Elif(cap_valid):
+                        m.d.sync += busy.eq(1)
+                    with m.If(cap_first & busy):
+                        m.d.sync += [shadow[i].eq(pe.acc), svalid[i].eq(1)]
+                    with m.Else():
+                        m.d.sync += [shadow[i].eq(above_d), svalid[i].eq(above_v)]
                 overflow_terms.append(pe.overflow)
             m.d.comb += [self.out_valid[j].eq(svalid[0]), self.out_data[j].eq(shadow[0])]
         # any PE's flag (the top makes it sticky over the job); Cat().any() keeps the
         # expression flat for the simulator instead of a 256-deep chain of ORs
         m.d.comb += self.overflow.eq(Cat(*overflow_terms).any())
         return m
+
+    def _lockstep(self, m, pes):
+        """Bit-serial PEs in lockstep: ``step`` counts the cycles of the current beat,
+        ``advance`` (every PE's ``done``, AND-reduced) ends it.  Returns
+        ``(advance, beat_start)``."""
+        spec = self.spec
+        step = Signal(max(1, (spec.latency - 1).bit_length()), name="beat_step")
+        flat = [pe for row in pes for pe in row]
+        m.d.comb += [self.advance.eq(Cat(*(pe.done for pe in flat)).all()),
+                     self.beat_start.eq(step == 0)]
+        m.d.sync += step.eq(Mux(self.advance, 0, step + 1))
+        m.d.comb += [x for pe in flat for x in (pe.step.eq(step), pe.advance.eq(self.advance))]
+        return self.advance, self.beat_start
 
 
 class WeightStationaryArray(_Array):

@@ -80,10 +80,10 @@ class ArrayConfig:
             raise ParameterError(f"ArrayConfig.pe must be one of {', '.join(sorted(PE_KINDS))}, "
                              f"not {self.pe!r}")
         kind = PE_KINDS[self.pe]
-        if kind.pe == "bitserial":
-            raise ParameterError(f"ArrayConfig.pe {self.pe!r} is bit-serial (multi-cycle MACs with "
-                             "a ready handshake); the systolic array hosts single-cycle MAC, "
-                             "dot-product and block-scaled PEs")
+        if kind.pe == "bitserial" and self.dataflow != "os":
+            raise ParameterError(f"ArrayConfig.dataflow must be 'os' for the bit-serial PE "
+                                 f"{self.pe!r} (its lockstep array is output-stationary), not "
+                                 f"{self.dataflow!r}")
         if kind.pe == "ieee":
             raise ParameterError(f"ArrayConfig.pe {self.pe!r} is an IEEE-style FP PE (an FP32 "
                                  "accumulator); arrays hold fixed-point accumulators (golden "
@@ -123,6 +123,11 @@ class ArrayConfig:
                                        self.acc_bits - 1))
 
     @property
+    def bit_serial(self):
+        """True when the PE kind is bit-serial (lockstep array, per-weight data types)."""
+        return PE_KINDS[self.pe].pe == "bitserial"
+
+    @property
     def block_scaled(self):
         """True when the PE kind is block-scaled (:mod:`nybble.hw.block_pe`)."""
         return PE_KINDS[self.pe].pe == "block"
@@ -131,8 +136,10 @@ class ArrayConfig:
     def pe_options(self):
         """PE options this config sets beyond ``acc_bits`` / ``overflow``: the resolved
         ``block_size`` and ``acc_frac_bits`` of a block-scaled kind, ``psum`` for a
-        weight-stationary array, else ``{}``."""
+        weight-stationary array, ``lockstep`` for the bit-serial kind, else ``{}``."""
         kind = PE_KINDS[self.pe]
+        if kind.pe == "bitserial":
+            return {"lockstep": True}
         if kind.pe != "block":
             return {"psum": True} if self.dataflow == "ws" else {}
         block = self.block_size if self.block_size is not None else kind.options["block_size"]

@@ -75,6 +75,10 @@ def _kinds():
     add("e3m0", "e3m0", "e3m0", "e3m0 x e3m0: sign XOR, exponent add, one-hot shift")
     add("int4_e3m0", "int4", "e3m0", "int4 activation x e3m0 weight: barrel shift")
     add("int8_e3m0", "int8", "e3m0", "int8 activation x e3m0 weight: barrel shift")
+    # the bit-parallel rivals of the bit-serial PE (int8 activations, one 4-bit weight type)
+    add("int8_int4", "int8", "int4", "int8 activation x int4 weight: 8x4 multiplier")
+    add("int8_fp4_e2m1", "int8", "fp4_e2m1",
+        "int8 activation x fp4 e2m1 weight: 8x2 significand multiply, shift")
     add("lut_nf4", "int8", "nf4", "int8 activation x NF4 codebook (16 x 16-bit table, 2^-14)")
     k["bitserial"] = PEKind("bitserial", "bitserial", ("int8",) + BITSERIAL_DTYPES, {}, 1,
                             "bit-serial int8 x {int4, fp4, e3m0, BitMoD} weights")

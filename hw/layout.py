@@ -7,7 +7,9 @@ drivers, the native harness, the FPGA bridge and the top itself read this one ob
 * write port: ``wr_sel`` picks the buffer (:data:`WR_A`, :data:`WR_B`, :data:`WR_C`,
   :data:`WR_LUT`), ``wr_addr`` (``addr_bits``) the word, ``wr_data`` (``wr_bits``) the word;
 * A word: one k-step for every PE row (``a_word_bits`` = rows x the PE's ``a`` port), B word:
-  for every column (``b_word_bits``);
+  for every column (``b_word_bits``; bit-serial PEs: each column's weight code then its
+  data-type selector, ``b_bits + sel_bits``);
+* ``latency``: the PE's, in cycles; in beats (1) for the lockstep bit-serial array;
 * read port: ``rd_addr`` (``rd_addr_bits``) = ``(bank address << col_bits) | column``,
   ``rd_data`` the signed accumulator (``acc_bits``);
 * job inputs ``m_tiles``, ``n_tiles``, ``k_len``, ``m_len``: :data:`JOB_BITS` each.
@@ -49,12 +51,15 @@ class TopLayout:
     def of(cls, config):
         """The layout of ``ArrayTop(config)``."""
         spec = config.pe_spec
+        lockstep = getattr(spec, "lockstep", False)
         a_word = spec.a_bits * config.rows
-        b_word = spec.b_bits * config.cols
+        # bit-serial: each column's field is its weight code, then its data-type selector
+        b_word = (spec.b_bits + (spec.sel_bits if lockstep else 0)) * config.cols
         lut = getattr(spec, "lut_bits", None) or 0
         col_bits = _bits(config.cols) if config.cols > 1 else 0
         return cls(rows=config.rows, cols=config.cols, acc_bits=config.acc_bits,
-                   frac_bits=spec.frac_bits, lanes=spec.lanes, latency=spec.latency,
+                   frac_bits=spec.frac_bits, lanes=spec.lanes,
+                   latency=1 if lockstep else spec.latency,
                    a_word_bits=a_word, b_word_bits=b_word, lut_bits=lut, col_bits=col_bits,
                    wr_bits=max(a_word, b_word, config.acc_bits, lut),
                    addr_bits=max(_bits(config.a_depth), _bits(config.b_depth),

@@ -195,25 +195,32 @@ class BitSerialPE(PEBase):
     cycle after the last bit: one MAC per ``cycles`` cycles (1 for e3m0: ``ready`` stays high).
     Operands are forwarded (``a_out``, ``b_out``, ``sel_out``, ``valid_out``, ``first_out``)
     one cycle after they arrive, whether accepted or not.
+
+    ``lockstep=True`` is the variant an array hosts (:mod:`.array`): no handshake, no held
+    operands.  The array keeps every input stable for a *beat* and counts its cycles in
+    ``step`` (0, 1, ...); on cycle ``step`` of a valid MAC, bit ``step`` of the significand
+    enters the accumulator (``first`` loads at ``step == 0``); ``done`` is high when the MAC
+    ends this cycle (or there is none).  The forwarding registers move only with
+    ``advance`` (the array's AND of every PE's ``done``): one beat per ``advance``.
     """
 
     def __init__(self, fmt_a="int8", dtypes=BITSERIAL_DTYPES, *, src_loc_at=0, **options):
         spec = BitSerialSpec.make(fmt_a, dtypes, **options)
-        super().__init__(spec, {
-            "sel": In(unsigned(spec.sel_bits)), "sel_out": Out(unsigned(spec.sel_bits)),
-            "ready": Out(1),
-        })
+        step_bits = max(1, (spec.latency - 1).bit_length())
+        ports = {"sel": In(unsigned(spec.sel_bits)), "sel_out": Out(unsigned(spec.sel_bits))}
+        if spec.lockstep:
+            ports.update(step=In(unsigned(step_bits)), advance=In(1), done=Out(1))
+        else:
+            ports["ready"] = Out(1)
+        super().__init__(spec, ports)
 
-    def elaborate(self, platform):
-        m = Module()
+    def _decode(self, m):
+        """The decode ROM: (``sel``, ``b``) -> sign, odd significand, shift, cycles."""
         spec = self._spec
-        fa = spec.fmt_a
-        self._forward(m, ("a", "b", "sel", "valid", "first"))
         mag_bits = max(c for _, c in spec.decode)
         max_sh = max(r[2] for rows, _ in spec.decode for r in rows)
         sh_bits = max(1, (max_sh + mag_bits).bit_length())
         cnt_bits = max(1, mag_bits.bit_length())
-        # decode ROM: (sel, code) -> neg, mag, shift, cycles
         d_neg = Signal(name="dec_neg")
         d_mag = Signal(mag_bits, name="dec_mag")
         d_sh = Signal(sh_bits, name="dec_shift")
@@ -229,12 +236,22 @@ class BitSerialPE(PEBase):
                                     m.d.comb += [d_neg.eq(neg), d_mag.eq(mag), d_sh.eq(sh)]
             with m.Default():
                 m.d.comb += d_cyc.eq(1)
+        return d_neg, d_mag, d_sh, d_cyc
+
+    def elaborate(self, platform):
+        if self._spec.lockstep:
+            return self._elaborate_lockstep()
+        m = Module()
+        spec = self._spec
+        fa = spec.fmt_a
+        self._forward(m, ("a", "b", "sel", "valid", "first"))
+        d_neg, d_mag, d_sh, d_cyc = self._decode(m)
         # serial state
         a_reg = Signal(signed(fa.bits) if fa.signed else unsigned(fa.bits), name="a_held")
         neg_reg = Signal(name="neg_held")
-        mag_reg = Signal(mag_bits, name="mag_left")
-        sh_reg = Signal(sh_bits, name="shift_now")
-        left = Signal(cnt_bits, name="cycles_left")  # cycles still to run after this one
+        mag_reg = Signal(len(d_mag), name="mag_left")
+        sh_reg = Signal(len(d_sh), name="shift_now")
+        left = Signal(len(d_cyc), name="cycles_left")  # cycles still to run after this one
         busy = Signal()
         m.d.comb += [busy.eq(left != 0), self.ready.eq(~busy)]
         accept = Signal()
@@ -257,4 +274,28 @@ class BitSerialPE(PEBase):
         m.d.comb += [acc.p.eq(term), acc.en.eq(accept | busy),
                      acc.first.eq(accept & self.first),
                      self.acc.eq(acc.acc), self.overflow.eq(acc.overflow)]
+        return m
+
+    def _elaborate_lockstep(self):
+        """The array variant: the operands stay at the inputs for a whole beat (the array
+        holds every register until ``advance``), so nothing is latched here; ``step`` (the
+        array's cycle-in-beat counter) picks the significand bit."""
+        m = Module()
+        spec = self._spec
+        with m.If(self.advance):
+            self._forward(m, ("a", "b", "sel", "valid", "first"))
+        d_neg, d_mag, d_sh, d_cyc = self._decode(m)
+        # shift + step stays below 2**len(d_sh) (its width holds the widest shift + bits)
+        amount = Signal.like(d_sh, name="shift_now")
+        m.d.comb += amount.eq(d_sh + self.step)
+        shifted = decode(spec.fmt_a, self.a).mag << amount
+        term = Signal(signed(len(shifted) + 2), name="term")
+        m.d.comb += term.eq(Mux(d_mag.bit_select(self.step, 1),
+                                Mux(d_neg, -shifted, shifted), 0))
+        m.submodules.accumulator = acc = Accumulator(len(term), spec.acc_bits,
+                                                     spec.overflow_mode)
+        m.d.comb += [acc.p.eq(term), acc.en.eq(self.valid & (self.step < d_cyc)),
+                     acc.first.eq(self.valid & self.first & (self.step == 0)),
+                     self.acc.eq(acc.acc), self.overflow.eq(acc.overflow),
+                     self.done.eq(~self.valid | (self.step + 1 >= d_cyc))]
         return m

@@ -40,7 +40,7 @@ from .units import PRODUCTS, product_grid, unit_class
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["PESpec", "DotProductSpec", "BitSerialSpec", "BlockScaledSpec", "IeeeFpSpec",
-           "BITSERIAL_DTYPES",
+           "BITSERIAL_DTYPES", "TypedWeights",
            "SCALE_FORMATS", "BLOCK_SIZES", "default_acc_frac_bits", "scale_codes"]
 
 #: Data types of the bit-serial PE, in selector order (``sel`` = index into this tuple).
@@ -230,10 +230,13 @@ class BitSerialSpec(PESpec):
     weight_grid: int = 0
     decode: tuple = ()
     sel_bits: int = 1
+    lockstep: bool = False
 
     @classmethod
-    def make(cls, fmt_a="int8", dtypes=BITSERIAL_DTYPES, *, acc_bits=None, overflow="wrap"):
+    def make(cls, fmt_a="int8", dtypes=BITSERIAL_DTYPES, *, acc_bits=None, overflow="wrap",
+             lockstep=False):
         fa = check_format("fmt_a", fmt_a)
+        lockstep = _check_bool("lockstep", lockstep)
         if fa.kind != "int":
             raise ParameterError(f"BitSerialPE takes an integer activation, not {fa.name} "
                              f"(kind {fa.kind!r})")
@@ -270,7 +273,7 @@ class BitSerialSpec(PESpec):
                    frac_bits=frac_bits, overflow_mode=overflow, lanes=1,
                    latency=max(c for _, c in decode), dtypes=names, dtype_formats=dts,
                    weight_grid=wgrid, decode=decode,
-                   sel_bits=max(1, (len(dts) - 1).bit_length()))
+                   sel_bits=max(1, (len(dts) - 1).bit_length()), lockstep=lockstep)
 
     @property
     def formats(self):
@@ -286,17 +289,89 @@ class BitSerialSpec(PESpec):
         """MACs per cycle with the first data type's weights."""
         return 1 / self.decode[0][1]
 
+    @property
+    def sel_cycles(self):
+        """int64 array: cycles of a MAC for every selector value ``0 .. 2**sel_bits - 1``
+        (a selector past the data types: a zero product in one cycle)."""
+        out = np.ones(1 << self.sel_bits, np.int64)
+        out[:len(self.decode)] = [c for _, c in self.decode]
+        return out
+
+    @property
+    def pad_sel(self):
+        """The selector that padding weights (ragged array edges) carry: one past the data
+        types (a zero product in one cycle) when ``sel_bits`` has room, else the fastest
+        data type (its weight code 0 must then be zero)."""
+        if len(self.dtypes) < 1 << self.sel_bits:
+            return len(self.dtypes)
+        return int(np.argmin(self.sel_cycles[:len(self.dtypes)]))
+
     def golden_kwargs(self):
         return dict(fmt_a=self.fmt_a, acc_bits=self.acc_bits, overflow=self.overflow_mode,
                     acc_frac_bits=self.frac_bits)
 
+    def check_weights(self, name, w):
+        """Raise ``ValueError`` / ``TypeError`` naming ``name`` unless ``w`` is
+        :class:`TypedWeights` of this PE: 2-D integer codes below ``2**b_bits`` and selectors
+        of its data types, of one shape."""
+        if not isinstance(w, TypedWeights):
+            raise ParameterTypeError(f"{name} of a bit-serial array must be TypedWeights (codes "
+                                     f"and a data type per weight), not {type(w).__name__}")
+        c, s = np.asarray(w.codes), np.asarray(w.sel)
+        for what, x, hi in ((f"{name}.codes", c, 1 << self.b_bits),
+                            (f"{name}.sel", s, len(self.dtypes))):
+            if x.ndim != 2 or not np.issubdtype(x.dtype, np.integer):
+                raise ParameterError(f"{what} must be a 2-D integer array, not {x.ndim}-D "
+                                     f"{x.dtype}")
+            if x.size and (x.min() < 0 or x.max() >= hi):
+                raise ParameterError(f"{what} must hold values 0..{hi - 1}"
+                                     + (f" ({', '.join(self.dtypes)})" if hi < 16 else ""))
+        if c.shape != s.shape:
+            raise ParameterError(f"{name}.sel must have the shape of {name}.codes {c.shape}, "
+                                 f"not {s.shape}")
+
     def model(self, a_codes, b_codes, sel, **override):
         """Bit-exact model: ``acc`` after the dot products ``a_codes @ b_codes`` where weight
-        row ``k`` has data type ``dtypes[sel[k]]`` -- :func:`nybble.sw.gemm_codes` with one
-        format per k and ``acc_frac_bits`` = this PE's grid."""
-        fmts = [self.dtype_formats[int(s)] for s in np.asarray(sel).ravel()]
+        row ``k`` has data type ``dtypes[sel[k]]`` (``sel`` of shape ``(K,)``), or weight
+        ``(k, n)`` has ``dtypes[sel[k, n]]`` (shape ``(K, N)``: BitMoD's per-group, per-column
+        types) -- :func:`nybble.sw.gemm_codes` with one format per k (per column when the
+        types differ between columns) and ``acc_frac_bits`` = this PE's grid."""
         kw = {**self.golden_kwargs(), **override}
-        return gemm_codes(a_codes, b_codes, kw.pop("fmt_a"), fmts, **kw)
+        fa = kw.pop("fmt_a")
+        sel = np.asarray(sel)
+        if sel.ndim == 1:
+            fmts = [self.dtype_formats[int(s)] for s in sel]
+            return gemm_codes(a_codes, b_codes, fa, fmts, **kw)
+        a, b = np.asarray(a_codes), np.asarray(b_codes)
+        if sel.shape != b.shape:
+            raise ParameterError(f"sel must have the weights' shape {b.shape} (or ({b.shape[0]},)), "
+                                 f"not {sel.shape}")
+        # columns that share one type per k run as one golden GEMM
+        cols, groups = np.unique(sel.T, axis=0, return_inverse=True)
+        out = None
+        for g, col_sel in enumerate(cols):
+            idx = np.flatnonzero(np.ravel(groups) == g)
+            fmts = [self.dtype_formats[int(s)] for s in col_sel]
+            part = gemm_codes(a, b[:, idx], fa, fmts, **kw)
+            if out is None:
+                out = np.empty((a.shape[0], b.shape[1]), dtype=np.asarray(part).dtype)
+            out[:, idx] = part
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class TypedWeights:
+    """Weights of a bit-serial array: element ``codes`` (K x N) and, for every weight, its
+    data type ``sel`` (K x N, an index into the PE's ``dtypes``; BitMoD gives one per group
+    of K per column).  The selector travels with its code through the B buffer and the
+    array (:meth:`BitSerialSpec.check_weights`)."""
+
+    codes: np.ndarray
+    sel: np.ndarray
+
+    @property
+    def shape(self):
+        return np.shape(self.codes)
 
 
 def _check_scale(scale):

@@ -27,6 +27,11 @@ cycles ``t*P .. t*P + k_len - 1`` of the job, ``P = max(k_len, 2*rows - 1)`` (th
 cycle, so the array sees an issue one cycle later.  ``cycles`` counts from the first issue to
 the last result written, inclusive: ``T*P + 2R + C + L - 1`` (see
 :func:`nybble.sim.cycles.gemm_cycles`).
+
+Bit-serial PEs (lockstep array): the same sequencer counts *beats* (it, the buffer reads and
+the array move on the array's ``advance``), B words carry each column's data-type selector
+after its weight code, and results are written once per beat; the cycles follow from the
+weights' data types (:class:`nybble.sim.schedule.BitSerialOsSchedule`).
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
@@ -36,7 +41,7 @@ from amaranth.lib.wiring import In, Out
 
 from amaranth.hdl import ClockDomain
 
-from .array import OutputStationaryArray, WeightStationaryArray
+from .array import OutputStationaryArray, WeightStationaryArray, clock_enabled
 from .config import ArrayConfig
 from .layout import JOB_BITS, WR_A, WR_B, WR_LUT, TopLayout
 from nybble.sw.errors import ParameterTypeError
@@ -132,22 +137,30 @@ class ArrayTop(wiring.Component):
         m.d.comb += self.overflow.eq(ovf)
         return m
 
-    def _finish(self, m, issuing_done, drain_cycles):
-        """After the last issue, wait ``drain_cycles`` and raise ``done``."""
+    def _finish(self, m, issuing_done, drain_cycles, en=None):
+        """After the last issue, wait ``drain_cycles`` (beats, with ``en``) and raise
+        ``done``."""
         draining = Signal()
         drain_left = Signal(range(drain_cycles + 2))
-        with m.If(issuing_done):
-            m.d.sync += [draining.eq(1), drain_left.eq(drain_cycles)]
-        with m.If(draining):
-            m.d.sync += drain_left.eq(drain_left - 1)
-            with m.If(drain_left == 0):
-                m.d.sync += [draining.eq(0), self.done.eq(1)]
+        with clock_enabled(m, en):
+            with m.If(issuing_done):
+                m.d.sync += [draining.eq(1), drain_left.eq(drain_cycles)]
+            with m.If(draining):
+                m.d.sync += drain_left.eq(drain_left - 1)
+                with m.If(drain_left == 0):
+                    m.d.sync += [draining.eq(0), self.done.eq(1)]
         return draining
 
     def _os_sequencer(self, m, arr, a_rd, b_rd, banks, launch):
+        """Output-stationary schedule (module docstring).  A lockstep (bit-serial) array
+        stretches it: the sequencer, the buffer reads and the array's pipeline move one beat
+        per ``arr.advance``, the result writes once per beat (on ``arr.beat_start``, when the
+        drain moves)."""
         cfg = self._config
         R, C = cfg.rows, cfg.cols
         kw = JOB_BITS
+        adv = arr.advance if arr.lockstep else None
+        beat = arr.beat_start if arr.lockstep else None
         running, flushing = Signal(), Signal()
         kk = Signal(kw + 1)          # cycle within the tile period
         period = Signal(kw + 1)
@@ -159,45 +172,56 @@ class ArrayTop(wiring.Component):
             issue_valid.eq(running & (kk < self.k_len)),
             issue_first.eq((running & (kk == 0)) | flushing),
         ]
-        with m.If(launch):
-            m.d.sync += [running.eq(1), kk.eq(0), mt.eq(0), nt.eq(0), a_base.eq(0),
-                         b_base.eq(0),
-                         period.eq(Mux(self.k_len > 2 * R - 1, self.k_len, 2 * R - 1))]
-        with m.If(running):
-            with m.If(kk + 1 == period):
-                m.d.sync += kk.eq(0)
-                with m.If(nt + 1 == self.n_tiles):
-                    m.d.sync += [nt.eq(0), b_base.eq(0), mt.eq(mt + 1),
-                                 a_base.eq(a_base + self.k_len)]
-                    with m.If(mt + 1 == self.m_tiles):
-                        m.d.sync += [running.eq(0), flushing.eq(1)]
+        if adv is not None:
+            m.d.comb += [a_rd.en.eq(adv), b_rd.en.eq(adv)]
+        with clock_enabled(m, adv):
+            with m.If(launch):
+                m.d.sync += [running.eq(1), kk.eq(0), mt.eq(0), nt.eq(0), a_base.eq(0),
+                             b_base.eq(0),
+                             period.eq(Mux(self.k_len > 2 * R - 1, self.k_len, 2 * R - 1))]
+            with m.If(running):
+                with m.If(kk + 1 == period):
+                    m.d.sync += kk.eq(0)
+                    with m.If(nt + 1 == self.n_tiles):
+                        m.d.sync += [nt.eq(0), b_base.eq(0), mt.eq(mt + 1),
+                                     a_base.eq(a_base + self.k_len)]
+                        with m.If(mt + 1 == self.m_tiles):
+                            m.d.sync += [running.eq(0), flushing.eq(1)]
+                    with m.Else():
+                        m.d.sync += [nt.eq(nt + 1), b_base.eq(b_base + self.k_len)]
                 with m.Else():
-                    m.d.sync += [nt.eq(nt + 1), b_base.eq(b_base + self.k_len)]
-            with m.Else():
-                m.d.sync += kk.eq(kk + 1)
-        with m.If(flushing):
-            m.d.sync += flushing.eq(0)
-        draining = self._finish(m, flushing, 2 * R + C + 4)
+                    m.d.sync += kk.eq(kk + 1)
+            with m.If(flushing):
+                m.d.sync += flushing.eq(0)
+        draining = self._finish(m, flushing, 2 * R + C + 4, adv)
         m.d.comb += self.busy.eq(running | flushing | draining)
 
         # buffers read in one cycle: the controls follow one cycle later
         v_r, f_r = Signal(), Signal()
-        m.d.sync += [v_r.eq(issue_valid), f_r.eq(issue_first)]
+        with clock_enabled(m, adv):
+            m.d.sync += [v_r.eq(issue_valid), f_r.eq(issue_first)]
         wa, wb = len(arr.a[0]), len(arr.b[0])
         m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r)]
         m.d.comb += [arr.a[i].eq(a_rd.data[i * wa:(i + 1) * wa]) for i in range(R)]
-        m.d.comb += [arr.b[j].eq(b_rd.data[j * wb:(j + 1) * wb]) for j in range(C)]
+        if arr.lockstep:   # column j's field: weight code, then data-type selector
+            ws = len(arr.sel[0])
+            for j in range(C):
+                lo = j * (wb + ws)
+                m.d.comb += [arr.b[j].eq(b_rd.data[lo:lo + wb]),
+                             arr.sel[j].eq(b_rd.data[lo + wb:lo + wb + ws])]
+        else:
+            m.d.comb += [arr.b[j].eq(b_rd.data[j * wb:(j + 1) * wb]) for j in range(C)]
         writes = []
         for j, bank in enumerate(banks):
             wp = bank.write_port()
             ptr = Signal(range(cfg.c_depth + 1), name=f"c_ptr_{j}")
+            write = arr.out_valid[j] if beat is None else arr.out_valid[j] & beat
             with m.If(launch):
                 m.d.sync += ptr.eq(0)
-            with m.Elif(arr.out_valid[j]):
+            with m.Elif(write):
                 m.d.sync += ptr.eq(ptr + 1)
-            m.d.comb += [wp.addr.eq(ptr), wp.data.eq(arr.out_data[j]),
-                         wp.en.eq(arr.out_valid[j])]
-            writes.append(arr.out_valid[j])
+            m.d.comb += [wp.addr.eq(ptr), wp.data.eq(arr.out_data[j]), wp.en.eq(write)]
+            writes.append(write)
         return writes
 
     def _ws_sequencer(self, m, arr, a_rd, b_rd, banks, launch):

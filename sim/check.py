@@ -26,6 +26,8 @@ def golden_for(config, a, b):
     spec = config.pe_spec
     if spec.family == "block":
         return spec.model(a, b)
+    if spec.family == "bitserial":
+        return spec.model(np.asarray(a), np.asarray(b.codes), np.asarray(b.sel))
     return spec.model(np.asarray(a), np.asarray(b))
 
 

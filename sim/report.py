@@ -149,6 +149,8 @@ def run_workload(config, layers, *, cycle_fn=None, workload=None):
                "count": layer.count, "macs": layer.macs, "cycles": int(g.cycles),
                "ideal_cycles": _num(g.ideal_cycles), "utilization": float(g.utilization)}
         row.update({f: int(getattr(g, f)) for f in COUNTER_FIELDS})
+        if getattr(g, "mean_cycles_per_mac", None) is not None:   # bit-serial arrays
+            row["mean_cycles_per_mac"] = float(g.mean_cycles_per_mac)
         row["total_cycles"] = row["cycles"] * layer.count
         rows.append(row)
     total_cycles = sum(r["total_cycles"] for r in rows)

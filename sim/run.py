@@ -9,6 +9,8 @@ the job, on one of four simulators:
   Icarus (the verification path; see :mod:`.cocotb_array`).
 
 Operands: element codes (``(M, K)`` and ``(K, N)`` integer arrays) for plain PE kinds;
+activation codes and :class:`nybble.hw.spec.TypedWeights` (codes plus a data type per weight)
+for the bit-serial kind;
 :class:`nybble.sw.QuantizedTensor` s (``a`` quantized along K with ``axis=-1``, ``b`` with
 ``axis=0``) for block-scaled kinds, whose scales travel in the operand words.
 """
@@ -58,7 +60,10 @@ def check_operands(config, a, b):
     ``b`` (K x N) fit ``config``'s PE kind (codes, or QuantizedTensors for block-scaled
     kinds); returns ``(m, n, k)``."""
     spec = config.pe_spec
-    if spec.family == "block":
+    if spec.family == "bitserial":
+        spec.check_weights("b", b)
+        _check_codes("a", a, spec.fmt_a)
+    elif spec.family == "block":
         for name, t in (("a", a), ("b", b)):
             spec.check_operand(name, t)
         if len(a.shape) != 2 or len(b.shape) != 2 or a.axis != 1 or b.axis != 0:
@@ -70,16 +75,20 @@ def check_operands(config, a, b):
                 raise ParameterTypeError(f"{name}: the {config.pe} PE takes element codes, not a "
                                 "QuantizedTensor (block-scaled kinds take those)")
         for name, c, f in (("a", a, spec.fmt_a), ("b", b, spec.fmt_b)):
-            c = np.asarray(c)
-            if c.ndim != 2 or not np.issubdtype(c.dtype, np.integer):
-                raise ParameterError(f"{name}_codes must be a 2-D integer array of codes, not "
-                                 f"{c.ndim}-D {c.dtype}")
-            if c.size and (c.min() < 0 or c.max() >= f.n_codes):
-                raise ParameterError(f"{name}_codes must hold {f.name} codes 0..{f.n_codes - 1}")
+            _check_codes(name, c, f)
     if a.shape[1] != b.shape[0]:
         raise ParameterError(f"K mismatch: a is {a.shape[0]} x {a.shape[1]}, b is "
                          f"{b.shape[0]} x {b.shape[1]}")
     return a.shape[0], b.shape[1], a.shape[1]
+
+
+def _check_codes(name, c, f):
+    c = np.asarray(c)
+    if c.ndim != 2 or not np.issubdtype(c.dtype, np.integer):
+        raise ParameterError(f"{name}_codes must be a 2-D integer array of codes, not "
+                             f"{c.ndim}-D {c.dtype}")
+    if c.size and (c.min() < 0 or c.max() >= f.n_codes):
+        raise ParameterError(f"{name}_codes must hold {f.name} codes 0..{f.n_codes - 1}")
 
 
 def operand_words(config, sched, a, b):
@@ -88,6 +97,8 @@ def operand_words(config, sched, a, b):
     if config.pe_spec.family == "block":
         return (sched.a_words(a.codes, fa, scale_codes(a)),
                 sched.b_words(b.codes, fb, scale_codes(b)))
+    if config.pe_spec.family == "bitserial":
+        return sched.a_words(np.asarray(a), fa), sched.b_words(b.codes, config.pe_spec.fmt_b, b.sel)
     return sched.a_words(np.asarray(a), fa), sched.b_words(np.asarray(b), fb)
 
 
@@ -108,7 +119,8 @@ def prepare_job(config, a, b, *, col_bits=None, schedule=None):
     ``col_bits``: the top's (default: ``config.top_layout.col_bits``); ``schedule``: the
     GEMM's schedule when the caller has it already."""
     m, n, k = check_operands(config, a, b)
-    sched = schedule_for(config, m, n, k) if schedule is None else schedule
+    sel = b.sel if config.pe_spec.family == "bitserial" else None
+    sched = schedule_for(config, m, n, k, sel=sel) if schedule is None else schedule
     if (sched.m, sched.n, sched.k) != (m, n, k):
         raise ParameterError(f"schedule is for {sched.m}x{sched.k} @ {sched.k}x{sched.n}, "
                              f"the operands are {m}x{k} @ {k}x{n}")

@@ -31,10 +31,20 @@ the block scale codes in the operand words: a PE's operand field is ``lanes`` el
 then the row's (A) / column's (B) block scale code, written into every k-step word of its
 block.  Rows / columns past M / N get zero elements and scale code 0.
 
+Bit-serial PEs (:class:`BitSerialOsSchedule`, lockstep array of
+:class:`nybble.hw.pe.BitSerialPE`): the output-stationary schedule counted in *beats*; all
+registers of the array and the sequencer move once per beat, and a beat lasts as many cycles
+as the slowest MAC in the array during it (3 for int4, 2 for fp4, 1 for e3m0, 1 with no MAC).
+PE(i, j) holds, in beat ``u``, the MAC issued in beat ``u - 1 - i - j``, so the beat lengths
+follow from the data types of the weights (``sel``, K x N) in closed form:
+``cycles = sum(beat lengths before the last write's beat) + 1`` with the last write in beat
+``T * P + 2R + C - 1``.  Columns past N are padded with a selector that takes one cycle.
+
 Buffers: :func:`fit_config` raises a config's buffer depths to what a GEMM needs.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -43,7 +53,8 @@ from nybble.sw.formats import check_integral
 from .words import pack_fields, to_signed
 from nybble.sw.errors import ParameterError
 
-__all__ = ["OsSchedule", "WsSchedule", "BlockOsSchedule", "schedule_for", "fit_config",
+__all__ = ["OsSchedule", "WsSchedule", "BlockOsSchedule", "BitSerialOsSchedule", "schedule_for",
+           "fit_config",
            "MIN_DEPTH"]
 
 #: Buffer depth (words) :func:`fit_config` never goes below, so that small GEMMs share one
@@ -337,11 +348,120 @@ class BlockOsSchedule(OsSchedule):
         return pack_fields(f, ([fb.bits] * L + [self.scale_bits]) * C)
 
 
-def schedule_for(config, m, n, k):
+@dataclass(frozen=True)
+class BitSerialOsSchedule(OsSchedule):
+    """Output-stationary schedule of a lockstep bit-serial array (module docstring): the
+    output-stationary schedule in *beats* (latency 1 beat), each beat as long as the slowest
+    MAC inside the array during it.
+
+    ``sel`` (K x N data-type selectors of the weights) fixes the beat lengths;
+    ``sel_cycles[s]``: cycles of a MAC of selector ``s``; ``pad_sel``: the selector of the
+    padding columns past N.  B words carry, per column, the weight code then its selector
+    (``sel_bits``).
+    """
+
+    sel_bits: int = 3
+    pad_sel: int = 7
+    pad_code: int = 0
+    sel_cycles: tuple = (1,)
+    sel: np.ndarray = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def _mac_cycles(self):
+        """(k_steps, n_tiles * C) int8: cycles of every weight's MAC, padding columns too."""
+        if self.sel is None:
+            raise ParameterError("a bit-serial schedule needs sel (the weights' data types) "
+                                 "for its cycles")
+        sel = np.full((self.k_steps, self.n_tiles * self.cols), self.pad_sel, np.int16)
+        sel[:, :self.n] = np.asarray(self.sel)
+        return np.asarray(self.sel_cycles, np.int8)[sel]
+
+    def _issue_cycles(self, v0, v1, m_tiles):
+        """(v1 - v0, C) int8: cycles of the MAC that issue ``v`` starts in column ``j`` (1
+        where the issue carries none: before the job, tile gaps, after the last tile)."""
+        S, P, C = self.k_steps, self.period, self.cols
+        v = np.arange(v0, v1)
+        t, nt = v % P, (v // P) % self.n_tiles
+        x = np.ones((v.size, C), np.int8)
+        ok = (v >= 0) & (v < m_tiles * self.n_tiles * P) & (t < S)
+        x[ok] = self._mac_cycles[t[ok, None], nt[ok, None] * C + np.arange(C)]
+        return x
+
+    def _beat_sum(self, m_tiles, chunk=1 << 16):
+        """Cycles of the beats before the last write's beat ``T * P + 2R + C - 1`` with
+        ``m_tiles`` row tiles: beat ``u`` lasts the longest MAC among the PEs, PE(i, j) holding
+        issue ``u - 1 - i - j`` (buffer read, skew, forwarding), at least 1.  Evaluated in
+        chunks of beats, so memory stays ``O(chunk * C)``."""
+        R, C = self.rows, self.cols
+        beats = m_tiles * self.n_tiles * self.period + 2 * R + C - 1
+        total = 0
+        for u0 in range(0, beats, chunk):
+            u1 = min(beats, u0 + chunk)
+            n = u1 - u0
+            v0 = u0 - R - C + 1               # the oldest issue any PE holds in beat u0
+            x = self._issue_cycles(v0, u1, m_tiles)
+            length = np.ones(n, np.int64)
+            for c in range(2, int(x.max(initial=1)) + 1):
+                # beat u reaches c cycles when a MAC of >= c cycles sits in the window of
+                # issues [u - j - R, u - j) of some column j
+                run = np.concatenate([np.zeros((1, C), np.int32),
+                                      np.cumsum(x >= c, axis=0, dtype=np.int32)])
+                window = run[R:] - run[:-R]          # window starting at each local issue
+                hit = np.zeros(n, bool)
+                for j in range(C):
+                    hit |= window[C - 1 - j:C - 1 - j + n, j] > 0
+                length += hit
+            total += int(length.sum())
+        return total
+
+    @cached_property
+    def cycles(self):
+        """Exact RTL cycles.  The issue stream repeats with every row tile (tiles are
+        ``mt``-major), so past the first few row tiles each adds the same beats: the sum is
+        evaluated for ``h`` and ``h + 1`` row tiles and extended linearly."""
+        span = self.n_tiles * self.period          # beats of one row tile
+        h = 2 + (self.rows + self.cols) // span    # row tiles until the beats repeat
+        if self.m_tiles <= h + 1:
+            return self._beat_sum(self.m_tiles) + 1
+        a, b = self._beat_sum(h), self._beat_sum(h + 1)
+        return b + (self.m_tiles - h - 1) * (b - a) + 1
+
+    @property
+    def mean_cycles_per_mac(self):
+        """Mean cycles of one MAC over the weights' data types (what one PE alone would
+        take per MAC)."""
+        return float(np.asarray(self.sel_cycles)[np.asarray(self.sel)].mean())
+
+    def b_words(self, b_codes, fmt_b, sel=None):
+        """B buffer words, row ``nt * k_steps + t``: per column the weight code, then its
+        selector (``sel``: default this schedule's)."""
+        sel = self.sel if sel is None else sel
+        b, _ = self._padded(b_codes, (self.k, self.n), get_format(fmt_b), "b_codes")
+        s, _ = self._padded(sel, (self.k, self.n), get_format(fmt_b), "sel")
+        C, S, wb = self.cols, self.k_steps, get_format(fmt_b).bits
+        pc = np.full((S, self.n_tiles * C), self.pad_code, np.int64)
+        ps = np.full((S, self.n_tiles * C), self.pad_sel, np.int64)
+        pc[:, :self.n], ps[:, :self.n] = b, s
+        f = np.stack([pc, ps], axis=-1).reshape(S, self.n_tiles, C, 2).transpose(1, 0, 2, 3)
+        return pack_fields(f.reshape(-1, 2 * C), [wb, self.sel_bits] * C)
+
+
+def schedule_for(config, m, n, k, *, sel=None):
     """The schedule of an ``m x k @ k x n`` GEMM on ``config`` (validates the sizes); lanes,
-    latency and block layout come from ``config.pe_spec``."""
+    latency and block layout come from ``config.pe_spec``; ``sel``: the weights' data types
+    (K x N selectors) on a bit-serial array, whose cycles depend on them."""
     m, n, k = (check_integral(name, v, 1) for name, v in (("m", m), ("n", n), ("k", k)))
     spec = config.pe_spec
+    if spec.family == "bitserial":
+        if sel is not None and np.shape(sel) != (k, n):
+            raise ParameterError(f"sel must have shape {(k, n)} (one data type per weight), "
+                                 f"not {np.shape(sel)}")
+        pad = spec.pad_sel
+        pad_code = 0 if pad >= len(spec.dtypes) else int(encode(0.0, spec.dtype_formats[pad]))
+        return BitSerialOsSchedule(config.rows, config.cols, 1, 1, m, n, k,
+                                   sel_bits=spec.sel_bits, pad_sel=pad, pad_code=pad_code,
+                                   sel_cycles=tuple(int(c) for c in spec.sel_cycles),
+                                   sel=None if sel is None else np.asarray(sel))
     if spec.family == "block":
         return BlockOsSchedule(config.rows, config.cols, spec.lanes, spec.latency, m, n, k,
                                block=spec.block_size, scale_bits=spec.scale_bits)

@@ -264,7 +264,7 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     arrays = []  # elaborated while the PEs synthesise
     if array is not None:
         arrays = [(policy, name) for policy, name in plan
-                  if pe_kind(name).pe not in ("bitserial", "ieee")]  # ArrayConfig refuses
+                  if pe_kind(name).pe != "ieee"]  # ArrayConfig refuses FP32 accumulators
     results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {},
                "by_policy": {p: {"pes": {}, "arrays": {}, "acc_bits": accs[p]}
                              for p in policies}}

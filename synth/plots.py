@@ -12,7 +12,8 @@ Each takes the rows of :func:`nybble.synth.cost.cost_report` and a path, and ret
 from pathlib import Path
 from .area import CATEGORIES
 
-__all__ = ["plot_area_vs_bits", "plot_throughput_per_area", "plot_breakdown", "write_plots"]
+__all__ = ["plot_area_vs_bits", "plot_throughput_per_area", "plot_breakdown", "write_plots",
+           "plot_bitserial_tradeoff"]
 
 # Format families for the area-vs-width plot: family -> kinds in order of width.
 _FAMILIES = {
@@ -84,7 +85,12 @@ def plot_throughput_per_area(rows, path):
                   else "MACs per cycle per million transistors")
     ax.set_title("Throughput per area (blue: 4-bit operands, orange: wider, green: "
                  "bit-serial)", fontsize=9)
-    ax.tick_params(axis="y", labelsize=7)
+    return _save_barh(plt, fig, ax, path, labelsize=7)
+
+
+def _save_barh(plt, fig, ax, path, *, labelsize):
+    """Finish a horizontal bar chart (label size, grid along x) and write it to ``path``."""
+    ax.tick_params(axis="y", labelsize=labelsize)
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -134,3 +140,18 @@ def write_plots(rows, out_dir):
     if any(r["scope"] == "array" for r in rows):
         paths.append(plot_breakdown(rows, out / "array_breakdown.png", scope="array"))
     return paths
+
+
+def plot_bitserial_tradeoff(rows, path):
+    """Bars of MACs per cycle per million transistors: the bit-serial array at each data-type
+    mix beside the bit-parallel arrays (rows of :func:`nybble.sim.bitserial.tradeoff_rows`)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    labels = [r["design"] if r["mix"] == "-" else f"bit-serial, {r['mix']}" for r in rows]
+    values = [r["macs_per_cycle_per_mtransistor"] for r in rows]
+    colours = ["C1" if r["mix"] == "-" else "C2" for r in rows]
+    ax.barh(labels[::-1], values[::-1], color=colours[::-1])
+    ax.set_xlabel("MACs per cycle per million transistors (whole arrays, Yosys generic)")
+    ax.set_title("Bit-serial (green) vs bit-parallel (orange) arrays, int8 activations",
+                 fontsize=9)
+    return _save_barh(plt, fig, ax, path, labelsize=8)

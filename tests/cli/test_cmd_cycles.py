@@ -173,7 +173,7 @@ def test_needs_a_workload(capsys):
     with pytest.raises(SystemExit) as e:
         main(["cycles", "--json"])
     assert e.value.code == 2
-    assert "one of the arguments --workload --topology is required" in capsys.readouterr().err
+    assert "one of the arguments --workload --topology --weights is required" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------

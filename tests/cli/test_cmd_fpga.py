@@ -10,7 +10,7 @@ from nybble.__main__ import main
      "ulx3s-45f, ulx3s-85f, not 'de0'"),
     (["--board", "icebreaker", "--array", "4x4", "--pe", "int3"], "PE kind must be one of"),
     (["--board", "icebreaker", "--array", "4x4", "--pe", "bitserial"],
-     "--pe 'bitserial' is bit-serial; the array hosts MAC and dot-product PEs"),
+     "--pe 'bitserial' is bit-serial; the board build hosts MAC and dot-product PEs"),
     (["--board", "icebreaker", "--array", "4x4", "--pe", "int4", "--dsp", "maybe"],
      "--dsp must be one of auto, on, off, not 'maybe'"),
     (["--board", "icebreaker", "--array", "0x4", "--pe", "int4"],

@@ -21,9 +21,9 @@ KINDS = ", ".join(sorted(PE_KINDS))
     (dict(a_depth=0), ValueError, "ArrayConfig.a_depth must be in 1..16777216, not 0"),
     (dict(pe="int3"), ValueError, f"ArrayConfig.pe must be one of {KINDS}, not 'int3'"),
     (dict(pe=4), TypeError, "ArrayConfig.pe must be a PE kind name, not 4"),
-    (dict(pe="bitserial"), ValueError,
-     "ArrayConfig.pe 'bitserial' is bit-serial (multi-cycle MACs with a ready handshake); "
-     "the systolic array hosts single-cycle MAC, dot-product and block-scaled PEs"),
+    (dict(pe="bitserial", dataflow="ws"), ValueError,
+     "ArrayConfig.dataflow must be 'os' for the bit-serial PE 'bitserial' (its lockstep array "
+     "is output-stationary), not 'ws'"),
     (dict(dataflow="is"), ValueError, "ArrayConfig.dataflow must be one of os, ws, not 'is'"),
     (dict(overflow="error"), ValueError,
      "ArrayConfig.overflow must be one of wrap, saturate, not 'error'"),

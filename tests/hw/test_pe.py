@@ -15,7 +15,7 @@ from nybble.sim.pe_check import (check_pairs, simulate, expected, compare, rando
                                  pair_steps)
 
 FOUR_BIT = ["int4", "uint4", "fp4_e2m1", "e3m0", "int4_e3m0", "lmul_fp4_e2m1"]
-ACT8_W4 = ["int8_e3m0", "lut_nf4"]
+ACT8_W4 = ["int8_e3m0", "int8_int4", "int8_fp4_e2m1", "lut_nf4"]
 DOT = ["int4_dp2", "int4_dp4", "int4_dp8", "int4_dp16", "fp4_e2m1_dp4", "e3m0_dp4",
        "int8_e3m0_dp4", "lut_nf4_dp4"]
 

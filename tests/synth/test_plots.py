@@ -24,3 +24,12 @@ def test_write_plots(tmp_path):
                                        "area_breakdown.png", "array_breakdown.png"]
     for p in paths:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+
+
+def test_plot_bitserial_tradeoff(tmp_path):
+    from nybble.synth.plots import plot_bitserial_tradeoff
+    rows = [{"design": "bitserial", "mix": m, "macs_per_cycle_per_mtransistor": v}
+            for m, v in (("all-int4", 40.0), ("all-e3m0", 120.0))]
+    rows.append({"design": "int8_int4", "mix": "-", "macs_per_cycle_per_mtransistor": 90.0})
+    p = plot_bitserial_tradeoff(rows, tmp_path / "t.png")
+    assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5_000
