@@ -64,6 +64,9 @@ def ints_to_chunks(values, width):
     ``2**width``) as ``(n, ceil(width / 32))`` uint32 chunks."""
     nw = max(1, -(-int(width) // 32))
     w = np.asarray(values)
+    if w.dtype.kind == "f":
+        # numpy turns a list mixing ints >= 2**63 with smaller ones into float64 (rounded)
+        w = np.asarray(values, dtype=object)
     if w.ndim == 2 and w.dtype == np.uint32:
         if w.shape[1] > nw:
             raise ParameterError(f"words are {w.shape[1]} chunks wide, the port {nw}")

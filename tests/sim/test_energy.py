@@ -140,3 +140,10 @@ def test_narrow_accumulator_netlist_wraps_like_the_golden_model():
     steps = random_jobs(spec, 2000, seed=5)
     r = pe_energy("int4", steps.a, steps.b, steps.first, acc_bits=8)
     assert r.checked_steps == 2000
+
+
+@pytest.mark.slow
+def test_64_bit_operand_words():
+    # int16_dp4: 64-bit a / b words, half of them >= 2**63 (once rounded through float64)
+    r = pe_energy("int16_dp4", *_uniform("int16_dp4", 2000))
+    assert r.checked_steps == 500

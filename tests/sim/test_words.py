@@ -45,3 +45,9 @@ def test_errors():
         pack_fields([1, 2, 3], 4)
     with pytest.raises(ValueError, match=r"^words are 3 chunks wide, the port 2$"):
         ints_to_chunks(np.zeros((1, 3), np.uint32), 64)
+
+
+def test_ints_to_chunks_keeps_words_above_2_63():
+    # a list mixing ints >= 2**63 with small ones is float64 to numpy: must not be rounded
+    big = 0xD9C2_A30F_82D9_DE01
+    assert ints_to_chunks([big, 5], 64).tolist() == [[0x82D9DE01, 0xD9C2A30F], [5, 0]]
