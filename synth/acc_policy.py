@@ -62,7 +62,9 @@ def policy_acc_bits(kind, policy=DEFAULT_ACC_POLICY, *, k=DEFAULT_K,
     if policy == "equal":
         return convention_acc_bits(kind, acc_bits)
     spec = kind.spec()
-    if kind.pe not in INTEGER_ACC_FAMILIES:
+    if kind.pe not in INTEGER_ACC_FAMILIES or getattr(spec, "product", "exact") not in (
+            "exact", "lmul"):
+        # not a two's-complement sum of exact (or L-Mul) products: as the kind defines it
         return spec.acc_bits
     if kind.pe == "bitserial":
         need = max(min_acc_bits(spec.fmt_a, d, k, acc_frac_bits=spec.frac_bits)

@@ -35,6 +35,9 @@ node   um^2      source (6T cell of a logic process)
 45     0.346     Mistry et al., "A 45 nm logic technology ...", IEDM 2007
 =====  ========  ============================================================================
 
+(90 and 65 nm as also given in Intel's announcements of its 52 Mbit and 70 Mbit SRAM test
+chips: 1.0 and 0.57 um^2 six-transistor cells.)
+
 :data:`LIBERTY_NODES` maps known Liberty files to their node (OSU 0.18 um: 180 nm), so um^2
 of SRAM and of synthesised logic are of one technology.
 """
