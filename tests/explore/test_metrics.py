@@ -165,8 +165,9 @@ def test_area_and_clock_are_the_cost_array_path(tmp_path, tiny_topology):
     defaults: exact-k accumulators, 256-word SRAM buffers) reports them."""
     w = load_workload(tiny_topology)
     cache, build = str(tmp_path / "yosys"), str(tmp_path / "b")
-    ctx = _ctx(w, ["int4"], cache_dir=cache, build_dir=build)
-    point = _drawn_points(1, seed=3)[0]
+    # nybble cost --array builds output-stationary arrays: an os point of the sweep
+    point = next(p for p in _drawn_points(8, seed=3) if p.dataflow == "os")
+    ctx = _ctx(w, [point.pe], cache_dir=cache, build_dir=build)
     row = evaluate_point(dataclasses.replace(point, clock_mhz=None), ctx)
     sweep = cost_sweep([point.pe], array=(point.rows, point.cols), compare_policies=False,
                        cache_dir=cache, build_dir=build, jobs=1)
