@@ -7,14 +7,18 @@ The cross product of the axes (or ``--points FILE`` with a CSV / JSON list) is e
 :func:`nybble.explore.explore` on a local process pool (``--workers``) or a Dask cluster
 (``--scheduler tcp://HOST:8786``), cached by content under ``$NYBBLE_CACHE`` (default
 ``build/cache``) and resumable.  Writes ``pareto_throughput.png``, ``explore.html``,
-``explore.csv`` and ``explore.json`` to ``--out``.  Columns the tree cannot compute yet
-(stalls, energy, bit-serial arrays, a clock without ``--clock-mhz``) say
-``"missing: <what>"``.
+``explore.csv`` and ``explore.json`` to ``--out``.  Area is ``nybble cost --array``'s (exact-k
+accumulators, 256-word SRAM buffers), the clock its ASIC estimate unless ``--clock-mhz``;
+with ``--dram-bw`` (GB/s, converted to bytes per cycle at each point's clock) the cycles
+include the streaming top's stalls.  Columns a model cannot give for a point (stalls of
+weight-stationary, block-scaled and bit-serial arrays, energy) say ``"missing: <why>"``.
+``--no-area`` skips synthesis (no area columns; needs ``--clock-mhz``).
 
 JSON (``--json``): ``{"workload", "rows", "skipped", "missing", "stats", "constraint",
 "files"}``; each row has the point (``pe``, ``rows``, ``cols``, ``dataflow``,
-``dram_bw_gbps``, ``clock_mhz``), ``label``, ``transistors``, ``area_um2``, ``cycles``,
-``macs_per_cycle``, ``latency_s``, ``macs_per_s``, ``cosine_layer_min``,
+``dram_bw_gbps``, ``clock_mhz``), ``label``, ``transistors``, ``area_um2``, ``acc_bits``,
+``area_policy``, ``clock_source``, ``cycles``, ``macs_per_cycle``, ``dram_bytes_per_cycle``,
+``stalled_cycles``, ``stall_cycles``, ``bytes_read``, ``bytes_written``, ``latency_s``, ``macs_per_s``, ``cosine_layer_min``,
 ``cosine_predicted``, ``sqnr_db_mean``, the figures of merit and per-layer lists
 ``layer_cycles`` and ``layer_accuracy``.  With ``--constraint``, exit status 1 when no point
 meets it.
@@ -45,10 +49,14 @@ def register(sub):
     p.add_argument("--array", default="8x8", metavar="RxC,...", help="array shapes (default 8x8)")
     p.add_argument("--dataflow", default="os", metavar="os,ws", help="dataflows (default os)")
     p.add_argument("--dram-bw", metavar="GBPS,...",
-                   help="external bandwidths in GB/s (an axis; stalls are missing until the "
-                        "memory model lands)")
+                   help="external bandwidths in GB/s (an axis; bytes per cycle at each "
+                        "point's clock for the streaming top's stall model; default: "
+                        "unlimited)")
     p.add_argument("--clock-mhz", metavar="MHZ,...",
-                   help="fixed clocks (an axis); without it the time columns are missing")
+                   help="fixed clocks (an axis); default: each array's ASIC estimate")
+    p.add_argument("--no-area", action="store_true",
+                   help="skip synthesis: no area columns (needs --clock-mhz, or clocks in "
+                        "--points)")
     p.add_argument("--points", metavar="FILE.csv|FILE.json",
                    help="design points from a file instead of the axes")
     p.add_argument("--weights", metavar="FILE.gguf|DIR",
@@ -114,7 +122,7 @@ def _text(table, verdict, paths):
     objective = default_objective(table.rows)
     head = ["point", "transistors", "cycles", "MAC/cyc", objective, "cos(min layer)",
             "SQNR dB", "cos(pred)"]
-    body = [[r["label"], _fmt(r["transistors"]), _fmt(r["cycles"]),
+    body = [[r["label"], _fmt(r.get("transistors")), _fmt(r["cycles"]),
              _fmt(r["macs_per_cycle"]), _fmt(r[objective]), _fmt(r["cosine_layer_min"], ".4f"),
              _fmt(r["sqnr_db_mean"], ".1f"), _fmt(r["cosine_predicted"], ".4f")]
             for r in table.rows]
@@ -148,6 +156,7 @@ def _text(table, verdict, paths):
 
 def run(args):
     from nybble.explore import dask_executor, explore, load_workload
+    from nybble.explore.metrics import METRICS, area
     from nybble.explore.pareto import best_point, parse_constraints
     from nybble.explore.report import write_report
     from nybble.explore.weights import load_weights
@@ -165,6 +174,12 @@ def run(args):
     workload = load_workload(args.workload, phase=args.phase, seq_len=args.seq_len,
                              batch=args.batch)
     points, skipped = _points(args)
+    metrics = None
+    if args.no_area:
+        if any(p.clock_mhz is None for p in points):
+            raise UsageError("--no-area needs --clock-mhz (or clock_mhz in every --points "
+                             "row): the clock estimate comes from synthesis")
+        metrics = tuple(m for m in METRICS if m is not area)
     weights = load_weights(args.weights, workload) if args.weights else None
     liberty = find_liberty(args.liberty)
     executor = dask_executor(args.scheduler) if args.scheduler else None
@@ -174,7 +189,7 @@ def run(args):
     try:
         table = explore(points, workload, weights=weights, executor=executor,
                         workers=args.workers, liberty=liberty, use_cache=not args.no_cache,
-                        skipped=skipped)
+                        skipped=skipped, metrics=metrics)
     finally:
         if executor is not None:
             executor.close()

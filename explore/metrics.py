@@ -12,32 +12,69 @@ Liberty file, cache and build directories.
 
 Columns and units
 -----------------
-area (:func:`area`): the whole ``R x C`` array as ``nybble cost --array`` synthesises it
-(:func:`nybble.synth.area.array_area`: PEs, skew, drain, buffers ``ARRAY_DEPTH`` words deep as
-flip-flops, sequencer; accumulators at :func:`nybble.synth.area.convention_acc_bits`) --
+area (:func:`area`): the whole ``R x C`` array as ``nybble cost --array RxC`` costs it with
+its defaults (:func:`nybble.synth.array_parts.array_area_parts`: one PE x ``R*C`` + the top
+without PEs and memories + SRAM-macro buffers ``ARRAY_DEPTH`` = 256 words deep; accumulators
+under the ``exact-k`` policy, K = 4096, :func:`nybble.synth.acc_policy.policy_acc_bits`) --
 ``transistors`` (Yosys ``stat -tech cmos``), ``cells``, ``area_um2`` / ``area_mm2`` (with a
-Liberty file); Yosys results are cached by content.
-clock (:func:`clock`): ``clock_mhz``, the point's fixed clock.
-time (:func:`cycles`, :func:`time`): ``cycles`` of the whole workload from the cycle model
-(:func:`nybble.sim.cycles.gemm_cycles`, equal to the RTL's counter), ``utilization``,
-``macs_per_cycle``; ``latency_s`` and ``macs_per_s`` at ``clock_mhz``.
+Liberty file), ``acc_bits``, ``area_policy`` (the policy in words); Yosys results are cached
+by content.
+clock (:func:`clock`): ``clock_mhz``, the point's fixed clock or else the ASIC estimate of
+``nybble cost --array`` (:func:`nybble.synth.asic_clock.clock_mhz` of the slower of the PE's
+and the rest's logic depth, at the Liberty's node or 180 nm); ``clock_source``.
+time (:func:`cycles`, :func:`stalls`, :func:`time`): ``cycles`` of the whole workload from the
+cycle model (:func:`nybble.sim.cycles.gemm_cycles`, equal to the RTL's counter; bit-serial
+points with weight types drawn per group of 128 from :data:`BITSERIAL_MIX` or the point's
+``dtype_mix``, seeded per layer shape, as ``nybble cycles --pe bitserial --dtype-mix``),
+``utilization``, ``macs_per_cycle``.  With a bandwidth, ``dram_bytes_per_cycle`` (the
+point's GB/s at its clock) and the streaming top's exact model
+(:func:`nybble.sim.stream_cycles.stream_cycles`, DRAM latency :data:`DRAM_LATENCY` cycles,
+default scratchpads; operands at the PE's packed element bits): ``stalled_cycles`` (total),
+``stall_cycles``, ``bytes_read`` / ``bytes_written``, ``memory_bound_layers``.  ``latency_s``
+and ``macs_per_s`` at ``clock_mhz`` from ``stalled_cycles`` when a bandwidth is given (missing
+when the streaming top cannot run the point), else from ``cycles`` (unlimited bandwidth).
 figures of merit (:func:`merit`): ``macs_per_cycle_per_mtransistor``,
 ``macs_per_s_per_mtransistor``, ``macs_per_s_per_mm2``, ``inferences_per_j``.
 """
 
 import dataclasses
+from fractions import Fraction
+
+import numpy as np
 
 from nybble.hw.kinds import pe_kind
+from nybble.hw.stream_config import StreamConfig
+from nybble.sim.bitserial import parse_dtype_mix, random_types
 from nybble.sim.cycles import gemm_cycles
-from nybble.synth.area import array_area
+from nybble.sim.memory_model import MemoryModel
+from nybble.sim.stream_cycles import stream_cycles
+from nybble.sw.errors import ParameterError
+from nybble.synth.acc_policy import DEFAULT_ACC_POLICY, DEFAULT_K, policy_text
+from nybble.synth.array_parts import array_area_parts
+from nybble.synth.asic_clock import DEFAULT_NODE_NM, clock_mhz
+from nybble.synth.sram import liberty_node
 from .accuracy import numerics_of
 
-__all__ = ["Context", "METRICS", "ARRAY_DEPTH", "missing", "is_missing", "area", "clock",
-           "cycles", "stalls", "time", "energy", "accuracy", "merit", "point_config",
+__all__ = ["Context", "METRICS", "ARRAY_DEPTH", "BUFFERS", "BITSERIAL_MIX", "BITSERIAL_GROUP",
+           "DRAM_LATENCY", "missing", "is_missing", "area", "clock", "cycles", "stalls",
+           "time", "energy", "accuracy", "merit", "point_config", "dram_bytes_per_cycle",
            "evaluate_point"]
 
-#: buffer depth (words) of the synthesised arrays, as ``nybble cost --array-depth`` defaults
-ARRAY_DEPTH = 16
+#: buffer depth (words) of the costed arrays, as ``nybble cost --array-depth`` defaults
+ARRAY_DEPTH = 256
+
+#: buffer model of the costed arrays, as ``nybble cost --buffers`` defaults
+BUFFERS = "sram"
+
+#: weight data-type mix of bit-serial points: BitMoD-like 50/30/20 int4 / fp4 / e3m0, as
+#: ``nybble cycles --pe bitserial`` defaults
+BITSERIAL_MIX = "int4=0.5,fp4_e2m1=0.3,e3m0=0.2"
+
+#: weights per data-type group of bit-serial points (``nybble cycles --group`` default)
+BITSERIAL_GROUP = 128
+
+#: DRAM latency (cycles) of the stall model, ``nybble cycles --dram-latency`` default
+DRAM_LATENCY = 10
 
 
 def missing(what):
@@ -72,67 +109,121 @@ class Context:
 
 
 def point_config(point):
-    """The :class:`~nybble.hw.config.ArrayConfig` the point is synthesised and timed as."""
+    """The :class:`~nybble.hw.config.ArrayConfig` the point is costed and timed as: buffers
+    :data:`ARRAY_DEPTH` words, accumulators under ``nybble cost``'s default policy."""
     return point.config(a_depth=ARRAY_DEPTH, b_depth=ARRAY_DEPTH, c_depth=ARRAY_DEPTH)
 
 
-_BITSERIAL = "bit-serial arrays (issue bitserial; the systolic array hosts single-cycle PEs)"
+def _parts(point, ctx):
+    return array_area_parts(point_config(point), buffers=BUFFERS, liberty=ctx.liberty,
+                            cache_dir=ctx.cache_dir, build_dir=ctx.build_dir)
 
 
 def area(point, ctx, row):
-    if point.bitserial:
-        return {"transistors": missing(_BITSERIAL), "cells": missing(_BITSERIAL),
-                "area_um2": missing(_BITSERIAL), "area_mm2": missing(_BITSERIAL)}
-    result = array_area(point_config(point), liberty=ctx.liberty, cache_dir=ctx.cache_dir,
-                        build_dir=ctx.build_dir)
+    result = _parts(point, ctx)
     um2 = result.area_um2
     no_lib = missing("a Liberty file (--liberty) for um^2")
     return {"transistors": result.transistors, "cells": result.cells,
             "area_um2": um2 if um2 is not None else no_lib,
-            "area_mm2": um2 * 1e-6 if um2 is not None else no_lib}
+            "area_mm2": um2 * 1e-6 if um2 is not None else no_lib,
+            "acc_bits": result.acc_bits,
+            "area_policy": (f"{policy_text(DEFAULT_ACC_POLICY, k=DEFAULT_K)}; {BUFFERS} "
+                            f"buffers {ARRAY_DEPTH} words deep (nybble cost --array)")}
 
 
 def clock(point, ctx, row):
     if point.clock_mhz is not None:
-        return {"clock_mhz": point.clock_mhz}
-    return {"clock_mhz": missing("a clock estimate (give --clock-mhz; no ASIC clock model "
-                                 "in the tree yet)")}
+        return {"clock_mhz": point.clock_mhz, "clock_source": "fixed (--clock-mhz)"}
+    parts = _parts(point, ctx)
+    depths = [parts.pe.report.logic_depth, parts.rest.logic_depth]
+    if None in depths:
+        return {"clock_mhz": missing("a logic depth from Yosys for the ASIC clock estimate"),
+                "clock_source": missing("no clock")}
+    node = liberty_node(ctx.liberty) or DEFAULT_NODE_NM
+    return {"clock_mhz": round(clock_mhz(max(depths), node), 1),
+            "clock_source": f"ASIC estimate, logic depth {max(depths)} at {node} nm "
+                            "(nybble cost --array)"}
+
+
+def _bitserial_sel(point, layer):
+    """Weight types of a bit-serial layer, as ``nybble cycles --pe bitserial --dtype-mix``
+    draws them (seed 0, then the layer's shape)."""
+    spec = pe_kind(point.pe).spec()
+    mix = parse_dtype_mix(BITSERIAL_MIX, spec.dtypes)
+    rng = np.random.default_rng([0, layer.m, layer.n, layer.k])
+    return random_types(spec, layer.k, layer.n, mix, group=BITSERIAL_GROUP, rng=rng)
 
 
 def cycles(point, ctx, row):
-    if point.bitserial:
-        return {"cycles": missing(_BITSERIAL), "utilization": missing(_BITSERIAL),
-                "macs_per_cycle": missing(_BITSERIAL), "layer_cycles": []}
     config = point_config(point)
     layers, total, ideal = [], 0, 0.0
     for layer in ctx.workload.layers:
-        g = gemm_cycles(config, layer.m, layer.n, layer.k)
+        sel = _bitserial_sel(point, layer) if point.bitserial else None
+        g = gemm_cycles(config, layer.m, layer.n, layer.k, sel=sel)
         layers.append({"name": layer.name, "cycles": g.cycles, "count": layer.count,
                        "total_cycles": g.cycles * layer.count,
                        "utilization": g.utilization})
         total += g.cycles * layer.count
         ideal += g.ideal_cycles * layer.count
-    return {"cycles": total, "utilization": ideal / total,
-            "macs_per_cycle": ctx.workload.macs / total, "layer_cycles": layers}
+    out = {"cycles": total, "utilization": ideal / total,
+           "macs_per_cycle": ctx.workload.macs / total, "layer_cycles": layers}
+    if point.bitserial:
+        out["dtype_mix"] = f"{BITSERIAL_MIX}, groups of {BITSERIAL_GROUP} weights"
+    return out
+
+
+def dram_bytes_per_cycle(gbps, mhz):
+    """Bytes per cycle of ``gbps`` GB/s (10^9 bytes/s) at a ``mhz`` MHz clock, as the
+    memory model's rational (denominator <= 1000)."""
+    return Fraction(gbps * 1e3 / mhz).limit_denominator(1000)
+
+
+_STALL_COLUMNS = ("dram_bytes_per_cycle", "stalled_cycles", "stall_cycles", "bytes_read",
+                  "bytes_written", "memory_bound_layers")
 
 
 def stalls(point, ctx, row):
-    what = ("the memory model (bandwidth stalls; issue memory)" if point.dram_bw_gbps
-            is not None else "the memory model (and a --dram-bw)")
-    return {"stall_cycles": missing(what)}
+    if point.dram_bw_gbps is None:
+        what = missing("a bandwidth (--dram-bw); cycles assume unlimited bandwidth")
+        return {c: what for c in _STALL_COLUMNS}
+    mhz = _number(row, "clock_mhz")
+    if mhz is None:
+        return {c: _why(row, "clock_mhz") for c in _STALL_COLUMNS}
+    bw = dram_bytes_per_cycle(point.dram_bw_gbps, mhz)
+    memory, stream = MemoryModel(bw, DRAM_LATENCY), StreamConfig()
+    config = point_config(point)
+    total = stall = nread = nwritten = 0
+    bound = []
+    try:
+        for layer in ctx.workload.layers:
+            s = stream_cycles(config, stream, memory, layer.m, layer.n, layer.k)
+            total += s.cycles * layer.count
+            stall += s.stall_cycles * layer.count
+            nread += s.bytes_read * layer.count
+            nwritten += s.bytes_written * layer.count
+            if s.bound == "memory":
+                bound.append(layer.name)
+    except ParameterError as e:
+        what = missing(f"the streaming top's stall model ({e})")
+        return dict({c: what for c in _STALL_COLUMNS}, dram_bytes_per_cycle=float(bw))
+    return {"dram_bytes_per_cycle": float(bw), "stalled_cycles": total, "stall_cycles": stall,
+            "bytes_read": nread, "bytes_written": nwritten, "memory_bound_layers": bound}
 
 
 def time(point, ctx, row):
-    clk, cyc = _number(row, "clock_mhz"), _number(row, "cycles")
+    # with a bandwidth the time is the stalled one, else (unlimited bandwidth) the array's
+    key = "cycles" if point.dram_bw_gbps is None else "stalled_cycles"
+    clk, cyc = _number(row, "clock_mhz"), _number(row, key)
     if clk is None or cyc is None:
-        why = _why(row, "clock_mhz") if clk is None else _why(row, "cycles")
+        why = _why(row, "clock_mhz") if clk is None else _why(row, key)
         return {"latency_s": why, "macs_per_s": why}
     latency = cyc / (clk * 1e6)
     return {"latency_s": latency, "macs_per_s": ctx.workload.macs / latency}
 
 
 def energy(point, ctx, row):
-    what = missing("the energy model (issue energy)")
+    what = missing("the energy model is not joined to the explorer yet (per-PE pJ/MAC: "
+                   "nybble energy)")
     return {"energy_j": what, "inferences_per_j": what}
 
 
@@ -157,6 +248,11 @@ def accuracy(point, ctx, row):
 
 def merit(point, ctx, row):
     tr, mpc = _number(row, "transistors"), _number(row, "macs_per_cycle")
+    if point is not None and point.dram_bw_gbps is not None:
+        stalled = _number(row, "stalled_cycles")
+        mpc = None if stalled is None else ctx.workload.macs / stalled
+        row = dict(row, macs_per_cycle=mpc if mpc is not None else _why(row,
+                                                                        "stalled_cycles"))
     mps, mm2 = _number(row, "macs_per_s"), _number(row, "area_mm2")
     out = {}
     out["macs_per_cycle_per_mtransistor"] = (mpc / (tr / 1e6) if tr and mpc is not None

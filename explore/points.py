@@ -6,10 +6,9 @@ by :class:`nybble.hw.config.ArrayConfig` at construction, so an impossible combi
 block-scaled PE in a weight-stationary array) is refused with the array's own message, and the
 cross product drops it and says why (:func:`cross_product` returns the skipped ones).
 
-``dram_bw_gbps`` (GB/s of external memory) is part of the point so that sweeps over bandwidth
-can be written today; no memory model is merged yet, so the stall columns say "missing" for
-every bandwidth (:mod:`nybble.explore.metrics`).  ``clock_mhz``: a fixed clock; ``None`` means
-"estimate it", and with no clock estimate in the tree the time columns say "missing".
+``dram_bw_gbps`` (GB/s of external memory, 10^9 bytes/s; None: unlimited) becomes bytes per
+cycle at the point's clock for the streaming top's stall model (:mod:`nybble.explore.metrics`).
+``clock_mhz``: a fixed clock; ``None`` means the ASIC estimate of the synthesised array.
 """
 
 import csv
@@ -21,7 +20,7 @@ import os
 
 from nybble.hw.config import DATAFLOWS, ArrayConfig
 from nybble.hw.kinds import pe_kind
-from nybble.synth.area import convention_acc_bits
+from nybble.synth.acc_policy import policy_acc_bits
 from nybble.sw.errors import InputFileError, ParameterError, ParameterTypeError
 
 __all__ = ["DesignPoint", "cross_product", "read_points", "POINT_FIELDS"]
@@ -69,12 +68,11 @@ class DesignPoint:
         object.__setattr__(self, "dram_bw_gbps", _positive_number("dram_bw_gbps",
                                                                   self.dram_bw_gbps))
         object.__setattr__(self, "clock_mhz", _positive_number("clock_mhz", self.clock_mhz))
-        if not self.bitserial:
-            self.config()  # geometry, dataflow and kind checked by the array itself
+        self.config()  # geometry, dataflow and kind checked by the array itself
 
     @property
     def bitserial(self):
-        """True for bit-serial PE kinds, which the systolic array does not host yet."""
+        """True for bit-serial PE kinds (lockstep output-stationary arrays)."""
         return pe_kind(self.pe).pe == "bitserial"
 
     @property
@@ -93,10 +91,10 @@ class DesignPoint:
 
     def config(self, **changes):
         """The :class:`~nybble.hw.config.ArrayConfig` of this point, accumulators as
-        ``nybble cost`` compares PEs (:func:`nybble.synth.area.convention_acc_bits`: 32 bits
-        where one step fits, else the kind's own); ``changes`` override fields."""
+        ``nybble cost`` sizes them by default (:func:`nybble.synth.acc_policy.policy_acc_bits`,
+        ``exact-k``, K = 4096); ``changes`` override fields."""
         kw = dict(rows=self.rows, cols=self.cols, pe=self.pe, dataflow=self.dataflow,
-                  acc_bits=convention_acc_bits(self.pe))
+                  acc_bits=policy_acc_bits(self.pe))
         if self.clock_mhz is not None:
             kw["clock_mhz"] = self.clock_mhz
         kw.update(changes)

@@ -13,40 +13,42 @@ def topo(tmp_path):
     return str(path)
 
 
-def test_bitserial_points_run_without_synthesis(run_cli, tmp_path, topo, monkeypatch):
+def test_no_area_bitserial_points_run_without_synthesis(run_cli, tmp_path, topo, monkeypatch):
     monkeypatch.setenv("NYBBLE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
-    rc, stdout, err = run_cli(["explore", "--workload", topo, "--pe", "bitserial",
-                               "--array", "2x2", "--dataflow", "os,ws", "--clock-mhz", "100",
-                               "--out", str(out), "--workers", "1", "--json"])
+    argv = ["explore", "--workload", topo, "--pe", "bitserial", "--array", "2x2",
+            "--dataflow", "os,ws", "--clock-mhz", "100", "--dram-bw", "1", "--no-area",
+            "--out", str(out)]
+    rc, stdout, err = run_cli(argv + ["--workers", "1", "--json"])
     assert rc == 0, err
     doc = json.loads(stdout)
-    assert [r["label"] for r in doc["rows"]] == ["bitserial 2x2 os @100MHz",
-                                                 "bitserial 2x2 ws @100MHz"]
+    assert [r["label"] for r in doc["rows"]] == ["bitserial 2x2 os @1GB/s @100MHz"]
+    assert doc["skipped"][0]["point"]["dataflow"] == "ws"
     row = doc["rows"][0]
-    assert row["cycles"].startswith("missing: bit-serial arrays")
+    assert row["cycles"] > 0 and row["dtype_mix"].startswith("int4=0.5")
+    assert row["stalled_cycles"].startswith("missing: the streaming top's stall model")
     assert 0 < row["cosine_layer_min"] < 1 and row["numerics"].startswith("activations int8")
-    assert doc["missing"]["energy_j"] == "the energy model (issue energy)"
+    assert doc["missing"]["energy_j"].startswith("the energy model is not joined")
     assert sorted(p.rsplit("/", 1)[1] for p in doc["files"]) == \
         ["explore.csv", "explore.html", "explore.json"]   # no number to plot
-    assert doc["stats"]["computed"] == 2
-    rc, stdout, err = run_cli(["explore", "--workload", topo, "--pe", "bitserial",
-                               "--array", "2x2", "--dataflow", "os,ws", "--clock-mhz", "100",
-                               "--out", str(out), "--constraint", "cosine>=0.5"])
-    assert rc == 1 and "(2 cached)" in stdout       # no point has a throughput
-    assert "bitserial 2x2 os @100MHz: macs_per_cycle_per_mtransistor is missing" in stdout
+    assert doc["stats"]["computed"] == 1
+    rc, stdout, err = run_cli(argv + ["--constraint", "cosine>=0.5"])
+    assert rc == 1 and "(1 cached)" in stdout       # no point has a throughput per area
+    assert "bitserial 2x2 os @1GB/s @100MHz: macs_per_cycle_per_mtransistor is missing" \
+        in stdout
     assert "best: no point meets it" in stdout
 
 
 def test_points_file_and_weights(run_cli, tmp_path, topo, monkeypatch):
     monkeypatch.setenv("NYBBLE_CACHE", str(tmp_path / "cache"))
     pts = tmp_path / "p.csv"
-    pts.write_text("pe,array\nbitserial,4x4\n")
+    pts.write_text("pe,array,clock_mhz\nbitserial,4x4,100\n")
     wdir = tmp_path / "w"
     wdir.mkdir()
     np.save(wdir / "fc1.npy", np.random.default_rng(0).standard_normal((64, 32)))
     rc, stdout, err = run_cli(["explore", "--workload", topo, "--points", str(pts),
                                "--weights", str(wdir), "--out", str(tmp_path / "o"),
+                               "--no-area",
                                "--workers", "1", "--json"])
     assert rc == 0, err
     layers = json.loads(stdout)["rows"][0]["layer_accuracy"]
@@ -55,6 +57,7 @@ def test_points_file_and_weights(run_cli, tmp_path, topo, monkeypatch):
 
 @pytest.mark.parametrize("argv, match", [
     (["--pe", "int3"], "PE kind must be one of"),
+    (["--no-area"], "--no-area needs --clock-mhz"),
     (["--dataflow", "os,is"], "--dataflow must list os and/or ws, not 'is'"),
     (["--clock-mhz", "fast"], "--clock-mhz must be a comma-separated list of numbers"),
     (["--constraint", "area<<3"], "constraint 'area<<3': '<3' is not a number"),

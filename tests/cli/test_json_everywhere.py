@@ -41,7 +41,7 @@ CASES = {
     "example": (["example", "X.npy", "--out", "{tmp}/ex"], ["example", "nope"]),
     "explore": (["explore", "--workload", "llama-7b", "--phase", "decode", "--seq-len", "16",
                  "--pe", "bitserial", "--array", "2x2", "--out", "{tmp}/explore",
-                 "--workers", "1"],
+                 "--clock-mhz", "100", "--no-area", "--workers", "1"],
                 ["explore", "--workload", "llama-7b", "--constraint", "area<<1"]),
 }
 

@@ -24,9 +24,11 @@ def test_point_label_and_dict():
     assert p.config().clock_mhz == 400
 
 
-def test_bitserial_point_is_allowed_without_an_array():
+def test_bitserial_point_is_a_lockstep_os_array():
     p = DesignPoint("bitserial", 4, 4)
-    assert p.bitserial
+    assert p.bitserial and p.config().bit_serial
+    with pytest.raises(ParameterError, match="output-stationary"):
+        DesignPoint("bitserial", 4, 4, "ws")
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
