@@ -3,6 +3,7 @@ tests/explore/)."""
 import json
 
 import numpy as np
+import distributed
 import pytest
 
 
@@ -81,7 +82,6 @@ def test_errors(run_cli, tmp_path, topo, argv, match):
 @pytest.mark.slow
 @pytest.mark.synth
 def test_scheduler_path_equals_local_with_area(run_cli, tmp_path, topo, monkeypatch):
-    distributed = pytest.importorskip("distributed")
     monkeypatch.setenv("NYBBLE_CACHE", str(tmp_path / "cache"))
     base = ["explore", "--workload", topo, "--pe", "int4,int8", "--array", "1x2",
             "--dataflow", "os", "--clock-mhz", "100", "--no-cache", "--json"]

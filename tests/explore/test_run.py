@@ -1,6 +1,7 @@
 import concurrent.futures
 import time
 
+import distributed
 import pytest
 
 from nybble.explore import ExploreTable, cross_product, explore, load_workload
@@ -60,7 +61,6 @@ def test_local_pool_table_cache_and_resume(tiny_topology, cache_root):
 
 
 def test_dask_local_cluster_equals_the_local_pool(tiny_topology, cache_root):
-    distributed = pytest.importorskip("distributed")
     points, _ = _points()
     w = load_workload(tiny_topology)
     local = explore(points, w, workers=2, metrics=NO_AREA, progress=False, use_cache=False)

@@ -4,7 +4,7 @@ quantizer, read back byte for byte, run on the block-scaled arrays."""
 import numpy as np
 import pytest
 
-gguf = pytest.importorskip("gguf")
+import gguf  # a core dependency
 from gguf import GGUFWriter, GGMLQuantizationType as T  # noqa: E402
 from gguf.quants import quantize as gg_quantize, dequantize as gg_dequantize  # noqa: E402
 
