@@ -743,40 +743,57 @@ def _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax):
     ``(a, b, shift, block length)``, ``S_j = sum over the parts of (a_j @ b_j) << shift``
     (modulo 2**64), or None.  One part when float32 / float64 sums are exact; when they are
     not but ``S_j`` is wrapped to ``w <= 64`` bits, only ``S_j mod 2**w`` matters: with
-    ``p = p_hi 2**h + p_lo`` (``2 h >= w``), ``a b = a_lo b_lo + (a_hi b_lo + a_lo b_hi) 2**h``
-    modulo 2**w -- two parts, each exact in float64."""
+    ``p = p_hi 2**h + p_lo`` (``2 h >= w``, ``0 <= p_lo < 2**h``),
+    ``a b = a_lo b_lo + (a_hi b_lo + a_lo b_hi) 2**h`` modulo 2**w, and the cross term
+    matters only modulo ``2**r`` (``r = w - h``): each of its factors may be replaced by its
+    signed residue modulo 2**r (``|res| <= 2**(r-1)``).  One float64 part of three segments
+    per block, ``[a_lo | 2**h res(a_hi) | 2**h res(a_lo)] @ [b_lo ; res(b_lo) ; res(b_hi)]``,
+    when every partial sum is an integer below ``kb (2**h - 1)**2 + 2**h kb 2**(2r - 1)
+    < 2**53`` (``w = 32`` up to blocks of 63); else two parts, the cross term unreduced."""
     if pa.dtype == object or pb.dtype == object:
         return None
     ops = _float_operands(pa, pb, bound)
     if ops is not None:
         return [(*ops, 0, block)]
-    if wrap_bits is None or wrap_bits > 64:
+    if wrap_bits is None or wrap_bits > 64 or max(amax, bmax) >= _F64_EXACT:
         return None
     h = -(-wrap_bits // 2)
+    r = wrap_bits - h
     kb = min(block, pa.shape[1])
     hi_a, hi_b = -(-amax // (1 << h)), -(-bmax // (1 << h))  # >= |p_hi|
     lo = (1 << h) - 1
-    if kb * lo * lo >= _F64_EXACT or kb * (hi_a * lo + lo * hi_b) >= _F64_EXACT:
+    one = kb * lo * lo + (kb << (h + 2 * r - 1)) < _F64_EXACT
+    if not one and (kb * lo * lo >= _F64_EXACT or kb * (hi_a * lo + lo * hi_b) >= _F64_EXACT):
         return None
     m, k = pa.shape
     n = pb.shape[1]
     kp = nb * block  # zero-padded to whole blocks: zeros add nothing
 
     def split(p, axis):
-        p = p.astype(np.float64)
+        p = p.astype(np.float64)  # exact: |p| < 2**53 (checked above)
         pad = [(0, 0), (0, 0)]
         pad[axis] = (0, kp - k)
         p = np.pad(p, pad)
         p_hi = np.floor(p * 2.0 ** -h)
         return p_hi, p - p_hi * 2.0 ** h  # p_lo in [0, 2**h)
+
+    def res(p):  # signed residue modulo 2**r, in [-2**(r-1), 2**(r-1)); every step exact
+        return p - np.floor((p + 2.0 ** (r - 1)) * 2.0 ** -r) * 2.0 ** r
+
+    def per_block(parts, axis):
+        if axis == 1:
+            return np.concatenate([q.reshape(m, nb, block) for q in parts],
+                                  axis=2).reshape(m, len(parts) * kp)
+        return np.concatenate([q.reshape(nb, block, n) for q in parts],
+                              axis=1).reshape(len(parts) * kp, n)
     a_hi, a_lo = split(pa, 1)
     b_hi, b_lo = split(pb, 0)
+    if one:
+        return [(per_block([a_lo, res(a_hi) * 2.0 ** h, res(a_lo) * 2.0 ** h], 1),
+                 per_block([b_lo, res(b_lo), res(b_hi)], 0), 0, 3 * block)]
     # per block j: [a_hi_j | a_lo_j] @ [b_lo_j ; b_hi_j] = a_hi_j b_lo_j + a_lo_j b_hi_j
-    a2 = np.concatenate([a_hi.reshape(m, nb, block), a_lo.reshape(m, nb, block)],
-                        axis=2).reshape(m, 2 * kp)
-    b2 = np.concatenate([b_lo.reshape(nb, block, n), b_hi.reshape(nb, block, n)],
-                        axis=1).reshape(2 * kp, n)
-    return [(a_lo, b_lo, 0, block), (a2, b2, h, 2 * block)]
+    return [(a_lo, b_lo, 0, block),
+            (per_block([a_hi, a_lo], 1), per_block([b_lo, b_hi], 0), h, 2 * block)]
 
 
 def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits):
@@ -868,6 +885,11 @@ def _bits(mant):
     return int(np.abs(mant).max(initial=0)).bit_length()
 
 
+def _uniform(s):
+    """Whether every scale in ``s`` (a non-empty array) is the same number."""
+    return bool(np.all(s == s.flat[0]))
+
+
 def _float_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, g, amax, bmax):
     """Float-scaled blocks: ``X = fl(X + fl(S_j * 2**-g * fl(sa_j * sb_j)))`` in ascending
     block order, from X = +0.0 (module docstring)."""
@@ -897,7 +919,9 @@ def _float_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, g, amax, b
     if scales_exact and nb == 1:
         s = whole = _accumulate(pa, pb, acc_bits, overflow, amax, bmax)
         if s.dtype != object and smax < _F64_EXACT:
-            if smax * 2 ** a_bits <= _F64_EXACT:  # S * sa exact: one rounding, by sb 2**-g
+            if _uniform(sa) and _uniform(sbg):  # per tensor: t = fl(S * c), c exact
+                x = np.multiply(s, sa[0, 0] * sbg[0, 0], dtype=np.float64)
+            elif smax * 2 ** a_bits <= _F64_EXACT:  # S * sa exact: one rounding, by sb 2**-g
                 x = np.multiply(s, sa[:, :1], dtype=np.float64)
                 x *= sbg[:1, :]
             else:

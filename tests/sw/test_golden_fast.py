@@ -381,3 +381,140 @@ def test_all_zero_mx_blocks_keep_the_fast_paths(monkeypatch, rng):
         a, b = quantize(x, scheme), quantize(y, scheme, axis=0)
         assert a.scales[1, 1] == 0  # E8M0 code 0: 2**-127
         assert_same(gemm(a, b, acc_bits=acc_bits, overflow=overflow), want[scheme])
+
+
+# -- the switch points: where float32 (float64) sums stop being exact, the next path --------
+# Each case sits on both sides of a bound the code proves from the formats' largest integers,
+# the block length and the scales; the operands make the exact sum an odd integer just past
+# 2**24 on the far side, which no float32 sum can hold, so a bound off by one element fails.
+
+def _codes(fmt, values):
+    from nybble.sw import encode
+    c = encode(np.asarray(values, dtype=np.float64), fmt)
+    assert np.array_equal(get_format(fmt).values[c.astype(np.int64)], values)  # exact values
+    return c
+
+
+def _qt(codes, scheme, scales, axis):
+    codes = np.asarray(codes)
+    return QuantizedTensor(codes, np.asarray(scales), get_scheme(scheme), codes.shape, axis)
+
+
+def _int4_operands(k):
+    """1 x K and K x 2 int4 codes: products 64 (-8 x -8) but one, which is +-1: exact sums
+    64 (K - 1) + 1 and 64 (K - 1) - 1."""
+    a = np.full(k, -8.0)
+    a[-1] = 1.0
+    b = np.full((k, 2), -8.0)
+    b[-1] = [1.0, -1.0]
+    return _codes("int4", a)[None, :], _codes("int4", b)
+
+
+# int4 x int4: the bound is 64 K, float32 while 64 K < 2**24, i.e. K < 2**18
+@pytest.mark.parametrize("k", [2 ** 18 - 1, 2 ** 18, 2 ** 18 + 1])
+def test_block_accumulator_switches_to_float64_where_float32_stops_being_exact(k):
+    ca, cb = _int4_operands(k)
+    want = [64 * (k - 1) + 1, 64 * (k - 1) - 1]
+    got = gemm_codes(ca, cb, "int4", "int4", acc_bits=32)
+    assert got.dtype == (np.float32 if 64 * k < 2 ** 24 else np.float64)
+    assert [int(v) for v in got[0]] == want
+    if k == 2 ** 18 + 1:  # the data discriminate: a float32 sum cannot hold the result
+        f32 = ca.astype(np.int64) * 0 + golden.element_ints("int4")[0][ca.astype(np.int64)]
+        s = f32.astype(np.float32) @ golden.element_ints("int4")[0][cb.astype(np.int64)] \
+            .astype(np.float32)
+        assert [int(v) for v in s[0]] != want
+    # per tensor (gemm, scale 1 on both sides): the same switch, t = fl(S * 1 * 1)
+    x = gemm(_qt(ca, "int4_tensor", np.float32(1.0), 1),
+             _qt(cb, "int4_tensor", np.float32(1.0), 0))
+    assert [int(v) for v in x[0]] == want
+
+
+@pytest.mark.parametrize("group", [2 ** 18 - 1, 2 ** 18 + 1])
+@pytest.mark.parametrize("folded", [True, False])
+def test_grouped_block_sums_switch_to_float64(group, folded):
+    # two int4 groups of `group`: float32 block sums below the bound, float64 past it.
+    # Scales 1 and 2**-3 keep every term exact (the sum folded into one matmul); scales
+    # with full 24-bit mantissas do not (block sums, then the ordered float64 sum)
+    ca, cb = _int4_operands(2 * group)
+    if folded:
+        sa, sb = np.array([[1.0, 0.125]]), np.ones((2, 2))
+    else:
+        sa = np.array([[1 + 2.0 ** -23, 3 * (1 - 2.0 ** -23)]])
+        sb = np.array([[1 - 2.0 ** -22, 1 + 2.0 ** -21], [5 * (1 + 2.0 ** -20), 1.0]])
+    sa, sb = sa.astype(np.float32), sb.astype(np.float32)
+    x = gemm(_qt(ca, f"int4_g{group}", sa, 1), _qt(cb, f"int4_g{group}", sb, 0))
+    sums = [[64 * group, 64 * group], [64 * (group - 1) + 1, 64 * (group - 1) - 1]]
+    want = []
+    for n in range(2):
+        acc = 0.0  # the definition, in Python floats (IEEE double)
+        for j in range(2):
+            acc = acc + sums[j][n] * (float(sa[0, j]) * float(sb[j, n]))
+        want.append(acc)
+    assert list(x[0]) == want
+
+
+# mxfp4 with every E8M0 scale 1: the folded sum's bound is 4608 nb (block sum <= 32 * 144 on
+# the quarter grid), float32 while below 2**24, i.e. up to 3640 blocks
+@pytest.mark.parametrize("nb", [3640, 3641])
+def test_folded_mx_sum_switches_to_float64(nb):
+    k = 32 * nb
+    a = np.full(k, 6.0)
+    a[-1] = 0.5
+    b = np.full((k, 1), 6.0)
+    b[-1] = 0.5
+    ones_a, ones_b = np.full((1, nb), 127, np.uint8), np.full((nb, 1), 127, np.uint8)
+    x = gemm(_qt(_codes("float4_e2m1fn", a)[None, :], "mxfp4", ones_a, 1),
+             _qt(_codes("float4_e2m1fn", b), "mxfp4", ones_b, 0))
+    exact = 144 * (k - 1) + 1  # quarter units, odd
+    assert (exact < 2 ** 24) == (4608 * nb < 2 ** 24)
+    assert Fraction(float(x[0, 0])) == Fraction(exact, 4)
+
+
+def _e5m2_adversarial(rng, m, k, n):
+    """e5m2 elements at the ends of the residues the wrapped single-part sum uses: 2**31 and
+    2**15 on the element grid (values 32768 and 0.5: hi / lo halves +-2**15), the largest
+    (57344) and random codes."""
+    fin = np.flatnonzero(get_format("float8_e5m2").finite)
+    special = _codes("float8_e5m2", [32768.0, 0.5, -32768.0, -0.5, 57344.0, -57344.0])
+    ca = rng.choice(fin, (m, k)).astype(np.uint8)
+    cb = rng.choice(fin, (k, n)).astype(np.uint8)
+    ca[0], cb[:, 0] = special[0], special[1]       # every cross term at +2**46
+    ca[1], cb[:, 1] = special[1], special[2]
+    ca[2] = rng.choice(special, k)
+    cb[:, 2] = rng.choice(special, k)
+    return ca, cb
+
+
+@pytest.mark.parametrize("acc_bits", [31, 32, 33, 64])
+def test_wrapped_e5m2_block_sums_at_the_residue_bound(acc_bits, rng, monkeypatch):
+    # block sums of e5m2 products (up to 2**63.6) wrapped to acc_bits: one float64 part of
+    # residues up to 32 bits (block 32: 2**37 + 2**52 < 2**53), two parts from 33 bits
+    ca, cb = _e5m2_adversarial(rng, 4, 96, 4)
+    sa = rng.integers(124, 131, (4, 3)).astype(np.uint8)
+    sb = rng.integers(124, 131, (3, 4)).astype(np.uint8)
+    a, b = _qt(ca, "mxfp8_e5m2", sa, 1), _qt(cb, "mxfp8_e5m2", sb, 0)
+    seen = []
+    real = golden._int_parts
+
+    def spy(*args, **kwargs):
+        parts = real(*args, **kwargs)
+        seen.append(None if parts is None else len(parts))
+        return parts
+    monkeypatch.setattr(golden, "_int_parts", spy)
+    assert_same(gemm(a, b, acc_bits=acc_bits), reference(a, b, acc_bits))
+    # (64 bits: the wrapped block sums themselves leave int64, the Python-int path)
+    assert seen == {31: [1], 32: [1], 33: [2], 64: []}[acc_bits]
+
+
+def test_per_tensor_scale_product_rounds_once(rng):
+    # int4_tensor: t = fl(S * fl(sa sb)) with full 24-bit scale mantissas, and +0.0 for the
+    # zero sums of a zero row (never -0.0)
+    x = rng.standard_normal((5, 300))
+    x[2] = 0.0
+    y = rng.standard_normal((300, 4))
+    a, b = quantize(x, "int4_tensor"), quantize(y, "int4_tensor", axis=0)
+    got = gemm(a, b)
+    assert_same(got, reference(a, b))
+    assert not np.signbit(got[2]).any()
+    zero = quantize(np.zeros((2, 8)), "int4_tensor")
+    assert_same(gemm(zero, quantize(-np.ones((8, 2)), "int4_tensor", axis=0)), np.zeros((2, 2)))
