@@ -668,7 +668,7 @@ def _tile_plan(m, n, kb):
     ``_BLAS_SERIAL`` multiply-adds), output tiles of ``tm`` x ``tn`` (about ``_TILE``)."""
     side = max(8, int((_BLAS_SERIAL / kb) ** 0.5))  # gemm calls of about side x side outputs
     cm = min(m, 1 << (side.bit_length() - 1))
-    cn = min(n, max(8, _BLAS_SERIAL // (cm * kb)))
+    cn = min(n, max(8, _BLAS_SERIAL // (cm * kb) // 16 * 16))  # whole SIMD panels
     tn = n if n * cm <= _TILE else min(n, max(cn, _TILE // cm // cn * cn))
     tm = max(cm, _TILE // tn // cm * cm)
     return cm, cn, tm, tn
