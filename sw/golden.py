@@ -892,8 +892,8 @@ def _bits(mant):
 
 
 def _uniform(s):
-    """Whether every scale in ``s`` (a non-empty array) is the same number."""
-    return bool(np.all(s == s.flat[0]))
+    """Whether ``s`` holds at least one scale and every one is the same number."""
+    return s.size > 0 and bool(np.all(s == s.flat[0]))
 
 
 def _float_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, g, amax, bmax):

@@ -518,3 +518,10 @@ def test_per_tensor_scale_product_rounds_once(rng):
     assert not np.signbit(got[2]).any()
     zero = quantize(np.zeros((2, 8)), "int4_tensor")
     assert_same(gemm(zero, quantize(-np.ones((8, 2)), "int4_tensor", axis=0)), np.zeros((2, 2)))
+
+
+def test_per_tensor_empty_operands():
+    for m, k, n in [(0, 8, 3), (2, 8, 0)]:
+        a = quantize(np.ones((m, k)), "int4_tensor")
+        b = quantize(np.ones((k, n)), "int4_tensor", axis=0)
+        assert gemm(a, b).shape == (m, n)
