@@ -574,7 +574,7 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
 #   block sums S_j by BLAS, tile by tile, then the ordered float64 sum (:func:`_blockwise`)
 #   or, for exact scales, the exact int64 sum rounded once (:func:`_blockwise_int`); block
 #   sums beyond float64 that wrap are formed modulo 2**acc_bits from limbs (:func:`_int_parts`:
-#   one float64 part of signed residues up to 32-bit accumulators, two parts beyond).
+#   one float64 part with signed residues up to 32-bit accumulators, two parts beyond).
 #
 # Tiles are shared among threads (numpy and BLAS release the GIL); tests/sw/test_golden_fast.py
 # checks every path against the definition bit for bit, and every bound at its switch point.
@@ -582,7 +582,8 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
 # Where the time goes at 1024^3 (single thread, against numpy's float32 matmul = 1): the
 # float-scaled groups need, per block, the BLAS block product (~1.4 for all blocks: K = 32
 # is short) and four elementwise float64 passes for the ordered sum (~2); fp8 MX block sums
-# need float64 products (e4m3 ~2.7; e5m2, 3 limbs, ~7-9) and the int64 wrap / shift passes.
+# need float64 products (e4m3 ~2.7; e5m2, two limb products per element pair, ~6) and the
+# int64 wrap / shift passes.
 
 _F32_EXACT = 2 ** 24
 _F64_EXACT = 2 ** 53
@@ -751,11 +752,12 @@ def _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax):
     not but ``S_j`` is wrapped to ``w <= 64`` bits, only ``S_j mod 2**w`` matters: with
     ``p = p_hi 2**h + p_lo`` (``2 h >= w``, ``0 <= p_lo < 2**h``),
     ``a b = a_lo b_lo + (a_hi b_lo + a_lo b_hi) 2**h`` modulo 2**w, and the cross term
-    matters only modulo ``2**r`` (``r = w - h``): each of its factors may be replaced by its
-    signed residue modulo 2**r (``|res| <= 2**(r-1)``).  One float64 part of three segments
-    per block, ``[a_lo | 2**h res(a_hi) | 2**h res(a_lo)] @ [b_lo ; res(b_lo) ; res(b_hi)]``,
-    when every partial sum is an integer below ``kb (2**h - 1)**2 + 2**h kb 2**(2r - 1)
-    < 2**53`` (``w = 32`` up to blocks of 63); else two parts, the cross term unreduced."""
+    matters only modulo ``2**r`` (``r = w - h``): a factor of it may be replaced by its signed
+    residue modulo 2**r (``|res| <= 2**(r-1)``), and ``a_lo b_lo + 2**h a_lo b_hi = a_lo (b_lo +
+    2**h res(b_hi))`` modulo 2**w.  One float64 part of two segments per block,
+    ``[a_lo | 2**h res(a_hi)] @ [b_lo + 2**h res(b_hi) ; res(b_lo)]``, when every partial sum
+    is an integer below ``kb lo (lo + 2**(h+r-1)) + kb 2**(h+2r-2) < 2**53`` (``lo = 2**h -
+    1``; ``w = 32``: blocks up to 42); else two parts, the cross term unreduced."""
     if pa.dtype == object or pb.dtype == object:
         return None
     ops = _float_operands(pa, pb, bound)
@@ -768,7 +770,7 @@ def _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax):
     kb = min(block, pa.shape[1])
     hi_a, hi_b = -(-amax // (1 << h)), -(-bmax // (1 << h))  # >= |p_hi|
     lo = (1 << h) - 1
-    one = kb * lo * lo + (kb << (h + 2 * r - 1)) < _F64_EXACT
+    one = kb * lo * (lo + (1 << (h + r - 1))) + (kb << (h + 2 * r - 2)) < _F64_EXACT
     if not one and (kb * lo * lo >= _F64_EXACT or kb * (hi_a * lo + lo * hi_b) >= _F64_EXACT):
         return None
     m, k = pa.shape
@@ -795,8 +797,8 @@ def _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax):
     a_hi, a_lo = split(pa, 1)
     b_hi, b_lo = split(pb, 0)
     if one:
-        return [(per_block([a_lo, res(a_hi) * 2.0 ** h, res(a_lo) * 2.0 ** h], 1),
-                 per_block([b_lo, res(b_lo), res(b_hi)], 0), 0, 3 * block)]
+        return [(per_block([a_lo, res(a_hi) * 2.0 ** h], 1),
+                 per_block([b_lo + res(b_hi) * 2.0 ** h, res(b_lo)], 0), 0, 2 * block)]
     # per block j: [a_hi_j | a_lo_j] @ [b_lo_j ; b_hi_j] = a_hi_j b_lo_j + a_lo_j b_hi_j
     return [(a_lo, b_lo, 0, block),
             (per_block([a_hi, a_lo], 1), per_block([b_lo, b_hi], 0), h, 2 * block)]

@@ -471,24 +471,26 @@ def test_folded_mx_sum_switches_to_float64(nb):
 
 
 def _e5m2_adversarial(rng, m, k, n):
-    """e5m2 elements at the ends of the residues the wrapped single-part sum uses: 2**31 and
-    2**15 on the element grid (values 32768 and 0.5: hi / lo halves +-2**15), the largest
-    (57344) and random codes."""
+    """e5m2 elements at the ends of the limbs and residues the wrapped single-part sum uses:
+    2**31 and 2**15 on the element grid (values 32768 and 0.5: hi / lo halves +-2**15),
+    57344 * 2**-16 (the largest low half below 2**16), the largest (57344), random codes."""
     fin = np.flatnonzero(get_format("float8_e5m2").finite)
-    special = _codes("float8_e5m2", [32768.0, 0.5, -32768.0, -0.5, 57344.0, -57344.0])
+    special = _codes("float8_e5m2", [32768.0, 0.5, -32768.0, -0.5, 57344.0, -57344.0,
+                                     0.875, -0.875])
     ca = rng.choice(fin, (m, k)).astype(np.uint8)
     cb = rng.choice(fin, (k, n)).astype(np.uint8)
-    ca[0], cb[:, 0] = special[0], special[1]       # every cross term at +2**46
+    ca[0], cb[:, 0] = special[0], special[1]  # 2**16 res(a_hi) res(b_lo) = 2**46 at every k
     ca[1], cb[:, 1] = special[1], special[2]
     ca[2] = rng.choice(special, k)
     cb[:, 2] = rng.choice(special, k)
+    ca[3], cb[:, 3] = special[6], special[0]  # a_lo (b_lo + 2**16 res(b_hi)) = -57344 * 2**31
     return ca, cb
 
 
 @pytest.mark.parametrize("acc_bits", [31, 32, 33, 64])
 def test_wrapped_e5m2_block_sums_at_the_residue_bound(acc_bits, rng, monkeypatch):
     # block sums of e5m2 products (up to 2**63.6) wrapped to acc_bits: one float64 part of
-    # residues up to 32 bits (block 32: 2**37 + 2**52 < 2**53), two parts from 33 bits
+    # residues up to 32 bits (block 32: 2**52 + 2**51 + 2**37 < 2**53), two parts from 33
     ca, cb = _e5m2_adversarial(rng, 4, 96, 4)
     sa = rng.integers(124, 131, (4, 3)).astype(np.uint8)
     sb = rng.integers(124, 131, (3, 4)).astype(np.uint8)
