@@ -403,8 +403,11 @@ def gemm_codes(a_codes, b_codes, fmt_a, fmt_b, *, acc_bits=32, overflow="wrap",
             prods = pa.astype(dt)[:, :, None] * pb.astype(dt)[None, :, :]
             return _accumulate_products(prods, acc_bits, overflow, lanes)
     if acc_frac_bits is not None and acc_frac_bits > grid:
-        return _accumulate(pa, pb, acc_bits, overflow)
-    return _accumulate(pa, pb, acc_bits, overflow, amax, bmax)
+        acc = _accumulate(pa, pb, acc_bits, overflow)
+    else:
+        acc = _accumulate(pa, pb, acc_bits, overflow, amax, bmax)
+    # the fast paths sum in float32/float64 where that is exact; the contract is integers
+    return acc.astype(np.int64) if acc.dtype.kind == "f" else acc
 
 
 def _decode_operand(qt):

@@ -269,6 +269,10 @@ def quantize(x, scheme, *, axis=-1, rounding="nearest_even", seed=None):
     if rounding not in ROUNDING_MODES:
         raise ParameterError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
     x, axis = _check_input(x, axis)
+    if x.size == 0 and sch.block != 0:
+        # a block scale needs a block: there is nothing to scale (per-tensor schemes pass)
+        raise ParameterError(f"x is empty (shape {x.shape}); {sch.name} has a scale per block "
+                             "along the axis and needs at least one element")
     if sch.scale_kind == "ggml":
         if rounding != "nearest_even":
             raise ParameterError(f"{sch.name} uses llama.cpp's own rounding; rounding must be "

@@ -62,6 +62,9 @@ def test_gemm_codes_random(fa, fb, overflow, rng):
         got = gemm_codes(ca, cb, fa, fb, acc_bits=acc_bits, overflow=overflow)
         want = slow_gemm_codes(ca, cb, fa, fb, acc_bits, overflow)
         assert np.array_equal(got.astype(object), want), f"{fa}x{fb} acc_bits={acc_bits}"
+        # integers as documented (int64, or Python ints past 62 bits), never the float the
+        # fast path summed in
+        assert got.dtype in (np.int64, object), got.dtype
 
 
 @pytest.mark.parametrize("fa,fb", [("int4", "int4"), ("fp4_e2m1", "fp4_e2m1"), ("e3m0", "e3m0")])

@@ -416,7 +416,10 @@ def test_block_accumulator_switches_to_float64_where_float32_stops_being_exact(k
     ca, cb = _int4_operands(k)
     want = [64 * (k - 1) + 1, 64 * (k - 1) - 1]
     got = gemm_codes(ca, cb, "int4", "int4", acc_bits=32)
-    assert got.dtype == (np.float32 if 64 * k < 2 ** 24 else np.float64)
+    assert got.dtype == np.int64  # the contract: integers, whatever the sum ran in
+    ints = golden.element_ints("int4")[0]
+    path = golden._accumulate(ints[ca.astype(np.int64)], ints[cb.astype(np.int64)], 32, "wrap")
+    assert path.dtype == (np.float32 if 64 * k < 2 ** 24 else np.float64)
     assert [int(v) for v in got[0]] == want
     if k == 2 ** 18 + 1:  # the data discriminate: a float32 sum cannot hold the result
         f32 = ca.astype(np.int64) * 0 + golden.element_ints("int4")[0][ca.astype(np.int64)]

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from nybble.sw import quantize, decode, get_scheme, from_bytes, QuantizedTensor
+from nybble.sw.errors import ParameterError
 
 MX = {"mxfp4": ("float4_e2m1fn", 2), "mxfp6_e2m3": ("float6_e2m3fn", 2),
       "mxfp6_e3m2": ("float6_e3m2fn", 4), "mxfp8_e4m3": ("float8_e4m3fn", 8),
@@ -162,3 +163,16 @@ def test_magnitudes_inside_the_scales_quantize(rng):
     for k in (100, -100):
         q = quantize(np.ldexp(x, k), "mxfp4", axis=-1)
         assert np.array_equal(np.ldexp(q.dequantize(), -k), ref)
+
+
+@pytest.mark.parametrize("scheme", ["mxfp4", "int4_g32", "int4_channel", "nvfp4", "q4_0"])
+@pytest.mark.parametrize("shape", [(0, 64), (4, 0)])
+def test_empty_tensor_with_block_scales_is_refused(scheme, shape):
+    with pytest.raises(ParameterError, match=rf"^x is empty \(shape \({shape[0]}, {shape[1]}\)\); "
+                       rf"{scheme} has a scale per block along the axis and needs at least one "
+                       r"element$"):
+        quantize(np.zeros(shape, np.float32), scheme)
+
+
+def test_empty_tensor_per_tensor_scale():
+    assert quantize(np.zeros((0, 64), np.float32), "int4_tensor").codes.shape == (0, 64)
