@@ -62,19 +62,48 @@ STREAM_JOB_FIELDS = ("m_tiles", "n_tiles", "k_steps", "k_chunk", "m_len", "a_add
 
 
 class StreamLayout:
-    """Widths and byte sizes of a streaming top's memory port, from the two configs."""
+    """Widths and byte sizes of a streaming top's memory port, from the two configs.
+
+    A scratchpad *word* is what travels through the port as one unit (padded to whole
+    bytes): for plain PE kinds one k-step of every PE row (A) / column (B), the array word of
+    :class:`~nybble.hw.layout.TopLayout`; for block-scaled kinds one *block record*:
+    ``steps_per_word = block_size / lanes`` k-steps of element codes (``a_step_bits`` = rows x
+    lanes x element bits each, k-step ``t`` at bits ``t * a_step_bits``, PE row ``i``'s lanes
+    at ``i * lanes * element bits`` within it), then one block scale code per row
+    (``scale_bits`` each, row ``i`` at ``steps_per_word * a_step_bits + i * scale_bits``).  So
+    the scale crosses the port and sits in the scratchpad once per block (MXFP4 on 16 rows:
+    4 x 64 + 16 = 272 bytes per 16 x 32 elements, 4.25 bits per element); the issuer expands
+    a record into ``steps_per_word`` array words (lanes codes then the scale, per PE).
+    """
 
     def __init__(self, config, stream):
         lay = TopLayout.of(config)
+        spec = config.pe_spec
         self.rows, self.cols, self.acc_bits = config.rows, config.cols, config.acc_bits
-        self.a_word_bits, self.b_word_bits = lay.a_word_bits, lay.b_word_bits
-        self.a_word_bytes = word_bytes(lay.a_word_bits)
-        self.b_word_bytes = word_bytes(lay.b_word_bits)
+        if spec.family == "block":
+            self.steps_per_word = spec.block_size // spec.lanes
+            self.scale_bits = spec.scale_bits
+            self.a_step_bits = config.rows * spec.lanes * spec.fmt_a.bits
+            self.b_step_bits = config.cols * spec.lanes * spec.fmt_b.bits
+            self.a_word_bits = (self.steps_per_word * self.a_step_bits
+                                + config.rows * spec.scale_bits)
+            self.b_word_bits = (self.steps_per_word * self.b_step_bits
+                                + config.cols * spec.scale_bits)
+        else:
+            self.steps_per_word, self.scale_bits = 1, 0
+            self.a_step_bits = self.a_word_bits = lay.a_word_bits
+            self.b_step_bits = self.b_word_bits = lay.b_word_bits
+        self.a_word_bytes = word_bytes(self.a_word_bits)
+        self.b_word_bytes = word_bytes(self.b_word_bits)
         self.beat_words = stream.beat_words
         self.rd_data_bits = 8 * stream.beat_words * max(self.a_word_bytes, self.b_word_bytes)
         self.row_bytes = word_bytes(config.cols * config.acc_bits)
         self.wr_data_bits = 8 * self.row_bytes
         self.a_words, self.b_words = stream.a_words, stream.b_words
+        elements = spec.lanes * self.steps_per_word
+        #: bits per element at the port (padding and block scales included)
+        self.a_bits_per_element = 8 * self.a_word_bytes / (config.rows * elements)
+        self.b_bits_per_element = 8 * self.b_word_bytes / (config.cols * elements)
 
 
 class StreamTop(wiring.Component):
@@ -98,9 +127,9 @@ class StreamTop(wiring.Component):
             raise ParameterError(f"StreamTop runs the output-stationary dataflow only: "
                                  f"ArrayConfig.dataflow must be 'os', not {config.dataflow!r}")
         spec = config.pe_spec
-        if spec.family == "block" or getattr(spec, "is_lut", False):
-            raise ParameterError(f"StreamTop takes plain single-cycle PE kinds, not "
-                                 f"{config.pe!r} (block-scaled and LUT kinds need operand "
+        if spec.family == "bitserial" or getattr(spec, "is_lut", False):
+            raise ParameterError(f"StreamTop takes plain and block-scaled PE kinds, not "
+                                 f"{config.pe!r} (LUT and bit-serial kinds need operand "
                                  "side channels it does not stream)")
         self._config, self._stream = config, stream
         self._layout = lay = StreamLayout(config, stream)
@@ -250,12 +279,17 @@ class StreamTop(wiring.Component):
         i_active, flush_pending = Signal(), Signal()
         i_step, i_tile = Signal(STEP_BITS), Signal(STEP_BITS)
         i_idx = Signal(JOB_BITS)
+        # block-scaled kinds: a word (block record) is issued as steps_per_word k-steps
+        W = lay.steps_per_word
+        i_sub = Signal(range(W), name="i_sub")
+        word_end = Signal()
+        m.d.comb += word_end.eq(i_sub == W - 1)
         written = Signal(STEP_BITS)
         gap = Signal(range(2 * R), init=2 * R - 1)
         tile_first, c_ok, gap_ok, mem_ok = Signal(), Signal(), Signal(), Signal()
         issue, flush = Signal(), Signal()
         m.d.comb += [
-            tile_first.eq((iw["k0"] == 0) & (i_idx == 0)),
+            tile_first.eq((iw["k0"] == 0) & (i_idx == 0) & (i_sub == 0)),
             c_ok.eq(written + 2 >= i_tile),
             gap_ok.eq(gap == 2 * R - 1),
             mem_ok.eq((loaded > i_step) & (~tile_first | c_ok)),
@@ -266,14 +300,17 @@ class StreamTop(wiring.Component):
             m.d.sync += stalls.eq(stalls + 1)
         with m.If(launch):
             m.d.sync += [i_active.eq(1), flush_pending.eq(0), i_step.eq(0), i_tile.eq(0),
-                         i_idx.eq(0), issued.eq(0), gap.eq(2 * R - 1)]
+                         i_idx.eq(0), i_sub.eq(0), issued.eq(0), gap.eq(2 * R - 1)]
         with m.Elif((issue & tile_first) | flush):
             m.d.sync += gap.eq(1)
         with m.Elif(gap != 2 * R - 1):
             m.d.sync += gap.eq(gap + 1)
         with m.If(flush):
             m.d.sync += flush_pending.eq(0)
-        with m.If(issue):
+        if W > 1:
+            with m.If(issue):
+                m.d.sync += i_sub.eq(Mux(word_end, 0, i_sub + 1))
+        with m.If(issue & word_end):
             with m.If(i_idx + 1 == iw["n"]):
                 m.d.sync += [i_idx.eq(0), issued.eq(issued + 1), i_step.eq(i_step + 1)]
                 iw["advance"]()
@@ -293,16 +330,14 @@ class StreamTop(wiring.Component):
         # scratchpads read in one cycle: the controls and the word select follow one later
         v_r, f_r = Signal(), Signal()
         sel_r = Signal(max(1, lg))
+        sub_r = Signal(range(W), name="sub_r")
         m.d.sync += [v_r.eq(issue), f_r.eq((issue & tile_first) | flush),
-                     sel_r.eq(i_idx[:lg] if lg else 0)]
+                     sel_r.eq(i_idx[:lg] if lg else 0), sub_r.eq(i_sub)]
         m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r)]
-        spec = cfg.pe_spec
         a_word = a_rd.data.word_select(sel_r, lay.a_word_bits) if G > 1 else a_rd.data
         b_word = b_rd.data.word_select(sel_r, lay.b_word_bits) if G > 1 else b_rd.data
-        m.d.comb += [arr.a[i].eq(a_word[i * spec.a_bits:(i + 1) * spec.a_bits])
-                     for i in range(R)]
-        m.d.comb += [arr.b[j].eq(b_word[j * spec.b_bits:(j + 1) * spec.b_bits])
-                     for j in range(C)]
+        m.d.comb += [arr.a[i].eq(f) for i, f in enumerate(self._pe_fields(a_word, sub_r, "a"))]
+        m.d.comb += [arr.b[j].eq(f) for j, f in enumerate(self._pe_fields(b_word, sub_r, "b"))]
 
         # -- C buffer: per-column banks of two tiles, written in drain order ----------------
         captured = Signal(STEP_BITS)
@@ -368,6 +403,24 @@ class StreamTop(wiring.Component):
         m.d.sync += ovf.eq(Mux(launch, 0, ovf | (arr.overflow & self.busy)))
         m.d.comb += self.overflow.eq(ovf)
         return m
+
+    def _pe_fields(self, word, sub, side):
+        """The array's operand of each PE row (``side`` ``"a"``) or column (``"b"``) from a
+        scratchpad word: its slice, or for a block record (:class:`StreamLayout`) k-step
+        ``sub``'s lanes of that PE, then the PE's block scale code."""
+        lay, spec = self._layout, self._config.pe_spec
+        n = lay.rows if side == "a" else lay.cols
+        if lay.steps_per_word == 1 and not lay.scale_bits:
+            w = spec.a_bits if side == "a" else spec.b_bits
+            return [word[i * w:(i + 1) * w] for i in range(n)]
+        step_bits = lay.a_step_bits if side == "a" else lay.b_step_bits
+        lane_bits = step_bits // n
+        steps = word[:lay.steps_per_word * step_bits]
+        step = steps.word_select(sub, step_bits) if lay.steps_per_word > 1 else steps
+        scales = word[lay.steps_per_word * step_bits:]
+        sb = lay.scale_bits
+        return [Cat(step[i * lane_bits:(i + 1) * lane_bits], scales[i * sb:(i + 1) * sb])
+                for i in range(n)]
 
 
 class ResetlessStreamTop(ResetlessTop):

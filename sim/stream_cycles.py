@@ -30,7 +30,7 @@ from nybble.hw.layout import JOB_BITS
 from nybble.hw.stream_top import ADDR_BITS, StreamLayout
 from nybble.sw.errors import ParameterError
 from .memory_model import MemoryModel
-from .schedule import OsSchedule, schedule_for
+from .schedule import BlockOsSchedule, OsSchedule, schedule_for
 
 __all__ = ["StreamPlan", "StreamCycles", "plan", "stream_cycles"]
 
@@ -49,10 +49,17 @@ class StreamPlan:
     a_addr: int
     b_addr: int
     c_addr: int
+    steps_per_word: int = 1
+
+    @property
+    def words(self):
+        """Scratchpad words per tile (the job's ``k_steps``): k-steps, or block records of
+        ``steps_per_word`` k-steps each for block-scaled kinds."""
+        return self.schedule.k_steps // self.steps_per_word
 
     @property
     def chunks(self):
-        return -(-self.schedule.k_steps // self.k_chunk)
+        return -(-self.words // self.k_chunk)
 
     @property
     def memory_bytes(self):
@@ -62,7 +69,7 @@ class StreamPlan:
     @property
     def job(self):
         s = self.schedule
-        return dict(m_tiles=s.m_tiles, n_tiles=s.n_tiles, k_steps=s.k_steps,
+        return dict(m_tiles=s.m_tiles, n_tiles=s.n_tiles, k_steps=self.words,
                     k_chunk=self.k_chunk, m_len=s.m, a_addr=self.a_addr, b_addr=self.b_addr,
                     c_addr=self.c_addr)
 
@@ -81,10 +88,14 @@ def plan(config, stream, m, n, k):
         raise ParameterError(f"the streaming top runs dataflow 'os' only, not "
                              f"{config.dataflow!r}")
     s = schedule_for(config, m, n, k)
-    if type(s) is not OsSchedule:
-        raise ParameterError(f"the streaming top takes plain PE kinds, not {config.pe!r}")
+    if type(s) not in (OsSchedule, BlockOsSchedule) or getattr(config.pe_spec, "is_lut", False):
+        raise ParameterError(f"the streaming top takes plain and block-scaled PE kinds, not "
+                             f"{config.pe!r}")
     lay = StreamLayout(config, stream)
-    need = min(s.k_steps, 2 * config.rows - 1)
+    spw = lay.steps_per_word
+    words = s.k_steps // spw
+    # a tile's words, or the 2R - 1 k-steps of the shadow drain's spacing
+    need = min(words, -(-(2 * config.rows - 1) // spw))
     for name, have, wb in (("a", stream.a_words, lay.a_word_bytes),
                            ("b", stream.b_words, lay.b_word_bytes)):
         if have < need:
@@ -93,13 +104,14 @@ def plan(config, stream, m, n, k):
                 f"bytes in both halves), less than one tile needs: {need} words per half "
                 f"({2 * need * wb} bytes) on a {config.rows}x{config.cols} {config.pe} array; "
                 f"raise {name}_words to at least {need}")
-    k_chunk = min(s.k_steps, stream.a_words, stream.b_words)
-    a_bytes = s.m_tiles * s.k_steps * lay.a_word_bytes
-    b_bytes = s.n_tiles * s.k_steps * lay.b_word_bytes
+    k_chunk = min(words, stream.a_words, stream.b_words)
+    a_bytes = s.m_tiles * words * lay.a_word_bytes
+    b_bytes = s.n_tiles * words * lay.b_word_bytes
     p = StreamPlan(s, k_chunk, lay.a_word_bytes, lay.b_word_bytes, lay.row_bytes,
-                   stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes))
+                   stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes),
+                   spw)
     for name, value in (("m_tiles", s.m_tiles), ("n_tiles", s.n_tiles),
-                        ("k_steps", s.k_steps)):
+                        ("k_steps", words)):
         if value >= 1 << JOB_BITS:
             raise ParameterError(f"GEMM {m}x{k} @ {k}x{n} needs {name} = {value} on a "
                                  f"{config.rows}x{config.cols} array; the top's job inputs "
@@ -169,7 +181,8 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     p = plan(config, stream, m, n, k)
     s = p.schedule
     R, C, L = s.rows, s.cols, s.latency
-    S, KCH, KC = s.k_steps, p.k_chunk, p.chunks
+    S, KCH, KC = p.words, p.k_chunk, p.chunks
+    W = p.steps_per_word
     G = p.beat_words
     chunked = KCH < S
     lengths = [min(KCH, S - kc * KCH) for kc in range(KC)]
@@ -249,8 +262,8 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
                 if events is not None:
                     a_slot = step % 2 if chunked else mt % 2
                     events.append(("issue", start, nk, a_slot * stream.a_words,
-                                   (step % 2) * stream.b_words))
-                e = [e[1], start + nk - 1]
+                                   (step % 2) * stream.b_words, W))
+                e = [e[1], start + nk * W - 1]
                 step += 1
     # flush
     pad, mem = tile_first_ok(T)
@@ -264,13 +277,13 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     rows_out = sum(tile_rows(u) for u in range(T))
     bytes_written = rows_out * p.row_bytes
     ideal = s.m * s.n * s.k / (R * C * s.lanes)
-    issue = T * max(S, 2 * R - 1)
+    issue = T * max(S * W, 2 * R - 1)
     write_busy = sum(tx(tile_rows(u) * p.row_bytes, p.row_bytes) for u in range(T))
     return StreamCycles(
         m=s.m, n=s.n, k=s.k, cycles=cycles, stall_cycles=stalls,
         compute_cycles=cycles - stalls, ideal_cycles=ideal, utilization=ideal / cycles,
         tiles=T, steps=step, k_chunk=KCH, a_writes=a_words_in, b_writes=b_words_in,
-        a_reads=T * S, b_reads=T * S, c_writes=T * R * C, c_reads=rows_out,
+        a_reads=T * S * W, b_reads=T * S * W, c_writes=T * R * C, c_reads=rows_out,
         bytes_read=bytes_read, bytes_written=bytes_written,
         bytes_per_cycle=(bytes_read + bytes_written) / cycles,
         first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,

@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """The streaming top in Amaranth's simulator: int4 / int8 / int16 GEMMs bit for bit against the
 golden model, its cycle, stall and byte counters equal to the cycle model, jobs back to back
-without reset on one top, the sticky overflow flag; constructor and config errors."""
+without reset on one top, the sticky overflow flag; block-scaled kinds (MXFP4, NVFP4, Q4_0,
+MXINT8) with their scales once per block at the port; constructor and config errors."""
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -16,6 +17,7 @@ from nybble.sim.stream_run import (check_stream_gemm, memory_image, read_results
                                    run_stream_amaranth)
 from nybble.sim.host import AmaranthPorts
 from nybble.sim.stream_host import StreamHost
+from nybble.sw import quantize
 from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
 
@@ -100,9 +102,10 @@ def test_constructor_errors():
     with pytest.raises(ParameterError, match=r"^StreamTop runs the output-stationary dataflow "
                                              r"only: ArrayConfig.dataflow must be 'os', not 'ws'$"):
         StreamTop(ArrayConfig(dataflow="ws"))
-    with pytest.raises(ParameterError, match=r"^StreamTop takes plain single-cycle PE kinds, "
-                                             r"not 'mxfp4'"):
-        StreamTop(ArrayConfig(pe="mxfp4"))
+    for pe in ("lut_nf4", "bitserial"):
+        with pytest.raises(ParameterError, match=r"^StreamTop takes plain and block-scaled PE "
+                                                 rf"kinds, not '{pe}' \(LUT and bit-serial "):
+            StreamTop(ArrayConfig(pe=pe))
 
 
 def test_stream_config_errors_and_sizes():
@@ -121,3 +124,47 @@ def test_stream_config_errors_and_sizes():
                                                           "c": 2 * 16 * 64}
     assert top.layout.rd_data_bits == 128 and top.layout.wr_data_bits == 512
     assert StreamConfig(a_words=np.int64(8)).a_words == 8
+
+
+def _block_operands(rng, scheme, m, n, k):
+    x = rng.standard_normal((m, k)) * np.exp(rng.uniform(-3, 3, (m, 1)))
+    y = rng.standard_normal((k, n)) * np.exp(rng.uniform(-3, 3, (1, n)))
+    return quantize(x, scheme, axis=-1), quantize(y, scheme, axis=0)
+
+
+BLOCK_CASES = [  # (pe, rows, cols, m, n, k, a_words, b_words, beat_words, bandwidth, latency)
+    ("mxfp4", 2, 3, 3, 5, 70, 2, 2, 1, 2, 3),        # K not whole blocks, chunks of 2 records
+    ("nvfp4", 2, 2, 4, 3, 40, 4, 2, 2, "1/2", 2),    # e4m3 scales, 2 k-steps a record
+    ("q4_0", 3, 2, 2, 3, 64, 2, 2, 2, 16, 1),        # fp16 scales, fast memory
+]
+
+
+@pytest.mark.parametrize("case", BLOCK_CASES, ids=lambda c: c[0])
+def test_block_scaled_gemm_is_exact_and_the_model_counts_its_cycles(case, rng):
+    pe, r, c, m, n, k, aw, bw, g, band, lat = case
+    cfg = ArrayConfig(rows=r, cols=c, pe=pe, acc_bits=40)
+    st = StreamConfig(a_words=aw, b_words=bw, beat_words=g)
+    a, b = _block_operands(rng, pe, m, n, k)
+    chk = check_stream_gemm(cfg, st, MemoryModel(band, lat), a, b, sim="amaranth", log=None)
+    assert chk.mismatches == 0 and chk.model_mismatch == {}, (chk.first_mismatch,
+                                                                chk.model_mismatch)
+    # every record (a block's codes of a tile's rows / columns and their scales, once)
+    # crosses the port once per tile that needs it; A once per tile row if K fits
+    p, s = chk.run.plan, chk.run.plan.schedule
+    assert p.words == s.blocks
+    a_loads = s.tiles if p.k_chunk < p.words else s.m_tiles
+    assert chk.run.bytes_read == s.blocks * (a_loads * p.a_word_bytes
+                                             + s.tiles * p.b_word_bytes)
+
+
+@pytest.mark.parametrize("pe, bits", [("mxfp4", 4.25), ("nvfp4", 4.5), ("q4_0", 4.5),
+                                      ("mxint8", 8.25), ("int4", 4), ("int8", 8)])
+def test_bits_per_element_at_the_port(pe, bits):
+    lay = StreamTop(ArrayConfig(rows=16, cols=16, pe=pe)).layout
+    assert lay.a_bits_per_element == lay.b_bits_per_element == bits
+    spec = ArrayConfig(rows=16, cols=16, pe=pe).pe_spec
+    if spec.family == "block":
+        # a record: block / lanes k-steps of 16 rows x lanes codes, then 16 scale codes
+        assert lay.steps_per_word == spec.block_size // spec.lanes
+        assert lay.a_word_bits == (spec.block_size * 16 * spec.fmt_a.bits
+                                   + 16 * spec.scale_bits)
