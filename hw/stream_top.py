@@ -47,6 +47,7 @@ from amaranth.lib.wiring import In, Out
 from .array import OutputStationaryArray
 from .config import ArrayConfig
 from .layout import JOB_BITS, TopLayout
+from .scratchpad import BACKENDS as SCRATCHPAD_BACKENDS, Scratchpad
 from .stream_config import StreamConfig, word_bytes
 from .top import ResetlessTop
 from nybble.sw.errors import ParameterError, ParameterTypeError
@@ -115,9 +116,18 @@ class StreamTop(wiring.Component):
     ``mem_rd_valid``/``mem_rd_ready``/``mem_rd_data``; the write channel ``mem_wr_req_*``
     and ``mem_wr_valid``/``mem_wr_ready``/``mem_wr_data``.  ``mem_rd_ready`` is always 1:
     the reader only requests into a free scratchpad half, so it takes every beat.
+
+    ``scratchpads``: the A / B scratchpads' :class:`~nybble.hw.scratchpad.Scratchpad`
+    backend, ``"amaranth"`` (Amaranth's simulator) or ``"verilog"`` (Verilog builds: append
+    :data:`~nybble.hw.scratchpad.SCRATCHPAD_VERILOG`; conversion time independent of their
+    depth).
     """
 
-    def __init__(self, config, stream=None):
+    def __init__(self, config, stream=None, *, scratchpads="amaranth"):
+        if scratchpads not in SCRATCHPAD_BACKENDS:
+            raise ParameterError(f"scratchpads must be one of {', '.join(SCRATCHPAD_BACKENDS)}, "
+                                 f"not {scratchpads!r}")
+        self._scratchpads = scratchpads
         if not isinstance(config, ArrayConfig):
             raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
         stream = StreamConfig() if stream is None else stream
@@ -163,12 +173,10 @@ class StreamTop(wiring.Component):
         m.submodules.array = arr = OutputStationaryArray(cfg)
 
         a_rows, b_rows = lay.a_words // G, lay.b_words // G
-        m.submodules.a_pad = a_pad = Memory(shape=unsigned(G * lay.a_word_bits),
-                                            depth=2 * a_rows, init=[])
-        m.submodules.b_pad = b_pad = Memory(shape=unsigned(G * lay.b_word_bits),
-                                            depth=2 * b_rows, init=[])
-        a_wr, b_wr = a_pad.write_port(), b_pad.write_port()
-        a_rd, b_rd = a_pad.read_port(), b_pad.read_port()
+        m.submodules.a_pad = a_pad = Scratchpad(G * lay.a_word_bits, 2 * a_rows,
+                                                backend=self._scratchpads)
+        m.submodules.b_pad = b_pad = Scratchpad(G * lay.b_word_bits, 2 * b_rows,
+                                                backend=self._scratchpads)
 
         S, KCH = self.k_steps, self.k_chunk
         chunked = Signal()
@@ -244,12 +252,12 @@ class StreamTop(wiring.Component):
         beat_in = Signal()
         m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
         m.d.comb += [
-            a_wr.addr.eq(Mux(r_a_slot, a_rows, 0) + r_beat),
-            a_wr.data.eq(fields(lay.a_word_bytes, lay.a_word_bits)),
-            a_wr.en.eq(beat_in & ~r_is_b),
-            b_wr.addr.eq(Mux(r_b_slot, b_rows, 0) + r_beat),
-            b_wr.data.eq(fields(lay.b_word_bytes, lay.b_word_bits)),
-            b_wr.en.eq(beat_in & r_is_b),
+            a_pad.w_addr.eq(Mux(r_a_slot, a_rows, 0) + r_beat),
+            a_pad.w_data.eq(fields(lay.a_word_bytes, lay.a_word_bits)),
+            a_pad.w_en.eq(beat_in & ~r_is_b),
+            b_pad.w_addr.eq(Mux(r_b_slot, b_rows, 0) + r_beat),
+            b_pad.w_data.eq(fields(lay.b_word_bytes, lay.b_word_bits)),
+            b_pad.w_en.eq(beat_in & r_is_b),
         ]
         with m.If(launch):
             m.d.sync += [r_active.eq(1), r_data.eq(0), r_is_b.eq(0), r_step.eq(0),
@@ -324,8 +332,8 @@ class StreamTop(wiring.Component):
         m.d.comb += i_a_slot.eq(Mux(chunked, i_step[0], iw["mt"][0]))
         row = i_idx >> lg
         m.d.comb += [
-            a_rd.addr.eq(Mux(i_a_slot, a_rows, 0) + row),
-            b_rd.addr.eq(Mux(i_step[0], b_rows, 0) + row),
+            a_pad.r_addr.eq(Mux(i_a_slot, a_rows, 0) + row),
+            b_pad.r_addr.eq(Mux(i_step[0], b_rows, 0) + row),
         ]
         # scratchpads read in one cycle: the controls and the word select follow one later
         v_r, f_r = Signal(), Signal()
@@ -334,8 +342,8 @@ class StreamTop(wiring.Component):
         m.d.sync += [v_r.eq(issue), f_r.eq((issue & tile_first) | flush),
                      sel_r.eq(i_idx[:lg] if lg else 0), sub_r.eq(i_sub)]
         m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r)]
-        a_word = a_rd.data.word_select(sel_r, lay.a_word_bits) if G > 1 else a_rd.data
-        b_word = b_rd.data.word_select(sel_r, lay.b_word_bits) if G > 1 else b_rd.data
+        a_word = a_pad.r_data.word_select(sel_r, lay.a_word_bits) if G > 1 else a_pad.r_data
+        b_word = b_pad.r_data.word_select(sel_r, lay.b_word_bits) if G > 1 else b_pad.r_data
         m.d.comb += [arr.a[i].eq(f) for i, f in enumerate(self._pe_fields(a_word, sub_r, "a"))]
         m.d.comb += [arr.b[j].eq(f) for j, f in enumerate(self._pe_fields(b_word, sub_r, "b"))]
 

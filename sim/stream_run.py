@@ -17,6 +17,7 @@ import tempfile
 import numpy as np
 from amaranth.sim import Simulator
 
+from nybble.hw.scratchpad import SCRATCHPAD_VERILOG
 from nybble.hw.spec import scale_codes
 from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_top import ResetlessStreamTop, StreamLayout, StreamTop
@@ -110,11 +111,17 @@ def read_results(config, p, c_bytes):
     return s.unpack_results(values, acc)
 
 
-def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr):
-    """Verilog of the reset-less ``StreamTop(config, stream)`` (cached); ``(text, seconds)``."""
-    return cached_verilog("stream_top", f"{config!r} {stream!r}",
-                          lambda: ResetlessStreamTop(StreamTop(config, stream)),
-                          build_dir=build_dir, log=log)
+def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr, resetless=True):
+    """Verilog of the (reset-less) ``StreamTop(config, stream)`` with its scratchpads as
+    Verilog modules (:mod:`nybble.hw.scratchpad`: their depth costs no elaboration time),
+    cached; ``(text, seconds)``."""
+    def build():
+        top = StreamTop(config, stream, scratchpads="verilog")
+        return ResetlessStreamTop(top) if resetless else top
+    text, seconds = cached_verilog("stream_top" if resetless else "stream_top_rst",
+                                   f"{config!r} {stream!r} verilog scratchpads", build,
+                                   build_dir=build_dir, log=log)
+    return text + SCRATCHPAD_VERILOG, seconds
 
 
 @dataclass
@@ -167,8 +174,7 @@ def run_stream_cocotb(config, stream, memory, p, store, *, build_dir="build", lo
     if not (TB_DIR / "tb_stream.py").exists():
         raise ToolError(f"the cocotb testbench {TB_DIR / 'tb_stream.py'} is not there "
                         "(it ships with the source tree, not the wheel)")
-    verilog, _ = cached_verilog("stream_top_rst", f"{config!r} {stream!r}",
-                                lambda: StreamTop(config, stream), build_dir=build_dir, log=log)
+    verilog, _ = stream_verilog(config, stream, build_dir=build_dir, log=log, resetless=False)
     work = Path(build_dir).resolve() / "cocotb" / "jobs"
     work.mkdir(parents=True, exist_ok=True)
     fd, job_path = tempfile.mkstemp(suffix=".npz", dir=work)

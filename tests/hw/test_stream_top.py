@@ -102,6 +102,9 @@ def test_constructor_errors():
     with pytest.raises(ParameterError, match=r"^StreamTop runs the output-stationary dataflow "
                                              r"only: ArrayConfig.dataflow must be 'os', not 'ws'$"):
         StreamTop(ArrayConfig(dataflow="ws"))
+    with pytest.raises(ParameterError, match=r"^scratchpads must be one of amaranth, "
+                                             r"verilog, not 'sram'$"):
+        StreamTop(ArrayConfig(), scratchpads="sram")
     for pe in ("lut_nf4", "bitserial"):
         with pytest.raises(ParameterError, match=r"^StreamTop takes plain and block-scaled PE "
                                                  rf"kinds, not '{pe}' \(LUT and bit-serial "):
