@@ -59,8 +59,9 @@ def add_stream_args(p, *, workload=False):
     g.add_argument("--dram-latency", type=int, metavar="CYCLES",
                    help=f"cycles from a request to its first beat (default "
                         f"{DEFAULT_DRAM_LATENCY})")
-    g.add_argument("--a-words", type=int, help="A scratchpad: words (k-steps of every row) "
-                                               "per half (default 16384)")
+    g.add_argument("--a-words", type=int, help="A scratchpad: words (k-steps of every row; "
+                                               "block-scaled kinds: blocks) per half "
+                                               "(default 16384)")
     g.add_argument("--b-words", type=int, help="B scratchpad: words per half (default 16384)")
     g.add_argument("--beat-words", type=int, help="scratchpad words per memory beat: 1, 2, 4 "
                                                   "or 8 (default 2)")

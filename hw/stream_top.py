@@ -12,7 +12,8 @@ r"""A streaming array top: fixed double-buffered scratchpads fed through an exte
                  issuer --> OutputStationaryArray (hw.array) ------+
 
 Job (run-time inputs, so one build serves every GEMM size): ``m_tiles``, ``n_tiles``,
-``k_steps`` (S), ``k_chunk`` (words per scratchpad half the host chose, ``<= a_words,
+``k_steps`` (S: scratchpad words per tile, i.e. k-steps, or blocks for block-scaled kinds),
+``k_chunk`` (words per scratchpad half the host chose, ``<= a_words,
 b_words``), ``m_len`` (M: rows of C past it are not written back), byte addresses
 ``a_addr``, ``b_addr``, ``c_addr``.  The work is a list of *steps*
 ``(mt, nt, kc)`` in that loop order (``kc`` chunks of ``k_chunk`` k-steps, the last one
@@ -29,7 +30,9 @@ Three engines, each a counter machine:
   free), then requests A (only when the step needs a new A chunk: ``k_chunk < S``, or the
   first step of an ``mt``) and B, one request at a time; ``loaded`` counts steps in.
 * **issuer**: issues one k-step per cycle from the scratchpads into the array when step
-  ``s`` is loaded; a tile's first k-step (and the final flush) additionally waits until the
+  ``s`` is loaded (a block-scaled kind's word, a block record, gives ``steps_per_word``
+  k-steps: its elements one k-step at a time, each with the record's scale codes;
+  :class:`StreamLayout`); a tile's first k-step (and the final flush) additionally waits until the
   C tile it will displace is written out and until ``2R - 1`` cycles after the previous tile's
   first (the shadow drain's spacing).  A cycle it waits for memory counts as a stall.
 * **writer**: once a tile's ``R x C`` results are in the C buffer, writes its rows below
@@ -39,7 +42,7 @@ Three engines, each a counter machine:
 cycles the issuer waited for memory.  The exact timing is :mod:`nybble.sim.stream_cycles`.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -288,8 +291,9 @@ class StreamTop(wiring.Component):
         i_step, i_tile = Signal(STEP_BITS), Signal(STEP_BITS)
         i_idx = Signal(JOB_BITS)
         # block-scaled kinds: a word (block record) is issued as steps_per_word k-steps
+        # (plain kinds: no counter at all -- a zero-width signal is an illegal Verilog range)
         W = lay.steps_per_word
-        i_sub = Signal(range(W), name="i_sub")
+        i_sub = Signal(range(W), name="i_sub") if W > 1 else Const(0, 1)
         word_end = Signal()
         m.d.comb += word_end.eq(i_sub == W - 1)
         written = Signal(STEP_BITS)
@@ -308,7 +312,9 @@ class StreamTop(wiring.Component):
             m.d.sync += stalls.eq(stalls + 1)
         with m.If(launch):
             m.d.sync += [i_active.eq(1), flush_pending.eq(0), i_step.eq(0), i_tile.eq(0),
-                         i_idx.eq(0), i_sub.eq(0), issued.eq(0), gap.eq(2 * R - 1)]
+                         i_idx.eq(0), issued.eq(0), gap.eq(2 * R - 1)]
+            if W > 1:
+                m.d.sync += i_sub.eq(0)
         with m.Elif((issue & tile_first) | flush):
             m.d.sync += gap.eq(1)
         with m.Elif(gap != 2 * R - 1):
@@ -338,9 +344,11 @@ class StreamTop(wiring.Component):
         # scratchpads read in one cycle: the controls and the word select follow one later
         v_r, f_r = Signal(), Signal()
         sel_r = Signal(max(1, lg))
-        sub_r = Signal(range(W), name="sub_r")
+        sub_r = Signal(range(W), name="sub_r") if W > 1 else None
         m.d.sync += [v_r.eq(issue), f_r.eq((issue & tile_first) | flush),
-                     sel_r.eq(i_idx[:lg] if lg else 0), sub_r.eq(i_sub)]
+                     sel_r.eq(i_idx[:lg] if lg else 0)]
+        if W > 1:
+            m.d.sync += sub_r.eq(i_sub)
         m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r)]
         a_word = a_pad.r_data.word_select(sel_r, lay.a_word_bits) if G > 1 else a_pad.r_data
         b_word = b_pad.r_data.word_select(sel_r, lay.b_word_bits) if G > 1 else b_pad.r_data

@@ -12,14 +12,17 @@ model's closed form (:meth:`nybble.sim.memory_model.MemoryModel.transfer_cycles`
   is the cycle of its last beat;
 * issuer: step ``s`` starts at ``max(e[s-1] + 1, lb[s] + 1)`` and, for a tile's first step
   (and the final flush), also at or after ``f[u-1] + 2R - 1`` and ``wl[u-3] + 1``; it then
-  issues its ``n`` k-steps back to back.  Cycles before ``lb[s] + 1`` (or ``wl[u-3] + 1``)
+  issues its ``n`` words back to back, ``W`` k-steps each (``W = block / lanes`` for a
+  block-scaled kind's block records, else 1).  Cycles before ``lb[s] + 1`` (or ``wl[u-3] + 1``)
   spent waiting are stalls;
 * writer: tile ``u``'s results are all in the C buffer in cycle ``F + 2R + C + L_pe - 1``
   (``F``: the cycle the next tile's first k-step, or the flush, was issued); its write
   request (the tile's rows below M) goes out at ``max(that, wl[u-1] + 1)`` and ends
   ``L + D`` cycles later (``wl[u]``).
 
-``cycles = wl[T-1]``.  The host picks ``k_chunk = min(S, a_words, b_words)`` (:func:`plan`):
+``cycles = wl[T-1]``.  ``S``, ``k_chunk`` and the scratchpad sizes count words (block
+records for block-scaled kinds).  The host picks ``k_chunk = min(S, a_words, b_words)``
+(:func:`plan`):
 when the whole K fits, an A chunk is loaded once per ``mt`` and reused by every ``nt``.
 """
 

@@ -31,7 +31,10 @@ def _sweep(cfg, st, rng, points, max_dim, max_k):
         k = int(rng.integers(1, max_k + 1))
         mem = MemoryModel(BANDWIDTHS[i % len(BANDWIDTHS)], int(rng.integers(1, 9)))
         if i % 3 == 0:   # one A panel reused by every tile, fast memory: compute-bound
-            m, k, mem = cfg.rows, min(st.a_words, st.b_words), MemoryModel(16, 1)
+            # (one word a beat: a B burst of S words takes S + 1 cycles, so S <= 2R - 2
+            # k-steps, the tile's drain spacing, leave the array the busier)
+            k = min(st.a_words, st.b_words) if st.beat_words > 1 else cfg.rows
+            m, mem = cfg.rows, MemoryModel(16, 1)
         a, b = _codes(rng, cfg, m, n, k)
         chk = check_stream_gemm(cfg, st, mem, a, b, sim="verilator", log=None)
         assert chk.mismatches == 0, (m, n, k, mem, chk.first_mismatch)
