@@ -48,10 +48,16 @@ def test_gemm_is_exact_and_the_model_counts_its_cycles(case, rng):
 def test_jobs_back_to_back_on_one_top(rng):
     cfg = ArrayConfig(rows=2, cols=2, pe="int4", acc_bits=16)
     st = StreamConfig(a_words=4, b_words=4, beat_words=2)
-    mem = MemoryModel(4, 2)
+    _back_to_back(cfg, st, MemoryModel(4, 2), ((3, 2, 5), (1, 4, 2), (4, 3, 11)),
+                  lambda m, n, k: _codes(rng, cfg, m, n, k))
+
+
+def _back_to_back(cfg, st, mem, shapes, operands):
+    """Jobs of ``shapes`` (``operands(m, n, k)`` gives each one's a, b) back to back on one
+    simulated top, no reset: each bit for bit and counted as the model counts."""
     jobs, want = [], []
-    for m, n, k in ((3, 2, 5), (1, 4, 2), (4, 3, 11)):
-        a, b = _codes(rng, cfg, m, n, k)
+    for m, n, k in shapes:
+        a, b = operands(m, n, k)
         p = plan(cfg, st, m, n, k)
         jobs.append((p, memory_image(cfg, p, a, b)))
         want.append((golden_for(cfg, a, b), stream_cycles(cfg, st, mem, m, n, k)))
@@ -176,18 +182,8 @@ def test_bits_per_element_at_the_port(pe, bits):
 def test_block_scaled_jobs_back_to_back_on_one_top(rng):
     cfg = ArrayConfig(rows=2, cols=2, pe="mxfp4", acc_bits=40)
     st = StreamConfig(a_words=2, b_words=2, beat_words=1)
-    mem = MemoryModel(5, 2)
-    jobs, want = [], []
-    for m, n, k in ((3, 2, 40), (1, 3, 7), (2, 2, 100)):
-        a, b = _block_operands(rng, "mxfp4", m, n, k)
-        p = plan(cfg, st, m, n, k)
-        jobs.append((p, memory_image(cfg, p, a, b)))
-        want.append((golden_for(cfg, a, b), stream_cycles(cfg, st, mem, m, n, k)))
-    for (p, _), run, (gold, model) in zip(jobs, run_stream_amaranth(cfg, st, mem, jobs), want):
-        c_bytes, cycles, stalls, overflow, nread, nwritten, _ = run
-        assert np.array_equal(read_results(cfg, p, c_bytes), gold)
-        assert (cycles, stalls, nread, nwritten) == (model.cycles, model.stall_cycles,
-                                                     model.bytes_read, model.bytes_written)
+    _back_to_back(cfg, st, MemoryModel(5, 2), ((3, 2, 40), (1, 3, 7), (2, 2, 100)),
+                  lambda m, n, k: _block_operands(rng, "mxfp4", m, n, k))
 
 
 def test_block_scaled_overflow_saturates_like_the_golden_model(rng):
