@@ -187,9 +187,6 @@ def run(args):
     n = b.shape[1]
     extra.update(_accumulator_note(cfg, k, refuse=args.overflow == "error"))
     if wants_stream(args):
-        if wants_block(args):
-            raise UsageError("the streaming top (--dram-bw, ...) takes plain PE kinds, not "
-                             "block-scaled schemes")
         payload, text, status = stream_gemm(args, cfg, a, b, sim)
         emit(args, {**payload, **extra}, text)
         return status

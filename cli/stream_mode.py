@@ -26,7 +26,8 @@ import numpy as np
 
 from nybble.hw.config import ArrayConfig
 from nybble.hw.stream_config import StreamConfig, word_bytes
-from nybble.sim.check import check_gemm
+from nybble.hw.stream_top import StreamLayout
+from nybble.sim.check import check_gemm, result_values
 from nybble.sim.schedule import fit_config, schedule_for
 from nybble.sim.memory_model import MemoryModel, parse_bandwidth
 from nybble.sim.stream_report import roofline_png, stream_workload
@@ -58,8 +59,9 @@ def add_stream_args(p, *, workload=False):
     g.add_argument("--dram-latency", type=int, metavar="CYCLES",
                    help=f"cycles from a request to its first beat (default "
                         f"{DEFAULT_DRAM_LATENCY})")
-    g.add_argument("--a-words", type=int, help="A scratchpad: words (k-steps of every row) "
-                                               "per half (default 16384)")
+    g.add_argument("--a-words", type=int, help="A scratchpad: words (k-steps of every row; "
+                                               "block-scaled kinds: blocks) per half "
+                                               "(default 16384)")
     g.add_argument("--b-words", type=int, help="B scratchpad: words per half (default 16384)")
     g.add_argument("--beat-words", type=int, help="scratchpad words per memory beat: 1, 2, 4 "
                                                   "or 8 (default 2)")
@@ -88,7 +90,7 @@ def wants_stream(args):
 
 def _stream_config(args, config, cfg_file):
     kw = {}
-    lay = config.top_layout
+    lay = StreamLayout(config, StreamConfig())     # the word sizes: beat_words aside
     beat = args.beat_words if args.beat_words is not None else StreamConfig.beat_words
     if cfg_file is not None:
         for key, name, bits in (("ifmap_sram_kb", "a_words", lay.a_word_bits),
@@ -127,7 +129,7 @@ def _describe(config, stream, memory):
             "dataflow": config.dataflow, "acc_bits": config.acc_bits,
             "a_words": stream.a_words, "b_words": stream.b_words,
             "beat_words": stream.beat_words,
-            "scratchpad_bytes": stream.scratchpad_bytes(config.top_layout),
+            "scratchpad_bytes": stream.scratchpad_bytes(StreamLayout(config, stream)),
             "dram_bw_bytes_per_cycle": float(memory.bandwidth),
             "dram_latency_cycles": memory.latency}
 
@@ -147,6 +149,11 @@ def stream_gemm(args, config, a, b, sim, cfg_file=None):
     chk = check_stream_gemm(config, stream, memory, a, b, sim=sim, build_dir=args.build_dir)
     out = {**_describe(config, stream, memory), **chk.summary(), "passed": chk.passed}
     m, n, k = chk.model.m, chk.model.n, chk.model.k
+    if config.pe_spec.family == "block":
+        # block scales applied in the array, NVFP4's tensor scales here on the host
+        value = result_values(config, chk.run.result, a, b)
+        out["max_abs_error_vs_dequantized"] = float(np.max(np.abs(
+            value - a.dequantize() @ b.dequantize())))
     if args.trace:
         out["trace"] = {"dir": args.trace,
                         "rows": write_traces(config, stream, memory, m, n, k, args.trace)}
@@ -220,7 +227,9 @@ def _text(reports, memory):
     lines = []
     for rep in reports:
         t = rep["totals"]
-        lines.append(f"{rep['pe']} ({'x'.join(map(str, rep['element_bits']))} bits) on "
+        port = "x".join(f"{b:g}" for b in rep["port_bits_per_element"])
+        lines.append(f"{rep['pe']} ({'x'.join(map(str, rep['element_bits']))} bits, {port} "
+                     f"at the port) on "
                      f"{rep['array']}, {float(memory.bandwidth):g} B/cycle, latency "
                      f"{memory.latency}; scratchpads A {rep['scratchpad_bytes']['a']} B, "
                      f"B {rep['scratchpad_bytes']['b']} B")

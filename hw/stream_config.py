@@ -1,7 +1,7 @@
 """``StreamConfig``: the fixed scratchpads and memory port of a :class:`~nybble.hw.stream_top.StreamTop`.
 
-Sizes are in scratchpad *words* (one k-step of every PE row for A, of every PE column for B:
-:class:`~nybble.hw.layout.TopLayout` ``a_word_bits`` / ``b_word_bits``); every operand
+Sizes are in scratchpad *words* (one k-step of every PE row for A, of every PE column for B;
+for block-scaled kinds one block record: :class:`~nybble.hw.stream_top.StreamLayout`); every operand
 scratchpad has two halves of that many words (double buffering: one half loads while the
 other computes).  A word travels through the memory port padded to whole bytes
 (:func:`word_bytes`), ``beat_words`` words per beat.  The C buffer always holds two output
@@ -55,7 +55,8 @@ class StreamConfig:
 
     def scratchpad_bytes(self, layout):
         """``{"a": bytes, "b": bytes, "c": bytes}`` of the on-chip buffers (both halves) of
-        a top with :class:`~nybble.hw.layout.TopLayout` ``layout``."""
+        a top with :class:`~nybble.hw.stream_top.StreamLayout` ``layout`` (its words:
+        k-steps, or block records of block-scaled kinds)."""
         return {"a": 2 * self.a_words * word_bytes(layout.a_word_bits),
                 "b": 2 * self.b_words * word_bytes(layout.b_word_bits),
                 "c": 2 * layout.rows * word_bytes(layout.cols * layout.acc_bits)}

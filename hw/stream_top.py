@@ -12,7 +12,8 @@ r"""A streaming array top: fixed double-buffered scratchpads fed through an exte
                  issuer --> OutputStationaryArray (hw.array) ------+
 
 Job (run-time inputs, so one build serves every GEMM size): ``m_tiles``, ``n_tiles``,
-``k_steps`` (S), ``k_chunk`` (words per scratchpad half the host chose, ``<= a_words,
+``k_steps`` (S: scratchpad words per tile, i.e. k-steps, or blocks for block-scaled kinds),
+``k_chunk`` (words per scratchpad half the host chose, ``<= a_words,
 b_words``), ``m_len`` (M: rows of C past it are not written back), byte addresses
 ``a_addr``, ``b_addr``, ``c_addr``.  The work is a list of *steps*
 ``(mt, nt, kc)`` in that loop order (``kc`` chunks of ``k_chunk`` k-steps, the last one
@@ -29,7 +30,9 @@ Three engines, each a counter machine:
   free), then requests A (only when the step needs a new A chunk: ``k_chunk < S``, or the
   first step of an ``mt``) and B, one request at a time; ``loaded`` counts steps in.
 * **issuer**: issues one k-step per cycle from the scratchpads into the array when step
-  ``s`` is loaded; a tile's first k-step (and the final flush) additionally waits until the
+  ``s`` is loaded (a block-scaled kind's word, a block record, gives ``steps_per_word``
+  k-steps: its elements one k-step at a time, each with the record's scale codes;
+  :class:`StreamLayout`); a tile's first k-step (and the final flush) additionally waits until the
   C tile it will displace is written out and until ``2R - 1`` cycles after the previous tile's
   first (the shadow drain's spacing).  A cycle it waits for memory counts as a stall.
 * **writer**: once a tile's ``R x C`` results are in the C buffer, writes its rows below
@@ -39,7 +42,7 @@ Three engines, each a counter machine:
 cycles the issuer waited for memory.  The exact timing is :mod:`nybble.sim.stream_cycles`.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -47,6 +50,7 @@ from amaranth.lib.wiring import In, Out
 from .array import OutputStationaryArray
 from .config import ArrayConfig
 from .layout import JOB_BITS, TopLayout
+from .scratchpad import BACKENDS as SCRATCHPAD_BACKENDS, Scratchpad
 from .stream_config import StreamConfig, word_bytes
 from .top import ResetlessTop
 from nybble.sw.errors import ParameterError, ParameterTypeError
@@ -62,19 +66,48 @@ STREAM_JOB_FIELDS = ("m_tiles", "n_tiles", "k_steps", "k_chunk", "m_len", "a_add
 
 
 class StreamLayout:
-    """Widths and byte sizes of a streaming top's memory port, from the two configs."""
+    """Widths and byte sizes of a streaming top's memory port, from the two configs.
+
+    A scratchpad *word* is what travels through the port as one unit (padded to whole
+    bytes): for plain PE kinds one k-step of every PE row (A) / column (B), the array word of
+    :class:`~nybble.hw.layout.TopLayout`; for block-scaled kinds one *block record*:
+    ``steps_per_word = block_size / lanes`` k-steps of element codes (``a_step_bits`` = rows x
+    lanes x element bits each, k-step ``t`` at bits ``t * a_step_bits``, PE row ``i``'s lanes
+    at ``i * lanes * element bits`` within it), then one block scale code per row
+    (``scale_bits`` each, row ``i`` at ``steps_per_word * a_step_bits + i * scale_bits``).  So
+    the scale crosses the port and sits in the scratchpad once per block (MXFP4 on 16 rows:
+    4 x 64 + 16 = 272 bytes per 16 x 32 elements, 4.25 bits per element); the issuer expands
+    a record into ``steps_per_word`` array words (lanes codes then the scale, per PE).
+    """
 
     def __init__(self, config, stream):
         lay = TopLayout.of(config)
+        spec = config.pe_spec
         self.rows, self.cols, self.acc_bits = config.rows, config.cols, config.acc_bits
-        self.a_word_bits, self.b_word_bits = lay.a_word_bits, lay.b_word_bits
-        self.a_word_bytes = word_bytes(lay.a_word_bits)
-        self.b_word_bytes = word_bytes(lay.b_word_bits)
+        if spec.family == "block":
+            self.steps_per_word = spec.block_size // spec.lanes
+            self.scale_bits = spec.scale_bits
+            self.a_step_bits = config.rows * spec.lanes * spec.fmt_a.bits
+            self.b_step_bits = config.cols * spec.lanes * spec.fmt_b.bits
+            self.a_word_bits = (self.steps_per_word * self.a_step_bits
+                                + config.rows * spec.scale_bits)
+            self.b_word_bits = (self.steps_per_word * self.b_step_bits
+                                + config.cols * spec.scale_bits)
+        else:
+            self.steps_per_word, self.scale_bits = 1, 0
+            self.a_step_bits = self.a_word_bits = lay.a_word_bits
+            self.b_step_bits = self.b_word_bits = lay.b_word_bits
+        self.a_word_bytes = word_bytes(self.a_word_bits)
+        self.b_word_bytes = word_bytes(self.b_word_bits)
         self.beat_words = stream.beat_words
         self.rd_data_bits = 8 * stream.beat_words * max(self.a_word_bytes, self.b_word_bytes)
         self.row_bytes = word_bytes(config.cols * config.acc_bits)
         self.wr_data_bits = 8 * self.row_bytes
         self.a_words, self.b_words = stream.a_words, stream.b_words
+        elements = spec.lanes * self.steps_per_word
+        #: bits per element at the port (padding and block scales included)
+        self.a_bits_per_element = 8 * self.a_word_bytes / (config.rows * elements)
+        self.b_bits_per_element = 8 * self.b_word_bytes / (config.cols * elements)
 
 
 class StreamTop(wiring.Component):
@@ -86,9 +119,18 @@ class StreamTop(wiring.Component):
     ``mem_rd_valid``/``mem_rd_ready``/``mem_rd_data``; the write channel ``mem_wr_req_*``
     and ``mem_wr_valid``/``mem_wr_ready``/``mem_wr_data``.  ``mem_rd_ready`` is always 1:
     the reader only requests into a free scratchpad half, so it takes every beat.
+
+    ``scratchpads``: the A / B scratchpads' :class:`~nybble.hw.scratchpad.Scratchpad`
+    backend, ``"amaranth"`` (Amaranth's simulator) or ``"verilog"`` (Verilog builds: append
+    :data:`~nybble.hw.scratchpad.SCRATCHPAD_VERILOG`; conversion time independent of their
+    depth).
     """
 
-    def __init__(self, config, stream=None):
+    def __init__(self, config, stream=None, *, scratchpads="amaranth"):
+        if scratchpads not in SCRATCHPAD_BACKENDS:
+            raise ParameterError(f"scratchpads must be one of {', '.join(SCRATCHPAD_BACKENDS)}, "
+                                 f"not {scratchpads!r}")
+        self._scratchpads = scratchpads
         if not isinstance(config, ArrayConfig):
             raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
         stream = StreamConfig() if stream is None else stream
@@ -98,9 +140,9 @@ class StreamTop(wiring.Component):
             raise ParameterError(f"StreamTop runs the output-stationary dataflow only: "
                                  f"ArrayConfig.dataflow must be 'os', not {config.dataflow!r}")
         spec = config.pe_spec
-        if spec.family == "block" or getattr(spec, "is_lut", False):
-            raise ParameterError(f"StreamTop takes plain single-cycle PE kinds, not "
-                                 f"{config.pe!r} (block-scaled and LUT kinds need operand "
+        if spec.family == "bitserial" or getattr(spec, "is_lut", False):
+            raise ParameterError(f"StreamTop takes plain and block-scaled PE kinds, not "
+                                 f"{config.pe!r} (LUT and bit-serial kinds need operand "
                                  "side channels it does not stream)")
         self._config, self._stream = config, stream
         self._layout = lay = StreamLayout(config, stream)
@@ -134,12 +176,10 @@ class StreamTop(wiring.Component):
         m.submodules.array = arr = OutputStationaryArray(cfg)
 
         a_rows, b_rows = lay.a_words // G, lay.b_words // G
-        m.submodules.a_pad = a_pad = Memory(shape=unsigned(G * lay.a_word_bits),
-                                            depth=2 * a_rows, init=[])
-        m.submodules.b_pad = b_pad = Memory(shape=unsigned(G * lay.b_word_bits),
-                                            depth=2 * b_rows, init=[])
-        a_wr, b_wr = a_pad.write_port(), b_pad.write_port()
-        a_rd, b_rd = a_pad.read_port(), b_pad.read_port()
+        m.submodules.a_pad = a_pad = Scratchpad(G * lay.a_word_bits, 2 * a_rows,
+                                                backend=self._scratchpads)
+        m.submodules.b_pad = b_pad = Scratchpad(G * lay.b_word_bits, 2 * b_rows,
+                                                backend=self._scratchpads)
 
         S, KCH = self.k_steps, self.k_chunk
         chunked = Signal()
@@ -215,12 +255,12 @@ class StreamTop(wiring.Component):
         beat_in = Signal()
         m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
         m.d.comb += [
-            a_wr.addr.eq(Mux(r_a_slot, a_rows, 0) + r_beat),
-            a_wr.data.eq(fields(lay.a_word_bytes, lay.a_word_bits)),
-            a_wr.en.eq(beat_in & ~r_is_b),
-            b_wr.addr.eq(Mux(r_b_slot, b_rows, 0) + r_beat),
-            b_wr.data.eq(fields(lay.b_word_bytes, lay.b_word_bits)),
-            b_wr.en.eq(beat_in & r_is_b),
+            a_pad.w_addr.eq(Mux(r_a_slot, a_rows, 0) + r_beat),
+            a_pad.w_data.eq(fields(lay.a_word_bytes, lay.a_word_bits)),
+            a_pad.w_en.eq(beat_in & ~r_is_b),
+            b_pad.w_addr.eq(Mux(r_b_slot, b_rows, 0) + r_beat),
+            b_pad.w_data.eq(fields(lay.b_word_bytes, lay.b_word_bits)),
+            b_pad.w_en.eq(beat_in & r_is_b),
         ]
         with m.If(launch):
             m.d.sync += [r_active.eq(1), r_data.eq(0), r_is_b.eq(0), r_step.eq(0),
@@ -250,12 +290,18 @@ class StreamTop(wiring.Component):
         i_active, flush_pending = Signal(), Signal()
         i_step, i_tile = Signal(STEP_BITS), Signal(STEP_BITS)
         i_idx = Signal(JOB_BITS)
+        # block-scaled kinds: a word (block record) is issued as steps_per_word k-steps
+        # (plain kinds: no counter at all -- a zero-width signal is an illegal Verilog range)
+        W = lay.steps_per_word
+        i_sub = Signal(range(W), name="i_sub") if W > 1 else Const(0, 1)
+        word_end = Signal()
+        m.d.comb += word_end.eq(i_sub == W - 1)
         written = Signal(STEP_BITS)
         gap = Signal(range(2 * R), init=2 * R - 1)
         tile_first, c_ok, gap_ok, mem_ok = Signal(), Signal(), Signal(), Signal()
         issue, flush = Signal(), Signal()
         m.d.comb += [
-            tile_first.eq((iw["k0"] == 0) & (i_idx == 0)),
+            tile_first.eq((iw["k0"] == 0) & (i_idx == 0) & (i_sub == 0)),
             c_ok.eq(written + 2 >= i_tile),
             gap_ok.eq(gap == 2 * R - 1),
             mem_ok.eq((loaded > i_step) & (~tile_first | c_ok)),
@@ -267,13 +313,18 @@ class StreamTop(wiring.Component):
         with m.If(launch):
             m.d.sync += [i_active.eq(1), flush_pending.eq(0), i_step.eq(0), i_tile.eq(0),
                          i_idx.eq(0), issued.eq(0), gap.eq(2 * R - 1)]
+            if W > 1:
+                m.d.sync += i_sub.eq(0)
         with m.Elif((issue & tile_first) | flush):
             m.d.sync += gap.eq(1)
         with m.Elif(gap != 2 * R - 1):
             m.d.sync += gap.eq(gap + 1)
         with m.If(flush):
             m.d.sync += flush_pending.eq(0)
-        with m.If(issue):
+        if W > 1:
+            with m.If(issue):
+                m.d.sync += i_sub.eq(Mux(word_end, 0, i_sub + 1))
+        with m.If(issue & word_end):
             with m.If(i_idx + 1 == iw["n"]):
                 m.d.sync += [i_idx.eq(0), issued.eq(issued + 1), i_step.eq(i_step + 1)]
                 iw["advance"]()
@@ -287,22 +338,22 @@ class StreamTop(wiring.Component):
         m.d.comb += i_a_slot.eq(Mux(chunked, i_step[0], iw["mt"][0]))
         row = i_idx >> lg
         m.d.comb += [
-            a_rd.addr.eq(Mux(i_a_slot, a_rows, 0) + row),
-            b_rd.addr.eq(Mux(i_step[0], b_rows, 0) + row),
+            a_pad.r_addr.eq(Mux(i_a_slot, a_rows, 0) + row),
+            b_pad.r_addr.eq(Mux(i_step[0], b_rows, 0) + row),
         ]
         # scratchpads read in one cycle: the controls and the word select follow one later
         v_r, f_r = Signal(), Signal()
         sel_r = Signal(max(1, lg))
+        sub_r = Signal(range(W), name="sub_r") if W > 1 else None
         m.d.sync += [v_r.eq(issue), f_r.eq((issue & tile_first) | flush),
                      sel_r.eq(i_idx[:lg] if lg else 0)]
+        if W > 1:
+            m.d.sync += sub_r.eq(i_sub)
         m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r)]
-        spec = cfg.pe_spec
-        a_word = a_rd.data.word_select(sel_r, lay.a_word_bits) if G > 1 else a_rd.data
-        b_word = b_rd.data.word_select(sel_r, lay.b_word_bits) if G > 1 else b_rd.data
-        m.d.comb += [arr.a[i].eq(a_word[i * spec.a_bits:(i + 1) * spec.a_bits])
-                     for i in range(R)]
-        m.d.comb += [arr.b[j].eq(b_word[j * spec.b_bits:(j + 1) * spec.b_bits])
-                     for j in range(C)]
+        a_word = a_pad.r_data.word_select(sel_r, lay.a_word_bits) if G > 1 else a_pad.r_data
+        b_word = b_pad.r_data.word_select(sel_r, lay.b_word_bits) if G > 1 else b_pad.r_data
+        m.d.comb += [arr.a[i].eq(f) for i, f in enumerate(self._pe_fields(a_word, sub_r, "a"))]
+        m.d.comb += [arr.b[j].eq(f) for j, f in enumerate(self._pe_fields(b_word, sub_r, "b"))]
 
         # -- C buffer: per-column banks of two tiles, written in drain order ----------------
         captured = Signal(STEP_BITS)
@@ -368,6 +419,24 @@ class StreamTop(wiring.Component):
         m.d.sync += ovf.eq(Mux(launch, 0, ovf | (arr.overflow & self.busy)))
         m.d.comb += self.overflow.eq(ovf)
         return m
+
+    def _pe_fields(self, word, sub, side):
+        """The array's operand of each PE row (``side`` ``"a"``) or column (``"b"``) from a
+        scratchpad word: its slice, or for a block record (:class:`StreamLayout`) k-step
+        ``sub``'s lanes of that PE, then the PE's block scale code."""
+        lay, spec = self._layout, self._config.pe_spec
+        n = lay.rows if side == "a" else lay.cols
+        if lay.steps_per_word == 1 and not lay.scale_bits:
+            w = spec.a_bits if side == "a" else spec.b_bits
+            return [word[i * w:(i + 1) * w] for i in range(n)]
+        step_bits = lay.a_step_bits if side == "a" else lay.b_step_bits
+        lane_bits = step_bits // n
+        steps = word[:lay.steps_per_word * step_bits]
+        step = steps.word_select(sub, step_bits) if lay.steps_per_word > 1 else steps
+        scales = word[lay.steps_per_word * step_bits:]
+        sb = lay.scale_bits
+        return [Cat(step[i * lane_bits:(i + 1) * lane_bits], scales[i * sb:(i + 1) * sb])
+                for i in range(n)]
 
 
 class ResetlessStreamTop(ResetlessTop):

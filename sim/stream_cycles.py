@@ -12,14 +12,17 @@ model's closed form (:meth:`nybble.sim.memory_model.MemoryModel.transfer_cycles`
   is the cycle of its last beat;
 * issuer: step ``s`` starts at ``max(e[s-1] + 1, lb[s] + 1)`` and, for a tile's first step
   (and the final flush), also at or after ``f[u-1] + 2R - 1`` and ``wl[u-3] + 1``; it then
-  issues its ``n`` k-steps back to back.  Cycles before ``lb[s] + 1`` (or ``wl[u-3] + 1``)
+  issues its ``n`` words back to back, ``W`` k-steps each (``W = block / lanes`` for a
+  block-scaled kind's block records, else 1).  Cycles before ``lb[s] + 1`` (or ``wl[u-3] + 1``)
   spent waiting are stalls;
 * writer: tile ``u``'s results are all in the C buffer in cycle ``F + 2R + C + L_pe - 1``
   (``F``: the cycle the next tile's first k-step, or the flush, was issued); its write
   request (the tile's rows below M) goes out at ``max(that, wl[u-1] + 1)`` and ends
   ``L + D`` cycles later (``wl[u]``).
 
-``cycles = wl[T-1]``.  The host picks ``k_chunk = min(S, a_words, b_words)`` (:func:`plan`):
+``cycles = wl[T-1]``.  ``S``, ``k_chunk`` and the scratchpad sizes count words (block
+records for block-scaled kinds).  The host picks ``k_chunk = min(S, a_words, b_words)``
+(:func:`plan`):
 when the whole K fits, an A chunk is loaded once per ``mt`` and reused by every ``nt``.
 """
 
@@ -30,7 +33,7 @@ from nybble.hw.layout import JOB_BITS
 from nybble.hw.stream_top import ADDR_BITS, StreamLayout
 from nybble.sw.errors import ParameterError
 from .memory_model import MemoryModel
-from .schedule import OsSchedule, schedule_for
+from .schedule import BlockOsSchedule, OsSchedule, schedule_for
 
 __all__ = ["StreamPlan", "StreamCycles", "plan", "stream_cycles"]
 
@@ -49,10 +52,17 @@ class StreamPlan:
     a_addr: int
     b_addr: int
     c_addr: int
+    steps_per_word: int = 1
+
+    @property
+    def words(self):
+        """Scratchpad words per tile (the job's ``k_steps``): k-steps, or block records of
+        ``steps_per_word`` k-steps each for block-scaled kinds."""
+        return self.schedule.k_steps // self.steps_per_word
 
     @property
     def chunks(self):
-        return -(-self.schedule.k_steps // self.k_chunk)
+        return -(-self.words // self.k_chunk)
 
     @property
     def memory_bytes(self):
@@ -62,7 +72,7 @@ class StreamPlan:
     @property
     def job(self):
         s = self.schedule
-        return dict(m_tiles=s.m_tiles, n_tiles=s.n_tiles, k_steps=s.k_steps,
+        return dict(m_tiles=s.m_tiles, n_tiles=s.n_tiles, k_steps=self.words,
                     k_chunk=self.k_chunk, m_len=s.m, a_addr=self.a_addr, b_addr=self.b_addr,
                     c_addr=self.c_addr)
 
@@ -81,10 +91,14 @@ def plan(config, stream, m, n, k):
         raise ParameterError(f"the streaming top runs dataflow 'os' only, not "
                              f"{config.dataflow!r}")
     s = schedule_for(config, m, n, k)
-    if type(s) is not OsSchedule:
-        raise ParameterError(f"the streaming top takes plain PE kinds, not {config.pe!r}")
+    if type(s) not in (OsSchedule, BlockOsSchedule) or getattr(config.pe_spec, "is_lut", False):
+        raise ParameterError(f"the streaming top takes plain and block-scaled PE kinds, not "
+                             f"{config.pe!r}")
     lay = StreamLayout(config, stream)
-    need = min(s.k_steps, 2 * config.rows - 1)
+    spw = lay.steps_per_word
+    words = s.k_steps // spw
+    # a tile's words, or the 2R - 1 k-steps of the shadow drain's spacing
+    need = min(words, -(-(2 * config.rows - 1) // spw))
     for name, have, wb in (("a", stream.a_words, lay.a_word_bytes),
                            ("b", stream.b_words, lay.b_word_bytes)):
         if have < need:
@@ -93,13 +107,14 @@ def plan(config, stream, m, n, k):
                 f"bytes in both halves), less than one tile needs: {need} words per half "
                 f"({2 * need * wb} bytes) on a {config.rows}x{config.cols} {config.pe} array; "
                 f"raise {name}_words to at least {need}")
-    k_chunk = min(s.k_steps, stream.a_words, stream.b_words)
-    a_bytes = s.m_tiles * s.k_steps * lay.a_word_bytes
-    b_bytes = s.n_tiles * s.k_steps * lay.b_word_bytes
+    k_chunk = min(words, stream.a_words, stream.b_words)
+    a_bytes = s.m_tiles * words * lay.a_word_bytes
+    b_bytes = s.n_tiles * words * lay.b_word_bytes
     p = StreamPlan(s, k_chunk, lay.a_word_bytes, lay.b_word_bytes, lay.row_bytes,
-                   stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes))
+                   stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes),
+                   spw)
     for name, value in (("m_tiles", s.m_tiles), ("n_tiles", s.n_tiles),
-                        ("k_steps", s.k_steps)):
+                        ("k_steps", words)):
         if value >= 1 << JOB_BITS:
             raise ParameterError(f"GEMM {m}x{k} @ {k}x{n} needs {name} = {value} on a "
                                  f"{config.rows}x{config.cols} array; the top's job inputs "
@@ -169,7 +184,8 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     p = plan(config, stream, m, n, k)
     s = p.schedule
     R, C, L = s.rows, s.cols, s.latency
-    S, KCH, KC = s.k_steps, p.k_chunk, p.chunks
+    S, KCH, KC = p.words, p.k_chunk, p.chunks
+    W = p.steps_per_word
     G = p.beat_words
     chunked = KCH < S
     lengths = [min(KCH, S - kc * KCH) for kc in range(KC)]
@@ -249,8 +265,8 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
                 if events is not None:
                     a_slot = step % 2 if chunked else mt % 2
                     events.append(("issue", start, nk, a_slot * stream.a_words,
-                                   (step % 2) * stream.b_words))
-                e = [e[1], start + nk - 1]
+                                   (step % 2) * stream.b_words, W))
+                e = [e[1], start + nk * W - 1]
                 step += 1
     # flush
     pad, mem = tile_first_ok(T)
@@ -264,13 +280,13 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     rows_out = sum(tile_rows(u) for u in range(T))
     bytes_written = rows_out * p.row_bytes
     ideal = s.m * s.n * s.k / (R * C * s.lanes)
-    issue = T * max(S, 2 * R - 1)
+    issue = T * max(S * W, 2 * R - 1)
     write_busy = sum(tx(tile_rows(u) * p.row_bytes, p.row_bytes) for u in range(T))
     return StreamCycles(
         m=s.m, n=s.n, k=s.k, cycles=cycles, stall_cycles=stalls,
         compute_cycles=cycles - stalls, ideal_cycles=ideal, utilization=ideal / cycles,
         tiles=T, steps=step, k_chunk=KCH, a_writes=a_words_in, b_writes=b_words_in,
-        a_reads=T * S, b_reads=T * S, c_writes=T * R * C, c_reads=rows_out,
+        a_reads=T * S * W, b_reads=T * S * W, c_writes=T * R * C, c_reads=rows_out,
         bytes_read=bytes_read, bytes_written=bytes_written,
         bytes_per_cycle=(bytes_read + bytes_written) / cycles,
         first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,

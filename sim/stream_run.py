@@ -17,10 +17,13 @@ import tempfile
 import numpy as np
 from amaranth.sim import Simulator
 
+from nybble.hw.scratchpad import SCRATCHPAD_VERILOG
+from nybble.hw.spec import scale_codes
 from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_top import ResetlessStreamTop, StreamLayout, StreamTop
 from nybble.synth.verilog import cached_verilog
 from nybble.sw.errors import ParameterError, ToolError
+from nybble.sw.formats import get_format
 from .check import compare_results, golden_for
 from .cocotb_array import TB_DIR
 from .cocotb_runner import run_cocotb
@@ -29,6 +32,7 @@ from .memory_model import MemoryModel
 from .run import check_operands
 from .stream_cycles import plan, stream_cycles
 from .stream_host import StreamHost
+from .words import pack_fields
 from .native import compact_memory_init
 from .stream_native import build_stream_native, run_stream_native
 
@@ -48,16 +52,49 @@ def _word_bytes(chunks, nbytes):
     return b[:, :nbytes]
 
 
-def memory_image(config, p, a_codes, b_codes):
+def _block_records(config, p, t, side):
+    """The block records (:class:`~nybble.hw.stream_top.StreamLayout`) of the block-scaled
+    operand ``t`` (a QuantizedTensor; ``side`` ``"a"``: M x K, ``"b"``: K x N) as uint32
+    chunks, record ``(tile, block)`` at row ``tile * blocks + block``.  K is padded to whole
+    blocks and rows / columns to whole tiles with the element format's zero code, scale
+    code 0 past M / N (as :class:`~nybble.sim.schedule.BlockOsSchedule` pads)."""
+    s, spec = p.schedule, config.pe_spec
+    fmt = get_format(spec.formats[0 if side == "a" else 1])
+    L, W, B = s.lanes, p.steps_per_word, s.blocks
+    if side == "a":
+        codes, zero = s._padded(t.codes, (s.m, s.k), fmt, "a_codes")
+        scales = s._check_scales(scale_codes(t), (s.m, B), "a_scales")
+        n, tiles = s.rows, s.m_tiles
+    else:
+        codes, zero = s._padded(t.codes.T, (s.n, s.k), fmt, "b_codes")
+        scales = s._check_scales(scale_codes(t).T, (s.n, B), "b_scales")
+        n, tiles = s.cols, s.n_tiles
+    el = np.full((tiles * n, B * W * L), zero, np.int64)
+    el[:codes.shape[0], :s.k] = codes
+    sc = np.zeros((tiles * n, B), np.int64)
+    sc[:scales.shape[0]] = scales
+    # (tile, i, block, t, l) -> record (tile, block): fields (t, i, l), then scales (i)
+    el = el.reshape(tiles, n, B, W, L).transpose(0, 2, 3, 1, 4).reshape(tiles * B, -1)
+    sc = sc.reshape(tiles, n, B).transpose(0, 2, 1).reshape(tiles * B, n)
+    return pack_fields(np.concatenate([el, sc], axis=1),
+                       [fmt.bits] * (W * n * L) + [spec.scale_bits] * n)
+
+
+def memory_image(config, p, a, b):
     """The external memory of plan ``p`` (a :class:`~.stream_cycles.StreamPlan`) with the
-    operands in place and the C region zero, as a bytearray."""
-    fa, fb = config.pe_spec.formats
+    operands in place and the C region zero, as a bytearray: element codes (plain kinds) or
+    QuantizedTensors (block-scaled kinds: block records, the scale once per block)."""
     s = p.schedule
+    if config.pe_spec.family == "block":
+        a_w, b_w = _block_records(config, p, a, "a"), _block_records(config, p, b, "b")
+    else:
+        fa, fb = config.pe_spec.formats
+        a_w, b_w = s.a_words(np.asarray(a), fa), s.b_words(np.asarray(b), fb)
     store = bytearray(p.memory_bytes)
-    a = _word_bytes(s.a_words(np.asarray(a_codes), fa), p.a_word_bytes).ravel()
-    b = _word_bytes(s.b_words(np.asarray(b_codes), fb), p.b_word_bytes).ravel()
-    store[p.a_addr:p.a_addr + a.size] = a.tobytes()
-    store[p.b_addr:p.b_addr + b.size] = b.tobytes()
+    a_bytes = _word_bytes(a_w, p.a_word_bytes).ravel()
+    b_bytes = _word_bytes(b_w, p.b_word_bytes).ravel()
+    store[p.a_addr:p.a_addr + a_bytes.size] = a_bytes.tobytes()
+    store[p.b_addr:p.b_addr + b_bytes.size] = b_bytes.tobytes()
     return store
 
 
@@ -74,11 +111,17 @@ def read_results(config, p, c_bytes):
     return s.unpack_results(values, acc)
 
 
-def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr):
-    """Verilog of the reset-less ``StreamTop(config, stream)`` (cached); ``(text, seconds)``."""
-    return cached_verilog("stream_top", f"{config!r} {stream!r}",
-                          lambda: ResetlessStreamTop(StreamTop(config, stream)),
-                          build_dir=build_dir, log=log)
+def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr, resetless=True):
+    """Verilog of the (reset-less) ``StreamTop(config, stream)`` with its scratchpads as
+    Verilog modules (:mod:`nybble.hw.scratchpad`: their depth costs no elaboration time),
+    cached; ``(text, seconds)``."""
+    def build():
+        top = StreamTop(config, stream, scratchpads="verilog")
+        return ResetlessStreamTop(top) if resetless else top
+    text, seconds = cached_verilog("stream_top" if resetless else "stream_top_rst",
+                                   f"{config!r} {stream!r} verilog scratchpads", build,
+                                   build_dir=build_dir, log=log)
+    return text + SCRATCHPAD_VERILOG, seconds
 
 
 @dataclass
@@ -131,8 +174,7 @@ def run_stream_cocotb(config, stream, memory, p, store, *, build_dir="build", lo
     if not (TB_DIR / "tb_stream.py").exists():
         raise ToolError(f"the cocotb testbench {TB_DIR / 'tb_stream.py'} is not there "
                         "(it ships with the source tree, not the wheel)")
-    verilog, _ = cached_verilog("stream_top_rst", f"{config!r} {stream!r}",
-                                lambda: StreamTop(config, stream), build_dir=build_dir, log=log)
+    verilog, _ = stream_verilog(config, stream, build_dir=build_dir, log=log, resetless=False)
     work = Path(build_dir).resolve() / "cocotb" / "jobs"
     work.mkdir(parents=True, exist_ok=True)
     fd, job_path = tempfile.mkstemp(suffix=".npz", dir=work)
@@ -162,8 +204,9 @@ def run_stream_cocotb(config, stream, memory, p, store, *, build_dir="build", lo
 
 def run_stream(config, stream, memory, a, b, *, sim="verilator", build_dir="build",
                log=sys.stderr):
-    """Run ``a @ b`` (element codes, ``(M, K)`` and ``(K, N)``) on ``StreamTop(config,
-    stream)`` with external memory ``memory``; returns a :class:`StreamRun`."""
+    """Run ``a @ b`` (element codes, ``(M, K)`` and ``(K, N)``; QuantizedTensors for
+    block-scaled kinds) on ``StreamTop(config, stream)`` with external memory ``memory``;
+    returns a :class:`StreamRun`."""
     if sim not in STREAM_SIMULATORS:
         raise ParameterError(f"sim must be one of {', '.join(STREAM_SIMULATORS)}, not {sim!r}")
     stream = StreamConfig() if stream is None else stream

@@ -5,7 +5,9 @@
 traffic (cycle 0: the cycle ``start`` is taken, as the RTL counts):
 
 * ``A_SCRATCHPAD_READ.csv``, ``B_SCRATCHPAD_READ.csv``: ``cycle, word`` -- the scratchpad
-  word the issuer reads (word = ``half * words_per_half + k-step within the chunk``);
+  word the issuer reads (word = ``half * words_per_half + word within the chunk``; a
+  block-scaled kind's word, a block record, is read in each of its ``block / lanes``
+  k-steps);
 * ``DRAM_READ.csv``, ``DRAM_WRITE.csv``: ``cycle, address, bytes`` -- a beat crossing the
   memory port (byte address of its first byte, its byte count: elements packed, so a beat of
   int4 words carries two codes per byte).
@@ -57,10 +59,11 @@ def write_traces(config, stream, memory, m, n, k, directory):
     dram = {"rd": [], "wr": []}
     for ev in events:
         if ev[0] == "issue":
-            _, start, nk, a_word, b_word = ev
-            cyc = start + np.arange(nk)
-            reads["A"].append(np.stack([cyc, a_word + np.arange(nk)], 1))
-            reads["B"].append(np.stack([cyc, b_word + np.arange(nk)], 1))
+            _, start, nk, a_word, b_word, spw = ev
+            i = np.arange(nk * spw)
+            cyc = start + i
+            reads["A"].append(np.stack([cyc, a_word + i // spw], 1))
+            reads["B"].append(np.stack([cyc, b_word + i // spw], 1))
         else:
             kind, t, addr, nbytes, beat = ev
             due, off, size = beat_cycles(memory, t, nbytes, beat)

@@ -146,11 +146,13 @@ def product_format(fmt_a, fmt_b, *, product="exact"):
         return 2 * element_ints(fmt)[1], int(t.min()), int(t.max())
     ia, fa = element_ints(fmt_a)
     ib, fb = element_ints(fmt_b)
-    fin_a = get_format(fmt_a).finite
-    fin_b = get_format(fmt_b).finite
-    va = [int(v) for v in np.asarray(ia)[fin_a]]
-    vb = [int(v) for v in np.asarray(ib)[fin_b]]
-    cands = [min(va) * min(vb), min(va) * max(vb), max(va) * min(vb), max(va) * max(vb)]
+    # extremes by numpy, products as Python ints: a 16-bit format has 65,536 values and
+    # every PE of an array asks (a Python list per call made a 16x16 int16 array's
+    # elaboration spend a minute here)
+    va = np.asarray(ia)[get_format(fmt_a).finite]
+    vb = np.asarray(ib)[get_format(fmt_b).finite]
+    lo_a, hi_a, lo_b, hi_b = (int(x) for x in (va.min(), va.max(), vb.min(), vb.max()))
+    cands = [lo_a * lo_b, lo_a * hi_b, hi_a * lo_b, hi_a * hi_b]
     return fa + fb, min(cands), max(cands)
 
 

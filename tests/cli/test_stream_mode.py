@@ -25,6 +25,18 @@ def test_gemm_runs_on_the_streaming_top(run_cli):
     assert doc["rtl_bytes_read"] == doc["bytes_read"] > 0
 
 
+@pytest.mark.parametrize("scheme", ["mxfp4", "nvfp4"])
+def test_block_scaled_gemm_on_the_streaming_top(run_cli, scheme):
+    doc = _doc(run_cli, ["gemm", "--scheme", scheme, "--array", "2x2", "--m", "3", "--n", "4",
+                         "--k", "40", "--sim", "amaranth", "--dram-bw", "4", "--a-words", "4",
+                         "--b-words", "4"])
+    assert doc["passed"] and doc["mismatches"] == 0 and doc["model_exact"]
+    assert doc["scheme"] == scheme and doc["rtl_bytes_read"] == doc["bytes_read"] > 0
+    # NVFP4's per-tensor scales are applied on the host: the values are the dequantized
+    # product's up to the accumulator's window
+    assert doc["max_abs_error_vs_dequantized"] < 1e-3
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--dram-bw", "0"], r"^--dram-bw must be a positive number of bytes per cycle, not '0'$"),
     (["--dram-latency", "0"], r"^--dram-latency must be in 1\.\.1048576 cycles, not 0$"),
@@ -47,13 +59,17 @@ def test_gemm_refuses_bad_flags(run_cli, argv, message):
 def test_llama_decode_per_format_and_roofline(run_cli, tmp_path):
     png = tmp_path / "roof.png"
     doc = _doc(run_cli, ["cycles", "--workload", "llama-7b", "--phase", "decode",
-                         "--dram-bw", "4", "--formats", "int16,int8,int4",
+                         "--dram-bw", "4", "--formats", "int16,int8,int4,mxfp4,nvfp4,q4_0",
                          "--roofline", str(png)])
     by = {f["pe"]: f for f in doc["formats"]}
     q = {pe: next(r for r in by[pe]["layers"] if r["name"] == "q_proj") for pe in by}
     assert all(r["bound"] == "memory" for r in q.values())
     assert 0.9 < 2 * q["int4"]["cycles"] / q["int8"]["cycles"] < 1.1
     assert 0.9 < 4 * q["int4"]["cycles"] / q["int16"]["cycles"] < 1.1
+    # block scales ride with their blocks: 4.25 and 4.5 bits per element at the port
+    for pe, bits in (("mxfp4", 4.25), ("nvfp4", 4.5), ("q4_0", 4.5), ("int4", 4)):
+        assert by[pe]["port_bits_per_element"] == [bits, bits]
+        assert abs(q[pe]["cycles"] / q["int4"]["cycles"] - bits / 4) < 0.01
     t4 = by["int4"]["totals"]
     assert t4["tokens_per_pass"] == 1 and t4["cycles_per_token"] == 32 * t4["cycles"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and doc["roofline"] == str(png)

@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
 """The streaming top in Amaranth's simulator: int4 / int8 / int16 GEMMs bit for bit against the
 golden model, its cycle, stall and byte counters equal to the cycle model, jobs back to back
-without reset on one top, the sticky overflow flag; constructor and config errors."""
+without reset on one top, the sticky overflow flag; block-scaled kinds (MXFP4, NVFP4, Q4_0,
+MXINT8) with their scales once per block at the port; constructor and config errors."""
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -16,6 +17,7 @@ from nybble.sim.stream_run import (check_stream_gemm, memory_image, read_results
                                    run_stream_amaranth)
 from nybble.sim.host import AmaranthPorts
 from nybble.sim.stream_host import StreamHost
+from nybble.sw import quantize
 from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
 
@@ -46,10 +48,16 @@ def test_gemm_is_exact_and_the_model_counts_its_cycles(case, rng):
 def test_jobs_back_to_back_on_one_top(rng):
     cfg = ArrayConfig(rows=2, cols=2, pe="int4", acc_bits=16)
     st = StreamConfig(a_words=4, b_words=4, beat_words=2)
-    mem = MemoryModel(4, 2)
+    _back_to_back(cfg, st, MemoryModel(4, 2), ((3, 2, 5), (1, 4, 2), (4, 3, 11)),
+                  lambda m, n, k: _codes(rng, cfg, m, n, k))
+
+
+def _back_to_back(cfg, st, mem, shapes, operands):
+    """Jobs of ``shapes`` (``operands(m, n, k)`` gives each one's a, b) back to back on one
+    simulated top, no reset: each bit for bit and counted as the model counts."""
     jobs, want = [], []
-    for m, n, k in ((3, 2, 5), (1, 4, 2), (4, 3, 11)):
-        a, b = _codes(rng, cfg, m, n, k)
+    for m, n, k in shapes:
+        a, b = operands(m, n, k)
         p = plan(cfg, st, m, n, k)
         jobs.append((p, memory_image(cfg, p, a, b)))
         want.append((golden_for(cfg, a, b), stream_cycles(cfg, st, mem, m, n, k)))
@@ -100,9 +108,13 @@ def test_constructor_errors():
     with pytest.raises(ParameterError, match=r"^StreamTop runs the output-stationary dataflow "
                                              r"only: ArrayConfig.dataflow must be 'os', not 'ws'$"):
         StreamTop(ArrayConfig(dataflow="ws"))
-    with pytest.raises(ParameterError, match=r"^StreamTop takes plain single-cycle PE kinds, "
-                                             r"not 'mxfp4'"):
-        StreamTop(ArrayConfig(pe="mxfp4"))
+    with pytest.raises(ParameterError, match=r"^scratchpads must be one of amaranth, "
+                                             r"verilog, not 'sram'$"):
+        StreamTop(ArrayConfig(), scratchpads="sram")
+    for pe in ("lut_nf4", "bitserial"):
+        with pytest.raises(ParameterError, match=r"^StreamTop takes plain and block-scaled PE "
+                                                 rf"kinds, not '{pe}' \(LUT and bit-serial "):
+            StreamTop(ArrayConfig(pe=pe))
 
 
 def test_stream_config_errors_and_sizes():
@@ -121,3 +133,63 @@ def test_stream_config_errors_and_sizes():
                                                           "c": 2 * 16 * 64}
     assert top.layout.rd_data_bits == 128 and top.layout.wr_data_bits == 512
     assert StreamConfig(a_words=np.int64(8)).a_words == 8
+
+
+def _block_operands(rng, scheme, m, n, k):
+    x = rng.standard_normal((m, k)) * np.exp(rng.uniform(-3, 3, (m, 1)))
+    y = rng.standard_normal((k, n)) * np.exp(rng.uniform(-3, 3, (1, n)))
+    return quantize(x, scheme, axis=-1), quantize(y, scheme, axis=0)
+
+
+BLOCK_CASES = [  # (pe, rows, cols, m, n, k, a_words, b_words, beat_words, bandwidth, latency)
+    ("mxfp4", 2, 3, 3, 5, 70, 2, 2, 1, 2, 3),        # K not whole blocks, chunks of 2 records
+    ("nvfp4", 2, 2, 4, 3, 40, 4, 2, 2, "1/2", 2),    # e4m3 scales, 2 k-steps a record
+    ("q4_0", 3, 2, 2, 3, 64, 2, 2, 2, 16, 1),        # fp16 scales, fast memory
+]
+
+
+@pytest.mark.parametrize("case", BLOCK_CASES, ids=lambda c: c[0])
+def test_block_scaled_gemm_is_exact_and_the_model_counts_its_cycles(case, rng):
+    pe, r, c, m, n, k, aw, bw, g, band, lat = case
+    cfg = ArrayConfig(rows=r, cols=c, pe=pe, acc_bits=40)
+    st = StreamConfig(a_words=aw, b_words=bw, beat_words=g)
+    a, b = _block_operands(rng, pe, m, n, k)
+    chk = check_stream_gemm(cfg, st, MemoryModel(band, lat), a, b, sim="amaranth", log=None)
+    assert chk.mismatches == 0 and chk.model_mismatch == {}, (chk.first_mismatch,
+                                                                chk.model_mismatch)
+    # every record (a block's codes of a tile's rows / columns and their scales, once)
+    # crosses the port once per tile that needs it; A once per tile row if K fits
+    p, s = chk.run.plan, chk.run.plan.schedule
+    assert p.words == s.blocks
+    a_loads = s.tiles if p.k_chunk < p.words else s.m_tiles
+    assert chk.run.bytes_read == s.blocks * (a_loads * p.a_word_bytes
+                                             + s.tiles * p.b_word_bytes)
+
+
+@pytest.mark.parametrize("pe, bits", [("mxfp4", 4.25), ("nvfp4", 4.5), ("q4_0", 4.5),
+                                      ("mxint8", 8.25), ("int4", 4), ("int8", 8)])
+def test_bits_per_element_at_the_port(pe, bits):
+    lay = StreamTop(ArrayConfig(rows=16, cols=16, pe=pe)).layout
+    assert lay.a_bits_per_element == lay.b_bits_per_element == bits
+    spec = ArrayConfig(rows=16, cols=16, pe=pe).pe_spec
+    if spec.family == "block":
+        # a record: block / lanes k-steps of 16 rows x lanes codes, then 16 scale codes
+        assert lay.steps_per_word == spec.block_size // spec.lanes
+        assert lay.a_word_bits == (spec.block_size * 16 * spec.fmt_a.bits
+                                   + 16 * spec.scale_bits)
+
+
+def test_block_scaled_jobs_back_to_back_on_one_top(rng):
+    cfg = ArrayConfig(rows=2, cols=2, pe="mxfp4", acc_bits=40)
+    st = StreamConfig(a_words=2, b_words=2, beat_words=1)
+    _back_to_back(cfg, st, MemoryModel(5, 2), ((3, 2, 40), (1, 3, 7), (2, 2, 100)),
+                  lambda m, n, k: _block_operands(rng, "mxfp4", m, n, k))
+
+
+def test_block_scaled_overflow_saturates_like_the_golden_model(rng):
+    cfg = ArrayConfig(rows=2, cols=2, pe="nvfp4", acc_bits=10, overflow="saturate")
+    st = StreamConfig(a_words=2, b_words=2, beat_words=1)
+    a, b = _block_operands(rng, "nvfp4", 2, 2, 64)
+    chk = check_stream_gemm(cfg, st, MemoryModel(4, 2), a, b, sim="amaranth", log=None)
+    assert chk.passed and chk.run.overflow
+    assert np.abs(chk.run.result).max() == 2 ** 9 - 1 or chk.run.result.min() == -2 ** 9

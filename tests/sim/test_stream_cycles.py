@@ -23,6 +23,30 @@ def test_decode_gemv_cycles_follow_the_bytes():
     assert 0.9 < 2 * r4.cycles / r8.cycles < 1.1 and 0.9 < 4 * r4.cycles / r16.cycles < 1.1
 
 
+def test_block_scaled_decode_moves_its_scales_once_per_block():
+    r4 = _decode("int4")
+    for pe, bits in (("mxfp4", 4.25), ("nvfp4", 4.5), ("q4_0", 4.5), ("mxint8", 8.25)):
+        r = _decode(pe)
+        assert r.bound == "memory"
+        # B (the weights, 4096 x 4096) dominates: exactly bits / 4 times int4's bytes
+        block = ArrayConfig(pe=pe).pe_spec.block_size     # records: 16 columns x block
+        assert r.b_writes * 16 * block == 4096 * 4096
+        ratio = r.bytes_read / r4.bytes_read
+        assert abs(ratio - bits / 4) < 0.01, (pe, ratio)
+        assert abs(r.cycles / r4.cycles - bits / 4) < 0.02 * bits / 4, pe
+
+
+def test_block_scaled_issue_takes_block_over_lanes_cycles_per_record():
+    cfg = ArrayConfig(rows=2, cols=2, pe="mxfp4")       # 8 lanes: 4 k-steps a record
+    r = stream_cycles(cfg, StreamConfig(a_words=8, b_words=8), MemoryModel(1024, 1), 2, 2,
+                      32 * 8)
+    assert r.k_chunk == 8 and r.a_reads == 8 * 4 and r.issue_cycles == 32
+    events = []
+    stream_cycles(cfg, StreamConfig(a_words=8, b_words=8), MemoryModel(1024, 1), 2, 2,
+                  32 * 8, events=events)
+    assert [e[2] * e[5] for e in events if e[0] == "issue"] == [32]
+
+
 def test_prefill_is_compute_bound_with_the_default_scratchpads():
     r = stream_cycles(ArrayConfig(rows=16, cols=16, pe="int4"), StreamConfig(),
                       MemoryModel(16, 10), 2048, 4096, 4096)
@@ -60,9 +84,14 @@ def test_bad_inputs():
     with pytest.raises(ParameterError, match=r"^the streaming top runs dataflow 'os' only, "
                                              r"not 'ws'$"):
         plan(ArrayConfig(dataflow="ws"), StreamConfig(), 1, 1, 1)
-    with pytest.raises(ParameterError, match=r"^the streaming top takes plain PE kinds, not "
-                                             r"'mxfp4'$"):
-        plan(ArrayConfig(pe="mxfp4"), StreamConfig(), 1, 1, 32)
+    with pytest.raises(ParameterError, match=r"^the streaming top takes plain and "
+                                             r"block-scaled PE kinds, not 'lut_nf4'$"):
+        plan(ArrayConfig(pe="lut_nf4"), StreamConfig(), 1, 1, 32)
+    # a block record holds block / lanes k-steps: 2R - 1 = 31 k-steps need 8 MXFP4 records
+    with pytest.raises(ParameterError, match=r"^scratchpad A holds 4 words per half \(2176 "
+                                             r"bytes in both halves\), less than one tile "
+                                             r"needs: 8 words per half"):
+        plan(ArrayConfig(rows=16, cols=16, pe="mxfp4"), StreamConfig(a_words=4), 16, 16, 512)
 
 
 def test_events_replay_the_schedule():

@@ -13,6 +13,7 @@ from nybble.sim.stream_native import build_stream_native, run_stream_native
 from nybble.sim.stream_run import (check_stream_gemm, memory_image, read_results,
                                    stream_verilog)
 from nybble.sim.stream_cycles import plan
+from nybble.sw import quantize
 from nybble.sw.errors import ParameterError, ToolError
 
 BANDWIDTHS = ("1/2", 1, 2, 3, 4, 16)
@@ -30,7 +31,10 @@ def _sweep(cfg, st, rng, points, max_dim, max_k):
         k = int(rng.integers(1, max_k + 1))
         mem = MemoryModel(BANDWIDTHS[i % len(BANDWIDTHS)], int(rng.integers(1, 9)))
         if i % 3 == 0:   # one A panel reused by every tile, fast memory: compute-bound
-            m, k, mem = cfg.rows, min(st.a_words, st.b_words), MemoryModel(16, 1)
+            # (one word a beat: a B burst of S words takes S + 1 cycles, so S <= 2R - 2
+            # k-steps, the tile's drain spacing, leave the array the busier)
+            k = min(st.a_words, st.b_words) if st.beat_words > 1 else cfg.rows
+            m, mem = cfg.rows, MemoryModel(16, 1)
         a, b = _codes(rng, cfg, m, n, k)
         chk = check_stream_gemm(cfg, st, mem, a, b, sim="verilator", log=None)
         assert chk.mismatches == 0, (m, n, k, mem, chk.first_mismatch)
@@ -112,3 +116,33 @@ def test_cocotb_testbench(rng):
     a, b = _codes(rng, cfg, 3, 4, 9)
     chk = check_stream_gemm(cfg, st, MemoryModel("3/2", 2), a, b, sim="cocotb", log=None)
     assert chk.mismatches == 0 and chk.model_mismatch == {}, chk.first_mismatch
+
+
+def _block_operands(rng, scheme, m, n, k):
+    x = rng.standard_normal((m, k)) * np.exp(rng.uniform(-3, 3, (m, 1)))
+    y = rng.standard_normal((k, n)) * np.exp(rng.uniform(-3, 3, (1, n)))
+    return quantize(x, scheme, axis=-1), quantize(y, scheme, axis=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pe", ["mxfp4", "nvfp4", "q4_0", "mxint8"])
+def test_block_scaled_sweep_on_verilator(pe, rng):
+    """Per kind, 8 points on one build: bit for bit, and cycles, stalls and bytes equal to
+    the model, compute- and memory-bound."""
+    cfg = ArrayConfig(rows=2, cols=3, pe=pe, acc_bits=40)
+    st = StreamConfig(a_words=4, b_words=2, beat_words=2)
+    block = cfg.pe_spec.block_size
+    bounds, builds = set(), []
+    for i in range(8):
+        m, n = (int(x) for x in rng.integers(1, 7, 2))
+        # ggml's Q4_0 has no partial blocks; the others pad K to whole blocks
+        k = block * int(rng.integers(1, 5)) if pe == "q4_0" else int(rng.integers(1, 140))
+        mem = MemoryModel(BANDWIDTHS[i % len(BANDWIDTHS)], int(rng.integers(1, 9)))
+        if i % 3 == 0:   # one A panel reused by every tile, fast memory: compute-bound
+            m, k, mem = cfg.rows, 2 * block, MemoryModel(64, 1)
+        chk = check_stream_gemm(cfg, st, mem, *_block_operands(rng, pe, m, n, k),
+                                sim="verilator", log=None)
+        assert chk.passed, (pe, m, n, k, mem, chk.first_mismatch, chk.model_mismatch)
+        bounds.add(chk.model.bound)
+        builds.append(chk.run.cached_build)
+    assert bounds == {"compute", "memory"} and all(builds[1:])

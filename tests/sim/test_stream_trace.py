@@ -1,5 +1,6 @@
 """Address traces of the streaming top: the DRAM beats equal the ones the RTL moved in
-Amaranth's simulator (cycle, address, bytes), the scratchpad reads one per issued k-step."""
+Amaranth's simulator (cycle, address, bytes), the scratchpad reads one per issued k-step
+(a block-scaled kind's record once per k-step it holds)."""
 import csv
 
 import numpy as np
@@ -11,6 +12,7 @@ from nybble.sim.memory_model import MemoryModel
 from nybble.sim.stream_cycles import plan
 from nybble.sim.stream_run import memory_image, run_stream_amaranth
 from nybble.sim.stream_trace import MAX_TRACE_ROWS, TRACE_FILES, beat_cycles, write_traces
+from nybble.sw import quantize
 from nybble.sw.errors import ParameterError
 
 
@@ -51,3 +53,22 @@ def test_too_long_is_refused(tmp_path):
                                              rf"{MAX_TRACE_ROWS:,}: trace a smaller GEMM$"):
         write_traces(ArrayConfig(rows=16, cols=16), StreamConfig(), MemoryModel(16, 10),
                      4096, 4096, 4096, str(tmp_path))
+
+
+def test_block_scaled_traces_are_the_rtl_beats(tmp_path, rng):
+    cfg = ArrayConfig(rows=2, cols=2, pe="nvfp4", acc_bits=40)
+    st = StreamConfig(a_words=2, b_words=2, beat_words=1)
+    mem = MemoryModel(3, 2)
+    m, n, k = 3, 2, 40
+    a = quantize(rng.standard_normal((m, k)), "nvfp4", axis=-1)
+    b = quantize(rng.standard_normal((k, n)), "nvfp4", axis=0)
+    p = plan(cfg, st, m, n, k)
+    logs = []
+    run_stream_amaranth(cfg, st, mem, [(p, memory_image(cfg, p, a, b))], beat_logs=logs)
+    counts = write_traces(cfg, st, mem, m, n, k, str(tmp_path))
+    assert _rows(tmp_path / "DRAM_READ.csv") == logs[0]["rd"]
+    assert _rows(tmp_path / "DRAM_WRITE.csv") == logs[0]["wr"]
+    # 2 x 1 tiles, 3 records (blocks of 16) of 2 k-steps each: every record read twice
+    a_reads = _rows(tmp_path / "A_SCRATCHPAD_READ.csv")
+    assert counts["A_SCRATCHPAD_READ.csv"] == 2 * 3 * 2
+    assert [w for _, w in a_reads[:4]] == [0, 0, 1, 1]
