@@ -29,7 +29,8 @@ from .product import decode
 from .spec import BitSerialSpec
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["serial_weight_layout", "BitSerialDecoder", "LockstepBitSerialPE", "step_bits"]
+__all__ = ["serial_weight_layout", "BitSerialDecoder", "LockstepBitSerialPE", "max_shift_amount",
+           "step_bits"]
 
 
 def _check_spec(spec):
@@ -43,15 +44,20 @@ def serial_weight_layout(spec):
     significand, as many bits as the slowest type's cycles), ``shift`` (wide enough for
     ``shift + step``) and ``cycles`` (the type's cycles per MAC)."""
     spec = _check_spec(spec)
-    mag_bits = max(c for _, c in spec.decode)
-    max_sh = max(r[2] for rows, _ in spec.decode for r in rows)
     return data.StructLayout({
         "neg": 1,
-        "mag": mag_bits,
-        # shift + step stays below 2**width (the widest shift plus the last step)
-        "shift": max(1, (max_sh + mag_bits).bit_length()),
-        "cycles": max(1, mag_bits.bit_length()),
+        "mag": max(c for _, c in spec.decode),
+        # shift + step stays below 2**width
+        "shift": max(1, max_shift_amount(spec).bit_length()),
+        "cycles": max(1, max(c for _, c in spec.decode).bit_length()),
     })
+
+
+def max_shift_amount(spec):
+    """The largest ``shift + step`` of a MAC that adds a term: the widest decoded shift plus
+    the slowest type's last step."""
+    spec = _check_spec(spec)
+    return max(r[2] for rows, _ in spec.decode for r in rows) + spec.latency - 1
 
 
 def step_bits(spec):
@@ -134,7 +140,11 @@ class LockstepBitSerialPE(wiring.Component):
                          self.valid_out.eq(self.valid), self.first_out.eq(self.first)]
         amount = Signal.like(w.shift, name="shift_now")
         m.d.comb += amount.eq(w.shift + self.step)
-        shifted = decode(spec.fmt_a, self.a).mag << amount
+        # a MAC that adds shifts by at most the widest shift plus the last step: the shifter,
+        # the negation and the accumulator's input are only that wide (the decoded field
+        # alone would allow 2**width - 1)
+        widest = max_shift_amount(spec)
+        shifted = (decode(spec.fmt_a, self.a).mag << amount)[:spec.a_bits + widest].as_signed()
         term = Signal(signed(len(shifted) + 2), name="term")
         m.d.comb += term.eq(Mux(w.mag.bit_select(self.step, 1),
                                 Mux(w.neg, -shifted, shifted), 0))

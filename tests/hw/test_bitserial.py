@@ -8,8 +8,8 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from nybble.hw.bitserial import (BitSerialDecoder, LockstepBitSerialPE, serial_weight_layout,
-                                 step_bits)
+from nybble.hw.bitserial import (BitSerialDecoder, LockstepBitSerialPE, max_shift_amount,
+                                 serial_weight_layout, step_bits)
 from nybble.hw.config import ArrayConfig
 from nybble.hw.kinds import make_pe, pe_spec
 from nybble.hw.pe import BitSerialPE
@@ -50,7 +50,7 @@ def test_layout_widths_follow_the_slowest_type():
     lay = serial_weight_layout(spec)
     # mag: int4's 7; cycles: 3; shift: e3m0's largest (6) + the last step (2) < 16
     assert {n: f.width for n, f in lay} == {"neg": 1, "mag": 3, "shift": 4, "cycles": 2}
-    assert max(r[2] for rows, _ in spec.decode for r in rows) + spec.latency - 1 < 16
+    assert max_shift_amount(spec) == 6 + 2
     assert step_bits(spec) == 2
 
 
