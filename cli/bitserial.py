@@ -31,8 +31,10 @@ from nybble.hw.spec import TypedWeights
 from nybble.sim.bitserial import (MIXES, RIVALS, bitmod_weights, check_bitserial_gemm,
                                   int8_rows, parse_dtype_mix, random_types, random_weights,
                                   tradeoff_rows)
+from nybble.sim.check import check_gemm
 from nybble.sim.cycles import gemm_cycles
-from nybble.sw import decode, get_scheme
+from nybble.sim.schedule import fit_config, schedule_for
+from nybble.sw import decode, get_format, get_scheme
 from nybble.sw.errors import ParameterError
 from nybble.synth.array_parts import array_area_parts
 from nybble.synth.plots import plot_bitserial_tradeoff
@@ -266,6 +268,10 @@ def add_bench(bsub):
     b.add_argument("--depth", type=int, default=16,
                    help="buffer depth of the synthesized arrays (default 16, as nybble cost)")
     b.add_argument("--liberty", help="Liberty file: also MACs per cycle per mm^2")
+    b.add_argument("--reference", default="int4", metavar="PE|none",
+                   help="bit-parallel PE kind whose output-stationary array runs the same speed "
+                        "GEMM side by side, for simulated cycles per CPU second (default int4, "
+                        "as `nybble bench sim`; none: skip)")
     b.add_argument("--no-speed", action="store_true", help="skip the simulation-speed run")
     b.add_argument("--no-area", action="store_true", help="skip synthesis (speed run only)")
     b.add_argument("--plot", metavar="FILE.png", help="bar chart of throughput per area")
@@ -278,6 +284,44 @@ def _child_cpu_seconds():
     """CPU seconds (user + system) of the finished child processes (the native harness)."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+class _ReferenceRun:
+    """The speed GEMM (``size``^3, random codes) on a bit-parallel output-stationary array of
+    kind ``pe``, through the same native path; :meth:`run` times one run, built beforehand."""
+
+    def __init__(self, pe, rows, cols, size, build_dir):
+        cfg = ArrayConfig(rows=rows, cols=cols, pe=pe)
+        self.pe, self.size, self.build_dir = pe, size, build_dir
+        self.sched = schedule_for(cfg, size, size, size)
+        self.cfg = fit_config(cfg, self.sched)
+        rng = np.random.default_rng(1)
+        fa, fb = (get_format(f) for f in self.cfg.formats[:2])
+        self.a = rng.choice(np.flatnonzero(fa.finite), size=(size, size))
+        self.b = rng.choice(np.flatnonzero(fb.finite), size=(size, size))
+        self.checks, self.cpu = [], []
+        print(f"bench bitserial: building the {rows}x{cols} {pe} reference array ...",
+              file=sys.stderr)
+        self._check()   # the build, outside the timed runs
+
+    def _check(self):
+        return check_gemm(self.cfg, self.a, self.b, sim="verilator", build_dir=self.build_dir,
+                          schedule=self.sched)
+
+    def run(self):
+        before = _child_cpu_seconds()
+        self.checks.append(self._check())
+        self.cpu.append(_child_cpu_seconds() - before)
+
+    def summary(self):
+        cpu = min(self.cpu)
+        best = min(self.checks, key=lambda c: c.sim_seconds)
+        return {"pe": self.pe, "cycles": best.cycles, "sim_seconds": best.sim_seconds,
+                "macs_per_second": self.size ** 3 / best.sim_seconds,
+                "harness_cpu_seconds": cpu,
+                "macs_per_cpu_second": self.size ** 3 / cpu if cpu > 0 else None,
+                "cycles_per_cpu_second": best.cycles / cpu if cpu > 0 else None,
+                "mismatches": sum(c.mismatches for c in self.checks)}
 
 
 def bench(args):
@@ -295,6 +339,10 @@ def bench(args):
     spec = cfg.pe_spec
     mix = _mix(args, spec)
     out, lines = {"array": args.array}, []
+    ref = None if args.reference == "none" else args.reference
+    if ref is not None and (ref not in PE_KINDS or PE_KINDS[ref].pe not in ("mac", "dp")):
+        raise UsageError(f"--reference must be a MAC or dot-product PE kind "
+                         f"(e.g. int4, int8_int4) or none, not {args.reference!r}")
     if not args.no_speed:
         s = args.speed_size
         rng = np.random.default_rng(0)
@@ -303,12 +351,15 @@ def bench(args):
         runs, cpu = [], []
         check_bitserial_gemm(cfg, a[:1, :1], TypedWeights(w.codes[:1, :1], w.sel[:1, :1]),
                              build_dir=args.build_dir)   # the build, outside the timed runs
+        reference = _ReferenceRun(ref, rows_n, cols_n, s, args.build_dir) if ref else None
         for r in range(args.repeats):
             print(f"bench bitserial: {s}^3 on {args.array} (verilator native), run {r + 1} of "
                   f"{args.repeats} ...", file=sys.stderr)
             before = _child_cpu_seconds()
             runs.append(check_bitserial_gemm(cfg, a, w, build_dir=args.build_dir))
             cpu.append(_child_cpu_seconds() - before)
+            if reference is not None:   # interleaved: both see the same machine load
+                reference.run()
         best = min(runs, key=lambda c: c.sim_seconds)
         macs = s ** 3
         out["speed"] = {**best.summary(), "dtype_mix": mix, "group": args.group,
@@ -317,13 +368,27 @@ def bench(args):
                         # the harness process's CPU time (loading, the clocked run, reading):
                         # what the run costs on a machine shared with other jobs
                         "harness_cpu_seconds": min(cpu),
-                        "macs_per_cpu_second": macs / min(cpu) if min(cpu) > 0 else None}
+                        "macs_per_cpu_second": macs / min(cpu) if min(cpu) > 0 else None,
+                        "cycles_per_cpu_second": (best.cycles / min(cpu) if min(cpu) > 0
+                                                  else None)}
         sp = out["speed"]
         lines.append(f"speed {s}^3 on {args.array} bit-serial (Verilator native, best of "
                      f"{args.repeats}): {sp['macs_per_second']:.3g} simulated MAC/s (wall), "
                      f"{sp['macs_per_cpu_second'] or 0:.3g} per harness CPU second; cycles "
-                     f"{sp['cycles']} (model {sp['model_cycles']}), mismatches "
-                     f"{sp['mismatches']}")
+                     f"{sp['cycles']} (model {sp['model_cycles']}), "
+                     f"{sp['cycles_per_cpu_second'] or 0:.3g} cycles per CPU second, "
+                     f"mismatches {sp['mismatches']}")
+        if reference is not None:
+            out["reference"] = rf = reference.summary()
+            out["speed_ratio"] = {
+                k: (sp[k] / rf[k] if sp[k] and rf[k] else None)
+                for k in ("cycles_per_cpu_second", "macs_per_cpu_second")}
+            lines.append(f"reference {s}^3 on {args.array} {ref} (same harness, interleaved): "
+                         f"{rf['macs_per_cpu_second'] or 0:.3g} MAC per CPU second, "
+                         f"{rf['cycles_per_cpu_second'] or 0:.3g} cycles per CPU second, "
+                         f"mismatches {rf['mismatches']}; bit-serial / {ref}: "
+                         f"{out['speed_ratio']['cycles_per_cpu_second'] or 0:.2f}x per cycle, "
+                         f"{out['speed_ratio']['macs_per_cpu_second'] or 0:.2f}x per MAC")
     if not args.no_area:
         areas = {}
         for pe in ("bitserial",) + RIVALS:
@@ -366,6 +431,7 @@ def bench(args):
                          + ", ".join(f"{v:.2f}x {pe}" for pe, v in ratio.items()))
         if args.plot:
             out["plot"] = str(plot_bitserial_tradeoff(rows, args.plot))
-    out["mismatches"] = out.get("speed", {}).get("mismatches", 0)
+    out["mismatches"] = (out.get("speed", {}).get("mismatches", 0)
+                         + out.get("reference", {}).get("mismatches", 0))
     emit(args, out, "\n".join(lines))
     return 1 if out["mismatches"] else 0

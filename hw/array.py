@@ -29,6 +29,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .bitserial import BitSerialDecoder, step_bits
 from .config import ArrayConfig
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
@@ -120,7 +121,8 @@ class OutputStationaryArray(_Array):
     out_valid, out_data : ``Out(1).array(C)``, ``Out(signed(acc_bits)).array(C)``
     lut_we, lut_addr, lut_data : the LUT write port, broadcast to every PE (LUT kinds only)
     sel : ``In(sel_bits).array(C)`` -- bit-serial PEs: each column's data-type selector,
-        skewed and forwarded down the column with ``b``
+        skewed with ``b``; after the skew one :class:`~.bitserial.BitSerialDecoder` per
+        column decodes (``sel``, ``b``) and the decoded weight travels down the column
     advance, beat_start : ``Out(1)`` -- bit-serial PEs (lockstep): the beat ends this cycle
         (every PE's ``done``) / this is a beat's first cycle
 
@@ -158,12 +160,18 @@ class OutputStationaryArray(_Array):
         # input skew: row i (a, valid, first) by i cycles, column j (b) by j cycles
         self._feed_rows(m, pes, 1, advance)
         for j in range(C):
-            for port in ("b", "sel") if self.lockstep else ("b",):
-                src = getattr(self, port)[j]
-                m.d.comb += getattr(pes[0][j], port).eq(delayed(src, j, f"{port}{j}"))
-                for i in range(R - 1):
-                    m.d.comb += getattr(pes[i + 1][j], port).eq(
-                        getattr(pes[i][j], f"{port}_out"))
+            b = delayed(self.b[j], j, f"b{j}")
+            if self.lockstep:
+                # the weight is decoded once, at the top of its column, and travels down
+                # decoded: one decode ROM per column instead of one per PE
+                m.submodules[f"decoder_{j}"] = dec = BitSerialDecoder(self.spec)
+                m.d.comb += [dec.b.eq(b), dec.sel.eq(delayed(self.sel[j], j, f"sel{j}")),
+                             pes[0][j].w.eq(dec.w)]
+            else:
+                m.d.comb += pes[0][j].b.eq(b)
+            port = "w" if self.lockstep else "b"
+            for i in range(R - 1):
+                m.d.comb += getattr(pes[i + 1][j], port).eq(getattr(pes[i][j], f"{port}_out"))
 
         # drain: capture when a tile boundary reaches the accumulator; shift up
         overflow_terms = []
@@ -201,7 +209,7 @@ class OutputStationaryArray(_Array):
         ``advance`` (every PE's ``done``, AND-reduced) ends it.  Returns
         ``(advance, beat_start)``."""
         spec = self.spec
-        step = Signal(max(1, (spec.latency - 1).bit_length()), name="beat_step")
+        step = Signal(step_bits(spec), name="beat_step")
         flat = [pe for row in pes for pe in row]
         m.d.comb += [self.advance.eq(Cat(*(pe.done for pe in flat)).all()),
                      self.beat_start.eq(step == 0)]

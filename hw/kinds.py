@@ -12,6 +12,7 @@ import re
 from nybble.sw.formats import check_integral
 from .block_pe import BlockScaledPE
 from .ieee_fp import IeeeDotProductPE
+from .bitserial import LockstepBitSerialPE
 from .pe import BitSerialPE, DotProductPE, MacPE
 from .spec import BITSERIAL_DTYPES, BitSerialSpec, BlockScaledSpec, DotProductSpec, IeeeFpSpec
 from nybble.sw.errors import ParameterError, ParameterTypeError
@@ -58,6 +59,9 @@ class PEKind:
         """The PE component of this kind with ``options`` updated by ``overrides``
         (``src_loc_at``: as Amaranth's, whose caller is blamed for an unused component)."""
         _, pe_cls = FAMILIES[self.pe]
+        if self.pe == "bitserial" and {**self.options, **overrides}.get("lockstep"):
+            # an array's bit-serial PE takes weights decoded once per column
+            return LockstepBitSerialPE(self.spec(**overrides), src_loc_at=1 + src_loc_at)
         return pe_cls(*self._args(), src_loc_at=1 + src_loc_at,
                       **{**self.options, **overrides})
 

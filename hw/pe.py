@@ -62,11 +62,12 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib.wiring import In, Out
 
 from .accumulator import Accumulator
+from .bitserial import BitSerialDecoder
 from .lut import LutTable
 from .pe_base import PEBase, adder_tree
 from .product import decode
 from .spec import BITSERIAL_DTYPES, BitSerialSpec, DotProductSpec
-from nybble.sw.errors import ParameterTypeError
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["MacPE", "DotProductPE", "BitSerialPE", "BITSERIAL_DTYPES"]
 
@@ -196,51 +197,28 @@ class BitSerialPE(PEBase):
     Operands are forwarded (``a_out``, ``b_out``, ``sel_out``, ``valid_out``, ``first_out``)
     one cycle after they arrive, whether accepted or not.
 
-    ``lockstep=True`` is the variant an array hosts (:mod:`.array`): no handshake, no held
-    operands.  The array keeps every input stable for a *beat* and counts its cycles in
-    ``step`` (0, 1, ...); on cycle ``step`` of a valid MAC, bit ``step`` of the significand
-    enters the accumulator (``first`` loads at ``step == 0``); ``done`` is high when the MAC
-    ends this cycle (or there is none).  The forwarding registers move only with
-    ``advance`` (the array's AND of every PE's ``done``): one beat per ``advance``.
+    The variant an array hosts (``lockstep=True`` in the spec) is
+    :class:`nybble.hw.bitserial.LockstepBitSerialPE`: it takes weights decoded once per
+    column by the same :class:`~nybble.hw.bitserial.BitSerialDecoder` this PE uses.
     """
 
     def __init__(self, fmt_a="int8", dtypes=BITSERIAL_DTYPES, *, src_loc_at=0, **options):
         spec = BitSerialSpec.make(fmt_a, dtypes, **options)
-        step_bits = max(1, (spec.latency - 1).bit_length())
-        ports = {"sel": In(unsigned(spec.sel_bits)), "sel_out": Out(unsigned(spec.sel_bits))}
         if spec.lockstep:
-            ports.update(step=In(unsigned(step_bits)), advance=In(1), done=Out(1))
-        else:
-            ports["ready"] = Out(1)
-        super().__init__(spec, ports)
+            raise ParameterError("BitSerialPE is the stand-alone (handshake) PE; an array's "
+                                 "lockstep PE is LockstepBitSerialPE, not BitSerialPE with "
+                                 "lockstep=True")
+        super().__init__(spec, {"sel": In(unsigned(spec.sel_bits)),
+                                "sel_out": Out(unsigned(spec.sel_bits)), "ready": Out(1)})
 
     def _decode(self, m):
-        """The decode ROM: (``sel``, ``b``) -> sign, odd significand, shift, cycles."""
-        spec = self._spec
-        mag_bits = max(c for _, c in spec.decode)
-        max_sh = max(r[2] for rows, _ in spec.decode for r in rows)
-        sh_bits = max(1, (max_sh + mag_bits).bit_length())
-        cnt_bits = max(1, mag_bits.bit_length())
-        d_neg = Signal(name="dec_neg")
-        d_mag = Signal(mag_bits, name="dec_mag")
-        d_sh = Signal(sh_bits, name="dec_shift")
-        d_cyc = Signal(cnt_bits, name="dec_cycles")
-        with m.Switch(self.sel):
-            for s, (rows, cyc) in enumerate(spec.decode):
-                with m.Case(s):
-                    m.d.comb += d_cyc.eq(cyc)
-                    with m.Switch(self.b):
-                        for code, (neg, mag, sh) in enumerate(rows):
-                            if neg or mag or sh:
-                                with m.Case(code):
-                                    m.d.comb += [d_neg.eq(neg), d_mag.eq(mag), d_sh.eq(sh)]
-            with m.Default():
-                m.d.comb += d_cyc.eq(1)
-        return d_neg, d_mag, d_sh, d_cyc
+        """The decode ROM (:class:`BitSerialDecoder`): (``sel``, ``b``) -> sign, odd
+        significand, shift, cycles."""
+        m.submodules.decoder = dec = BitSerialDecoder(self._spec)
+        m.d.comb += [dec.sel.eq(self.sel), dec.b.eq(self.b)]
+        return dec.w.neg, dec.w.mag, dec.w.shift, dec.w.cycles
 
     def elaborate(self, platform):
-        if self._spec.lockstep:
-            return self._elaborate_lockstep()
         m = Module()
         spec = self._spec
         fa = spec.fmt_a
@@ -274,28 +252,4 @@ class BitSerialPE(PEBase):
         m.d.comb += [acc.p.eq(term), acc.en.eq(accept | busy),
                      acc.first.eq(accept & self.first),
                      self.acc.eq(acc.acc), self.overflow.eq(acc.overflow)]
-        return m
-
-    def _elaborate_lockstep(self):
-        """The array variant: the operands stay at the inputs for a whole beat (the array
-        holds every register until ``advance``), so nothing is latched here; ``step`` (the
-        array's cycle-in-beat counter) picks the significand bit."""
-        m = Module()
-        spec = self._spec
-        with m.If(self.advance):
-            self._forward(m, ("a", "b", "sel", "valid", "first"))
-        d_neg, d_mag, d_sh, d_cyc = self._decode(m)
-        # shift + step stays below 2**len(d_sh) (its width holds the widest shift + bits)
-        amount = Signal.like(d_sh, name="shift_now")
-        m.d.comb += amount.eq(d_sh + self.step)
-        shifted = decode(spec.fmt_a, self.a).mag << amount
-        term = Signal(signed(len(shifted) + 2), name="term")
-        m.d.comb += term.eq(Mux(d_mag.bit_select(self.step, 1),
-                                Mux(d_neg, -shifted, shifted), 0))
-        m.submodules.accumulator = acc = Accumulator(len(term), spec.acc_bits,
-                                                     spec.overflow_mode)
-        m.d.comb += [acc.p.eq(term), acc.en.eq(self.valid & (self.step < d_cyc)),
-                     acc.first.eq(self.valid & self.first & (self.step == 0)),
-                     self.acc.eq(acc.acc), self.overflow.eq(acc.overflow),
-                     self.done.eq(~self.valid | (self.step + 1 >= d_cyc))]
         return m

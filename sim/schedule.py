@@ -32,8 +32,8 @@ then the row's (A) / column's (B) block scale code, written into every k-step wo
 block.  Rows / columns past M / N get zero elements and scale code 0.
 
 Bit-serial PEs (:class:`BitSerialOsSchedule`, lockstep array of
-:class:`nybble.hw.pe.BitSerialPE`): the output-stationary schedule counted in *beats*; all
-registers of the array and the sequencer move once per beat, and a beat lasts as many cycles
+:class:`nybble.hw.bitserial.LockstepBitSerialPE`): the output-stationary schedule counted in
+*beats*; all registers of the array and the sequencer move once per beat, and a beat lasts as many cycles
 as the slowest MAC in the array during it (3 for int4, 2 for fp4, 1 for e3m0, 1 with no MAC).
 PE(i, j) holds, in beat ``u``, the MAC issued in beat ``u - 1 - i - j``, so the beat lengths
 follow from the data types of the weights (``sel``, K x N) in closed form:

@@ -110,6 +110,11 @@ def test_bench_speed_run_is_checked(run_cli):
     sp = json.loads(out)["speed"]
     assert sp["mismatches"] == 0 and sp["cycles"] == sp["model_cycles"] and sp["runs"] == 2
     assert sp["macs_per_second"] > 0
+    rf = json.loads(out)["reference"]   # the int4 array, same GEMM, same harness
+    assert rf["pe"] == "int4" and rf["mismatches"] == 0 and rf["cycles"] > 0
+    ratio = json.loads(out)["speed_ratio"]
+    assert ratio["cycles_per_cpu_second"] == pytest.approx(
+        sp["cycles_per_cpu_second"] / rf["cycles_per_cpu_second"])
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -117,6 +122,8 @@ def test_bench_speed_run_is_checked(run_cli):
     (["--dtype-mix", "e3m0=2"], "the fractions must sum to 1, not 2"),
     (["--plot", "x.svg"], "--plot must name a .png file, not 'x.svg'"),
     (["--array", "2by2"], "ROWSxCOLS"),
+    (["--reference", "bitserial"], "--reference must be a MAC or dot-product PE kind "
+                                   "(e.g. int4, int8_int4) or none, not 'bitserial'"),
 ])
 def test_bench_refusals(extra, message, run_cli):
     rc, _, err = run_cli(["bench", "bitserial", "--no-area", "--no-speed"] + extra)
