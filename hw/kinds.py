@@ -80,6 +80,9 @@ def _kinds():
     add("int8_fp4_e2m1", "int8", "fp4_e2m1",
         "int8 activation x fp4 e2m1 weight: 8x2 significand multiply, shift")
     add("lut_nf4", "int8", "nf4", "int8 activation x NF4 codebook (16 x 16-bit table, 2^-14)")
+    add("lut_nf4_shared", "int8", "nf4",
+        "lut_nf4 with the table held once per array, broadcast to every PE's read mux",
+        lut_table="array")
     k["bitserial"] = PEKind("bitserial", "bitserial", ("int8",) + BITSERIAL_DTYPES, {}, 1,
                             "bit-serial int8 x {int4, fp4, e3m0, BitMoD} weights")
     add("int8", "int8", "int8", "int8 x int8 baseline")
@@ -104,7 +107,7 @@ def _kinds():
         k[kk.name] = kk
     for base, lanes in (("int4", 2), ("int4", 4), ("int4", 8), ("int4", 16),
                         ("fp4_e2m1", 4), ("e3m0", 4), ("int8_e3m0", 4), ("lut_nf4", 4),
-                        ("int8", 4)):
+                        ("lut_nf4_shared", 4), ("int8", 4)):
         kk = dot_product_kind(base, lanes, _table=k)
         k[kk.name] = kk
     # block-scaled kinds (.block_pe): 8 lanes each; the scale format and the block size are

@@ -41,13 +41,16 @@ from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["PESpec", "DotProductSpec", "BitSerialSpec", "BlockScaledSpec", "IeeeFpSpec",
            "BITSERIAL_DTYPES", "TypedWeights",
-           "SCALE_FORMATS", "BLOCK_SIZES", "default_acc_frac_bits", "scale_codes"]
+           "SCALE_FORMATS", "BLOCK_SIZES", "LUT_TABLES", "default_acc_frac_bits", "scale_codes"]
 
 #: Data types of the bit-serial PE, in selector order (``sel`` = index into this tuple).
 BITSERIAL_DTYPES = ("int4", "fp4_e2m1", "e3m0") + tuple(BITMOD_TYPES)
 
 #: Scale format names accepted by the block-scaled PEs -> the :mod:`nybble.sw.formats` format.
 SCALE_FORMATS = {"e8m0": "float8_e8m0fnu", "e4m3": "float8_e4m3fn", "fp16": "float16"}
+
+#: Where a LUT PE's codebook table is held: in every PE, or once per array (broadcast).
+LUT_TABLES = ("pe", "array")
 
 #: Block sizes an :class:`~nybble.hw.config.ArrayConfig` accepts.
 BLOCK_SIZES = (16, 32)
@@ -109,7 +112,9 @@ class DotProductSpec(PESpec):
     (the weight-stationary partial-sum input), ``golden_frac`` (the golden model's
     ``acc_frac_bits``: None on the exact product grid), ``unit_frac`` / ``p_min`` / ``p_max``
     (one product unit's grid and range), ``lut_bits`` / ``lut_frac_bits`` / ``table_init``
-    (codebook weights; None otherwise).
+    (codebook weights; None otherwise), ``lut_table`` (codebook weights: where the table is
+    held -- ``"pe"``, registers in every PE, or ``"array"``, one table per array broadcast to
+    every PE's ``lut_entries`` input, the PE keeping only its read multiplexer; None otherwise).
     """
 
     product: str = "exact"
@@ -122,10 +127,12 @@ class DotProductSpec(PESpec):
     lut_bits: int | None = None
     lut_frac_bits: int | None = None
     table_init: tuple | None = None
+    lut_table: str | None = None
 
     @classmethod
     def make(cls, fmt_a, fmt_b, lanes=4, *, acc_bits=None, overflow="wrap", acc_frac_bits=None,
-             product="exact", pipeline=0, lut_bits=16, lut_frac_bits=None, psum=False):
+             product="exact", pipeline=0, lut_bits=16, lut_frac_bits=None, psum=False,
+             lut_table="pe"):
         """Parameters of :class:`.pe.DotProductPE` (its docstring) -> spec; ``lanes=1`` is a
         MAC PE (family ``"mac"``)."""
         fa = check_format("fmt_a", fmt_a)
@@ -162,10 +169,17 @@ class DotProductSpec(PESpec):
         if acc_bits < need:
             raise ParameterError(f"Accumulator width must be at least {need} bits ({call}) to "
                              f"hold {what}, not {acc_bits}")
+        if lut_table not in LUT_TABLES:
+            raise ParameterError(f"lut_table must be one of {', '.join(map(repr, LUT_TABLES))}, "
+                                 f"not {lut_table!r}")
         lut = {}
         if is_lut:
             lb, lf = lut_options(lut_bits, lut_frac_bits)
-            lut = dict(lut_bits=lb, lut_frac_bits=lf, table_init=tuple(table_init(fb, lb, lf)))
+            lut = dict(lut_bits=lb, lut_frac_bits=lf, table_init=tuple(table_init(fb, lb, lf)),
+                       lut_table=lut_table)
+        elif lut_table != "pe":
+            raise ParameterError(f"lut_table={lut_table!r} applies to codebook (LUT) weights "
+                                 f"only, not {fa.name} x {fb.name}")
         return cls(family="mac" if lanes == 1 else "dp", fmt_a=fa, fmt_b=fb,
                    a_bits=fa.bits * lanes, b_bits=fb.bits * lanes, acc_bits=acc_bits,
                    min_acc_bits=need, frac_bits=frac_bits, overflow_mode=overflow,

@@ -55,10 +55,12 @@ __all__ = [
 ]
 
 #: Single-MAC kinds of the default sweep: the 4-bit kinds, then the baselines.
-MAC_KINDS = ("int4", "fp4_e2m1", "e3m0", "int4_e3m0", "int8_e3m0", "lut_nf4", "bitserial",
+MAC_KINDS = ("int4", "fp4_e2m1", "e3m0", "int4_e3m0", "int8_e3m0", "lut_nf4", "lut_nf4_shared",
+             "bitserial",
              "lmul_fp4_e2m1", "int8", "int16", "fp8_e4m3", "bf16", "fp16")
 #: Dot-product kinds of the default sweep (4 lanes).
 DP_KINDS = ("int4_dp4", "fp4_e2m1_dp4", "e3m0_dp4", "int8_e3m0_dp4", "lut_nf4_dp4",
+            "lut_nf4_shared_dp4",
             "int8_dp4", "int16_dp4", "fp8_e4m3_dp4", "bf16_dp4", "fp16_dp4")
 #: Dot products of 16 lanes of the headline kinds.
 DP16_KINDS = ("int4_dp16", "int8_dp16", "int16_dp16")
@@ -99,7 +101,9 @@ RATIO_PAIRS = (("int8", "int4"), ("int16", "int4"), ("fp8_e4m3", "fp4_e2m1"),
                ("fp16", "fp4_e2m1"), ("bf16", "fp4_e2m1"), ("e3m0", "int4"),
                ("fp4_e2m1", "int4"), ("fp8_e4m3", "int8"), ("fp16", "int8"),
                ("fp8_e4m3_ieee", "int8"), ("fp8_e5m2_ieee", "int8"), ("fp16_ieee", "int8"),
-               ("bf16_ieee", "int8"), ("fp8_e4m3_ieee", "fp8_e4m3"), ("fp16_ieee", "fp16"))
+               ("bf16_ieee", "int8"), ("fp8_e4m3_ieee", "fp8_e4m3"), ("fp16_ieee", "fp16"),
+               ("lut_nf4", "int8"), ("lut_nf4_shared", "int8"), ("lut_nf4_shared", "lut_nf4"),
+               ("lut_nf4_shared_dp4", "lut_nf4_dp4"))
 
 #: Published anchor: Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm.
 #: operation -> (energy pJ, area um^2).

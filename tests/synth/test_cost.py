@@ -22,6 +22,8 @@ def test_features_of_int4_fp4_and_dot_products():
     assert (dp.lanes, dp.tree_bits, dp.macs_per_cycle) == (4, 9 + 9 + 10, 4.0)
     lut = pe_features("lut_nf4", 32, 14)
     assert (lut.n, lut.m, lut.table_bits) == (8, 16, 16 * 16)
+    shared = pe_features("lut_nf4_shared", 32, 14)   # the array holds the table
+    assert (shared.table_bits, shared.table_held_bits, lut.table_held_bits) == (256, 0, 256)
     serial = pe_features("bitserial", 32, 34)
     assert serial.macs_per_cycle == pytest.approx(1 / 3)  # int4 weights: 3 bits
     assert serial.rom_entries == 7 * 16
