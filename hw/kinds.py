@@ -119,6 +119,13 @@ def _kinds():
             ("q4_0", "int4", "fp16", 32, "ggml Q4_0: int4, fp16 scale per 32")):
         k[name] = PEKind(name, "block", (fmt, fmt), dict(scale=scale, block_size=block), 8,
                          f"{what}; 8 lanes, windowed cross-block accumulator")
+    # the same with the block scaler time-shared over a block's cycles (scales with a
+    # significand: an E8M0 scaler is a shift alone)
+    for name in ("nvfp4", "q4_0"):
+        base = k[name]
+        k[f"{name}_serial"] = PEKind(f"{name}_serial", "block", base.formats,
+                                     {**base.options, "scaler": "serial"}, base.lanes,
+                                     base.description + "; scaler time-shared over a block")
     return k
 
 
