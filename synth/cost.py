@@ -43,6 +43,7 @@ from .acc_policy import (ACC_POLICIES, DEFAULT_ACC_POLICY, DEFAULT_K, check_poli
 from .area import CATEGORIES, pe_area, pe_verilog
 from .asic_clock import CLOCK_TEXT, DEFAULT_NODE_NM, clock_mhz
 from .array_parts import array_area_parts
+from .yosys import SynthesisTimeout
 from .area_model import (MODEL_FILE, AreaModel, PEFeatures, fit_model, load_model,
                          loo_errors, pe_features, save_model)
 from .sram import liberty_node
@@ -211,6 +212,14 @@ class _Progress:
             self._emit(f"[{done:>{len(str(self._total))}}/{self._total}] {what}: {note}")
 
 
+def _finished_pe(future):
+    """The PE result an array task waits for; a PE left out leaves its array out."""
+    _, _, name, value = future.result()
+    if value is None:
+        raise SynthesisTimeout(f"its PE ({name}) was left out")
+    return value
+
+
 def _other_policy(policy):
     return next(p for p in ACC_POLICIES if p != policy)
 
@@ -234,7 +243,11 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     line of text (stderr in the CLI); ``on_result(what, policy, kind, value)`` is called as
     each result arrives (``what``: ``"pe"``, ``"fmax"`` -- value ``(MHz, LUTs, seconds,
     cached)`` -- or ``"array"``), so a caller can write what finished.  Every result is cached
-    on its own, so an interrupted sweep resumes where it stopped."""
+    on its own, so an interrupted sweep resumes where it stopped.
+
+    ``timeout`` (seconds per Yosys run): a synthesis that does not finish in time is left
+    out -- listed in ``failed`` (``[{"what", "policy", "pe", "error"}]``; an array whose PE
+    was left out is left out too) -- and the sweep goes on; any other error stops it."""
     kinds = list(kinds or DEFAULT_KINDS)
     acc_policy, k = check_policy(acc_policy, k)
     policies = [acc_policy]
@@ -269,7 +282,8 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     if array is not None:
         arrays = [(policy, name) for policy, name in plan
                   if pe_kind(name).pe != "ieee"]  # ArrayConfig refuses FP32 accumulators
-    results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {},
+    lock = threading.Lock()
+    results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {}, "failed": [],
                "by_policy": {p: {"pes": {}, "arrays": {}, "acc_bits": accs[p]}
                              for p in policies}}
 
@@ -277,7 +291,15 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
         (what, policy, name), label, fn = task
         tracker.start(label)
         t = time.perf_counter()
-        value = fn()
+        try:
+            value = fn()
+        except SynthesisTimeout as error:
+            reason = str(error).splitlines()[0]
+            with lock:
+                results["failed"].append({"what": what, "policy": policy, "pe": name,
+                                          "error": reason})
+            tracker.finish(label, f"left out: {reason}")
+            return what, policy, name, None
         wall = time.perf_counter() - t
         if what == "fmax":
             mhz, luts, seconds, cached = value
@@ -294,12 +316,12 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     with _Progress(total, progress) as tracker:
         pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
         try:
-            lock = threading.Lock()
-
             def arrived(future):
                 if future.cancelled() or future.exception() is not None:
                     return
                 what, policy, name, value = future.result()
+                if value is None:  # left out (timeout)
+                    return
                 with lock:
                     if what == "fmax":
                         results["fmax"][name] = value[0]
@@ -328,7 +350,7 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
                 fn = (lambda config=config, text=text, f=pe_futures[(policy, name)]:
                       array_area_parts(config, buffers=buffers, liberty=liberty,
                                        cache_dir=cache_dir, build_dir=build_dir,
-                                       timeout=timeout, verilog=text, pe=f.result()[3]))
+                                       timeout=timeout, verilog=text, pe=_finished_pe(f)))
                 futures.append(submit((("array", policy, name),
                                        f"{config.rows}x{config.cols} {name} array "
                                        f"({policy}): Yosys", fn)))
@@ -368,10 +390,14 @@ def _error_stats(errors):
 
 
 def fit_stored_model(sweep, path=MODEL_FILE):
-    """Fit :class:`~nybble.synth.area_model.AreaModel` to every PE of ``sweep`` (which must
-    hold all of :data:`DEFAULT_KINDS`), with in-sample and leave-one-out errors against the
-    flattened totals, and store it at ``path``; returns ``(model, about)``."""
-    missing = [k for k in DEFAULT_KINDS if k not in sweep["pes"]]
+    """Fit :class:`~nybble.synth.area_model.AreaModel` to every PE of ``sweep`` (the full
+    :data:`DEFAULT_KINDS` sweep; a kind may be missing only when the sweep left it out for
+    its timeout, and is then named in ``excluded`` with the reason), with in-sample and
+    leave-one-out errors against the flattened totals, and store it at ``path``; returns
+    ``(model, about)``."""
+    left_out = {f["pe"]: f["error"] for f in sweep.get("failed", ())
+                if f["what"] == "pe" and f["policy"] == sweep["policy"]}
+    missing = [k for k in DEFAULT_KINDS if k not in sweep["pes"] and k not in left_out]
     if missing:
         raise ParameterError(f"The stored model is fitted on the full default sweep; this "
                              f"sweep lacks {', '.join(missing)}")
@@ -379,8 +405,13 @@ def fit_stored_model(sweep, path=MODEL_FILE):
                r.transistors) for n, r in sweep["pes"].items()]
     model = fit_model([(f, c, sum(c.values())) for _, f, c, _ in points])
     in_sample = {n: model.predict(f)[0] / flat - 1 for n, f, _, flat in points}
-    about = {"source": f"stored ({path.name}): fitted once on the full default sweep",
-             "policy": sweep["policy"], "k": sweep["k"], "kinds": list(sweep["pes"]),
+    excluded = {k: f"synthesis left out of the sweep: {left_out[k]}"
+                for k in DEFAULT_KINDS if k in left_out}
+    source = f"stored ({path.name}): fitted once on the full default sweep"
+    if excluded:
+        source += f" less {', '.join(excluded)} (did not finish in time)"
+    about = {"source": source, "policy": sweep["policy"], "k": sweep["k"],
+             "kinds": list(sweep["pes"]), "excluded": excluded,
              "in_sample": _error_stats(in_sample), "loo": _error_stats(loo_errors(points))}
     save_model(model, path, **about)
     return model, about
@@ -606,6 +637,7 @@ def _summary(rows, model, sweep, array, about):
         })
     return {
         "acc_policy": sweep["policy"], "k": sweep["k"],
+        "left_out": sweep.get("failed", []),
         "convention": policy_text(sweep["policy"], k=sweep["k"],
                                   acc_bits=sweep["equal_acc_bits"]),
         "conventions": {p: policy_text(p, k=sweep["k"], acc_bits=sweep["equal_acc_bits"])
@@ -635,6 +667,7 @@ def _summary(rows, model, sweep, array, about):
             "formula": model.formula(),
             "source": about.get("source"),
             "fitted_on": about.get("kinds"),
+            "excluded": about.get("excluded") or {},
             "against": "flattened totals (model_error); model_error_hier: the hierarchical sum",
             "max_abs_error": None if worst is None else abs(worst["model_error"]),
             "max_error_pe": None if worst is None else worst["pe"],
