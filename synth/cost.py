@@ -103,8 +103,7 @@ RATIO_PAIRS = (("int8", "int4"), ("int16", "int4"), ("fp8_e4m3", "fp4_e2m1"),
                ("fp4_e2m1", "int4"), ("fp8_e4m3", "int8"), ("fp16", "int8"),
                ("fp8_e4m3_ieee", "int8"), ("fp8_e5m2_ieee", "int8"), ("fp16_ieee", "int8"),
                ("bf16_ieee", "int8"), ("fp8_e4m3_ieee", "fp8_e4m3"), ("fp16_ieee", "fp16"),
-               ("lut_nf4", "int8"), ("lut_nf4_shared", "int8"), ("lut_nf4_shared", "lut_nf4"),
-               ("lut_nf4_shared_dp4", "lut_nf4_dp4"))
+               ("lut_nf4", "int8"), ("lut_nf4_shared", "int8"), ("lut_nf4_shared", "lut_nf4"))
 
 #: Published anchor: Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm.
 #: operation -> (energy pJ, area um^2).
