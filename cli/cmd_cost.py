@@ -199,6 +199,11 @@ def _report_text(rows, summary, paths, seconds):
         out.append(f"  leave-one-out ({len(model['fitted_on'])} PEs fitted on): "
                    f"mean {100 * loo['mean_abs']:.1f}%, max {100 * loo['max_abs']:.1f}% "
                    f"({loo['max_pe']})")
+    held = model.get("held_out") or {}
+    if held.get("mean_abs") is not None:
+        out.append(f"  held out (predicted, not fitted: {len(held['per_pe'])} PEs): mean "
+                   f"{100 * held['mean_abs']:.1f}%, max {100 * held['max_abs']:.1f}% "
+                   f"({held['max_pe']})")
     for kind, why in model["excluded"].items():
         out.append(f"  not fitted on {kind}: {why}")
     for f in summary["left_out"]:
@@ -365,7 +370,7 @@ def _run(args):
         _progress(f"stored the area model: leave-one-out mean "
                   f"{100 * about['loo']['mean_abs']:.1f}%, max "
                   f"{100 * about['loo']['max_abs']:.1f}% ({about['loo']['max_pe']})"
-                  + "".join(f"; not fitted on {k}" for k in about["excluded"]))
+                  + f"; {len(about['excluded'])} kinds not fitted on (excluded)")
     rows, summary = cost_report(sweep, array=array)
     summary["liberty"] = liberty
     summary["kinds"] = kinds
