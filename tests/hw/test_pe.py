@@ -187,7 +187,8 @@ def test_interface_shape_is_shared():
         assert common <= set(pe.signature.members.keys()), name
         assert isinstance(pe.latency, int) and pe.latency >= 1
         extra = set(pe.signature.members.keys()) - common
-        assert extra in (set(), {"lut_we", "lut_addr", "lut_data"}, {"sel", "sel_out", "ready"})
+        assert extra in (set(), {"lut_we", "lut_addr", "lut_data"}, {"lut_entries"},
+                         {"sel", "sel_out", "ready"})
 
 
 def test_timing_properties():
