@@ -30,7 +30,9 @@ the model fitted to all the others).
 
 Fitted once: ``nybble cost --fit-model`` on the full default sweep writes
 :data:`MODEL_FILE` (``area_model.json`` in this package: coefficients, the kinds and policy
-it was fitted on, in-sample and leave-one-out errors against the flattened totals);
+it was fitted on, the kinds it excludes and why -- the IEEE-style PEs, which it has no terms
+for, and any synthesis a ``--timeout`` left out -- in-sample and leave-one-out errors against
+the flattened totals, and the errors of the excluded kinds it predicts, ``held_out``);
 :func:`load_model` reads it, and reports use it instead of refitting on whatever sweep they
 ran.
 """

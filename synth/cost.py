@@ -51,7 +51,7 @@ from nybble.sw.errors import InputFileError, ParameterError
 
 __all__ = [
     "DEFAULT_KINDS", "MAC_KINDS", "DP_KINDS", "DP16_KINDS", "HEADLINE_PAIRS", "HEADLINE_KINDS", "EQUAL_AREA_REFERENCE", "HOROWITZ_45NM",
-    "RATIO_PAIRS", "PEFeatures", "headline_ratios", "fit_stored_model", "pe_features", "AreaModel", "fit_model", "cost_sweep",
+    "RATIO_PAIRS", "UNMODELLED_FAMILIES", "PEFeatures", "headline_ratios", "fit_stored_model", "pe_features", "AreaModel", "fit_model", "cost_sweep",
     "cost_report", "select_kinds", "find_liberty", "LIBERTY_CANDIDATES",
 ]
 
