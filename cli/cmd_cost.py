@@ -12,7 +12,8 @@ exactly the kinds named.  ``--fmax`` adds post-route Fmax (ECP5, out of context)
 ``--array RxC`` adds whole array tops (``nybble.synth.array_parts``: one PE x R*C, the top
 without PEs and memories synthesised apart, buffers as SRAM macros or ``--buffers ff``).
 Writes ``cost.csv``, ``cost.json`` (the rows), ``cost_summary.json``, PNG plots and, as
-results arrive, ``cost_partial.json`` to ``--out``.  Every synthesis is cached
+results arrive, ``cost_partial.json`` to ``--out``.  ``--timeout`` leaves out a synthesis
+that does not finish in time (``left_out`` in the summary).  Every synthesis is cached
 (``build/cache``): a second run takes seconds, an interrupted one resumes.
 
 JSON (``--json``): the list of rows, each with ``pe``, ``formats``, ``bits``, ``acc_bits``,
@@ -66,6 +67,10 @@ def register(sub):
     p.add_argument("--fit-model", action="store_true",
                    help="fit the area model on this sweep (it must be the full default "
                         "sweep) and store it in the package (nybble/synth/area_model.json)")
+    p.add_argument("--timeout", type=float, metavar="SECONDS",
+                   help="per Yosys run: a synthesis that does not finish in time is left out "
+                        "(named in the report and, with --fit-model, in the stored model) "
+                        "and the sweep goes on (default: no limit)")
     p.add_argument("--fmax", action="store_true",
                    help="place and route each PE on an ECP5 for its Fmax (slower)")
     p.add_argument("--liberty", default="auto", metavar="PATH|auto|none",
@@ -194,6 +199,16 @@ def _report_text(rows, summary, paths, seconds):
         out.append(f"  leave-one-out ({len(model['fitted_on'])} PEs fitted on): "
                    f"mean {100 * loo['mean_abs']:.1f}%, max {100 * loo['max_abs']:.1f}% "
                    f"({loo['max_pe']})")
+    held = model.get("held_out") or {}
+    if held.get("mean_abs") is not None:
+        out.append(f"  held out (predicted, not fitted: {len(held['per_pe'])} PEs): mean "
+                   f"{100 * held['mean_abs']:.1f}%, max {100 * held['max_abs']:.1f}% "
+                   f"({held['max_pe']})")
+    for kind, why in model["excluded"].items():
+        out.append(f"  not fitted on {kind}: {why}")
+    for f in summary["left_out"]:
+        out.append(f"Left out of this sweep: {f['what']} {f['pe']} ({f['policy']}): "
+                   f"{f['error']}")
     out += ["", f"Published anchor -- {summary['anchor']['source']}, beside the model:"]
     body = [[a["op"], a["area_um2_45nm"], f"{a['area_vs_8b_mult']:.2f}",
              _fmt(a["model_transistors"]), _fmt(a["model_vs_8b_mult"], ".2f"), a["note"]]
@@ -316,6 +331,9 @@ def _run(args):
         raise cli.UsageError(f"--acc-policy must be exact-k or equal, not {args.acc_policy!r}")
     if args.buffers not in ("sram", "ff"):
         raise cli.UsageError(f"--buffers must be sram or ff, not {args.buffers!r}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise cli.UsageError(f"--timeout must be a positive number of seconds, not "
+                             f"{args.timeout:g}")
     if not 1 <= args.k <= 1 << 24:
         raise cli.UsageError(f"--k must be between 1 and {1 << 24} products, not {args.k}")
     cli.check_output_dir("--out", args.out)
@@ -345,13 +363,14 @@ def _run(args):
                        compare_policies=not args.one_policy, liberty=liberty,
                        fmax=args.fmax, array=array, array_depth=args.array_depth,
                        buffers=args.buffers, jobs=args.jobs, progress=_progress,
-                       on_result=partial.add)
+                       on_result=partial.add, timeout=args.timeout)
     if args.fit_model:
         from nybble.synth.cost import fit_stored_model
         _, about = fit_stored_model(sweep)
         _progress(f"stored the area model: leave-one-out mean "
                   f"{100 * about['loo']['mean_abs']:.1f}%, max "
-                  f"{100 * about['loo']['max_abs']:.1f}% ({about['loo']['max_pe']})")
+                  f"{100 * about['loo']['max_abs']:.1f}% ({about['loo']['max_pe']})"
+                  + f"; {len(about['excluded'])} kinds not fitted on (excluded)")
     rows, summary = cost_report(sweep, array=array)
     summary["liberty"] = liberty
     summary["kinds"] = kinds

@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from .bitserial import BitSerialDecoder, step_bits
 from .config import ArrayConfig
+from .lut import LutTable
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["OutputStationaryArray", "WeightStationaryArray", "clock_enabled"]
@@ -85,13 +86,25 @@ class _Array(wiring.Component):
                         doc="multi-cycle PEs kept in step by ``advance`` (bit-serial)")
 
     def _pes(self, m):
-        """The R x C PEs as submodules ``pe_<i>_<j>``, LUT write port broadcast."""
+        """The R x C PEs as submodules ``pe_<i>_<j>``; LUT kinds: the write port broadcast
+        to every PE's table, or (``lut_table="array"``) one table, ``lut_table``, whose
+        entries are broadcast to every PE's read mux."""
         cfg = self._config
+        spec = cfg.pe_spec
+        shared = None
+        if getattr(spec, "lut_table", None) == "array":
+            m.submodules.lut_table = shared = LutTable(spec.fmt_b.bits, spec.lut_bits,
+                                                       spec.table_init)
+            m.d.comb += [shared.we.eq(self.lut_we), shared.waddr.eq(self.lut_addr),
+                         shared.wdata.eq(self.lut_data)]
         pes = [[cfg.build_pe() for _ in range(cfg.cols)] for _ in range(cfg.rows)]
         for i, row in enumerate(pes):
             for j, pe in enumerate(row):
                 m.submodules[f"pe_{i}_{j}"] = pe
-                if hasattr(self, "lut_we"):
+                if shared is not None:
+                    m.d.comb += [pe.lut_entries[e].eq(shared.table[e])
+                                 for e in range(len(shared.table))]
+                elif hasattr(self, "lut_we"):
                     m.d.comb += [pe.lut_we.eq(self.lut_we), pe.lut_addr.eq(self.lut_addr),
                                  pe.lut_data.eq(self.lut_data)]
         return pes
@@ -119,7 +132,9 @@ class OutputStationaryArray(_Array):
     valid, first : ``In(1)`` -- this cycle carries a k-step / starts a tile (``first``
         without ``valid`` is the flush token that drains the last tile)
     out_valid, out_data : ``Out(1).array(C)``, ``Out(signed(acc_bits)).array(C)``
-    lut_we, lut_addr, lut_data : the LUT write port, broadcast to every PE (LUT kinds only)
+    lut_we, lut_addr, lut_data : the LUT write port, broadcast to every PE (LUT kinds only;
+        with the PE option ``lut_table="array"`` it writes the array's one table instead,
+        whose entries are broadcast to every PE as wires)
     sel : ``In(sel_bits).array(C)`` -- bit-serial PEs: each column's data-type selector,
         skewed with ``b``; after the skew one :class:`~.bitserial.BitSerialDecoder` per
         column decodes (``sel``, ``b``) and the decoded weight travels down the column

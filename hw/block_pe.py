@@ -41,7 +41,10 @@ golden model refuses them).
 
 Timing: one k-step (``lanes`` products) per cycle with ``valid``; the scale fields are read
 at the block's last step.  ``latency`` = 2: a block's contribution is in ``acc`` two clock
-edges after the cycle of its last step (stage-2 register, then the accumulator).  The
+edges after the cycle of its last step (stage-2 register, then the accumulator).  With
+``scaler="serial"`` the scaler is time-shared over the ``steps_per_block`` cycles until the
+next block can finish (:class:`SerialBlockScaler`: a multiplier ``steps_per_block`` times
+narrower), and ``latency`` = 2 + ``steps_per_block``; the numbers are the same.  The
 operand bus is ``lanes * element bits + scale bits`` wide: the array's feeders and systolic
 forwarding registers carry the scales alongside the elements.
 """
@@ -56,8 +59,9 @@ from .accumulator import Accumulator
 from .pe_base import PEBase, adder_tree
 from .product import decode, signed_width
 from .spec import SCALE_FORMATS, BlockScaledSpec, _check_scale
+from nybble.sw.errors import ParameterError
 
-__all__ = ["BlockScaledPE", "BlockScaler"]
+__all__ = ["BlockScaledPE", "BlockScaler", "SerialBlockScaler"]
 
 
 def _scale_fields(scale):
@@ -113,14 +117,38 @@ class BlockScaler(wiring.Component):
         top = (1 << (self._sum_bits - 1)) * mag * mag
         self._t_bits = signed_width(-top, top)
         self._u_max = self._w + 1 + self._t_bits
-        super().__init__({
-            "s": In(signed(self._sum_bits)),
-            "scale_a": In(unsigned(bits)), "scale_b": In(unsigned(bits)),
-            "p": Out(signed(self._t_bits + self._w + 1)),
-        })
+        super().__init__(self._ports())
+
+    def _ports(self):
+        return {"s": In(signed(self._sum_bits)),
+                "scale_a": In(unsigned(self._scale_bits)),
+                "scale_b": In(unsigned(self._scale_bits)),
+                "p": Out(signed(self._t_bits + self._w + 1))}
 
     t_bits = property(lambda self: self._t_bits, doc="width R of the scaled sum T")
     shift_range = property(lambda self: self._u_max + 1, doc="distinct shift amounts")
+
+    def _shift(self, m, sha, shb):
+        """The clamped shift amount ``uc`` of the scale exponents ``sha``, ``sh_b``."""
+        r = self._t_bits
+        c = -2 * self._scale_frac - self._grid + self._f + r
+        u = Signal(signed(max(len(sha), len(shb)) + 2 + max(abs(c), self._u_max).bit_length()),
+                   name="shift_raw")
+        m.d.comb += u.eq(sha + shb + c)
+        uc = Signal(range(self._u_max + 1), name="shift")
+        with m.If(u < 0):
+            m.d.comb += uc.eq(0)
+        with m.Elif(u > self._u_max):
+            m.d.comb += uc.eq(self._u_max)
+        with m.Else():
+            m.d.comb += uc.eq(u)
+        return uc
+
+    def _window(self, t, uc):
+        """``p``: bits ``R .. R + W`` of ``t << uc`` (the floor of the scaled sum)."""
+        r = self._t_bits
+        x = t << uc
+        return x[r:r + self._w + 1 + r].as_signed()
 
     def elaborate(self, platform):
         m = Module()
@@ -134,20 +162,79 @@ class BlockScaler(wiring.Component):
             m.d.comb += mag.eq(ma * mb)
             prod = self.s * mag
             m.d.comb += t.eq(Mux(na ^ nb, -prod, prod))
-        r = self._t_bits
-        c = -2 * self._scale_frac - self._grid + self._f + r
-        u = Signal(signed(max(len(sha), len(shb)) + 2 + max(abs(c), self._u_max).bit_length()),
-                   name="shift_raw")
-        m.d.comb += u.eq(sha + shb + c)
-        uc = Signal(range(self._u_max + 1), name="shift")
-        with m.If(u < 0):
-            m.d.comb += uc.eq(0)
-        with m.Elif(u > self._u_max):
-            m.d.comb += uc.eq(self._u_max)
-        with m.Else():
-            m.d.comb += uc.eq(u)
-        x = t << uc
-        m.d.comb += self.p.eq(x[r:r + self._w + 1 + r].as_signed())
+        m.d.comb += self.p.eq(self._window(t, self._shift(m, sha, shb)))
+        return m
+
+
+class SerialBlockScaler(BlockScaler):
+    """:class:`BlockScaler` time-shared over ``cycles`` clock cycles: the same ``p``, from a
+    multiplier ``cycles`` times narrower.
+
+    ::
+
+        start --> phase 0 .. cycles-1:  T <= (T << k) + s' * mag_a * digit   (digits of mag_b,
+                                        most significant first, k bits each; s' = -s when
+                                        the scale signs differ)
+                  last phase: shift amount and ``first`` latched, ``p_valid`` next cycle
+        p = bits R .. R + W of (T << shift)     (as BlockScaler, from registers)
+
+    Ports: ``s``, ``scale_a``, ``scale_b`` (held stable from the cycle with ``start`` through
+    the ``cycles - 1`` cycles after it), ``start`` (one cycle), ``first`` (read in the last
+    phase) in; ``p``, ``p_valid`` (one cycle, ``cycles`` clock edges after ``start``),
+    ``p_first`` out.  A new ``start`` may come ``cycles`` cycles after the previous one (a
+    block-scaled PE's blocks take ``steps_per_block`` >= ``cycles`` cycles).  Only for scale
+    formats with a significand (e4m3, fp16): an E8M0 scaler is a shift alone.
+    """
+
+    def __init__(self, sum_bits, scale, grid, acc_bits, acc_frac_bits, cycles):
+        if scale == "e8m0":
+            raise ParameterError("A serial block scaler needs scales with a significand (e4m3, "
+                                 "fp16), not e8m0 (a shift alone, nothing to time-share)")
+        self._cycles = check_integral("Scaler cycles", cycles, 2, 256)
+        super().__init__(sum_bits, scale, grid, acc_bits, acc_frac_bits)
+
+    def _ports(self):
+        return {**super()._ports(), "start": In(1), "first": In(1), "p_valid": Out(1),
+                "p_first": Out(1)}
+
+    cycles = property(lambda self: self._cycles)
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._cycles
+        na, ma, sha = _decode_scale(self._scale, self.scale_a)
+        nb, mb, shb = _decode_scale(self._scale, self.scale_b)
+        k = -(-len(mb) // n)                       # bits of mag_b per cycle
+        mb_wide = Signal(unsigned(k * n), name="mag_b")
+        m.d.comb += mb_wide.eq(mb)
+        phase = Signal(range(n), name="phase")
+        busy = Signal(name="busy")
+        now = Signal(range(n), name="phase_now")
+        m.d.comb += now.eq(Mux(self.start, 0, phase))
+        active = self.start | busy
+        last = active & (now == n - 1)
+        # |s| <= 2**(sum_bits - 1): one more bit holds -s
+        s_signed = Signal(signed(self._sum_bits + 1), name="s_signed")
+        m.d.comb += s_signed.eq(Mux(na ^ nb, -self.s, self.s))
+        sm = Signal(signed(len(s_signed) + len(ma)), name="s_mag_a")
+        m.d.comb += sm.eq(s_signed * ma)
+        word = Signal(range(n), name="digit_index")   # most significant digit first
+        m.d.comb += word.eq(n - 1 - now)
+        digit = mb_wide.word_select(word, k)
+        t = Signal(signed(self._t_bits), name="t")
+        partial = sm * digit
+        with m.If(self.start):
+            m.d.sync += t.eq(partial)
+        with m.Elif(busy):
+            m.d.sync += t.eq((t << k) + partial)
+        with m.If(active):
+            m.d.sync += [phase.eq(now + 1), busy.eq(~last)]
+        uc = self._shift(m, sha, shb)
+        shift = Signal.like(uc, name="shift_held")
+        m.d.sync += self.p_valid.eq(last)
+        with m.If(last):
+            m.d.sync += [shift.eq(uc), self.p_first.eq(self.first)]
+        m.d.comb += self.p.eq(self._window(t, shift))
         return m
 
 
@@ -165,10 +252,14 @@ class BlockScaledPE(PEBase):
     acc_bits : width ``W`` of the cross-block accumulator (default 32).
     acc_frac_bits : its fraction bits ``F``, ``0 .. W - 1`` (default
         :func:`nybble.hw.spec.default_acc_frac_bits`).
+    scaler : ``"parallel"`` (default: :class:`BlockScaler`, one block per cycle) or
+        ``"serial"`` (:class:`SerialBlockScaler` over the ``steps_per_block`` cycles a block
+        takes anyway; e4m3 / fp16 scales, at least 2 steps per block).
     overflow : ``"wrap"`` or ``"saturate"`` (the cross-block accumulator; block sums never
         overflow: the block adder is sized for ``block_size`` largest products).
 
-    ``latency`` = 2; ``cycles_per_mac`` = ``1 / lanes``; ``frac_bits`` = ``F``.
+    ``latency`` = 2 (``"serial"``: 2 + ``steps_per_block``); ``cycles_per_mac`` =
+    ``1 / lanes``; ``frac_bits`` = ``F``.
     """
 
     def __init__(self, fmt_a, fmt_b, lanes=8, *, src_loc_at=0, **options):
@@ -216,11 +307,19 @@ class BlockScaledPE(PEBase):
             m.d.sync += [s2_sum.eq(total), s2_sa.eq(scale_a), s2_sb.eq(scale_b),
                          s2_first.eq(blk_first)]
 
-        m.submodules.scaler = scaler = BlockScaler(spec.sum_bits, spec.scale, spec.grid,
-                                                   spec.acc_bits, spec.frac_bits)
+        args = (spec.sum_bits, spec.scale, spec.grid, spec.acc_bits, spec.frac_bits)
+        if spec.scaler == "serial":
+            # the stage-2 registers hold a block for steps_per_block cycles: the scaler may
+            # take that long
+            m.submodules.scaler = scaler = SerialBlockScaler(*args, spb)
+            m.d.comb += [scaler.start.eq(s2_valid), scaler.first.eq(s2_first)]
+            p_valid, p_first = scaler.p_valid, scaler.p_first
+        else:
+            m.submodules.scaler = scaler = BlockScaler(*args)
+            p_valid, p_first = s2_valid, s2_first
         m.d.comb += [scaler.s.eq(s2_sum), scaler.scale_a.eq(s2_sa), scaler.scale_b.eq(s2_sb)]
         m.submodules.accumulator = acc = Accumulator(len(scaler.p), spec.acc_bits,
                                                      spec.overflow_mode)
-        m.d.comb += [acc.p.eq(scaler.p), acc.en.eq(s2_valid), acc.first.eq(s2_first),
+        m.d.comb += [acc.p.eq(scaler.p), acc.en.eq(p_valid), acc.first.eq(p_first),
                      self.acc.eq(acc.acc), self.overflow.eq(acc.overflow)]
         return m

@@ -84,6 +84,9 @@ def _kinds():
     add("int8_fp4_e2m1", "int8", "fp4_e2m1",
         "int8 activation x fp4 e2m1 weight: 8x2 significand multiply, shift")
     add("lut_nf4", "int8", "nf4", "int8 activation x NF4 codebook (16 x 16-bit table, 2^-14)")
+    add("lut_nf4_shared", "int8", "nf4",
+        "lut_nf4 with the table held once per array, broadcast to every PE's read mux",
+        lut_table="array")
     k["bitserial"] = PEKind("bitserial", "bitserial", ("int8",) + BITSERIAL_DTYPES, {}, 1,
                             "bit-serial int8 x {int4, fp4, e3m0, BitMoD} weights")
     add("int8", "int8", "int8", "int8 x int8 baseline")
@@ -108,7 +111,7 @@ def _kinds():
         k[kk.name] = kk
     for base, lanes in (("int4", 2), ("int4", 4), ("int4", 8), ("int4", 16),
                         ("fp4_e2m1", 4), ("e3m0", 4), ("int8_e3m0", 4), ("lut_nf4", 4),
-                        ("int8", 4)):
+                        ("lut_nf4_shared", 4), ("int8", 4)):
         kk = dot_product_kind(base, lanes, _table=k)
         k[kk.name] = kk
     # block-scaled kinds (.block_pe): 8 lanes each; the scale format and the block size are
@@ -120,6 +123,13 @@ def _kinds():
             ("q4_0", "int4", "fp16", 32, "ggml Q4_0: int4, fp16 scale per 32")):
         k[name] = PEKind(name, "block", (fmt, fmt), dict(scale=scale, block_size=block), 8,
                          f"{what}; 8 lanes, windowed cross-block accumulator")
+    # the same with the block scaler time-shared over a block's cycles (scales with a
+    # significand: an E8M0 scaler is a shift alone)
+    for name in ("nvfp4", "q4_0"):
+        base = k[name]
+        k[f"{name}_serial"] = PEKind(f"{name}_serial", "block", base.formats,
+                                     {**base.options, "scaler": "serial"}, base.lanes,
+                                     base.description + "; scaler time-shared over a block")
     return k
 
 

@@ -39,7 +39,9 @@ port            dir     meaning
 ==============  ======  ====================================================================
 
 Side-band ports, present only where the PE needs them: LUT PEs have the table write port
-``lut_we``, ``lut_addr``, ``lut_data`` (not forwarded: an array broadcasts it); the bit-serial
+``lut_we``, ``lut_addr``, ``lut_data`` (not forwarded: an array broadcasts it), or with
+``lut_table="array"`` the table itself as the input ``lut_entries`` (``2**wb`` signed entries
+held once by the array and broadcast as wires: the PE keeps only its read mux); the bit-serial
 PE has ``sel`` / ``sel_out`` (data-type selector, forwarded like an operand) and ``ready``.
 
 Timing.  ``latency``: clock edges from a cycle with ``valid`` to the cycle where ``acc`` holds
@@ -90,6 +92,9 @@ class DotProductPE(PEBase):
     psum : True adds the input ``psum``: the accumulator computes ``psum + step`` instead of
         ``acc + step`` (the partial-sum chain of a weight-stationary array).
     lut_bits, lut_frac_bits : table entry width / grid for codebook weights (:mod:`.lut`).
+    lut_table : ``"pe"`` (default: the table's registers in this PE, written through
+        ``lut_we`` / ``lut_addr`` / ``lut_data``) or ``"array"`` (the table comes in on
+        ``lut_entries``; the array holds one and broadcasts it).
 
     ``latency`` = 1 + ``pipeline``; ``cycles_per_mac`` = 1 / ``lanes``.
     """
@@ -97,7 +102,9 @@ class DotProductPE(PEBase):
     def __init__(self, fmt_a, fmt_b, lanes=4, *, src_loc_at=0, **options):
         spec = DotProductSpec.make(fmt_a, fmt_b, lanes, **options)
         extra = {}
-        if spec.is_lut:
+        if spec.is_lut and spec.lut_table == "array":
+            extra = {"lut_entries": In(signed(spec.lut_bits)).array(spec.fmt_b.n_codes)}
+        elif spec.is_lut:
             extra = {"lut_we": In(1), "lut_addr": In(unsigned(spec.fmt_b.bits)),
                      "lut_data": In(signed(spec.lut_bits))}
         if spec.has_psum:
@@ -109,14 +116,17 @@ class DotProductPE(PEBase):
         spec = self._spec
         wb = spec.fmt_b.bits
         self._forward(m, ("a", "b", "valid", "first"))
-        if spec.is_lut:
+        if spec.is_lut and spec.lut_table == "array":
+            entries = self.lut_entries
+        elif spec.is_lut:
             m.submodules.table = table = LutTable(wb, spec.lut_bits, spec.table_init)
             m.d.comb += [table.we.eq(self.lut_we), table.waddr.eq(self.lut_addr),
                          table.wdata.eq(self.lut_data)]
+            entries = table.table
         terms = []
         for unit in self._lane_units(m, **spec.unit_options):
             if spec.is_lut:
-                m.d.comb += [unit.table[j].eq(table.table[j]) for j in range(1 << wb)]
+                m.d.comb += [unit.table[j].eq(entries[j]) for j in range(1 << wb)]
             d = spec.frac_bits - unit.frac_bits
             # window: a constant shift; >> on a signed value floors (toward -inf)
             terms.append(unit.p << d if d > 0 else unit.p >> -d if d < 0 else unit.p)

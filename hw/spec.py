@@ -41,13 +41,19 @@ from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["PESpec", "DotProductSpec", "BitSerialSpec", "BlockScaledSpec", "IeeeFpSpec",
            "BITSERIAL_DTYPES", "TypedWeights",
-           "SCALE_FORMATS", "BLOCK_SIZES", "default_acc_frac_bits", "scale_codes"]
+           "SCALE_FORMATS", "BLOCK_SIZES", "LUT_TABLES", "BLOCK_SCALERS", "default_acc_frac_bits", "scale_codes"]
 
 #: Data types of the bit-serial PE, in selector order (``sel`` = index into this tuple).
 BITSERIAL_DTYPES = ("int4", "fp4_e2m1", "e3m0") + tuple(BITMOD_TYPES)
 
 #: Scale format names accepted by the block-scaled PEs -> the :mod:`nybble.sw.formats` format.
 SCALE_FORMATS = {"e8m0": "float8_e8m0fnu", "e4m3": "float8_e4m3fn", "fp16": "float16"}
+
+#: Where a LUT PE's codebook table is held: in every PE, or once per array (broadcast).
+LUT_TABLES = ("pe", "array")
+
+#: Block scalers of a block-scaled PE: one block per cycle, or time-shared over a block.
+BLOCK_SCALERS = ("parallel", "serial")
 
 #: Block sizes an :class:`~nybble.hw.config.ArrayConfig` accepts.
 BLOCK_SIZES = (16, 32)
@@ -109,7 +115,9 @@ class DotProductSpec(PESpec):
     (the weight-stationary partial-sum input), ``golden_frac`` (the golden model's
     ``acc_frac_bits``: None on the exact product grid), ``unit_frac`` / ``p_min`` / ``p_max``
     (one product unit's grid and range), ``lut_bits`` / ``lut_frac_bits`` / ``table_init``
-    (codebook weights; None otherwise).
+    (codebook weights; None otherwise), ``lut_table`` (codebook weights: where the table is
+    held -- ``"pe"``, registers in every PE, or ``"array"``, one table per array broadcast to
+    every PE's ``lut_entries`` input, the PE keeping only its read multiplexer; None otherwise).
     """
 
     product: str = "exact"
@@ -122,10 +130,12 @@ class DotProductSpec(PESpec):
     lut_bits: int | None = None
     lut_frac_bits: int | None = None
     table_init: tuple | None = None
+    lut_table: str | None = None
 
     @classmethod
     def make(cls, fmt_a, fmt_b, lanes=4, *, acc_bits=None, overflow="wrap", acc_frac_bits=None,
-             product="exact", pipeline=0, lut_bits=16, lut_frac_bits=None, psum=False):
+             product="exact", pipeline=0, lut_bits=16, lut_frac_bits=None, psum=False,
+             lut_table="pe"):
         """Parameters of :class:`.pe.DotProductPE` (its docstring) -> spec; ``lanes=1`` is a
         MAC PE (family ``"mac"``)."""
         fa = check_format("fmt_a", fmt_a)
@@ -162,10 +172,17 @@ class DotProductSpec(PESpec):
         if acc_bits < need:
             raise ParameterError(f"Accumulator width must be at least {need} bits ({call}) to "
                              f"hold {what}, not {acc_bits}")
+        if lut_table not in LUT_TABLES:
+            raise ParameterError(f"lut_table must be one of {', '.join(map(repr, LUT_TABLES))}, "
+                                 f"not {lut_table!r}")
         lut = {}
         if is_lut:
             lb, lf = lut_options(lut_bits, lut_frac_bits)
-            lut = dict(lut_bits=lb, lut_frac_bits=lf, table_init=tuple(table_init(fb, lb, lf)))
+            lut = dict(lut_bits=lb, lut_frac_bits=lf, table_init=tuple(table_init(fb, lb, lf)),
+                       lut_table=lut_table)
+        elif lut_table != "pe":
+            raise ParameterError(f"lut_table={lut_table!r} applies to codebook (LUT) weights "
+                                 f"only, not {fa.name} x {fb.name}")
         return cls(family="mac" if lanes == 1 else "dp", fmt_a=fa, fmt_b=fb,
                    a_bits=fa.bits * lanes, b_bits=fb.bits * lanes, acc_bits=acc_bits,
                    min_acc_bits=need, frac_bits=frac_bits, overflow_mode=overflow,
@@ -423,8 +440,10 @@ class BlockScaledSpec(PESpec):
 
     Extra fields: ``scale`` (``"e8m0"``, ``"e4m3"``, ``"fp16"``), ``block_size``,
     ``scale_bits``, ``grid`` (product grid ``2**-grid`` of the block sums), ``p_min`` /
-    ``p_max`` (one product's range), ``sum_bits`` (width of the exact block adder).  The
-    operand ports are ``lanes`` element codes then one scale code.
+    ``p_max`` (one product's range), ``sum_bits`` (width of the exact block adder),
+    ``scaler`` (``"parallel"``: one block scaled per cycle, ``latency`` 2; ``"serial"``:
+    time-shared over a block's ``steps_per_block`` cycles, ``latency`` 2 +
+    ``steps_per_block``).  The operand ports are ``lanes`` element codes then one scale code.
     """
 
     scale: str = "e8m0"
@@ -434,10 +453,11 @@ class BlockScaledSpec(PESpec):
     p_min: int = 0
     p_max: int = 0
     sum_bits: int = 2
+    scaler: str = "parallel"
 
     @classmethod
     def make(cls, fmt_a, fmt_b, lanes=8, *, scale="e8m0", block_size=32, acc_bits=32,
-             acc_frac_bits=None, overflow="wrap"):
+             acc_frac_bits=None, overflow="wrap", scaler="parallel"):
         fa = check_format("fmt_a", fmt_a)
         fb = check_format("fmt_b", fmt_b)
         for name, f in (("fmt_a", fa), ("fmt_b", fb)):
@@ -457,10 +477,23 @@ class BlockScaledSpec(PESpec):
             acc_frac_bits = default_acc_frac_bits(scale, acc_bits, grid)
         frac = check_integral("acc_frac_bits", acc_frac_bits, 0, acc_bits - 1)
         scale_bits = get_format(SCALE_FORMATS[scale]).bits
+        if scaler not in BLOCK_SCALERS:
+            raise ParameterError(f"scaler must be one of {', '.join(map(repr, BLOCK_SCALERS))}, "
+                                 f"not {scaler!r}")
+        latency = 2
+        if scaler == "serial":
+            if scale == "e8m0":
+                raise ParameterError("scaler='serial' needs scales with a significand (e4m3, "
+                                     "fp16), not e8m0 (a shift alone, nothing to time-share)")
+            if block // lanes < 2:
+                raise ParameterError(f"scaler='serial' needs at least 2 steps per block (the "
+                                     f"cycles it may take), not block_size {block} / lanes "
+                                     f"{lanes}")
+            latency = 2 + block // lanes
         return cls(family="block", fmt_a=fa, fmt_b=fb, a_bits=fa.bits * lanes + scale_bits,
                    b_bits=fb.bits * lanes + scale_bits, acc_bits=acc_bits,
                    min_acc_bits=max(2, frac + 1), frac_bits=frac, overflow_mode=overflow,
-                   lanes=lanes, latency=2, scale=scale, block_size=block,
+                   lanes=lanes, latency=latency, scaler=scaler, scale=scale, block_size=block,
                    scale_bits=scale_bits, grid=grid, p_min=p_min, p_max=p_max,
                    sum_bits=signed_width(block * min(p_min, 0), block * max(p_max, 0)))
 

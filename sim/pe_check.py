@@ -54,7 +54,9 @@ def simulate(pe, steps, *, table=None, vcd=None):
     values after each step has landed (``pe.latency`` edges, or the data type's cycles).
 
     ``table``: codebook entries (integers on the LUT grid) written through the LUT PE's write
-    port before the first step.  ``vcd``: path of a waveform file to write.
+    port before the first step; a PE whose table is held by the array (``lut_table="array"``)
+    gets them -- by default the spec's ``table_init``, what the array's table holds after
+    reset -- on its ``lut_entries`` input.  ``vcd``: path of a waveform file to write.
     """
     n = len(steps)
     acc = np.zeros(n, dtype=object)
@@ -64,8 +66,13 @@ def simulate(pe, steps, *, table=None, vcd=None):
     serial = _spec(pe).family == "bitserial"
     cycles = list(pe.cycles_per_mac.values()) if serial else None
 
+    broadcast = getattr(_spec(pe), "lut_table", None) == "array"
+
     async def bench(ctx):
-        if table is not None:
+        if broadcast:
+            for i, v in enumerate(_spec(pe).table_init if table is None else table):
+                ctx.set(pe.lut_entries[i], int(v))
+        elif table is not None:
             ctx.set(pe.lut_we, 1)
             for i, v in enumerate(table):
                 ctx.set(pe.lut_addr, i)

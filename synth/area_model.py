@@ -4,7 +4,7 @@ The analytic model (:class:`AreaModel`), in CMOS transistors, one term per categ
 breakdown, each fitted by least squares (relative to the PE's total) on that category alone::
 
     multiplier  = lanes * (a * n * m + b * (n + m) + x * exp_bits + s * shift)
-                  + t * table_bits + u * lanes * table_bits + v * rom_entries
+                  + t * table_held_bits + u * lanes * table_bits + v * rom_entries
     adder tree  = e * tree_bits
     accumulator = c * acc_bits + d * wide_input_bits + c0
     registers   = r * register_bits
@@ -13,13 +13,14 @@ breakdown, each fitted by least squares (relative to the PE's total) on that cat
 1; a LUT weight: its table entry width; the bit-serial PE: 1 weight bit per cycle);
 ``exp_bits``: exponent bits of the two operands (float / power-of-two decode); ``shift``: the
 barrel shift that aligns a float / power-of-two product to the fixed-point grid, ``product
-bits * log2(alignment positions)``; ``table_bits``: the LUT PE's register table (stored once,
-read by every lane); ``rom_entries``: the bit-serial PE's decode ROM (data types x codes);
+bits * log2(alignment positions)``; ``table_bits``: the LUT PE's table (read by every lane's mux);
+``table_held_bits``: the part of it held in the PE's registers (all of it, or none when the
+array holds the table and broadcasts it, ``lut_table="array"``); ``rom_entries``: the bit-serial PE's decode ROM (data types x codes);
 ``tree_bits``: the widths of the dot product's adders, summed; ``wide_input_bits``: product
 bits beyond the accumulator that only feed its overflow detection (the bf16 window);
 ``register_bits``: forwarding and pipeline flip-flops.  Some terms are exercised by few points
-and so fitted almost exactly: ``v`` by the bit-serial PE alone, ``t`` and ``u`` by the two LUT
-PEs, ``d`` by the two bf16 PEs.  Bit-serial throughput is one MAC per significand bit of the
+and so fitted almost exactly: ``v`` by the bit-serial PE alone, ``t`` and ``u`` by the LUT
+PEs (per-PE and array-held tables), ``d`` by the two bf16 PEs.  Bit-serial throughput is one MAC per significand bit of the
 weight.
 
 Each category is fitted to the hierarchical synthesis's breakdown (the only place the
@@ -29,7 +30,9 @@ the model fitted to all the others).
 
 Fitted once: ``nybble cost --fit-model`` on the full default sweep writes
 :data:`MODEL_FILE` (``area_model.json`` in this package: coefficients, the kinds and policy
-it was fitted on, in-sample and leave-one-out errors against the flattened totals);
+it was fitted on, the kinds it excludes and why -- the IEEE-style PEs, which it has no terms
+for, and any synthesis a ``--timeout`` left out -- in-sample and leave-one-out errors against
+the flattened totals, and the errors of the excluded kinds it predicts, ``held_out``);
 :func:`load_model` reads it, and reports use it instead of refitting on whatever sweep they
 ran.
 """
@@ -68,6 +71,7 @@ class PEFeatures:
     wide_input_bits: int
     register_bits: int
     macs_per_cycle: float
+    table_held_bits: int = 0
 
 
 def _sig_bits(fmt, lut_bits):
@@ -111,6 +115,7 @@ def pe_features(kind, acc_bits, register_bits):
     positions = max(1, p_bits - (n + m) + 1)  # where the significand product can land
     shift = p_bits * math.ceil(math.log2(positions)) if positions > 1 else 0
     table = (1 << spec.fmt_b.bits) * spec.lut_bits if spec.is_lut else 0
+    held = table if spec.is_lut and spec.lut_table == "pe" else 0
     d = spec.frac_bits - spec.unit_frac
     term = max(1, p_bits + d)          # after the window shift, as the PE builds it
     widths, tree = [term] * spec.lanes, 0
@@ -122,7 +127,7 @@ def pe_features(kind, acc_bits, register_bits):
         widths = nxt
     return PEFeatures(spec.lanes, n, m, _exp_bits(spec.fmt_a) + _exp_bits(spec.fmt_b), shift,
                       table, 0, tree, acc_bits, max(0, widths[0] - acc_bits - 1),
-                      register_bits, float(spec.lanes))
+                      register_bits, float(spec.lanes), held)
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -132,7 +137,7 @@ _TERMS = {
                    ("b", "lanes * (n + m)", lambda f: f.lanes * (f.n + f.m)),
                    ("x", "lanes * exp_bits", lambda f: f.lanes * f.exp_bits),
                    ("s", "lanes * shift", lambda f: f.lanes * f.shift),
-                   ("t", "table_bits", lambda f: f.table_bits),
+                   ("t", "table_held_bits", lambda f: f.table_held_bits),
                    ("u", "lanes * table_bits", lambda f: f.lanes * f.table_bits),
                    ("v", "rom_entries", lambda f: f.rom_entries)),
     "adder_tree": (("e", "tree_bits", lambda f: f.tree_bits),),

@@ -43,6 +43,7 @@ from .acc_policy import (ACC_POLICIES, DEFAULT_ACC_POLICY, DEFAULT_K, check_poli
 from .area import CATEGORIES, pe_area, pe_verilog
 from .asic_clock import CLOCK_TEXT, DEFAULT_NODE_NM, clock_mhz
 from .array_parts import array_area_parts
+from .yosys import SynthesisTimeout
 from .area_model import (MODEL_FILE, AreaModel, PEFeatures, fit_model, load_model,
                          loo_errors, pe_features, save_model)
 from .sram import liberty_node
@@ -50,15 +51,17 @@ from nybble.sw.errors import InputFileError, ParameterError
 
 __all__ = [
     "DEFAULT_KINDS", "MAC_KINDS", "DP_KINDS", "DP16_KINDS", "HEADLINE_PAIRS", "HEADLINE_KINDS", "EQUAL_AREA_REFERENCE", "HOROWITZ_45NM",
-    "RATIO_PAIRS", "PEFeatures", "headline_ratios", "fit_stored_model", "pe_features", "AreaModel", "fit_model", "cost_sweep",
+    "RATIO_PAIRS", "UNMODELLED_FAMILIES", "PEFeatures", "headline_ratios", "fit_stored_model", "pe_features", "AreaModel", "fit_model", "cost_sweep",
     "cost_report", "select_kinds", "find_liberty", "LIBERTY_CANDIDATES",
 ]
 
 #: Single-MAC kinds of the default sweep: the 4-bit kinds, then the baselines.
-MAC_KINDS = ("int4", "fp4_e2m1", "e3m0", "int4_e3m0", "int8_e3m0", "lut_nf4", "bitserial",
+MAC_KINDS = ("int4", "fp4_e2m1", "e3m0", "int4_e3m0", "int8_e3m0", "lut_nf4", "lut_nf4_shared",
+             "bitserial",
              "lmul_fp4_e2m1", "int8", "int16", "fp8_e4m3", "bf16", "fp16")
 #: Dot-product kinds of the default sweep (4 lanes).
 DP_KINDS = ("int4_dp4", "fp4_e2m1_dp4", "e3m0_dp4", "int8_e3m0_dp4", "lut_nf4_dp4",
+            "lut_nf4_shared_dp4",
             "int8_dp4", "int16_dp4", "fp8_e4m3_dp4", "bf16_dp4", "fp16_dp4")
 #: Dot products of 16 lanes of the headline kinds.
 DP16_KINDS = ("int4_dp16", "int8_dp16", "int16_dp16")
@@ -99,7 +102,8 @@ RATIO_PAIRS = (("int8", "int4"), ("int16", "int4"), ("fp8_e4m3", "fp4_e2m1"),
                ("fp16", "fp4_e2m1"), ("bf16", "fp4_e2m1"), ("e3m0", "int4"),
                ("fp4_e2m1", "int4"), ("fp8_e4m3", "int8"), ("fp16", "int8"),
                ("fp8_e4m3_ieee", "int8"), ("fp8_e5m2_ieee", "int8"), ("fp16_ieee", "int8"),
-               ("bf16_ieee", "int8"), ("fp8_e4m3_ieee", "fp8_e4m3"), ("fp16_ieee", "fp16"))
+               ("bf16_ieee", "int8"), ("fp8_e4m3_ieee", "fp8_e4m3"), ("fp16_ieee", "fp16"),
+               ("lut_nf4", "int8"), ("lut_nf4_shared", "int8"), ("lut_nf4_shared", "lut_nf4"))
 
 #: Published anchor: Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm.
 #: operation -> (energy pJ, area um^2).
@@ -207,6 +211,14 @@ class _Progress:
             self._emit(f"[{done:>{len(str(self._total))}}/{self._total}] {what}: {note}")
 
 
+def _finished_pe(future):
+    """The PE result an array task waits for; a PE left out leaves its array out."""
+    _, _, name, value = future.result()
+    if value is None:
+        raise SynthesisTimeout(f"its PE ({name}) was left out")
+    return value
+
+
 def _other_policy(policy):
     return next(p for p in ACC_POLICIES if p != policy)
 
@@ -230,7 +242,11 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     line of text (stderr in the CLI); ``on_result(what, policy, kind, value)`` is called as
     each result arrives (``what``: ``"pe"``, ``"fmax"`` -- value ``(MHz, LUTs, seconds,
     cached)`` -- or ``"array"``), so a caller can write what finished.  Every result is cached
-    on its own, so an interrupted sweep resumes where it stopped."""
+    on its own, so an interrupted sweep resumes where it stopped.
+
+    ``timeout`` (seconds per Yosys run): a synthesis that does not finish in time is left
+    out -- listed in ``failed`` (``[{"what", "policy", "pe", "error"}]``; an array whose PE
+    was left out is left out too) -- and the sweep goes on; any other error stops it."""
     kinds = list(kinds or DEFAULT_KINDS)
     acc_policy, k = check_policy(acc_policy, k)
     policies = [acc_policy]
@@ -265,7 +281,8 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     if array is not None:
         arrays = [(policy, name) for policy, name in plan
                   if pe_kind(name).pe != "ieee"]  # ArrayConfig refuses FP32 accumulators
-    results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {},
+    lock = threading.Lock()
+    results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {}, "failed": [],
                "by_policy": {p: {"pes": {}, "arrays": {}, "acc_bits": accs[p]}
                              for p in policies}}
 
@@ -273,7 +290,15 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
         (what, policy, name), label, fn = task
         tracker.start(label)
         t = time.perf_counter()
-        value = fn()
+        try:
+            value = fn()
+        except SynthesisTimeout as error:
+            reason = str(error).splitlines()[0]
+            with lock:
+                results["failed"].append({"what": what, "policy": policy, "pe": name,
+                                          "error": reason})
+            tracker.finish(label, f"left out: {reason}")
+            return what, policy, name, None
         wall = time.perf_counter() - t
         if what == "fmax":
             mhz, luts, seconds, cached = value
@@ -290,12 +315,12 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     with _Progress(total, progress) as tracker:
         pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
         try:
-            lock = threading.Lock()
-
             def arrived(future):
                 if future.cancelled() or future.exception() is not None:
                     return
                 what, policy, name, value = future.result()
+                if value is None:  # left out (timeout)
+                    return
                 with lock:
                     if what == "fmax":
                         results["fmax"][name] = value[0]
@@ -324,7 +349,7 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
                 fn = (lambda config=config, text=text, f=pe_futures[(policy, name)]:
                       array_area_parts(config, buffers=buffers, liberty=liberty,
                                        cache_dir=cache_dir, build_dir=build_dir,
-                                       timeout=timeout, verilog=text, pe=f.result()[3]))
+                                       timeout=timeout, verilog=text, pe=_finished_pe(f)))
                 futures.append(submit((("array", policy, name),
                                        f"{config.rows}x{config.cols} {name} array "
                                        f"({policy}): Yosys", fn)))
@@ -363,21 +388,43 @@ def _error_stats(errors):
             "per_pe": {n: round(e, 4) for n, e in errors.items()}}
 
 
+#: PE families the analytic model has no terms for: excluded from the stored fit, predicted.
+UNMODELLED_FAMILIES = ("ieee",)
+
+
 def fit_stored_model(sweep, path=MODEL_FILE):
-    """Fit :class:`~nybble.synth.area_model.AreaModel` to every PE of ``sweep`` (which must
-    hold all of :data:`DEFAULT_KINDS`), with in-sample and leave-one-out errors against the
-    flattened totals, and store it at ``path``; returns ``(model, about)``."""
-    missing = [k for k in DEFAULT_KINDS if k not in sweep["pes"]]
+    """Fit :class:`~nybble.synth.area_model.AreaModel` to every PE of ``sweep`` (the full
+    :data:`DEFAULT_KINDS` sweep; a kind may be missing only when the sweep left it out for
+    its timeout, and is then named in ``excluded`` with the reason; the kinds of
+    :data:`UNMODELLED_FAMILIES` are excluded too, and their errors as predicted are
+    ``held_out``), with in-sample and leave-one-out errors against the flattened totals, and
+    store it at ``path``; returns ``(model, about)``."""
+    left_out = {f["pe"]: f["error"] for f in sweep.get("failed", ())
+                if f["what"] == "pe" and f["policy"] == sweep["policy"]}
+    missing = [k for k in DEFAULT_KINDS if k not in sweep["pes"] and k not in left_out]
     if missing:
         raise ParameterError(f"The stored model is fitted on the full default sweep; this "
                              f"sweep lacks {', '.join(missing)}")
-    points = [(n, pe_features(n, r.acc_bits, r.register_bits), _cat_values(r.categories),
-               r.transistors) for n, r in sweep["pes"].items()]
+    all_points = [(n, pe_features(n, r.acc_bits, r.register_bits), _cat_values(r.categories),
+                   r.transistors) for n, r in sweep["pes"].items()]
+    # the IEEE-style PEs' normalise / round / FP32 accumulator has no term of its own: fitted,
+    # they would bend the other terms; they are predicted (held out) instead
+    points = [p for p in all_points if pe_kind(p[0]).pe not in UNMODELLED_FAMILIES]
+    held = [p for p in all_points if pe_kind(p[0]).pe in UNMODELLED_FAMILIES]
     model = fit_model([(f, c, sum(c.values())) for _, f, c, _ in points])
     in_sample = {n: model.predict(f)[0] / flat - 1 for n, f, _, flat in points}
-    about = {"source": f"stored ({path.name}): fitted once on the full default sweep",
-             "policy": sweep["policy"], "k": sweep["k"], "kinds": list(sweep["pes"]),
-             "in_sample": _error_stats(in_sample), "loo": _error_stats(loo_errors(points))}
+    excluded = {k: f"synthesis left out of the sweep: {left_out[k]}"
+                for k in DEFAULT_KINDS if k in left_out}
+    excluded.update({n: "IEEE-style FP: the model has no terms for normalise / round / FP32 "
+                        "accumulate (predicted, not fitted: held_out)" for n, *_ in held})
+    source = f"stored ({path.name}): fitted once on the full default sweep"
+    if excluded:
+        source += f", except {', '.join(excluded)} (excluded: see why)"
+    about = {"source": source, "policy": sweep["policy"], "k": sweep["k"],
+             "kinds": [n for n, *_ in points], "excluded": excluded,
+             "in_sample": _error_stats(in_sample), "loo": _error_stats(loo_errors(points)),
+             "held_out": _error_stats({n: model.predict(f)[0] / flat - 1
+                                       for n, f, _, flat in held})}
     save_model(model, path, **about)
     return model, about
 
@@ -602,6 +649,7 @@ def _summary(rows, model, sweep, array, about):
         })
     return {
         "acc_policy": sweep["policy"], "k": sweep["k"],
+        "left_out": sweep.get("failed", []),
         "convention": policy_text(sweep["policy"], k=sweep["k"],
                                   acc_bits=sweep["equal_acc_bits"]),
         "conventions": {p: policy_text(p, k=sweep["k"], acc_bits=sweep["equal_acc_bits"])
@@ -631,6 +679,8 @@ def _summary(rows, model, sweep, array, about):
             "formula": model.formula(),
             "source": about.get("source"),
             "fitted_on": about.get("kinds"),
+            "excluded": about.get("excluded") or {},
+            "held_out": about.get("held_out") or {},
             "against": "flattened totals (model_error); model_error_hier: the hierarchical sum",
             "max_abs_error": None if worst is None else abs(worst["model_error"]),
             "max_error_pe": None if worst is None else worst["pe"],

@@ -31,7 +31,7 @@ from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
 
 __all__ = [
-    "AreaReport", "FpgaReport", "synth_area", "synth_fpga_area",
+    "AreaReport", "FpgaReport", "synth_area", "synth_fpga_area", "SynthesisTimeout",
     "FLOWS", "FPGA_FAMILIES", "MEMORY_MODES",
 ]
 
@@ -257,6 +257,11 @@ def _failure(what, work, stderr):
     return f"{headline}\n(work directory kept at {work}; end of Yosys's log follows)\n{tail}"
 
 
+class SynthesisTimeout(ToolError):
+    """Yosys did not finish within the ``timeout`` it was given (a sweep may leave the kind
+    out and say so, :func:`nybble.synth.cost.cost_sweep`)."""
+
+
 def _run_yosys(work, script, files, timeout):
     """Run ``script`` in directory ``work`` after writing ``files`` (name -> str or bytes)
     there; returns the wall time in seconds. Raises :exc:`RuntimeError` with the end of the
@@ -272,7 +277,7 @@ def _run_yosys(work, script, files, timeout):
         result = subprocess.run(command, cwd=work, capture_output=True, text=True,
                                 timeout=timeout)
     except subprocess.TimeoutExpired as error:
-        raise ToolError(_failure(f"Yosys did not finish within {timeout} s", work,
+        raise SynthesisTimeout(_failure(f"Yosys did not finish within {timeout} s", work,
                                     "")) from error
     seconds = time.perf_counter() - start
     if result.returncode != 0:

@@ -74,6 +74,7 @@ def test_block(tmp_path, capsys, monkeypatch):
     (["--acc-policy", "wide"], "--acc-policy must be exact-k or equal, not 'wide'"),
     (["--buffers", "dram"], "--buffers must be sram or ff, not 'dram'"),
     (["--fit-model", "--pe", "int4"], "--fit-model fits on the full default sweep"),
+    (["--timeout", "0"], "--timeout must be a positive number of seconds, not 0"),
     (["--block", "--pe", "int4"], "--block: --pe must name block-scaled kinds (mxfp4, "),
     (["--liberty", "/nonexistent.lib"], "Liberty file '/nonexistent.lib' does not exist"),
 ])

@@ -2,6 +2,7 @@
 """The array components (:mod:`nybble.hw.array`) on their own: ports from the config's PE spec,
 the dataflow each one takes.  (GEMMs on them, through the top: ``tests/sim/test_array.py``.)"""
 import pytest
+from amaranth.back import rtlil
 from amaranth.hdl import Shape
 
 from nybble.hw.array import OutputStationaryArray, WeightStationaryArray
@@ -12,7 +13,7 @@ def _width(port):
     return Shape.cast(port.shape()).width
 
 
-@pytest.mark.parametrize("pe", ["int4", "int4_dp4", "lut_nf4", "mxfp4"])
+@pytest.mark.parametrize("pe", ["int4", "int4_dp4", "lut_nf4", "lut_nf4_shared", "mxfp4"])
 def test_os_ports_follow_the_spec(pe):
     cfg = ArrayConfig(rows=3, cols=2, pe=pe, acc_bits=40)
     arr = OutputStationaryArray(cfg)
@@ -22,6 +23,18 @@ def test_os_ports_follow_the_spec(pe):
     assert _width(arr.out_data[0]) == 40
     assert (arr.latency, arr.lanes, arr.frac_bits) == (spec.latency, spec.lanes, spec.frac_bits)
     assert hasattr(arr, "lut_we") == pe.startswith("lut")
+
+
+@pytest.mark.parametrize("pe,tables", [("lut_nf4", 6), ("lut_nf4_shared", 1),
+                                       ("lut_nf4_shared_dp4", 1)])
+def test_lut_tables_per_pe_or_one_per_array(pe, tables):
+    """The registers of a LUT array's tables: one table per PE, or (``lut_table="array"``)
+    one for the whole array, its entries wired to every PE."""
+    cfg = ArrayConfig(rows=3, cols=2, pe=pe, acc_bits=40)
+    text = rtlil.convert(OutputStationaryArray(cfg))
+    modules = [line for line in text.splitlines() if line.startswith("module ")]
+    table_mods = [line for line in modules if line.endswith(("table", "lut_table"))]
+    assert len(table_mods) == tables, (pe, modules)
 
 
 def test_ws_ports_follow_the_spec():

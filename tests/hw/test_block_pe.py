@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from nybble.sw import get_format
-from nybble.hw.block_pe import BlockScaledPE
+from nybble.hw.block_pe import BlockScaledPE, BlockScaler, SerialBlockScaler
 from nybble.hw.spec import default_acc_frac_bits
 from nybble.hw.config import ArrayConfig
 from nybble.hw.kinds import PE_KINDS, make_pe
@@ -26,6 +26,10 @@ CONFIGS = [
     ("nvfp4", dict(acc_bits=64)),
     ("nvfp4", dict(acc_bits=24, acc_frac_bits=10)),
     ("q4_0", dict(acc_bits=48)),
+    # the block scaler time-shared over a block's cycles
+    ("nvfp4_serial", dict(acc_bits=24, acc_frac_bits=10)),
+    ("q4_0_serial", dict(acc_bits=48)),
+    ("q4_0", dict(acc_bits=40, scaler="serial", block_size=16)),
 ]
 LAYOUTS = [  # (fmt, scale, lanes, block): unusual lane / block splits
     ("fp4_e2m1", "e4m3", 16, 16),
@@ -110,10 +114,102 @@ def test_scale_is_read_at_the_blocks_last_step():
 
 
 def test_pair_sweep_of_every_kind():
-    for kind in BLOCK_KINDS:
+    for kind in BLOCK_KINDS + ["nvfp4_serial", "q4_0_serial"]:
         r = check_block_pairs(make_pe(kind), name=kind)
         assert r.mismatches == 0, f"{kind}: {r.first_mismatch}"
     assert r.exhaustive and r.pairs_checked == 256 * 8
+
+
+def _scaler_run(scaler, starts):
+    """Drive ``scaler`` (a :class:`SerialBlockScaler` or a :class:`BlockScaler`) with
+    ``starts`` (``(s, scale_a, scale_b)``), back to back every ``cycles`` cycles; its ``p``
+    for each."""
+    serial = isinstance(scaler, SerialBlockScaler)
+    out = []
+
+    async def bench(ctx):
+        for s, sa, sb in starts:
+            ctx.set(scaler.s, s)
+            ctx.set(scaler.scale_a, sa)
+            ctx.set(scaler.scale_b, sb)
+            if not serial:
+                await ctx.delay(1e-9)
+                out.append(ctx.get(scaler.p))
+                continue
+            ctx.set(scaler.start, 1)
+            ctx.set(scaler.first, s & 1)
+            await ctx.tick()
+            ctx.set(scaler.start, 0)
+            for _ in range(scaler.cycles - 1):
+                await ctx.tick()
+            assert ctx.get(scaler.p_valid) and ctx.get(scaler.p_first) == s & 1
+            out.append(ctx.get(scaler.p))
+
+    sim = Simulator(scaler)
+    if serial:
+        sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
+
+
+def _serial_vs_parallel(kind, pairs):
+    """The time-shared scaler's ``p`` against the single-cycle scaler's (itself checked
+    against the golden model above), block sums and scale codes back to back: every pair of
+    finite scale codes (``pairs`` None) or a seeded sample, the largest scales first."""
+    pe = make_pe(f"{kind}_serial")
+    args = (pe.sum_bits, pe.scale, pe.grid, pe.acc_bits, pe.frac_bits)
+    fmt = get_format(pe.scale_format)
+    codes = np.flatnonzero(fmt.finite)
+    rng = np.random.default_rng(len(kind))
+    lo, hi = -(1 << (pe.sum_bits - 1)), (1 << (pe.sum_bits - 1)) - 1
+    if pairs is None:
+        sa, sb = np.repeat(codes, len(codes)), np.tile(codes, len(codes))
+    else:
+        big = codes[np.argsort(-np.abs(fmt.values[codes]))[:4]]
+        sa = np.concatenate([np.repeat(big, 4), rng.choice(codes, pairs)])
+        sb = np.concatenate([np.tile(big, 4), rng.choice(codes, pairs)])
+    s = rng.integers(lo, hi + 1, len(sa))
+    s[:4] = [lo, hi, 0, -1]
+    starts = list(zip(s.tolist(), sa.tolist(), sb.tolist()))
+    serial = _scaler_run(SerialBlockScaler(*args, pe.steps_per_block), starts)
+    parallel = _scaler_run(BlockScaler(*args), starts)
+    bad = [i for i in range(len(starts)) if serial[i] != parallel[i]]
+    assert not bad, (f"{kind}: {len(bad)} of {len(starts)} differ; first (s, scale_a, "
+                     f"scale_b) = {starts[bad[0]]}: {serial[bad[0]]} != {parallel[bad[0]]}")
+
+
+@pytest.mark.parametrize("kind", ["nvfp4", "q4_0"])
+def test_serial_scaler_equals_the_parallel_one(kind):
+    _serial_vs_parallel(kind, 1500)
+
+
+@pytest.mark.slow
+def test_serial_scaler_every_e4m3_scale_pair():
+    _serial_vs_parallel("nvfp4", None)
+
+
+def test_serial_scaler_timing_and_errors():
+    for name, spb in (("nvfp4_serial", 2), ("q4_0_serial", 4)):
+        pe = make_pe(name)
+        assert pe.scaler == "serial" and (pe.latency, pe.steps_per_block) == (2 + spb, spb)
+        assert set(pe.signature.members) == set(PESignature(4, 4, 16).members)
+    assert make_pe("q4_0").scaler == "parallel"
+    with pytest.raises(ValueError, match=r"^scaler must be one of 'parallel', 'serial', "
+                                         r"not 'pipelined'$"):
+        BlockScaledPE("int4", "int4", 8, scale="fp16", scaler="pipelined")
+    with pytest.raises(ValueError, match=r"^scaler='serial' needs scales with a significand "
+                                         r"\(e4m3, fp16\), not e8m0"):
+        BlockScaledPE("fp4_e2m1", "fp4_e2m1", 8, scale="e8m0", scaler="serial")
+    with pytest.raises(ValueError, match=r"^scaler='serial' needs at least 2 steps per block "
+                                         r"\(the cycles it may take\), not block_size 8 / "
+                                         r"lanes 8$"):
+        BlockScaledPE("int4", "int4", 8, scale="fp16", block_size=8, scaler="serial")
+    with pytest.raises(ValueError, match=r"^A serial block scaler needs scales with a "
+                                         r"significand"):
+        SerialBlockScaler(14, "e8m0", 2, 32, 16, 4)
+    with pytest.raises(ValueError, match=r"^Scaler cycles must be in 2\.\.256, not 1$"):
+        SerialBlockScaler(14, "fp16", 0, 32, 16, 1)
 
 
 def test_forwarding_and_idle_cycles():

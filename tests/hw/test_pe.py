@@ -15,9 +15,9 @@ from nybble.sim.pe_check import (check_pairs, simulate, expected, compare, rando
                                  pair_steps)
 
 FOUR_BIT = ["int4", "uint4", "fp4_e2m1", "e3m0", "int4_e3m0", "lmul_fp4_e2m1"]
-ACT8_W4 = ["int8_e3m0", "int8_int4", "int8_fp4_e2m1", "lut_nf4"]
+ACT8_W4 = ["int8_e3m0", "int8_int4", "int8_fp4_e2m1", "lut_nf4", "lut_nf4_shared"]
 DOT = ["int4_dp2", "int4_dp4", "int4_dp8", "int4_dp16", "fp4_e2m1_dp4", "e3m0_dp4",
-       "int8_e3m0_dp4", "lut_nf4_dp4"]
+       "int8_e3m0_dp4", "lut_nf4_dp4", "lut_nf4_shared_dp4"]
 
 
 def _assert_check(r):
@@ -97,6 +97,23 @@ def test_lut_loaded_at_run_time():
     assert not bad, f"user codebook: {len(bad)} steps differ; {msg}"
 
 
+@pytest.mark.parametrize("kind", ["lut_nf4_shared", "lut_nf4_shared_dp4"])
+def test_lut_table_held_by_the_array(kind):
+    """``lut_table="array"``: no table registers in the PE, the entries come in on
+    ``lut_entries`` -- a user codebook there gives that codebook's products."""
+    pe = make_pe(kind, overflow="saturate")
+    assert hasattr(pe, "lut_entries") and not hasattr(pe, "lut_we")
+    assert len(pe.lut_entries) == 16
+    rng = np.random.default_rng(5)
+    user = codebook(np.sort(rng.uniform(-1.5, 1.5, 16)), name="user16")
+    table, _ = user.fixed_values(pe.frac_bits)
+    ref = DotProductSpec.make("int8", user, pe.lanes, acc_bits=pe.acc_bits,
+                              overflow="saturate")
+    steps, _, _ = pair_steps(ref)
+    bad, msg = compare(pe, steps, simulate(pe, steps, table=table), expected(ref, steps))
+    assert not bad, f"{kind}, user codebook: {len(bad)} steps differ; {msg}"
+
+
 def test_back_to_back_without_reset():
     """The same job twice around a job that saturates: identical results, the flag cleared."""
     pe = make_pe("int4", overflow="saturate", acc_bits=8)
@@ -170,7 +187,8 @@ def test_interface_shape_is_shared():
         assert common <= set(pe.signature.members.keys()), name
         assert isinstance(pe.latency, int) and pe.latency >= 1
         extra = set(pe.signature.members.keys()) - common
-        assert extra in (set(), {"lut_we", "lut_addr", "lut_data"}, {"sel", "sel_out", "ready"})
+        assert extra in (set(), {"lut_we", "lut_addr", "lut_data"}, {"lut_entries"},
+                         {"sel", "sel_out", "ready"})
 
 
 def test_timing_properties():

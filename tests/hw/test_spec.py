@@ -92,4 +92,9 @@ def test_spec_errors_name_the_parameter():
         BitSerialSpec.make("fp8_e4m3")
     with pytest.raises(ValueError, match=r"^PE kind must be one of .*, not 'int3'$"):
         pe_spec("int3")
+    with pytest.raises(ValueError, match=r"^lut_table must be one of 'pe', 'array', not 'row'$"):
+        pe_spec("lut_nf4", lut_table="row")
+    with pytest.raises(ValueError, match=r"^lut_table='array' applies to codebook \(LUT\) "
+                                         r"weights only, not int4 x int4$"):
+        pe_spec("int4", lut_table="array")
     assert get_format(pe_spec("int4").fmt_a).name == "int4"

@@ -81,6 +81,26 @@ def test_amaranth_simulator_small_case(dataflow, rng):
     _check(cfg, 5, 4, 7, rng, "amaranth")
 
 
+def test_lut_table_held_by_the_array_amaranth(rng):
+    """``lut_nf4_shared``: one table per array, broadcast to the PEs (fast path)."""
+    cfg = ArrayConfig(rows=2, cols=2, pe="lut_nf4_shared", acc_bits=32, a_depth=64,
+                      b_depth=64, c_depth=64)
+    _check(cfg, 3, 3, 5, rng, "amaranth")
+
+
+SHARED_LUT = [(ArrayConfig(rows=2, cols=4, pe=pe, acc_bits=32, a_depth=256, b_depth=256,
+                           c_depth=256), shape)
+              for pe in ("lut_nf4_shared", "lut_nf4_shared_dp4")
+              for shape in ((2, 4, 8), (5, 9, 17), (3, 1, 2))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg,shape", SHARED_LUT,
+                         ids=[f"{c.pe}-{'x'.join(map(str, s))}" for c, s in SHARED_LUT])
+def test_lut_table_held_by_the_array_on_verilator(cfg, shape, rng):
+    _check(cfg, *shape, rng, "verilator")
+
+
 def test_back_to_back_jobs_without_reset(rng, back_to_back):
     """Two jobs in one simulation run give two exact results (no reset between them)."""
     cfg = ArrayConfig(rows=2, cols=2, pe="int4", acc_bits=16, a_depth=64, b_depth=64, c_depth=64)

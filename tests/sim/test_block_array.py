@@ -98,6 +98,29 @@ def test_amaranth_simulator(pe, shape, rng):
                           gemm(a, b, block_acc=(48, cfg.pe_options["acc_frac_bits"])))
 
 
+def test_serial_scaler_array_amaranth(rng):
+    """The block scaler time-shared over a block (latency 2 + steps per block): the array,
+    its schedule and the cycle model follow the spec's latency."""
+    cfg = ArrayConfig(rows=2, cols=2, pe="q4_0_serial", acc_bits=48, a_depth=64, b_depth=64,
+                      c_depth=64)
+    assert cfg.pe_spec.latency == 6
+    _check(cfg, *_qt(rng, "q4_0", 3, 3, 64), "amaranth")
+
+
+SERIAL = [(ArrayConfig(rows=2, cols=2, pe=pe, acc_bits=acc, a_depth=512, b_depth=512,
+                       c_depth=256), shape)
+          for pe, acc, shapes in (("q4_0_serial", 48, ((2, 2, 32), (5, 3, 64), (3, 3, 96))),
+                                  ("nvfp4_serial", 24, ((2, 2, 16), (5, 3, 40), (1, 4, 7))))
+          for shape in shapes]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg,shape", SERIAL,
+                         ids=[f"{c.pe}-{'x'.join(map(str, s))}" for c, s in SERIAL])
+def test_serial_scaler_on_verilator(cfg, shape, rng):
+    _check(cfg, *_qt(rng, cfg.pe.removesuffix("_serial"), *shape), "verilator")
+
+
 def test_back_to_back_jobs_without_reset(rng, back_to_back):
     """Two jobs of different K (the second ragged) in one simulation, no reset between."""
     cfg = ArrayConfig(rows=2, cols=2, pe="mxfp4", acc_bits=32, a_depth=64, b_depth=64,

@@ -22,7 +22,7 @@ def _points(model, n, seed):
                        int(rng.integers(0, 500)), int(rng.integers(0, 300)),
                        int(rng.integers(0, 120)), int(rng.integers(0, 200)),
                        int(rng.integers(16, 96)), int(rng.integers(0, 50)),
-                       int(rng.integers(4, 60)), 1.0)
+                       int(rng.integers(4, 60)), 1.0, int(rng.integers(0, 300)))
         total, parts = model.predict(f)
         out.append((f"pe{i}", f, parts, total))
     return out

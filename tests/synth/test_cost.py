@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from nybble.synth import cost
 from nybble.synth.asic_clock import clock_mhz
 from nybble.synth.cost import (DEFAULT_KINDS, HOROWITZ_45NM, cost_report, cost_sweep,
                                find_liberty, pe_features, select_kinds)
@@ -22,6 +23,8 @@ def test_features_of_int4_fp4_and_dot_products():
     assert (dp.lanes, dp.tree_bits, dp.macs_per_cycle) == (4, 9 + 9 + 10, 4.0)
     lut = pe_features("lut_nf4", 32, 14)
     assert (lut.n, lut.m, lut.table_bits) == (8, 16, 16 * 16)
+    shared = pe_features("lut_nf4_shared", 32, 14)   # the array holds the table
+    assert (shared.table_bits, shared.table_held_bits, lut.table_held_bits) == (256, 0, 256)
     serial = pe_features("bitserial", 32, 34)
     assert serial.macs_per_cycle == pytest.approx(1 / 3)  # int4 weights: 3 bits
     assert serial.rom_entries == 7 * 16
@@ -163,3 +166,36 @@ def test_interrupted_sweep_resumes_from_the_cache(tmp_path):
     # the run under way when the sweep stopped may have finished; none started after it
     assert cached["int4"] and not cached["int4_e3m0"], cached
     assert any("int4 (exact-k): Yosys" in x and "(cached)" in x for x in lines)
+
+
+@pytest.mark.synth
+def test_timeout_leaves_a_kind_out_and_the_fit_names_it(tmp_path, monkeypatch):
+    """``timeout``: a synthesis that does not finish in time is left out, the sweep goes on,
+    and the stored model says which kind it was not fitted on and why."""
+    cache = tmp_path / "cache"
+    cost_sweep(["int4", "int4_e3m0"], jobs=1, cache_dir=cache, build_dir=tmp_path,
+               compare_policies=False)
+    lines = []
+    sweep = cost_sweep(["int4", "e3m0", "int4_e3m0"], jobs=1, cache_dir=cache,
+                       build_dir=tmp_path, compare_policies=False, timeout=0.01,
+                       progress=lines.append)
+    assert list(sweep["pes"]) == ["int4", "int4_e3m0"]    # cached: no Yosys run to time out
+    assert sweep["failed"] == [{"what": "pe", "policy": "exact-k", "pe": "e3m0",
+                                "error": "Yosys did not finish within 0.01 s"}]
+    assert any("e3m0 (exact-k): Yosys: left out: Yosys did not finish" in x for x in lines)
+    monkeypatch.setattr(cost, "DEFAULT_KINDS", ("int4", "e3m0", "int4_e3m0"))
+    path = tmp_path / "model.json"
+    _, about = cost.fit_stored_model(sweep, path)
+    assert about["kinds"] == ["int4", "int4_e3m0"]
+    assert about["excluded"] == {"e3m0": "synthesis left out of the sweep: Yosys did not "
+                                          "finish within 0.01 s"}
+    assert about["source"].endswith(", except e3m0 (excluded: see why)")
+    assert about["held_out"]["per_pe"] == {}           # no IEEE-style kind in this sweep
+    assert set(about["loo"]["per_pe"]) == {"int4", "int4_e3m0"}
+    _, summary = cost_report(sweep)
+    assert summary["left_out"] == sweep["failed"]
+    # a kind missing for any other reason is refused
+    monkeypatch.setattr(cost, "DEFAULT_KINDS", ("int4", "e3m0", "int4_e3m0", "int8"))
+    with pytest.raises(ValueError, match=r"^The stored model is fitted on the full default "
+                                         r"sweep; this sweep lacks int8$"):
+        cost.fit_stored_model(sweep, path)
