@@ -250,6 +250,17 @@ def _resource_error(what, board, device, utilisation):
         + " -- use a smaller array, smaller buffer depths or a larger board", overflows)
 
 
+#: Yosys command run on every board build: a read port that is not transparent to a write
+#: port gets an undefined result (``COLLISION_X_MASK``) when both take one address on one
+#: clock edge.  The array top never does (the host writes A / B and reads C only while no job
+#: runs; a job's reads of A / B and writes of C never meet a host access), and without it
+#: Yosys keeps the "old data" answer of the simulation by registering every block RAM's write
+#: data and address beside it (iCE40 block RAM leaves a collision undefined): 164 flip-flops
+#: and their compares for a 4 x 4 array's four C banks, more than the iCE40 UP5K has left.
+#: Transparent read ports (the weight-stationary partial sums) keep their semantics.
+_NO_COLLISIONS = "setparam -set COLLISION_X_MASK 1'1 t:$memrd_v2 r:TRANSPARENCY_MASK=1'0 %i"
+
+
 def _dsp_choice(config, dsp):
     if dsp is None:
         return max(get_format(f).bits for f in pe_kind(config.pe).formats[:2]) > 4
@@ -272,6 +283,7 @@ def _place_and_route(spec, top, what, out_dir, key_parts, dsp, seed, progress, t
     plan = platform.build(
         top, name=name, do_build=False,
         synth_opts=synth_opts,
+        script_after_read=_NO_COLLISIONS,
         script_after_synth=f"tee -q -o {name}_stat.json stat -json",
         nextpnr_opts=f"--report {name}_report.json --timing-allow-fail --seed {int(seed)}")
 
