@@ -33,11 +33,11 @@ other    --          --                                               ``FF``
 =======  ==========  ===============================================  =========================
 
 Result reads use the array top's synchronous read port: the bridge holds the address for a
-clock edge, then takes the word.  The C banks map to block RAM on iCE40 and ECP5 as they are.
+clock edge, registers the word on the next one and replies with it.  The C banks map to block RAM on iCE40 and ECP5 as they are.
 """
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal, signed
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -119,6 +119,10 @@ class HostBridge(wiring.Component):
         word = Signal(8 * wr_bytes)
         sel = Signal(2)
         addr = Signal(_ADDR_FIELD_BITS)
+        # the result word, registered: block-RAM read data passes only the top's column
+        # multiplexer before a register (its clock-to-out is most of a fast FPGA's period)
+        rd_word = Signal(signed(self._config.acc_bits))
+        m.d.sync += rd_word.eq(top.rd_data)
         count = Signal(16)
         resp = Signal(8 * resp_bytes)
         resp_left = Signal(range(resp_bytes + 1))
@@ -223,9 +227,11 @@ class HostBridge(wiring.Component):
                     m.next = "SEND"
             with m.State("RLOAD"):
                 # the synchronous read port takes `addr` at the end of this cycle
-                m.next = "RDATA"
+                m.next = "RWORD"
+            with m.State("RWORD"):
+                m.next = "RDATA"  # `rd_word` takes the word
             with m.State("RDATA"):
-                reply(top.rd_data.as_signed(), acc_bytes)
+                reply(rd_word, acc_bytes)
                 m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += self.tx_valid.eq(1)
