@@ -5,14 +5,20 @@ UART (``nybble.hw.fpga_top``: two pins, a byte protocol ``nybble.sim.fpga_host``
 goes through the board's amaranth-boards platform with the YoWASP tools from PyPI (Yosys,
 nextpnr-ice40 / nextpnr-ecp5, icepack / ecppack).  Reports LUTs, flip-flops, carry cells,
 DSPs and block RAMs (Yosys), device utilisation and post-route Fmax (nextpnr) and the
-bitstream.  Build products go to ``build/fpga/<board>_<R>x<C>_<pe>/``; an unchanged build
-is reported from there at once.  A design that does not fit fails with the resource that
-overflowed.
+bitstream.  Beside it, one PE of the array alone on the same device through the same flow
+(registered inputs and outputs, :func:`nybble.synth.fpga.board_pe_fmax`): its Fmax is the
+ceiling of the array top, and the ratio says how close the top comes to it.  Build products
+go to ``build/fpga/<board>_<R>x<C>_<pe>/`` (the PE's to ``<board>_pe_<pe>_<hash>/``); an
+unchanged build is reported from there at once.  A design that does not fit fails with the
+resource that overflowed.
 
 JSON (``--json``): ``board``, ``device``, ``family``, ``pe``, ``rows``, ``cols``,
 ``acc_bits``, ``depths``, ``baud``, ``dsp``, ``luts``, ``ffs``, ``carries``, ``dsps``,
 ``brams``, ``utilisation`` ({resource: {used, available}}), ``fmax_mhz``, ``clock_mhz``,
-``timing_met``, ``bitstream``, ``bitstream_bytes``, ``build_dir``, ``seconds``, ``cached``.
+``timing_met``, ``bitstream``, ``bitstream_bytes``, ``build_dir``, ``seconds``, ``cached``;
+``pe_fmax_mhz`` (the lone PE on the same device), ``fmax_ratio`` (``fmax_mhz /
+pe_fmax_mhz``) and ``lone_pe`` (that build: ``device``, ``luts``, ``ffs``, ``carries``,
+``dsps``, ``fmax_mhz``, ``build_dir``, ``seconds``, ``cached``, ...).
 """
 
 import os
@@ -54,7 +60,7 @@ def _run(args):
     from . import common as cli
     from nybble.hw.config import ArrayConfig
     from nybble.hw.kinds import pe_kind
-    from nybble.synth.fpga import BOARDS, build_board
+    from nybble.synth.fpga import BOARDS, board_pe_fmax, build_board
     if args.board not in BOARDS:
         raise cli.UsageError(f"--board must be one of {', '.join(BOARDS)}, not {args.board!r}")
     cli.check_cache_dirs(args.build_dir)
@@ -71,8 +77,13 @@ def _run(args):
                          a_depth=args.depth, b_depth=args.depth, c_depth=args.depth)
     result = build_board(args.board, config, baud=args.baud, dsp=dsp,
                          build_dir=args.build_dir, seed=args.seed, progress=_progress)
+    lone = board_pe_fmax(args.board, config, dsp=dsp, build_dir=args.build_dir,
+                         seed=args.seed, progress=_progress)
     payload = result.as_dict()
     payload["bitstream_bytes"] = os.path.getsize(result.bitstream)
+    ratio = (None if result.fmax_mhz is None or not lone.fmax_mhz
+             else round(result.fmax_mhz / lone.fmax_mhz, 3))
+    payload.update(pe_fmax_mhz=lone.fmax_mhz, fmax_ratio=ratio, lone_pe=lone.as_dict())
     util = ", ".join(f"{name} {u['used']}/{u['available']}"
                      for name, u in result.utilisation.items())
     text = "\n".join([
@@ -84,6 +95,9 @@ def _run(args):
         f"  nextpnr: {util}",
         f"  Fmax:    {result.fmax_mhz:.1f} MHz post-route (board clock {result.clock_mhz:g} "
         f"MHz: {'met' if result.timing_met else 'NOT met'})",
+        f"  lone PE: {lone.fmax_mhz:.1f} MHz on the same device and flow ({lone.luts} LUT4, "
+        f"{lone.ffs} flip-flops with its harness); array top / PE = {ratio:.2f}"
+        + (" (cached)" if lone.cached else f" ({lone.seconds:.0f} s)"),
         f"  bitstream: {result.bitstream} ({payload['bitstream_bytes']} bytes)",
     ])
     cli.emit(args, payload, text)

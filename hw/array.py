@@ -34,10 +34,10 @@ from .config import ArrayConfig
 from .lut import LutTable
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["OutputStationaryArray", "WeightStationaryArray", "clock_enabled"]
+__all__ = ["OutputStationaryArray", "WeightStationaryArray", "clock_enabled", "delayed"]
 
 
-def _delayed(m, sig, n, name, en=None):
+def delayed(m, sig, n, name, en=None):
     """``sig`` through ``n`` registers (skew lines), clock-enabled by ``en`` when given."""
     for s in range(n):
         r = Signal.like(sig, name=f"{name}_d{s}")
@@ -116,7 +116,7 @@ class _Array(wiring.Component):
             for name in ("a", "valid", "first"):
                 src = self.a[i] if name == "a" else getattr(self, name)
                 m.d.comb += getattr(row[0], name).eq(
-                    _delayed(m, src, i * stride, f"{name[0]}{i}", en))
+                    delayed(m, src, i * stride, f"{name[0]}{i}", en))
             for pe, nxt in zip(row, row[1:]):
                 m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
                              nxt.first.eq(pe.first_out)]
@@ -170,17 +170,17 @@ class OutputStationaryArray(_Array):
         if self.lockstep:
             advance, beat_start = self._lockstep(m, pes)
             L = 1  # in beats
-        delayed = lambda sig, n, name: _delayed(m, sig, n, name, advance)
+        delay = lambda sig, n, name: delayed(m, sig, n, name, advance)
 
         # input skew: row i (a, valid, first) by i cycles, column j (b) by j cycles
         self._feed_rows(m, pes, 1, advance)
         for j in range(C):
-            b = delayed(self.b[j], j, f"b{j}")
+            b = delay(self.b[j], j, f"b{j}")
             if self.lockstep:
                 # the weight is decoded once, at the top of its column, and travels down
                 # decoded: one decode ROM per column instead of one per PE
                 m.submodules[f"decoder_{j}"] = dec = BitSerialDecoder(self.spec)
-                m.d.comb += [dec.b.eq(b), dec.sel.eq(delayed(self.sel[j], j, f"sel{j}")),
+                m.d.comb += [dec.b.eq(b), dec.sel.eq(delay(self.sel[j], j, f"sel{j}")),
                              pes[0][j].w.eq(dec.w)]
             else:
                 m.d.comb += pes[0][j].b.eq(b)
@@ -196,8 +196,8 @@ class OutputStationaryArray(_Array):
             for i in range(R):
                 pe = pes[i][j]
                 # the PE's own first / valid, delayed to the accumulator's stage
-                cap_first = delayed(pe.first, L - 1, f"capf_{i}_{j}")
-                cap_valid = delayed(pe.valid, L - 1, f"capv_{i}_{j}")
+                cap_first = delay(pe.first, L - 1, f"capf_{i}_{j}")
+                cap_valid = delay(pe.valid, L - 1, f"capv_{i}_{j}")
                 busy = Signal(name=f"has_tile_{i}_{j}")  # the accumulator holds a tile's sum
                 above_v = svalid[i + 1] if i + 1 < R else 0
                 above_d = shadow[i + 1] if i + 1 < R else 0
@@ -272,7 +272,7 @@ class WeightStationaryArray(_Array):
         R, C = cfg.rows, cfg.cols
         L = self.spec.latency
         pes = self._pes(m)
-        delayed = lambda sig, n, name: _delayed(m, sig, n, name)
+        delay = lambda sig, n, name: delayed(m, sig, n, name)
 
         self._feed_rows(m, pes, L)
         overflow_terms = []
@@ -295,7 +295,7 @@ class WeightStationaryArray(_Array):
                 with m.If(swap):
                     m.d.sync += act_w.eq(nxt_w[i])
             bottom = pes[R - 1][j]
-            m.d.comb += [self.out_valid[j].eq(delayed(bottom.valid, L, f"ov{j}")),
+            m.d.comb += [self.out_valid[j].eq(delay(bottom.valid, L, f"ov{j}")),
                          self.out_data[j].eq(bottom.acc)]
         m.d.comb += self.overflow.eq(Cat(*overflow_terms).any())
         return m

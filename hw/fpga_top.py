@@ -32,17 +32,12 @@ byte     name        then                                             reply
 other    --          --                                               ``FF``
 =======  ==========  ===============================================  =========================
 
-Result reads go through a reset-less address register (:data:`ADDRESS_REGISTER`) straight into
-the C banks' combinational read ports, which lets Yosys merge the register into the memories
-and map the banks to block RAM (a synchronous read) on iCE40 as well as ECP5.  Yosys only
-merges a register without a defined power-on value, and Amaranth gives every register one, so
-the FPGA flow removes that ``init`` attribute first (``setattr -unset init
-w:host_bridge_addr``; :mod:`nybble.synth.fpga` does it).  Without it, the banks become
-flip-flops: 67k logic cells for a 4 x 4 array with 256-word banks.
+Result reads use the array top's synchronous read port: the bridge holds the address for a
+clock edge, registers the word on the next one and replies with it.  The C banks map to block RAM on iCE40 and ECP5 as they are.
 """
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal, signed
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -53,9 +48,9 @@ from .top import ArrayTop
 from .uart import UartRx, UartTx
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["HostBridge", "UartHost", "BoardTop", "uart_divisor", "CMD_INFO", "CMD_WRITE", "CMD_RUN",
+__all__ = ["HostBridge", "UartHost", "BoardTop", "PeProbeTop", "uart_divisor", "CMD_INFO", "CMD_WRITE", "CMD_RUN",
            "CMD_READ", "REPLY_ERROR", "INFO_MAGIC", "PROTOCOL_VERSION", "HEADER_BYTES",
-           "JOB_FIELD_BYTES", "DEFAULT_BAUD", "ADDRESS_REGISTER"]
+           "JOB_FIELD_BYTES", "DEFAULT_BAUD"]
 
 CMD_INFO, CMD_WRITE, CMD_RUN, CMD_READ = 0x00, 0x01, 0x02, 0x03
 REPLY_ERROR = 0xFF
@@ -65,8 +60,6 @@ PROTOCOL_VERSION = 1
 HEADER_BYTES = {CMD_INFO: 0, CMD_WRITE: 5, CMD_RUN: 12, CMD_READ: 4}
 JOB_FIELD_BYTES = 3
 DEFAULT_BAUD = 115200
-#: Name of the bridge's address register (module docstring).
-ADDRESS_REGISTER = "host_bridge_addr"
 
 _ADDR_FIELD_BITS = 16
 
@@ -125,9 +118,11 @@ class HostBridge(wiring.Component):
         hdr_len = Signal(range(hdr_max + 1))
         word = Signal(8 * wr_bytes)
         sel = Signal(2)
-        # reset-less, so that Yosys can merge it into the C banks' read ports (block RAM);
-        # see ADDRESS_REGISTER
-        addr = Signal(_ADDR_FIELD_BITS, reset_less=True, name=ADDRESS_REGISTER)
+        addr = Signal(_ADDR_FIELD_BITS)
+        # the result word, registered: block-RAM read data passes only the top's column
+        # multiplexer before a register (its clock-to-out is most of a fast FPGA's period)
+        rd_word = Signal(signed(self._config.acc_bits))
+        m.d.sync += rd_word.eq(top.rd_data)
         count = Signal(16)
         resp = Signal(8 * resp_bytes)
         resp_left = Signal(range(resp_bytes + 1))
@@ -231,8 +226,12 @@ class HostBridge(wiring.Component):
                     reply(Cat(Const(CMD_RUN, 8), top.overflow, Const(0, 7), top.cycles), 6)
                     m.next = "SEND"
             with m.State("RLOAD"):
-                # `addr` has been stable for a cycle: the C banks' read data is valid
-                reply(top.rd_data.as_signed(), acc_bytes)
+                # the synchronous read port takes `addr` at the end of this cycle
+                m.next = "RWORD"
+            with m.State("RWORD"):
+                m.next = "RDATA"  # `rd_word` takes the word
+            with m.State("RDATA"):
+                reply(rd_word, acc_bytes)
                 m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += self.tx_valid.eq(1)
@@ -285,6 +284,17 @@ def uart_divisor(clock_hz, baud):
     return divisor
 
 
+def _uart_pins(m, platform, who, hint=""):
+    """The buffers of the board's ``uart`` 0 pins ``(rx, tx)``, as submodules of ``m``."""
+    if platform is None:
+        raise ParameterError(f"{who} needs a platform (an amaranth-boards board) to find its "
+                             f"UART pins{hint}")
+    uart = platform.request("uart", 0, dir="-")
+    m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
+    m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
+    return rx_buffer, tx_buffer
+
+
 class BoardTop(Elaboratable):
     """The top level for an amaranth-boards platform: :class:`UartHost` on the board's
     ``uart`` 0 at ``baud``, the board's default clock as ``sync``, LED 0 (if any) lit while
@@ -305,12 +315,8 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        if platform is None:
-            raise ParameterError("BoardTop needs a platform (an amaranth-boards board) to find "
-                             "its UART pins; simulate UartHost instead")
-        uart = platform.request("uart", 0, dir="-")
-        m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
-        m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
+        rx_buffer, tx_buffer = _uart_pins(m, platform, "BoardTop",
+                                          "; simulate UartHost instead")
         m.submodules.host = host = UartHost(self._config,
                                             self.divisor(platform.default_clk_frequency))
         m.d.comb += [host.rx.eq(rx_buffer.i), tx_buffer.o.eq(host.tx)]
@@ -321,4 +327,47 @@ class BoardTop(Elaboratable):
         if led is not None:
             m.submodules.led_buffer = led_buffer = io.Buffer("o", led)
             m.d.comb += led_buffer.o.eq(host.busy)
+        return m
+
+
+class PeProbeTop(Elaboratable):
+    """One PE of ``config``'s array alone on a board, for its Fmax on the array's own device
+    and flow (:func:`nybble.synth.fpga.board_pe_fmax`).
+
+    ::
+
+        uart rx --> shift register (every PE input: a register, as in the array) --> PE
+        uart tx <-- XOR fold, 4 bits per stage, each stage registered <-- register <-- outputs
+
+    Every path through the PE runs register to register; the harness around it has no path
+    longer than one LUT, and every PE output reaches the pin, so nothing is optimised away.
+    Built with :meth:`ArrayConfig.build_pe <nybble.hw.config.ArrayConfig.build_pe>`: the PE
+    the array instantiates (kind, accumulator, overflow, options)."""
+
+    def __init__(self, config):
+        self._config = _check_config(config)
+
+    config = property(lambda self: self._config)
+
+    def elaborate(self, platform):
+        m = Module()
+        rx_buffer, tx_buffer = _uart_pins(m, platform, "PeProbeTop")
+        m.submodules.pe = pe = self._config.build_pe()
+        members = pe.signature.members.items()
+        inputs = [getattr(pe, n) for n, mem in members if mem.flow == wiring.In]
+        outputs = [getattr(pe, n) for n, mem in members if mem.flow == wiring.Out]
+        chain = Signal(sum(len(p) for p in inputs), name="pe_inputs")
+        m.d.sync += chain.eq(Cat(rx_buffer.i, chain[:-1]))
+        offset = 0
+        for port in inputs:
+            m.d.comb += port.eq(chain[offset:offset + len(port)])
+            offset += len(port)
+        level = Signal(sum(len(p) for p in outputs), name="pe_outputs")
+        m.d.sync += level.eq(Cat(*outputs))
+        stage = 0
+        while len(level) > 1:
+            folded = Signal(-(-len(level) // 4), name=f"pe_fold_{stage}")
+            m.d.sync += [folded[i].eq(level[4 * i:4 * i + 4].xor()) for i in range(len(folded))]
+            level, stage = folded, stage + 1
+        m.d.comb += tx_buffer.o.eq(level)
         return m

@@ -12,17 +12,25 @@ drivers, the native harness, the FPGA bridge and the top itself read this one ob
 * ``latency``: the PE's, in cycles; in beats (1) for the lockstep bit-serial array;
 * read port: ``rd_addr`` (``rd_addr_bits``) = ``(bank address << col_bits) | column``,
   ``rd_data`` the signed accumulator (``acc_bits``);
-* job inputs ``m_tiles``, ``n_tiles``, ``k_len``, ``m_len``: :data:`JOB_BITS` each.
+* job inputs ``m_tiles``, ``n_tiles``, ``k_len``, ``m_len``: :data:`JOB_BITS` each;
+* :data:`OPERAND_READ_CYCLES`: how long the sequencer's buffer reads take to reach the array.
 """
 
 from dataclasses import dataclass
 
-__all__ = ["TopLayout", "JOB_BITS", "JOB_FIELDS", "WR_A", "WR_B", "WR_C", "WR_LUT"]
+__all__ = ["TopLayout", "JOB_BITS", "JOB_FIELDS", "WR_A", "WR_B", "WR_C", "WR_LUT",
+           "OPERAND_READ_CYCLES"]
 
 JOB_BITS = 20  # width of m_tiles, n_tiles, k_len, m_len
 #: The job inputs of the top, in the order every host sends them.
 JOB_FIELDS = ("m_tiles", "n_tiles", "k_len", "m_len")
 WR_A, WR_B, WR_C, WR_LUT = 0, 1, 2, 3
+#: Clock cycles (beats, on a lockstep array) from the sequencer's buffer read address to those
+#: operands at the array's inputs: the block-RAM read, then a register, so that no path runs
+#: from block-RAM read data through the PEs' logic (on an iCE40 that path set the clock).
+#: Weight-stationary partial sums read back from the C banks take the same register.  The
+#: cycle model (:mod:`nybble.sim.schedule`) counts these cycles from this one constant.
+OPERAND_READ_CYCLES = 2
 
 
 def _bits(n):

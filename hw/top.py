@@ -10,6 +10,8 @@
 
 The host loads A and B (and the LUT), sets the job size (``m_tiles``, ``n_tiles``, ``k_len``
 in k-steps), pulses ``start`` and waits for ``done``; it never drives operands per cycle.
+The host read port is synchronous (block RAM on an FPGA): ``rd_data`` holds the result at
+the ``rd_addr`` of the previous clock edge.
 
 Host interface widths: :class:`~.layout.TopLayout`.  Buffer layout (computed once in
 :mod:`nybble.sim.schedule`, used by every driver):
@@ -23,9 +25,10 @@ Host interface widths: :class:`~.layout.TopLayout`.  Buffer layout (computed onc
 
 Sequencer (output-stationary): tile t (``mt``-major, ``nt``-minor) issues its k-steps at
 cycles ``t*P .. t*P + k_len - 1`` of the job, ``P = max(k_len, 2*rows - 1)`` (the drain needs
-``2R - 1`` cycles between captures); the flush token follows at ``T*P``.  Buffers read in one
-cycle, so the array sees an issue one cycle later.  ``cycles`` counts from the first issue to
-the last result written, inclusive: ``T*P + 2R + C + L - 1`` (see
+``2R - 1`` cycles between captures); the flush token follows at ``T*P``.  The array sees an
+issue ``D = OPERAND_READ_CYCLES`` (2) cycles later: the block-RAM read, then a register (no
+path runs from block-RAM read data into the PEs).  ``cycles`` counts from the first issue to
+the last result written, inclusive: ``T*P + 2R + C + L + D - 2`` (see
 :func:`nybble.sim.cycles.gemm_cycles`).
 
 Bit-serial PEs (lockstep array): the same sequencer counts *beats* (it, the buffer reads and
@@ -41,9 +44,9 @@ from amaranth.lib.wiring import In, Out
 
 from amaranth.hdl import ClockDomain
 
-from .array import OutputStationaryArray, WeightStationaryArray, clock_enabled
+from .array import OutputStationaryArray, WeightStationaryArray, clock_enabled, delayed
 from .config import ArrayConfig
-from .layout import JOB_BITS, WR_A, WR_B, WR_LUT, TopLayout
+from .layout import JOB_BITS, OPERAND_READ_CYCLES, WR_A, WR_B, WR_LUT, TopLayout
 from nybble.sw.errors import ParameterTypeError
 
 __all__ = ["ArrayTop", "ResetlessTop"]
@@ -112,7 +115,8 @@ class ArrayTop(wiring.Component):
             bank = Memory(shape=signed(cfg.acc_bits), depth=cfg.c_depth, init=[])
             m.submodules[f"c_bank_{j}"] = bank
             banks.append(bank)
-        host_rd = [bank.read_port(domain="comb") for bank in banks]
+        # synchronous host read ports: ``rd_data`` one cycle after ``rd_addr`` (block RAM)
+        host_rd = [bank.read_port() for bank in banks]
         if cfg.dataflow == "os":
             writes = self._os_sequencer(m, arr, a_rd, b_rd, banks, launch)
         else:
@@ -121,7 +125,10 @@ class ArrayTop(wiring.Component):
             m.d.sync += last.eq(cyc + 1)
 
         rd_word = self.rd_addr[lay.col_bits:]
-        rd_col = self.rd_addr[:lay.col_bits] if lay.col_bits else 0
+        rd_col = 0
+        if lay.col_bits:  # the column of the word being read, as the banks' data arrives
+            rd_col = Signal(lay.col_bits)
+            m.d.sync += rd_col.eq(self.rd_addr[:lay.col_bits])
         out = host_rd[0].data
         for j, rp in enumerate(host_rd):
             m.d.comb += rp.addr.eq(rd_word)
@@ -163,7 +170,6 @@ class ArrayTop(wiring.Component):
         beat = arr.beat_start if arr.lockstep else None
         running, flushing = Signal(), Signal()
         kk = Signal(kw + 1)          # cycle within the tile period
-        period = Signal(kw + 1)
         mt, nt = Signal(kw), Signal(kw)
         a_base, b_base = Signal(2 * kw), Signal(2 * kw)
         issue_valid, issue_first = Signal(), Signal()
@@ -174,18 +180,23 @@ class ArrayTop(wiring.Component):
         ]
         if adv is not None:
             m.d.comb += [a_rd.en.eq(adv), b_rd.en.eq(adv)]
+        # the last k-step of a period, last column tile, last row tile: registered flags, so
+        # no path runs through an increment and three chained compares
+        period_in = Mux(self.k_len > 2 * R - 1, self.k_len, 2 * R - 1)
+        k_last = _last_flag(m, "kk", kk, period_in, launch, running, adv)
+        n_last = _last_flag(m, "nt", nt, self.n_tiles, launch, running & k_last, adv)
+        m_last = _last_flag(m, "mt", mt, self.m_tiles, launch, running & k_last & n_last, adv)
         with clock_enabled(m, adv):
             with m.If(launch):
                 m.d.sync += [running.eq(1), kk.eq(0), mt.eq(0), nt.eq(0), a_base.eq(0),
-                             b_base.eq(0),
-                             period.eq(Mux(self.k_len > 2 * R - 1, self.k_len, 2 * R - 1))]
+                             b_base.eq(0)]
             with m.If(running):
-                with m.If(kk + 1 == period):
+                with m.If(k_last):
                     m.d.sync += kk.eq(0)
-                    with m.If(nt + 1 == self.n_tiles):
+                    with m.If(n_last):
                         m.d.sync += [nt.eq(0), b_base.eq(0), mt.eq(mt + 1),
                                      a_base.eq(a_base + self.k_len)]
-                        with m.If(mt + 1 == self.m_tiles):
+                        with m.If(m_last):
                             m.d.sync += [running.eq(0), flushing.eq(1)]
                     with m.Else():
                         m.d.sync += [nt.eq(nt + 1), b_base.eq(b_base + self.k_len)]
@@ -193,24 +204,26 @@ class ArrayTop(wiring.Component):
                     m.d.sync += kk.eq(kk + 1)
             with m.If(flushing):
                 m.d.sync += flushing.eq(0)
-        draining = self._finish(m, flushing, 2 * R + C + 4, adv)
+        draining = self._finish(m, flushing, 2 * R + C + 3 + OPERAND_READ_CYCLES, adv)
         m.d.comb += self.busy.eq(running | flushing | draining)
 
-        # buffers read in one cycle: the controls follow one cycle later
-        v_r, f_r = Signal(), Signal()
-        with clock_enabled(m, adv):
-            m.d.sync += [v_r.eq(issue_valid), f_r.eq(issue_first)]
+        # the operands reach the array OPERAND_READ_CYCLES after their read (block-RAM read,
+        # then a register); the controls follow them
+        a_data, b_data = self._read_data(m, a_rd, b_rd, adv)
         wa, wb = len(arr.a[0]), len(arr.b[0])
-        m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r)]
-        m.d.comb += [arr.a[i].eq(a_rd.data[i * wa:(i + 1) * wa]) for i in range(R)]
+        m.d.comb += [arr.valid.eq(delayed(m, issue_valid, OPERAND_READ_CYCLES, "issue_valid",
+                                          adv)),
+                     arr.first.eq(delayed(m, issue_first, OPERAND_READ_CYCLES, "issue_first",
+                                          adv))]
+        m.d.comb += [arr.a[i].eq(a_data[i * wa:(i + 1) * wa]) for i in range(R)]
         if arr.lockstep:   # column j's field: weight code, then data-type selector
             ws = len(arr.sel[0])
             for j in range(C):
                 lo = j * (wb + ws)
-                m.d.comb += [arr.b[j].eq(b_rd.data[lo:lo + wb]),
-                             arr.sel[j].eq(b_rd.data[lo + wb:lo + wb + ws])]
+                m.d.comb += [arr.b[j].eq(b_data[lo:lo + wb]),
+                             arr.sel[j].eq(b_data[lo + wb:lo + wb + ws])]
         else:
-            m.d.comb += [arr.b[j].eq(b_rd.data[j * wb:(j + 1) * wb]) for j in range(C)]
+            m.d.comb += [arr.b[j].eq(b_data[j * wb:(j + 1) * wb]) for j in range(C)]
         writes = []
         for j, bank in enumerate(banks):
             wp = bank.write_port()
@@ -300,19 +313,24 @@ class ArrayTop(wiring.Component):
                     m.d.comb += done_issuing.eq(1)
             with m.Else():
                 m.d.sync += kk.eq(kk + 1)
-        draining = self._finish(m, done_issuing, R * L + C + 4)
+        draining = self._finish(m, done_issuing, R * L + C + 3 + OPERAND_READ_CYCLES)
         m.d.comb += self.busy.eq(pre | gap | running | draining)
 
-        # operands arrive one cycle after their read
-        v_r, f_r, shift_r = Signal(), Signal(), Signal()
-        m.d.sync += [v_r.eq(issue_valid), f_r.eq(issue_first), shift_r.eq(pre_read)]
+        # operands arrive OPERAND_READ_CYCLES after their read (block-RAM read, register)
+        stages = OPERAND_READ_CYCLES
+        a_data, b_data = self._read_data(m, a_rd, b_rd)
         wa, wb = len(arr.a[0]), len(arr.w_in[0])
-        m.d.comb += [arr.valid.eq(v_r), arr.first.eq(f_r), arr.w_shift.eq(shift_r)]
-        m.d.comb += [arr.a[i].eq(a_rd.data[i * wa:(i + 1) * wa]) for i in range(R)]
-        m.d.comb += [arr.w_in[j].eq(b_rd.data[j * wb:(j + 1) * wb]) for j in range(C)]
+        m.d.comb += [arr.valid.eq(delayed(m, issue_valid, stages, "issue_valid")),
+                     arr.first.eq(delayed(m, issue_first, stages, "issue_first")),
+                     arr.w_shift.eq(delayed(m, pre_read, stages, "w_shift"))]
+        m.d.comb += [arr.a[i].eq(a_data[i * wa:(i + 1) * wa]) for i in range(R)]
+        m.d.comb += [arr.w_in[j].eq(b_data[j * wb:(j + 1) * wb]) for j in range(C)]
 
-        # partial sums: column j reads (nt, m) from its bank j cycles after the row's issue
-        # (data one cycle later, as the row reaches PE(0, j)) and writes it at the bottom
+        # partial sums: column j reads (nt, m) from its bank j cycles after the row's issue;
+        # the data, registered like the operands, meets the row at PE(0, j).  The bottom
+        # writes it back OPERAND_READ_CYCLES + R*L cycles after the read: the next k-tile
+        # may read it in that very cycle (the period's R*L + 2), so the read port is
+        # transparent to the write port
         writes = []
         req, use = issue_valid, issue_use
         for j, bank in enumerate(banks):
@@ -320,17 +338,24 @@ class ArrayTop(wiring.Component):
                 req_j, use_j = Signal(name=f"psum_req_{j}"), Signal(name=f"psum_use_{j}")
                 m.d.sync += [req_j.eq(req), use_j.eq(use)]
                 req, use = req_j, use_j
-            rp = bank.read_port()
-            use_r = Signal(name=f"psum_use_r_{j}")
-            m.d.sync += use_r.eq(use)
-            m.d.comb += arr.psum_in[j].eq(Mux(use_r, rp.data, 0))
-            m.d.comb += rp.addr.eq(self._row_pointer(m, f"psum_rd_{j}", req, launch))
             wp = bank.write_port()
+            rp = bank.read_port(transparent_for=(wp,))
+            use_r = delayed(m, use, 1, f"psum_use_{j}_read")
+            m.d.comb += arr.psum_in[j].eq(delayed(m, Mux(use_r, rp.data, 0), stages - 1,
+                                                  f"psum_{j}_read"))
+            m.d.comb += rp.addr.eq(self._row_pointer(m, f"psum_rd_{j}", req, launch))
             m.d.comb += [wp.addr.eq(self._row_pointer(m, f"psum_wr_{j}", arr.out_valid[j],
                                                       launch)),
                          wp.data.eq(arr.out_data[j]), wp.en.eq(arr.out_valid[j])]
             writes.append(arr.out_valid[j])
         return writes
+
+    @staticmethod
+    def _read_data(m, a_rd, b_rd, en=None):
+        """The A and B read data through ``OPERAND_READ_CYCLES - 1`` registers (beats, with
+        ``en``)."""
+        return tuple(delayed(m, rd.data, OPERAND_READ_CYCLES - 1, f"{name}_read", en)
+                     for name, rd in (("a", a_rd), ("b", b_rd)))
 
     def _row_pointer(self, m, name, step, launch):
         """``nt * M + m`` for the rows of tiles in order: counts ``step`` pulses, wrapping
@@ -351,6 +376,23 @@ class ArrayTop(wiring.Component):
             with m.Else():
                 m.d.sync += row.eq(row + 1)
         return base + row
+
+
+def _last_flag(m, name, counter, length, launch, step, en=None):
+    """A register equal to ``counter == length - 1`` for a counter that starts at 0 on
+    ``launch`` and on each ``step`` counts up, wrapping to 0 after ``length - 1`` (``length``
+    >= 1, read at ``launch``).  It compares ``counter`` with a register holding ``length - 2``
+    one step ahead: the counter's wrap decision costs one compare of two registers instead
+    of an increment and a compare."""
+    last = Signal(name=f"{name}_last")
+    one = Signal(name=f"{name}_len_is_1")
+    minus_2 = Signal(len(counter), name=f"{name}_len_minus_2")
+    with clock_enabled(m, en):
+        with m.If(launch):
+            m.d.sync += [one.eq(length == 1), last.eq(length == 1), minus_2.eq(length - 2)]
+        with m.Elif(step):
+            m.d.sync += last.eq(Mux(last, one, counter == minus_2))
+    return last
 
 
 class ResetlessTop(wiring.Component):

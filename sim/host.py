@@ -2,7 +2,8 @@
 
 The protocol (ports in :class:`~nybble.hw.layout.TopLayout`): write the A and B buffer words
 through the write port (one word per clock edge), set the job inputs, pulse ``start`` for one
-cycle, wait for ``done``, then read every result through the combinational read port.  The
+cycle, wait for ``done``, then read every result through the synchronous read port (the
+result one clock edge after its address).  The
 host never drives operands while the array runs.
 
 :class:`ArrayHost` speaks it over any *port access*: an object with ``set(name, value)``,
@@ -100,7 +101,7 @@ class ArrayHost:
         out = []
         for a in addresses:
             p.set("rd_addr", a)
-            await p.settle()  # the read port is combinational
+            await p.tick()  # the read port is synchronous
             out.append(p.get("rd_data") & mask)
         return out
 

@@ -19,7 +19,7 @@ start                   in     one-cycle pulse: run the job
 done                    out    high once every result is in the C buffer
 cycles                  out    first operand read to last result write, inclusive
 rd_addr                 in     C-buffer address (column bank is ``rd_addr % cols``)
-rd_data                 out    that result (sign-extended accumulator), combinational
+rd_data                 out    that result (sign-extended accumulator), one clock edge later
 ======================  =====  =========================================================
 
 Builds are cached by a hash of the Verilog, the harness source and the flags: a second run of
@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
     uint64_t to = timed_out | ((uint64_t)(top->overflow & 1) << 1); fwrite(&to, 8, 1, o);
     std::vector<uint32_t> r(%(rwords)d);
     for (uint64_t i = 0; i < n_out; i++) {
-        top->rd_addr = rd[i]; top->eval();
+        top->rd_addr = rd[i]; tick();  // the read port is synchronous
         %(get_rd)s
         fwrite(r.data(), 4, r.size(), o);
     }

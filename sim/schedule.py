@@ -11,18 +11,18 @@ Output-stationary, ``R x C`` PEs of ``lanes`` lanes and latency ``L``, a GEMM
 * ``m_tiles = ceil(M / R)``, ``n_tiles = ceil(N / C)`` (edges padded, results dropped);
 * tiles ``T = m_tiles * n_tiles`` in ``mt``-major order, one every ``P = max(k_steps, 2R - 1)``
   cycles (the shadow drain needs 2R - 1 cycles between captures);
-* ``cycles = T * P + 2R + C + L - 1``: from the first buffer read to the last result
-  written, inclusive (1 cycle buffer read, ``i + j`` skew, ``L`` PE latency, ``i`` drain
-  hops, 1 cycle write).
+* ``cycles = T * P + 2R + C + L + D - 2``: from the first buffer read to the last result
+  written, inclusive (``D`` = :data:`~nybble.hw.layout.OPERAND_READ_CYCLES` cycles of buffer
+  read and read register, ``i + j`` skew, ``L`` PE latency, ``i`` drain hops, 1 cycle write).
 
 Weight-stationary (:class:`WsSchedule`): PE row i holds k-step ``kt*R + i`` of k-tile ``kt``
 (``KT = ceil(k_steps / R)``), column j output column ``nt*C + j``; tiles ``T = KT * n_tiles``
 in ``kt``-major order, each streaming the M rows of A, one every
 ``P = max(M, R*L + C + R - L, R*L + 2)`` cycles (the next tile's weights shift in behind the
 running one; a partial sum is written back before the next k-tile reads it);
-``cycles = R + 1 + (T - 1) * P + M + R*L + C`` (R cycles of first-weight preload, one gap,
-then the tiles; the last row leaves column C-1 after the skew and R*L cycles of partial-sum
-chain).
+``cycles = R + (T - 1) * P + M + R*L + C + D`` (R cycles of first-weight preload, one gap,
+then the tiles; the last row reaches the array ``D`` cycles after its read and leaves column
+C-1 after the skew and R*L cycles of partial-sum chain).
 
 Block-scaled PEs (:class:`BlockOsSchedule`): the output-stationary schedule with K padded to
 whole blocks (``k_steps = ceil(K / block) * block / lanes``; the padding elements are the
@@ -38,7 +38,8 @@ as the slowest MAC in the array during it (3 for int4, 2 for fp4, 1 for e3m0, 1 
 PE(i, j) holds, in beat ``u``, the MAC issued in beat ``u - 1 - i - j``, so the beat lengths
 follow from the data types of the weights (``sel``, K x N) in closed form:
 ``cycles = sum(beat lengths before the last write's beat) + 1`` with the last write in beat
-``T * P + 2R + C - 1``.  Columns past N are padded with a selector that takes one cycle.
+``T * P + 2R + C + D - 2``; the ``D - 1`` beats of read register at the start hold no MAC
+(one cycle each).  Columns past N are padded with a selector that takes one cycle.
 
 Buffers: :func:`fit_config` raises a config's buffer depths to what a GEMM needs.
 """
@@ -48,6 +49,7 @@ from functools import cached_property
 
 import numpy as np
 
+from nybble.hw.layout import OPERAND_READ_CYCLES
 from nybble.sw import encode, get_format
 from nybble.sw.formats import check_integral
 from .words import pack_fields, to_signed
@@ -96,7 +98,8 @@ class OsSchedule:
 
     @property
     def cycles(self):
-        return self.tiles * self.period + 2 * self.rows + self.cols + self.latency - 1
+        return (self.tiles * self.period + 2 * self.rows + self.cols + self.latency
+                + OPERAND_READ_CYCLES - 2)
 
     @property
     def ideal_cycles(self):
@@ -214,7 +217,7 @@ class WsSchedule(OsSchedule):
     @property
     def cycles(self):
         R, C, L = self.rows, self.cols, self.latency
-        return R + 1 + (self.tiles - 1) * self.period + self.m + R * L + C
+        return R + (self.tiles - 1) * self.period + self.m + R * L + C + OPERAND_READ_CYCLES
 
     @property
     def job(self):
@@ -421,10 +424,13 @@ class BitSerialOsSchedule(OsSchedule):
         evaluated for ``h`` and ``h + 1`` row tiles and extended linearly."""
         span = self.n_tiles * self.period          # beats of one row tile
         h = 2 + (self.rows + self.cols) // span    # row tiles until the beats repeat
+        # + the last write's beat (1 cycle) and the read register's D - 1 beats before the
+        # first MAC reaches the array (1 cycle each)
+        extra = 1 + OPERAND_READ_CYCLES - 1
         if self.m_tiles <= h + 1:
-            return self._beat_sum(self.m_tiles) + 1
+            return self._beat_sum(self.m_tiles) + extra
         a, b = self._beat_sum(h), self._beat_sum(h + 1)
-        return b + (self.m_tiles - h - 1) * (b - a) + 1
+        return b + (self.m_tiles - h - 1) * (b - a) + extra
 
     @property
     def mean_cycles_per_mac(self):

@@ -9,8 +9,11 @@ wheels (Amaranth finds them through the ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK`
 reports LUTs, flip-flops, carry cells, DSPs, block RAMs (Yosys), the device utilisation and the
 post-route Fmax (nextpnr's ``--report``) and the bitstream's path.
 
-:func:`pe_fmax` places and routes one PE out of context on an ECP5 (no pins: its inputs get a
-register stage so every path is register to register, as in an array) for the cost model.
+:func:`board_pe_fmax` places and routes one PE of the array alone on the same board, device
+and flow (:class:`~nybble.hw.fpga_top.PeProbeTop`), the ceiling the array top is measured
+against.  :func:`pe_fmax` places and routes one PE out of context on an ECP5 (no pins: its
+inputs get a register stage so every path is register to register, as in an array) for the
+cost model.
 
 Build products live in ``build/fpga/<board>_<R>x<C>_<pe>/`` (``top.bin`` / ``top.bit``, the
 Yosys log ``top.rpt``, the nextpnr log ``top.tim``, ``top_report.json``) with ``result.json``
@@ -37,7 +40,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 
 from nybble.hw.config import ArrayConfig
-from nybble.hw.fpga_top import ADDRESS_REGISTER, BoardTop, DEFAULT_BAUD, uart_divisor
+from nybble.hw.fpga_top import BoardTop, DEFAULT_BAUD, PeProbeTop, uart_divisor
 from nybble.hw.kinds import pe_kind
 from nybble.sw import get_format
 
@@ -48,7 +51,8 @@ from .verilog import cached_verilog
 from .yosys import _FPGA_CELLS
 from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
-__all__ = ["BOARDS", "Board", "FpgaBuild", "FpgaResourceError", "build_board", "pe_fmax",
+__all__ = ["BOARDS", "Board", "BoardBuild", "FpgaBuild", "FpgaResourceError", "build_board",
+           "board_pe_fmax", "pe_fmax",
            "pe_fmax_verilog",
            "parse_utilisation", "DEFAULT_DEPTHS"]
 
@@ -140,8 +144,8 @@ def parse_utilisation(log_text):
 
 
 @dataclasses.dataclass(frozen=True)
-class FpgaBuild:
-    """Result of :func:`build_board`.
+class BoardBuild:
+    """One design through a board's flow; :func:`board_pe_fmax` returns it for the lone PE.
 
     ``luts``, ``ffs``, ``carries``, ``dsps``, ``brams``: cells after Yosys (see
     :class:`~nybble.synth.yosys.FpgaReport`); ``utilisation``: nextpnr's ``{resource:
@@ -153,11 +157,7 @@ class FpgaBuild:
     device: str
     family: str
     pe: str
-    rows: int
-    cols: int
     acc_bits: int
-    depths: tuple
-    baud: int
     dsp: bool
     luts: int
     ffs: int
@@ -172,6 +172,19 @@ class FpgaBuild:
     build_dir: str
     seconds: float
     cached: bool = False
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FpgaBuild(BoardBuild):
+    """Result of :func:`build_board`: a :class:`BoardBuild` of the array top with its
+    geometry, buffer depths (A, B, C words) and UART rate."""
+    rows: int
+    cols: int
+    depths: tuple
+    baud: int
 
     def as_dict(self):
         out = dataclasses.asdict(self)
@@ -237,34 +250,31 @@ def _resource_error(what, board, device, utilisation):
         + " -- use a smaller array, smaller buffer depths or a larger board", overflows)
 
 
-def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", seed=1,
-                progress=None, timeout=None):
-    """Build ``config`` (an :class:`~nybble.hw.config.ArrayConfig`; keep its depths small, see
-    :data:`DEFAULT_DEPTHS`) for ``board`` (a name of :data:`BOARDS`) and return an
-    :class:`FpgaBuild`.
+#: Yosys command run on every board build: a read port that is not transparent to a write
+#: port gets an undefined result (``COLLISION_X_MASK``) when both take one address on one
+#: clock edge.  The array top never does (the host writes A / B and reads C only while no job
+#: runs; a job's reads of A / B and writes of C never meet a host access), and without it
+#: Yosys keeps the "old data" answer of the simulation by registering every block RAM's write
+#: data and address beside it (iCE40 block RAM leaves a collision undefined): 164 flip-flops
+#: and their compares for a 4 x 4 array's four C banks, more than the iCE40 UP5K has left.
+#: Transparent read ports (the weight-stationary partial sums) keep their semantics.
+_NO_COLLISIONS = "setparam -set COLLISION_X_MASK 1'1 t:$memrd_v2 r:TRANSPARENCY_MASK=1'0 %i"
 
-    ``dsp``: allow multipliers into DSP blocks (default: only when an operand is wider than
-    4 bits: Yosys maps even 4-bit products into DSPs, which is slower there).  ``baud``:
-    UART rate (default :data:`nybble.hw.fpga_top.DEFAULT_BAUD`).  ``progress``: a callable
-    taking one line of text, called while the tools run.
 
-    Raises :exc:`FpgaResourceError` (a :exc:`ValueError` naming the resource) when the design
-    does not fit, :exc:`RuntimeError` with the end of the failing tool's log otherwise.
-    """
-
-    spec = _board(board)
-    if not isinstance(config, ArrayConfig):
-        raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
-    baud = DEFAULT_BAUD if baud is None else baud
-    formats = pe_kind(config.pe).formats
+def _dsp_choice(config, dsp):
     if dsp is None:
-        dsp = max(get_format(f).bits for f in formats[:2]) > 4
+        return max(get_format(f).bits for f in pe_kind(config.pe).formats[:2]) > 4
     if not isinstance(dsp, bool):
         raise ParameterTypeError(f"dsp must be a bool or None, not {dsp!r}")
+    return dsp
+
+
+def _place_and_route(spec, top, what, out_dir, key_parts, dsp, seed, progress, timeout):
+    """Run ``top`` through ``spec``'s board flow in ``out_dir`` (or return the stored result
+    when the key -- ``key_parts``, every file of the build plan, the tool versions -- is
+    unchanged).  Returns ``(fields, cached)``: the cell counts, utilisation, Fmax, bitstream,
+    device, clock and wall time."""
     platform = spec.make_platform()
-    what = f"A {config.rows}x{config.cols} {config.pe} array"
-    uart_divisor(platform.default_clk_frequency, baud)  # baud errors before any work
-    top = BoardTop(config, baud=baud)
     if spec.family == "ecp5":
         synth_opts = "" if dsp else "-nodsp"
     else:
@@ -273,13 +283,12 @@ def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", s
     plan = platform.build(
         top, name=name, do_build=False,
         synth_opts=synth_opts,
-        # let Yosys merge the bridge's address register into the C banks (block RAM)
-        script_after_read=f"setattr -unset init w:{ADDRESS_REGISTER}",
+        script_after_read=_NO_COLLISIONS,
         script_after_synth=f"tee -q -o {name}_stat.json stat -json",
         nextpnr_opts=f"--report {name}_report.json --timing-allow-fail --seed {int(seed)}")
 
     key_hash = hashlib.sha256()
-    for part in (_SCHEMA, board, repr(config), str(baud), str(dsp), str(seed), _versions()):
+    for part in (_SCHEMA, *key_parts, str(dsp), str(seed), _versions()):
         key_hash.update(part.encode() + b"\0")
     for filename in sorted(plan.files):
         content = plan.files[filename]
@@ -287,15 +296,12 @@ def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", s
         key_hash.update(content if isinstance(content, bytes) else content.encode())
     key = key_hash.hexdigest()
 
-    out_dir = Path(build_dir) / f"{board}_{config.rows}x{config.cols}_{config.pe}"
     result_path = out_dir / "result.json"
     bit_name = f"{name}.bin" if spec.family == "ice40" else f"{name}.bit"
     try:
         stored = json.loads(result_path.read_text())
         if stored.get("key") == key and (out_dir / bit_name).is_file():
-            report = stored["report"]
-            report["depths"] = tuple(report["depths"])
-            return FpgaBuild(**{**report, "cached": True})
+            return stored["report"], True
     except (OSError, ValueError, KeyError, TypeError):
         pass
 
@@ -317,26 +323,26 @@ def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", s
 
     start = time.perf_counter()
     if progress is not None:
-        progress(f"{what} on {board}: building in {out_dir}")
-    with _Heartbeat(progress, f"{what} on {board}", stage):
+        progress(f"{what} on {spec.name}: building in {out_dir}")
+    with _Heartbeat(progress, f"{what} on {spec.name}", stage):
         try:
             code = _run_logged(["sh", script], out_dir, env, "build.log", timeout)
         except subprocess.TimeoutExpired as error:
-            raise ToolError(f"{what} on {board}: the build did not finish within "
+            raise ToolError(f"{what} on {spec.name}: the build did not finish within "
                                f"{timeout} s (logs in {out_dir})") from error
     seconds = time.perf_counter() - start
     nextpnr_log = _read(out_dir / f"{name}.tim")
     utilisation = parse_utilisation(nextpnr_log)
     device = platform.device
     if code != 0 or not (out_dir / bit_name).is_file():
-        error = _resource_error(what, board, device, utilisation)
+        error = _resource_error(what, spec.name, device, utilisation)
         if error is not None:
             raise error
         log = nextpnr_log or _read(out_dir / f"{name}.rpt") or _read(out_dir / "build.log")
         lines = [line for line in log.splitlines() if "ERROR" in line]
         tail = "\n".join(log.splitlines()[-30:])
         headline = lines[0].strip() if lines else f"exit code {code}"
-        raise ToolError(f"{what} on {board}: the build failed: {headline}\n"
+        raise ToolError(f"{what} on {spec.name}: the build failed: {headline}\n"
                            f"(logs in {out_dir}; end of the last log follows)\n{tail}")
 
     stat = json.loads((out_dir / f"{name}_stat.json").read_text())
@@ -349,17 +355,69 @@ def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", s
     fmax = None
     for clock in report.get("fmax", {}).values():
         fmax = clock["achieved"] if fmax is None else min(fmax, clock["achieved"])
-    result = FpgaBuild(
-        board=board, device=device, family=spec.family, pe=config.pe, rows=config.rows,
-        cols=config.cols, acc_bits=config.acc_bits,
-        depths=(config.a_depth, config.b_depth, config.c_depth), baud=baud, dsp=dsp,
-        luts=cells["luts"], ffs=cells["ffs"], carries=cells["carries"], dsps=cells["dsps"],
-        brams=cells["brams"], utilisation=util,
+    fields = dict(
+        device=device, family=spec.family, luts=cells["luts"], ffs=cells["ffs"],
+        carries=cells["carries"], dsps=cells["dsps"], brams=cells["brams"], utilisation=util,
         fmax_mhz=None if fmax is None else round(fmax, 2), clock_mhz=clock_mhz,
         timing_met=fmax is not None and fmax >= clock_mhz,
         bitstream=str(out_dir / bit_name), build_dir=str(out_dir), seconds=round(seconds, 1))
-    result_path.write_text(json.dumps({"key": key, "report": result.as_dict()}, indent=1))
-    return result
+    result_path.write_text(json.dumps({"key": key, "report": fields}, indent=1))
+    return fields, False
+
+
+def build_board(board, config, *, baud=None, dsp=None, build_dir="build/fpga", seed=1,
+                progress=None, timeout=None):
+    """Build ``config`` (an :class:`~nybble.hw.config.ArrayConfig`; keep its depths small, see
+    :data:`DEFAULT_DEPTHS`) for ``board`` (a name of :data:`BOARDS`) and return an
+    :class:`FpgaBuild`.
+
+    ``dsp``: allow multipliers into DSP blocks (default: only when an operand is wider than
+    4 bits: Yosys maps even 4-bit products into DSPs, which is slower there).  ``baud``:
+    UART rate (default :data:`nybble.hw.fpga_top.DEFAULT_BAUD`).  ``progress``: a callable
+    taking one line of text, called while the tools run.
+
+    Raises :exc:`FpgaResourceError` (a :exc:`ValueError` naming the resource) when the design
+    does not fit, :exc:`RuntimeError` with the end of the failing tool's log otherwise.
+    """
+
+    spec = _board(board)
+    if not isinstance(config, ArrayConfig):
+        raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
+    baud = DEFAULT_BAUD if baud is None else baud
+    dsp = _dsp_choice(config, dsp)
+    platform = spec.make_platform()
+    uart_divisor(platform.default_clk_frequency, baud)  # baud errors before any work
+    fields, cached = _place_and_route(
+        spec, BoardTop(config, baud=baud), f"A {config.rows}x{config.cols} {config.pe} array",
+        Path(build_dir) / f"{board}_{config.rows}x{config.cols}_{config.pe}",
+        ("array", board, repr(config), str(baud)), dsp, seed, progress, timeout)
+    return FpgaBuild(board=board, pe=config.pe, rows=config.rows, cols=config.cols,
+                     acc_bits=config.acc_bits,
+                     depths=(config.a_depth, config.b_depth, config.c_depth), baud=baud,
+                     dsp=dsp, cached=cached, **fields)
+
+
+def board_pe_fmax(board, config, *, dsp=None, build_dir="build/fpga", seed=1, progress=None,
+                  timeout=None):
+    """Place and route one PE of ``config``'s array (the PE the array instantiates) alone on
+    ``board``: the same device, package, board clock constraint, Yosys options (``dsp`` as
+    in :func:`build_board`) and nextpnr seed as :func:`build_board`, so that its Fmax is the
+    ceiling the array top is measured against.  Registered inputs and outputs
+    (:class:`~nybble.hw.fpga_top.PeProbeTop`).  Returns a :class:`BoardBuild`; cached in
+    ``build_dir/<board>_pe_<kind>_<options>/``."""
+    spec = _board(board)
+    if not isinstance(config, ArrayConfig):
+        raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
+    dsp = _dsp_choice(config, dsp)
+    pe_key = repr((config.pe, config.acc_bits, config.overflow,
+                   sorted(config.pe_options.items())))
+    tag = hashlib.sha256(pe_key.encode()).hexdigest()[:8]
+    fields, cached = _place_and_route(
+        spec, PeProbeTop(config), f"One {config.pe} PE",
+        Path(build_dir) / f"{board}_pe_{config.pe}_{tag}", ("pe", board, pe_key), dsp, seed,
+        progress, timeout)
+    return BoardBuild(board=board, pe=config.pe, acc_bits=config.acc_bits, dsp=dsp,
+                      cached=cached, **fields)
 
 
 # --- one PE, out of context ------------------------------------------------------------------

@@ -3,10 +3,11 @@
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from nybble.hw.config import ArrayConfig
-from nybble.hw.fpga_top import BoardTop, HostBridge, UartHost, REPLY_ERROR
+from nybble.hw.fpga_top import BoardTop, HostBridge, PeProbeTop, UartHost, REPLY_ERROR
 from nybble.sim.check import golden_for
 from nybble.sim.fpga_host import SerialHost, decode_info, encode_read
 from nybble.sim.run import host_gemm
@@ -195,3 +196,13 @@ def test_wrong_arguments():
                                          r"\(at least 4 clock cycles per bit are needed\)$"):
         BoardTop(config, baud=6_000_000).divisor(12e6)
     assert BoardTop(config).divisor(12e6) == 104
+
+
+def test_pe_probe_top_wrong_arguments():
+    with pytest.raises(TypeError, match=r"^config must be an ArrayConfig, not 'int4'$"):
+        PeProbeTop("int4")
+    probe = PeProbeTop(ArrayConfig(rows=2, cols=2, pe="int4"))
+    assert probe.config.pe == "int4"
+    with pytest.raises(ValueError, match=r"^PeProbeTop needs a platform \(an amaranth-boards "
+                                         r"board\) to find its UART pins$"):
+        Fragment.get(probe, None)

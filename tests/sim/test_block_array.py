@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nybble.hw.config import ArrayConfig
+from nybble.hw.layout import OPERAND_READ_CYCLES
 from nybble.sw import quantize, get_format, get_scheme, QuantizedTensor
 from nybble.sim.check import check_gemm, golden_for, result_values
 from nybble.sim.cycles import gemm_cycles
@@ -154,7 +155,7 @@ def test_schedule_for_and_gemm_cycles_use_the_block_schedule():
 def test_schedule_layout():
     s = schedule_for(MX, 3, 5, 40)        # 2 blocks of 32: 8 k-steps of 8 lanes
     assert (s.k_steps, s.blocks, s.steps_per_block, s.latency, s.scale_bits) == (8, 2, 4, 2, 8)
-    assert s.cycles == s.tiles * max(8, 3) + 2 * 2 + 4 + 2 - 1
+    assert s.cycles == s.tiles * max(8, 3) + 2 * 2 + 4 + 2 + OPERAND_READ_CYCLES - 2
     a = np.arange(3 * 40).reshape(3, 40) % 16
     sa = np.array([[10, 11], [20, 21], [30, 31]])
     words = s.a_words(a, "fp4_e2m1", sa)

@@ -6,8 +6,8 @@ import os
 import pytest
 
 from nybble.hw.config import ArrayConfig
-from nybble.synth.fpga import (BOARDS, FpgaResourceError, _resource_error, build_board,
-                               parse_utilisation, pe_fmax)
+from nybble.synth.fpga import (BOARDS, FpgaResourceError, _resource_error, board_pe_fmax,
+                               build_board, parse_utilisation, pe_fmax)
 from nybble.synth.toolchain import yowasp_env
 
 _LOG = """\
@@ -64,6 +64,26 @@ def test_pe_fmax(tmp_path):
                                          build_dir=tmp_path)
     assert 20 < mhz < 1000 and luts > 30 and not cached
     assert pe_fmax("int4", cache_dir=tmp_path / "cache", build_dir=tmp_path)[3]
+
+
+@pytest.mark.synth
+def test_lone_pe_on_the_icebreaker(tmp_path):
+    """The array's PE alone on the iCE40 UP5K, same flow: every output kept (an int4 MAC with
+    a 32-bit accumulator needs at least its 32-bit adder), Fmax above the board clock."""
+    config = ArrayConfig(rows=2, cols=2, pe="int4", acc_bits=32)
+    lines = []
+    pe = board_pe_fmax("icebreaker", config, build_dir=tmp_path, progress=lines.append)
+    assert lines and "building in" in lines[0] and not pe.cached
+    assert pe.device == "iCE40UP5K" and pe.family == "ice40" and pe.acc_bits == 32
+    assert pe.luts > 100 and pe.carries >= 31 and pe.brams == 0 and pe.dsps == 0
+    assert 12 < pe.fmax_mhz < 200 and pe.timing_met
+    assert pe.utilisation["SB_IO"]["used"] <= 3  # clock, rx, tx
+    again = board_pe_fmax("icebreaker", config.replace(rows=3, a_depth=16), build_dir=tmp_path)
+    assert again.cached and again.fmax_mhz == pe.fmax_mhz  # the PE's build, not the array's
+    with pytest.raises(ValueError, match=r"^Board must be one of icebreaker, .*, not 'de0'$"):
+        board_pe_fmax("de0", config, build_dir=tmp_path)
+    with pytest.raises(TypeError, match=r"^config must be an ArrayConfig, not 'int4'$"):
+        board_pe_fmax("icebreaker", "int4", build_dir=tmp_path)
 
 
 @pytest.mark.synth
