@@ -49,7 +49,8 @@ from nybble.sw.formats import get_format
 from nybble.sw.errors import ParameterError
 from nybble.sw.quantize import Scheme, get_scheme, quantize
 
-__all__ = ["Numerics", "numerics_of", "synthetic_activations", "synthetic_weights",
+__all__ = ["Numerics", "numerics_of", "per_channel_scheme", "synthetic_activations",
+           "synthetic_weights",
            "layer_operands", "layer_error", "predicted_cosine", "workload_accuracy",
            "weights_digest", "SAMPLE_TOKENS", "SAMPLE_CHANNELS", "CHAIN_WIDTH", "CHAIN_TRIALS"]
 
@@ -85,7 +86,8 @@ class Numerics:
         return (a.element, a.block, a.scale_kind) == (w.element, w.block, w.scale_kind)
 
 
-def _per_channel(fmt):
+def per_channel_scheme(fmt):
+    """One float32 scale per channel (the whole axis a block) in format ``fmt``."""
     name = get_format(fmt).name
     return Scheme(f"{name}_channel", name, None, "float32")
 
@@ -103,7 +105,7 @@ def numerics_of(pe):
         act, wt = kind.formats[0], kind.formats[1]
     else:
         act, wt = kind.formats
-    a, w = _per_channel(act), _per_channel(wt)
+    a, w = per_channel_scheme(act), per_channel_scheme(wt)
     return Numerics(a, w, f"activations {a.element} per token, weights {w.element} per "
                           f"output channel (float32 scales)")
 

@@ -54,9 +54,10 @@ from nybble.synth.array_parts import array_area_parts
 from nybble.synth.asic_clock import DEFAULT_NODE_NM, clock_mhz
 from nybble.synth.sram import liberty_node
 from .accuracy import numerics_of
+from .energy import SCOPE as ENERGY_SCOPE, layer_energy, words_of
 
 __all__ = ["Context", "METRICS", "ARRAY_DEPTH", "BUFFERS", "BITSERIAL_MIX", "BITSERIAL_GROUP",
-           "DRAM_LATENCY", "missing", "is_missing", "area", "clock", "cycles", "stalls",
+           "DRAM_LATENCY", "ENERGY_COLUMNS", "missing", "is_missing", "area", "clock", "cycles", "stalls",
            "time", "energy", "accuracy", "merit", "point_config", "dram_bytes_per_cycle",
            "evaluate_point"]
 
@@ -106,6 +107,7 @@ class Context:
     cache_dir: str | None = None
     build_dir: str = "build"
     metrics: tuple = ()     # the metric functions to run (empty: METRICS)
+    energy: dict | None = None  # PE kind -> explore.energy.pe_workload_energy(...) result
 
 
 def point_config(point):
@@ -162,7 +164,7 @@ def cycles(point, ctx, row):
         g = gemm_cycles(config, layer.m, layer.n, layer.k, sel=sel)
         layers.append({"name": layer.name, "cycles": g.cycles, "count": layer.count,
                        "total_cycles": g.cycles * layer.count,
-                       "utilization": g.utilization})
+                       "utilization": g.utilization, "buffer_words": words_of(g)})
         total += g.cycles * layer.count
         ideal += g.ideal_cycles * layer.count
     out = {"cycles": total, "utilization": ideal / total,
@@ -193,10 +195,14 @@ def stalls(point, ctx, row):
     memory, stream = MemoryModel(bw, DRAM_LATENCY), StreamConfig()
     config = point_config(point)
     total = stall = nread = nwritten = 0
-    bound = []
+    bound, per_layer = [], []
     try:
         for layer in ctx.workload.layers:
             s = stream_cycles(config, stream, memory, layer.m, layer.n, layer.k)
+            per_layer.append({"name": layer.name, "stalled_cycles": s.cycles,
+                              "stall_cycles": s.stall_cycles, "bytes_read": s.bytes_read,
+                              "bytes_written": s.bytes_written,
+                              "scratchpad_words": words_of(s)})
             total += s.cycles * layer.count
             stall += s.stall_cycles * layer.count
             nread += s.bytes_read * layer.count
@@ -205,9 +211,11 @@ def stalls(point, ctx, row):
                 bound.append(layer.name)
     except ParameterError as e:
         what = missing(f"the streaming top's stall model ({e})")
-        return dict({c: what for c in _STALL_COLUMNS}, dram_bytes_per_cycle=float(bw))
+        return dict({c: what for c in _STALL_COLUMNS}, dram_bytes_per_cycle=float(bw),
+                    layer_stream=[])
     return {"dram_bytes_per_cycle": float(bw), "stalled_cycles": total, "stall_cycles": stall,
-            "bytes_read": nread, "bytes_written": nwritten, "memory_bound_layers": bound}
+            "bytes_read": nread, "bytes_written": nwritten, "memory_bound_layers": bound,
+            "layer_stream": per_layer}
 
 
 def time(point, ctx, row):
@@ -221,10 +229,54 @@ def time(point, ctx, row):
     return {"latency_s": latency, "macs_per_s": ctx.workload.macs / latency}
 
 
+#: the energy columns (:func:`energy`); ``layer_energy`` holds the per-layer ones
+ENERGY_COLUMNS = ("energy_j", "energy_j_dram_high", "energy_pe_j", "energy_idle_j",
+                  "energy_sram_j", "energy_dram_j", "pe_pj_per_mac", "pe_idle_pj_per_cycle",
+                  "pj_per_mac", "inferences_per_j", "macs_per_j", "energy_scope")
+
+_LAYER_PARTS = ("pe_j", "idle_j", "sram_j", "dram_j", "dram_high_j", "energy_j",
+                "energy_j_dram_high")
+
+
 def energy(point, ctx, row):
-    what = missing("the energy model is not joined to the explorer yet (per-PE pJ/MAC: "
-                   "nybble energy)")
-    return {"energy_j": what, "inferences_per_j": what}
+    """Energy per layer and per inference (:mod:`nybble.explore.energy`)."""
+    def absent(what):
+        return dict({c: what for c in ENERGY_COLUMNS}, layer_energy=[])
+    pe = (ctx.energy or {}).get(point.pe)
+    if pe is None:
+        return absent(missing("the PE's energy run was not made (its task did not run)"))
+    if "missing" in pe:
+        return absent(missing(pe["missing"]))
+    if point.dataflow != "os":
+        return absent(missing("energy runs measure the output-stationary PE; the "
+                              "weight-stationary PE (partial sums in) has none"))
+    config = point_config(point)
+    if point.dram_bw_gbps is None:
+        per_layer = row.get("layer_cycles")
+        if not per_layer:
+            return absent(_why(row, "cycles"))
+        runs = [(rec["cycles"], rec["buffer_words"], None) for rec in per_layer]
+    else:
+        per_layer = row.get("layer_stream")
+        if not per_layer:
+            return absent(_why(row, "stalled_cycles"))
+        runs = [(rec["stalled_cycles"], rec["scratchpad_words"],
+                 rec["bytes_read"] + rec["bytes_written"]) for rec in per_layer]
+    layers, total = [], dict.fromkeys(_LAYER_PARTS, 0.0)
+    for layer, (cyc, words, dram) in zip(ctx.workload.layers, runs):
+        one = layer_energy(config, pe, layer, cyc, words, dram)
+        layers.append(dict({"name": layer.name, "count": layer.count},
+                           **{k: v * layer.count for k, v in one.items()}))
+        for k in _LAYER_PARTS:
+            total[k] += one[k] * layer.count
+    macs = ctx.workload.macs
+    return {"energy_j": total["energy_j"], "energy_j_dram_high": total["energy_j_dram_high"],
+            "energy_pe_j": total["pe_j"], "energy_idle_j": total["idle_j"],
+            "energy_sram_j": total["sram_j"], "energy_dram_j": total["dram_j"],
+            "pe_pj_per_mac": pe["pj_per_mac"], "pe_idle_pj_per_cycle": pe["idle_pj_per_cycle"],
+            "pj_per_mac": total["energy_j"] / macs * 1e12,
+            "inferences_per_j": 1.0 / total["energy_j"], "macs_per_j": macs / total["energy_j"],
+            "energy_scope": ENERGY_SCOPE, "layer_energy": layers}
 
 
 _ACCURACY_COLUMNS = ("numerics", "cosine_predicted", "predicted_scope", "cosine_layer_min",

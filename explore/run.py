@@ -6,8 +6,9 @@
     table = explore(points, workload, executor=dask_client)  # a Dask distributed cluster
 
 Work is split so that nothing runs twice: first one task per distinct PE numerics (the
-accuracy of the format on the workload, :func:`nybble.explore.accuracy.workload_accuracy`),
-then one task per distinct synthesised array (PE kind x shape x dataflow), which evaluates
+accuracy of the format on the workload, :func:`nybble.explore.accuracy.workload_accuracy`)
+and one per distinct PE kind (its energy per MAC on the workload's operands,
+:func:`nybble.explore.energy.pe_workload_energy`), all in flight together, then one task per distinct synthesised array (PE kind x shape x dataflow), which evaluates
 every point sharing that array (bandwidths, clocks) with :func:`nybble.explore.metrics.
 evaluate_point`.  An executor is anything with ``submit(fn, *args)``: a
 :class:`concurrent.futures.Executor` or a :class:`distributed.Client` (Dask does the
@@ -41,7 +42,8 @@ import nybble.synth
 from nybble.synth.cache import ResultCache, cache_key, default_cache_dir
 from nybble.sw.errors import ParameterError, ParameterTypeError
 from .accuracy import numerics_of, weights_digest, workload_accuracy
-from .metrics import METRICS, Context, evaluate_point, is_missing
+from .energy import pe_workload_energy
+from .metrics import METRICS, Context, energy as energy_metric, evaluate_point, is_missing
 from .points import DesignPoint
 
 __all__ = ["ExploreTable", "explore", "local_executor", "dask_executor", "sources_digest",
@@ -119,6 +121,10 @@ def _accuracy_task(pe, workload, weights):
     return workload_accuracy(pe, workload, weights)
 
 
+def _energy_task(pe, workload, weights, build_dir, cache_dir):
+    return pe_workload_energy(pe, workload, weights, build_dir=build_dir, cache_dir=cache_dir)
+
+
 def _group_task(points, ctx):
     return [evaluate_point(p, ctx) for p in points]
 
@@ -167,14 +173,15 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
     bar = tqdm(total=len(points), initial=cached, desc="explore", unit="point",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     try:
-        accuracy = _accuracies([points[i] for i in todo], workload, weights, executor, store,
-                               base, use_cache, bar)
         if not _is_dask(executor):
             cache_dir = os.path.abspath(cache_dir if cache_dir is not None
                                         else default_cache_dir("yosys"))
             build_dir = os.path.abspath(build_dir)
-        ctx = Context(workload, accuracy, liberty,
-                      None if cache_dir is None else os.fspath(cache_dir), build_dir, metrics)
+        cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        accuracy, energy = _prerequisites([points[i] for i in todo], workload, weights,
+                                          executor, store, base, use_cache, bar,
+                                          energy_metric in metrics, build_dir, cache_dir)
+        ctx = Context(workload, accuracy, liberty, cache_dir, build_dir, metrics, energy)
         groups = {}
         for i in todo:
             p = points[i]
@@ -205,26 +212,34 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
                         {"points": len(points), "cached": cached, "computed": len(todo)})
 
 
-def _accuracies(points, workload, weights, executor, store, base, use_cache, bar):
-    """``{numerics key: workload_accuracy}`` for the numerics of ``points``, cached."""
-    by_key = {}
+def _prerequisites(points, workload, weights, executor, store, base, use_cache, bar,
+                   with_energy, build_dir, cache_dir):
+    """``({numerics key: workload_accuracy}, {PE kind: pe_workload_energy})`` for
+    ``points``, each computed once (one task per distinct numerics and, ``with_energy``, per
+    distinct PE kind, all in flight together) and cached."""
+    jobs = {}   # (table, key) -> (fn, args)
     for p in points:
         numerics = numerics_of(p.pe)
         if numerics is not None:
-            by_key.setdefault(numerics.key, p.pe)
-    out, futures = {}, {}
-    for key, pe in by_key.items():
-        ckey = cache_key(*base, "accuracy", key)
+            jobs.setdefault(("accuracy", numerics.key),
+                            (_accuracy_task, (p.pe, workload, weights)))
+        if with_energy and p.dataflow == "os":   # the energy runs measure OS PEs only
+            jobs.setdefault(("energy", p.pe),
+                            (_energy_task, (p.pe, workload, weights, build_dir, cache_dir)))
+    out = {"accuracy": {}, "energy": {}}
+    futures = {}
+    for (table, key), (fn, args) in jobs.items():
+        ckey = cache_key(*base, table, key)
         hit = store.get(ckey) if use_cache else None
         if hit is not None:
-            out[key] = hit
+            out[table][key] = hit
         else:
-            futures[_submit(executor, _accuracy_task, pe, workload, weights)] = (key, ckey)
+            futures[_submit(executor, fn, *args)] = (table, key, ckey)
     if futures:
-        bar.set_postfix_str(f"accuracy of {len(futures)} formats")
+        bar.set_postfix_str(f"accuracy / PE energy: {len(futures)} tasks")
         for future in _completed(executor, list(futures)):
-            key, ckey = futures[future]
-            out[key] = _json_roundtrip(future.result())
-            store.put(ckey, out[key])
+            table, key, ckey = futures[future]
+            out[table][key] = _json_roundtrip(future.result())
+            store.put(ckey, out[table][key])
         bar.set_postfix_str("")
-    return out
+    return out["accuracy"], out["energy"]

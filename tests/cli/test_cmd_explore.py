@@ -29,7 +29,7 @@ def test_no_area_bitserial_points_run_without_synthesis(run_cli, tmp_path, topo,
     assert row["cycles"] > 0 and row["dtype_mix"].startswith("int4=0.5")
     assert row["stalled_cycles"].startswith("missing: the streaming top's stall model")
     assert 0 < row["cosine_layer_min"] < 1 and row["numerics"].startswith("activations int8")
-    assert doc["missing"]["energy_j"].startswith("the energy model is not joined")
+    assert doc["missing"]["energy_j"].startswith("the energy model refuses it (energy runs take MAC")
     assert sorted(p.rsplit("/", 1)[1] for p in doc["files"]) == \
         ["explore.csv", "explore.html", "explore.json"]   # no number to plot
     assert doc["stats"]["computed"] == 1
