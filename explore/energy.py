@@ -34,23 +34,32 @@ block-scaled, IEEE-style) and weight-stationary points (their PE takes a partial
 in, and has no energy run) get ``"missing: <reason>"``.
 """
 
+import hashlib
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from nybble.hw.kinds import pe_kind
 from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_top import StreamLayout
+from nybble.sim import energy as sim_energy, toggles
 from nybble.sim.energy import ENERGY_FAMILIES, pe_energy
 from nybble.sim.energy_data import zero_code
 from nybble.sim.gemm_energy import TRAFFIC_KEYS, buffer_traffic
 from nybble.sim.memory_energy import dram_pj_per_byte, sram_pj_per_byte
-from nybble.sw.errors import ParameterError
 from nybble.sw.quantize import quantize
 from nybble.synth.acc_policy import policy_acc_bits
+from nybble.synth import energy as synth_energy, netlist
+from nybble.synth.area import pe_verilog
+from nybble.synth.cache import ResultCache, cache_key, default_cache_dir
 from nybble.synth.energy import GENERIC_45NM
 from .accuracy import layer_operands, per_channel_scheme
 
 __all__ = ["SAMPLE_MACS", "IDLE_STEPS", "SCOPE", "energy_steps", "pe_workload_energy",
            "stream_traffic", "layer_energy", "words_of"]
+
+_CACHE_SCHEMA = "nybble.explore.energy/1"
 
 #: MACs of the workload's operands each PE kind's netlist is run on
 SAMPLE_MACS = 32768
@@ -109,29 +118,56 @@ def energy_steps(spec, workload, weights=None, *, macs=SAMPLE_MACS, seed=0):
     return (np.concatenate(a_parts), np.concatenate(b_parts), np.concatenate(first_parts))
 
 
-def pe_workload_energy(pe, workload, weights=None, *, build_dir="build", cache_dir=None):
+def _energy_sources():
+    """SHA-256 of the modules an energy number depends on beyond the Verilog and the
+    operands (the netlist, the toggle harness, the capacitance model, this module)."""
+    digest = hashlib.sha256(_CACHE_SCHEMA.encode())
+    for module in (sim_energy, toggles, synth_energy, netlist, sys.modules[__name__]):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def pe_workload_energy(pe, workload, weights=None, *, build_dir="build", cache_dir=None,
+                       use_cache=True):
     """The PE side of a kind's energy on ``workload`` (module docstring): ``{"pe",
     "acc_bits", "pj_per_mac", "idle_pj_per_cycle", "sampled_macs", "checked_steps",
-    "model"}``, or ``{"pe", "missing": reason}`` when the energy model refuses the kind."""
+    "model"}``, or ``{"pe", "missing": reason}`` when the energy model refuses the kind.
+
+    Cached by content under ``<cache root>/energy`` (like the Yosys runs, whatever the
+    explorer's row cache does): the PE's Verilog, the operand steps, the energy model and
+    the sources of the netlist / toggle / energy modules.  ``cache_dir``: the Yosys cache."""
     kind = pe_kind(pe)
     acc_bits = policy_acc_bits(kind)
-    try:
-        if kind.pe not in ENERGY_FAMILIES or kind.spec().is_lut:
-            raise ParameterError(f"energy runs take MAC and dot-product PE kinds without "
-                                 f"LUTs, not {kind.name!r} (family {kind.pe!r})")
-        spec = kind.spec(acc_bits=acc_bits)
-        a, b, first = energy_steps(spec, workload, weights)
-        busy = pe_energy(kind.name, a, b, first, data="workload", acc_bits=acc_bits,
-                         model=GENERIC_45NM, build_dir=build_dir, cache_dir=cache_dir)
-        zeros = np.full((IDLE_STEPS, spec.lanes), 0, dtype=np.int64)
-        idle_first = np.zeros(IDLE_STEPS, dtype=bool)
-        idle_first[0] = True
-        idle = pe_energy(kind.name, zeros + zero_code(spec.fmt_a.name),
-                         zeros + zero_code(spec.fmt_b.name), idle_first, data="zeros",
-                         acc_bits=acc_bits, model=GENERIC_45NM, build_dir=build_dir,
-                         cache_dir=cache_dir)
-    except ParameterError as e:
-        return {"pe": kind.name, "missing": f"the energy model refuses it ({e})"}
+    if kind.pe not in ENERGY_FAMILIES or kind.spec().is_lut:
+        return {"pe": kind.name, "missing": (
+            f"the energy model refuses it (energy runs take MAC and dot-product PE kinds "
+            f"without LUTs, not {kind.name!r} (family {kind.pe!r}))")}
+    spec = kind.spec(acc_bits=acc_bits)
+    a, b, first = energy_steps(spec, workload, weights)
+    verilog, _ = pe_verilog(kind, acc_bits=acc_bits, build_dir=build_dir)
+    store = ResultCache(default_cache_dir("energy"))
+    key = cache_key(_energy_sources(), verilog, a.tobytes(), b.tobytes(), first.tobytes(),
+                    GENERIC_45NM.describe(), str(IDLE_STEPS))
+    hit = store.get(key) if use_cache else None
+    if hit is not None:
+        return hit
+    result = _measure(kind, spec, acc_bits, (a, b, first), build_dir, cache_dir)
+    store.put(key, result)
+    return result
+
+
+def _measure(kind, spec, acc_bits, steps, build_dir, cache_dir):
+    """The two netlist runs: the workload's steps, then :data:`IDLE_STEPS` zero steps."""
+    a, b, first = steps
+    busy = pe_energy(kind.name, a, b, first, data="workload", acc_bits=acc_bits,
+                     model=GENERIC_45NM, build_dir=build_dir, cache_dir=cache_dir)
+    zeros = np.full((IDLE_STEPS, spec.lanes), 0, dtype=np.int64)
+    idle_first = np.zeros(IDLE_STEPS, dtype=bool)
+    idle_first[0] = True
+    idle = pe_energy(kind.name, zeros + zero_code(spec.fmt_a.name),
+                     zeros + zero_code(spec.fmt_b.name), idle_first, data="zeros",
+                     acc_bits=acc_bits, model=GENERIC_45NM, build_dir=build_dir,
+                     cache_dir=cache_dir)
     return {"pe": kind.name, "acc_bits": acc_bits, "pj_per_mac": busy.pj_per_mac,
             "idle_pj_per_cycle": idle.pj_per_mac * spec.lanes, "sampled_macs": busy.macs,
             "checked_steps": busy.checked_steps + idle.checked_steps,

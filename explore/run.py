@@ -215,8 +215,10 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
 def _prerequisites(points, workload, weights, executor, store, base, use_cache, bar,
                    with_energy, build_dir, cache_dir):
     """``({numerics key: workload_accuracy}, {PE kind: pe_workload_energy})`` for
-    ``points``, each computed once (one task per distinct numerics and, ``with_energy``, per
-    distinct PE kind, all in flight together) and cached."""
+    ``points``, each computed once: one task per distinct numerics (cached here with the
+    rows) and, ``with_energy``, per distinct output-stationary PE kind (cached by content
+    by :func:`~nybble.explore.energy.pe_workload_energy` itself, like the Yosys runs), all
+    in flight together."""
     jobs = {}   # (table, key) -> (fn, args)
     for p in points:
         numerics = numerics_of(p.pe)
@@ -229,8 +231,8 @@ def _prerequisites(points, workload, weights, executor, store, base, use_cache, 
     out = {"accuracy": {}, "energy": {}}
     futures = {}
     for (table, key), (fn, args) in jobs.items():
-        ckey = cache_key(*base, table, key)
-        hit = store.get(ckey) if use_cache else None
+        ckey = cache_key(*base, table, key) if table == "accuracy" else None
+        hit = store.get(ckey) if use_cache and ckey else None
         if hit is not None:
             out[table][key] = hit
         else:
@@ -240,6 +242,7 @@ def _prerequisites(points, workload, weights, executor, store, base, use_cache, 
         for future in _completed(executor, list(futures)):
             table, key, ckey = futures[future]
             out[table][key] = _json_roundtrip(future.result())
-            store.put(ckey, out[table][key])
+            if ckey:
+                store.put(ckey, out[table][key])
         bar.set_postfix_str("")
     return out["accuracy"], out["energy"]
