@@ -54,12 +54,13 @@ from nybble.synth.array_parts import array_area_parts
 from nybble.synth.asic_clock import DEFAULT_NODE_NM, clock_mhz
 from nybble.synth.sram import liberty_node
 from .accuracy import numerics_of
+from .points import POINT_FIELDS
 from .energy import SCOPE as ENERGY_SCOPE, layer_energy, words_of
 
 __all__ = ["Context", "METRICS", "ARRAY_DEPTH", "BUFFERS", "BITSERIAL_MIX", "BITSERIAL_GROUP",
            "DRAM_LATENCY", "ENERGY_COLUMNS", "missing", "is_missing", "area", "clock", "cycles", "stalls",
            "time", "energy", "accuracy", "merit", "point_config", "dram_bytes_per_cycle",
-           "evaluate_point"]
+           "evaluate_point", "evaluate_points", "METRIC_INPUTS"]
 
 #: buffer depth (words) of the costed arrays, as ``nybble cost --array-depth`` defaults
 ARRAY_DEPTH = 256
@@ -187,10 +188,10 @@ _STALL_COLUMNS = ("dram_bytes_per_cycle", "stalled_cycles", "stall_cycles", "byt
 def stalls(point, ctx, row):
     if point.dram_bw_gbps is None:
         what = missing("a bandwidth (--dram-bw); cycles assume unlimited bandwidth")
-        return {c: what for c in _STALL_COLUMNS}
+        return dict({c: what for c in _STALL_COLUMNS}, layer_stream=[])
     mhz = _number(row, "clock_mhz")
     if mhz is None:
-        return {c: _why(row, "clock_mhz") for c in _STALL_COLUMNS}
+        return dict({c: _why(row, "clock_mhz") for c in _STALL_COLUMNS}, layer_stream=[])
     bw = dram_bytes_per_cycle(point.dram_bw_gbps, mhz)
     memory, stream = MemoryModel(bw, DRAM_LATENCY), StreamConfig()
     config = point_config(point)
@@ -325,12 +326,34 @@ def merit(point, ctx, row):
 METRICS = (area, clock, cycles, stalls, time, energy, accuracy, merit)
 
 
+_ARRAY_FIELDS = ("pe", "rows", "cols", "dataflow")
+
+#: the point fields a metric's columns depend on (through the columns of the metrics before
+#: it too); points that agree on them share one evaluation (:func:`evaluate_points`).  A
+#: metric not listed depends on every field.
+METRIC_INPUTS = {area: _ARRAY_FIELDS, clock: _ARRAY_FIELDS + ("clock_mhz",),
+                 cycles: _ARRAY_FIELDS, accuracy: ("pe",)}
+
+
+def evaluate_points(points, ctx):
+    """One row per point (:func:`evaluate_point`), each metric evaluated once per distinct
+    value of its :data:`METRIC_INPUTS` among ``points`` (the area, clock, cycles and
+    accuracy of an array are shared by all its bandwidths)."""
+    done, rows = {}, []
+    for point in points:
+        kind = pe_kind(point.pe)
+        row = dict(point.as_dict(), label=point.label, array=point.array,
+                   pe_formats=" x ".join(kind.formats[:2]))
+        for fn in ctx.metrics or METRICS:
+            key = (fn, tuple(getattr(point, f) for f in METRIC_INPUTS.get(fn, POINT_FIELDS)))
+            if key not in done:
+                done[key] = fn(point, ctx, row)
+            row.update(done[key])
+        rows.append(row)
+    return rows
+
+
 def evaluate_point(point, ctx):
     """One row: the point's fields, ``label``, ``pe_formats`` and the columns of every metric
     of ``ctx.metrics`` (default :data:`METRICS`)."""
-    kind = pe_kind(point.pe)
-    row = dict(point.as_dict(), label=point.label, array=point.array,
-               pe_formats=" x ".join(kind.formats[:2]))
-    for fn in ctx.metrics or METRICS:
-        row.update(fn(point, ctx, row))
-    return row
+    return evaluate_points([point], ctx)[0]

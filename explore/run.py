@@ -10,7 +10,7 @@ accuracy of the format on the workload, :func:`nybble.explore.accuracy.workload_
 and one per distinct PE kind (its energy per MAC on the workload's operands,
 :func:`nybble.explore.energy.pe_workload_energy`), all in flight together, then one task per distinct synthesised array (PE kind x shape x dataflow), which evaluates
 every point sharing that array (bandwidths, clocks) with :func:`nybble.explore.metrics.
-evaluate_point`.  An executor is anything with ``submit(fn, *args)``: a
+evaluate_points`.  An executor is anything with ``submit(fn, *args)``: a
 :class:`concurrent.futures.Executor` or a :class:`distributed.Client` (Dask does the
 scheduling, retries and data movement; its futures are gathered with
 :func:`distributed.as_completed`).
@@ -43,7 +43,7 @@ from nybble.synth.cache import ResultCache, cache_key, default_cache_dir
 from nybble.sw.errors import ParameterError, ParameterTypeError
 from .accuracy import numerics_of, weights_digest, workload_accuracy
 from .energy import pe_workload_energy
-from .metrics import METRICS, Context, energy as energy_metric, evaluate_point, is_missing
+from .metrics import METRICS, Context, energy as energy_metric, evaluate_points, is_missing
 from .points import DesignPoint
 
 __all__ = ["ExploreTable", "explore", "local_executor", "dask_executor", "sources_digest",
@@ -126,7 +126,7 @@ def _energy_task(pe, workload, weights, build_dir, cache_dir):
 
 
 def _group_task(points, ctx):
-    return [evaluate_point(p, ctx) for p in points]
+    return evaluate_points(points, ctx)
 
 
 def _json_roundtrip(value):
