@@ -103,15 +103,17 @@ def energy_steps(spec, workload, weights=None, *, macs=SAMPLE_MACS, seed=0):
         user = weights.get(layer.name) if weights else None
         a, b, _ = layer_operands(layer, weight_layer=workload.weight_layer(layer),
                                  weights=user)
-        a = _padded(_codes(a, spec.fmt_a.name, -1), 1, spec.lanes, spec.fmt_a.name)
-        b = _padded(_codes(b, spec.fmt_b.name, 0), 0, spec.lanes, spec.fmt_b.name)
-        k = a.shape[1]
+        k = a.shape[1] + -a.shape[1] % spec.lanes
         dots = max(1, round(macs * share / total / k))
         rows = rng.integers(0, a.shape[0], dots)
         cols = rng.integers(0, b.shape[1], dots)
+        # scales are per row of A and per column of B: quantizing only the drawn ones gives
+        # their codes at a fraction of the cost
+        a = _padded(_codes(a[rows], spec.fmt_a.name, -1), 1, spec.lanes, spec.fmt_a.name)
+        b = _padded(_codes(b[:, cols], spec.fmt_b.name, 0), 0, spec.lanes, spec.fmt_b.name)
         steps = k // spec.lanes
-        a_parts.append(a[rows].reshape(dots * steps, spec.lanes))
-        b_parts.append(b[:, cols].T.reshape(dots * steps, spec.lanes))
+        a_parts.append(a.reshape(dots * steps, spec.lanes))
+        b_parts.append(b.T.reshape(dots * steps, spec.lanes))
         first = np.zeros(dots * steps, dtype=bool)
         first[::steps] = True
         first_parts.append(first)

@@ -186,8 +186,13 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
         for i in todo:
             p = points[i]
             groups.setdefault((p.pe, p.rows, p.cols, p.dataflow), []).append(i)
+        # longest first (bit-serial cycle models, then the larger arrays), so no worker is
+        # left with a long task at the end
+        order = sorted(groups.values(), key=lambda idx: (not points[idx[0]].bitserial,
+                                                         -points[idx[0]].rows
+                                                         * points[idx[0]].cols))
         futures = {_submit(executor, _group_task, [points[i] for i in idx], ctx): idx
-                   for idx in groups.values()}
+                   for idx in order}
         try:
             for future in _completed(executor, list(futures)):
                 idx = futures[future]
