@@ -6,8 +6,9 @@
 The cross product of the axes (or ``--points FILE`` with a CSV / JSON list) is evaluated by
 :func:`nybble.explore.explore` on a local process pool (``--workers``) or a Dask cluster
 (``--scheduler tcp://HOST:8786``), cached by content under ``$NYBBLE_CACHE`` (default
-``build/cache``) and resumable.  Writes ``pareto_throughput.png``, ``explore.html``,
-``explore.csv`` and ``explore.json`` to ``--out``.  Area is ``nybble cost --array``'s (exact-k
+``build/cache``) and resumable.  Writes ``pareto_throughput.png`` (``pareto_energy.png``,
+``pareto_energy_area.png`` when points have energies), ``explore.html``, ``explore.csv`` and
+``explore.json`` to ``--out``.  Area is ``nybble cost --array``'s (exact-k
 accumulators, 256-word SRAM buffers), the clock its ASIC estimate unless ``--clock-mhz``;
 with ``--dram-bw`` (GB/s, converted to bytes per cycle at each point's clock) the cycles
 include the streaming top's stalls.  Columns a model cannot give for a point (stalls of
