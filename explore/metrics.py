@@ -33,6 +33,10 @@ default scratchpads; operands at the PE's packed element bits): ``stalled_cycles
 ``stall_cycles``, ``bytes_read`` / ``bytes_written``, ``memory_bound_layers``.  ``latency_s``
 and ``macs_per_s`` at ``clock_mhz`` from ``stalled_cycles`` when a bandwidth is given (missing
 when the streaming top cannot run the point), else from ``cycles`` (unlimited bandwidth).
+energy (:func:`energy`, :mod:`nybble.explore.energy`): ``energy_j`` per inference and
+``layer_energy`` per layer -- the PE's measured pJ per MAC (``ctx.energy``, one netlist run
+per kind) x MACs, idle PE-cycles of the (stalled) cycles, SRAM and DRAM bytes of the cycle
+or stream model -- with its parts, ``pj_per_mac``, ``macs_per_j``.
 figures of merit (:func:`merit`): ``macs_per_cycle_per_mtransistor``,
 ``macs_per_s_per_mtransistor``, ``macs_per_s_per_mm2``, ``inferences_per_j``.
 """
