@@ -253,14 +253,14 @@ def energy(point, ctx, row):
     """Energy per layer and per inference (:mod:`nybble.explore.energy`)."""
     def absent(what):
         return dict({c: what for c in ENERGY_COLUMNS}, layer_energy=[])
+    if point.dataflow != "os":
+        return absent(missing("energy runs measure the output-stationary PE; the "
+                              "weight-stationary PE (partial sums in) has none"))
     pe = (ctx.energy or {}).get(point.pe)
     if pe is None:
         return absent(missing("the PE's energy run was not made (its task did not run)"))
     if "missing" in pe:
         return absent(missing(pe["missing"]))
-    if point.dataflow != "os":
-        return absent(missing("energy runs measure the output-stationary PE; the "
-                              "weight-stationary PE (partial sums in) has none"))
     config = point_config(point)
     if point.dram_bw_gbps is None:
         per_layer = row.get("layer_cycles")

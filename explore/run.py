@@ -5,15 +5,16 @@
     table = explore(points, workload)                        # local process pool
     table = explore(points, workload, executor=dask_client)  # a Dask distributed cluster
 
-Work is split so that nothing runs twice: first one task per distinct PE numerics (the
-accuracy of the format on the workload, :func:`nybble.explore.accuracy.workload_accuracy`)
-and one per distinct PE kind (its energy per MAC on the workload's operands,
-:func:`nybble.explore.energy.pe_workload_energy`), all in flight together, then one task per distinct synthesised array (PE kind x shape x dataflow), which evaluates
-every point sharing that array (bandwidths, clocks) with :func:`nybble.explore.metrics.
-evaluate_points`.  An executor is anything with ``submit(fn, *args)``: a
-:class:`concurrent.futures.Executor` or a :class:`distributed.Client` (Dask does the
-scheduling, retries and data movement; its futures are gathered with
-:func:`distributed.as_completed`).
+Work is split so that nothing runs twice: one task per distinct PE numerics (the accuracy
+of the format on the workload, :func:`nybble.explore.accuracy.workload_accuracy`), one per
+distinct output-stationary PE kind (its energy per MAC on the workload's operands,
+:func:`nybble.explore.energy.pe_workload_energy`) and one per distinct synthesised array (PE
+kind x shape x dataflow), which evaluates every point sharing that array (bandwidths,
+clocks) with :func:`nybble.explore.metrics.evaluate_points` and starts as soon as its own
+accuracy and energy are known (longest arrays first).  An executor is anything with
+``submit(fn, *args)``: a :class:`concurrent.futures.Executor` or a
+:class:`distributed.Client` (Dask does the scheduling, retries and data movement; its futures
+are waited on with :func:`distributed.wait`).
 
 Caching: every row and every accuracy result is stored by the client as JSON under
 ``<cache root>/explore`` (:func:`nybble.synth.cache.default_cache_dir`), keyed by the point,
@@ -105,10 +106,12 @@ def _is_dask(executor):
     return type(executor).__module__.startswith("distributed")
 
 
-def _completed(executor, futures):
+def _first_done(executor, futures):
+    """The futures of ``futures`` that are done, after waiting for at least one."""
     if _is_dask(executor):
-        return distributed.as_completed(futures)
-    return concurrent.futures.as_completed(futures)
+        return distributed.wait(futures, return_when="FIRST_COMPLETED").done
+    return concurrent.futures.wait(futures,
+                                   return_when=concurrent.futures.FIRST_COMPLETED).done
 
 
 def _submit(executor, fn, *args):
@@ -178,10 +181,6 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
                                         else default_cache_dir("yosys"))
             build_dir = os.path.abspath(build_dir)
         cache_dir = None if cache_dir is None else os.fspath(cache_dir)
-        accuracy, energy = _prerequisites([points[i] for i in todo], workload, weights,
-                                          executor, store, base, use_cache, bar,
-                                          energy_metric in metrics, build_dir, cache_dir)
-        ctx = Context(workload, accuracy, liberty, cache_dir, build_dir, metrics, energy)
         groups = {}
         for i in todo:
             p = points[i]
@@ -191,15 +190,48 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
         order = sorted(groups.values(), key=lambda idx: (not points[idx[0]].bitserial,
                                                          -points[idx[0]].rows
                                                          * points[idx[0]].cols))
-        futures = {_submit(executor, _group_task, [points[i] for i in idx], ctx): idx
-                   for idx in order}
+        with_energy = energy_metric in metrics
+        waiting = [(idx, _needs(points[idx[0]], with_energy)) for idx in order]
+        known, futures = {}, {}   # need -> result; future -> ("need", need, key) / ("rows", idx)
+        for idx, needs in waiting:
+            for need in needs:
+                if need in known or any(w[1] == need for w in futures.values()):
+                    continue
+                ckey = cache_key(*base, *need) if need[0] == "accuracy" else None
+                hit = store.get(ckey) if use_cache and ckey else None
+                if hit is not None:
+                    known[need] = hit
+                else:
+                    fn, args = _job(need, points[idx[0]].pe, workload, weights, build_dir,
+                                    cache_dir)
+                    futures[_submit(executor, fn, *args)] = ("need", need, ckey)
         try:
-            for future in _completed(executor, list(futures)):
-                idx = futures[future]
-                for i, row in zip(idx, future.result()):
-                    rows[i] = _json_roundtrip(row)
-                    store.put(point_keys[i], rows[i])
-                bar.update(len(idx))
+            while True:
+                # a group starts as soon as its own accuracy and PE energy are known
+                ready = [(idx, needs) for idx, needs in waiting
+                         if all(n in known for n in needs)]
+                waiting = [w for w in waiting if w not in ready]
+                for idx, needs in ready:
+                    ctx = Context(workload, {k: known[(t, k)] for t, k in needs
+                                             if t == "accuracy"},
+                                  liberty, cache_dir, build_dir, metrics,
+                                  {k: known[(t, k)] for t, k in needs if t == "energy"})
+                    futures[_submit(executor, _group_task, [points[i] for i in idx],
+                                    ctx)] = ("rows", idx)
+                if not futures:
+                    break
+                for future in _first_done(executor, list(futures)):
+                    what = futures.pop(future)
+                    if what[0] == "need":
+                        known[what[1]] = _json_roundtrip(future.result())
+                        if what[2]:
+                            store.put(what[2], known[what[1]])
+                        continue
+                    idx = what[1]
+                    for i, row in zip(idx, future.result()):
+                        rows[i] = _json_roundtrip(row)
+                        store.put(point_keys[i], rows[i])
+                    bar.update(len(idx))
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -217,37 +249,21 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
                         {"points": len(points), "cached": cached, "computed": len(todo)})
 
 
-def _prerequisites(points, workload, weights, executor, store, base, use_cache, bar,
-                   with_energy, build_dir, cache_dir):
-    """``({numerics key: workload_accuracy}, {PE kind: pe_workload_energy})`` for
-    ``points``, each computed once: one task per distinct numerics (cached here with the
-    rows) and, ``with_energy``, per distinct output-stationary PE kind (cached by content
-    by :func:`~nybble.explore.energy.pe_workload_energy` itself, like the Yosys runs), all
-    in flight together."""
-    jobs = {}   # (table, key) -> (fn, args)
-    for p in points:
-        numerics = numerics_of(p.pe)
-        if numerics is not None:
-            jobs.setdefault(("accuracy", numerics.key),
-                            (_accuracy_task, (p.pe, workload, weights)))
-        if with_energy and p.dataflow == "os":   # the energy runs measure OS PEs only
-            jobs.setdefault(("energy", p.pe),
-                            (_energy_task, (p.pe, workload, weights, build_dir, cache_dir)))
-    out = {"accuracy": {}, "energy": {}}
-    futures = {}
-    for (table, key), (fn, args) in jobs.items():
-        ckey = cache_key(*base, table, key) if table == "accuracy" else None
-        hit = store.get(ckey) if use_cache and ckey else None
-        if hit is not None:
-            out[table][key] = hit
-        else:
-            futures[_submit(executor, fn, *args)] = (table, key, ckey)
-    if futures:
-        bar.set_postfix_str(f"accuracy / PE energy: {len(futures)} tasks")
-        for future in _completed(executor, list(futures)):
-            table, key, ckey = futures[future]
-            out[table][key] = _json_roundtrip(future.result())
-            if ckey:
-                store.put(ckey, out[table][key])
-        bar.set_postfix_str("")
-    return out["accuracy"], out["energy"]
+def _needs(point, with_energy):
+    """What the rows of ``point``'s array need before they run: ``("accuracy", numerics
+    key)`` (none for L-Mul kinds) and, ``with_energy``, ``("energy", PE kind)`` for an
+    output-stationary point (the energy runs measure OS PEs only)."""
+    numerics = numerics_of(point.pe)
+    needs = [] if numerics is None else [("accuracy", numerics.key)]
+    if with_energy and point.dataflow == "os":
+        needs.append(("energy", point.pe))
+    return needs
+
+
+def _job(need, pe, workload, weights, build_dir, cache_dir):
+    """``(fn, args)`` of the task computing ``need``: the accuracy of ``pe``'s numerics
+    (cached with the rows) or its energy (cached by content by
+    :func:`~nybble.explore.energy.pe_workload_energy`, like the Yosys runs)."""
+    if need[0] == "accuracy":
+        return _accuracy_task, (pe, workload, weights)
+    return _energy_task, (pe, workload, weights, build_dir, cache_dir)

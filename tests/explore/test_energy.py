@@ -117,6 +117,8 @@ def test_energy_metric_sums_its_layers(tiny_topology):
     ws = evaluate_point(DesignPoint("int4", 4, 4, "ws", None, 500.0), ctx)
     assert ws["energy_j"].startswith("missing: energy runs measure the output-stationary PE")
     assert ws["inferences_per_j"] == ws["energy_j"] and ws["layer_energy"] == []
+    ws_only = evaluate_point(DesignPoint("int8", 4, 4, "ws", None, 500.0), ctx)
+    assert ws_only["energy_j"] == ws["energy_j"]   # the reason, with no run of int8 at all
     block = evaluate_point(DesignPoint("mxfp4", 4, 4, "os", None, 500.0), ctx)
     assert block["energy_j"] == "missing: refused"
     other = evaluate_point(DesignPoint("int8", 4, 4, "os", None, 500.0), ctx)
