@@ -29,8 +29,8 @@ JSON (``--json``): ``{"workload", "rows", "skipped", "missing", "stats", "constr
 ``energy_sram_j``, ``energy_dram_j``, ``pe_pj_per_mac``, ``pe_idle_pj_per_cycle``,
 ``pj_per_mac``, ``inferences_per_j``, ``macs_per_j``, ``energy_scope``, ``cosine_layer_min``,
 ``cosine_predicted``, ``sqnr_db_mean``, the figures of merit and per-layer lists
-``layer_cycles``, ``layer_stream``, ``layer_energy`` and ``layer_accuracy``.  With ``--constraint``, exit status 1 when no point
-meets it.
+``layer_cycles``, ``layer_stream``, ``layer_energy`` and ``layer_accuracy``.  With
+``--constraint``, exit status 1 when no point meets it.
 """
 
 import os

@@ -63,9 +63,9 @@ from .points import POINT_FIELDS
 from .energy import SCOPE as ENERGY_SCOPE, layer_energy, words_of
 
 __all__ = ["Context", "METRICS", "ARRAY_DEPTH", "BUFFERS", "BITSERIAL_MIX", "BITSERIAL_GROUP",
-           "DRAM_LATENCY", "ENERGY_COLUMNS", "missing", "is_missing", "area", "clock", "cycles", "stalls",
-           "time", "energy", "accuracy", "merit", "point_config", "dram_bytes_per_cycle",
-           "evaluate_point", "evaluate_points", "METRIC_INPUTS"]
+           "DRAM_LATENCY", "ENERGY_COLUMNS", "missing", "is_missing", "area", "clock",
+           "cycles", "stalls", "time", "energy", "accuracy", "merit", "point_config",
+           "dram_bytes_per_cycle", "evaluate_point", "evaluate_points", "METRIC_INPUTS"]
 
 #: buffer depth (words) of the costed arrays, as ``nybble cost --array-depth`` defaults
 ARRAY_DEPTH = 256

@@ -10,7 +10,7 @@ from nybble.explore import cross_product, explore, load_workload
 from nybble.explore.accuracy import layer_operands, per_channel_scheme
 from nybble.explore.energy import (IDLE_STEPS, SAMPLE_MACS, energy_steps, layer_energy,
                                    pe_workload_energy, stream_traffic, words_of)
-from nybble.explore.metrics import (METRICS, Context, area, energy, evaluate_point, is_missing,
+from nybble.explore.metrics import (METRICS, Context, area, evaluate_point, is_missing,
                                     point_config)
 from nybble.explore.points import DesignPoint
 from nybble.hw.kinds import pe_kind
