@@ -193,19 +193,21 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
         with_energy = energy_metric in metrics
         waiting = [(idx, _needs(points[idx[0]], with_energy)) for idx in order]
         known, futures = {}, {}   # need -> result; future -> ("need", need, key) / ("rows", idx)
-        for idx, needs in waiting:
-            for need in needs:
-                if need in known or any(w[1] == need for w in futures.values()):
-                    continue
-                ckey = cache_key(*base, *need) if need[0] == "accuracy" else None
-                hit = store.get(ckey) if use_cache and ckey else None
-                if hit is not None:
-                    known[need] = hit
-                else:
-                    fn, args = _job(need, points[idx[0]].pe, workload, weights, build_dir,
-                                    cache_dir)
-                    futures[_submit(executor, fn, *args)] = ("need", need, ckey)
+        submitted = set()
         try:
+            for idx, needs in waiting:
+                for need in needs:
+                    if need in known or need in submitted:
+                        continue
+                    ckey = cache_key(*base, *need) if need[0] == "accuracy" else None
+                    hit = store.get(ckey) if use_cache and ckey else None
+                    if hit is not None:
+                        known[need] = hit
+                    else:
+                        fn, args = _job(need, points[idx[0]].pe, workload, weights, build_dir,
+                                        cache_dir)
+                        futures[_submit(executor, fn, *args)] = ("need", need, ckey)
+                        submitted.add(need)
             while True:
                 # a group starts as soon as its own accuracy and PE energy are known
                 ready = [(idx, needs) for idx, needs in waiting
