@@ -6,22 +6,31 @@
 The cross product of the axes (or ``--points FILE`` with a CSV / JSON list) is evaluated by
 :func:`nybble.explore.explore` on a local process pool (``--workers``) or a Dask cluster
 (``--scheduler tcp://HOST:8786``), cached by content under ``$NYBBLE_CACHE`` (default
-``build/cache``) and resumable.  Writes ``pareto_throughput.png``, ``explore.html``,
-``explore.csv`` and ``explore.json`` to ``--out``.  Area is ``nybble cost --array``'s (exact-k
+``build/cache``) and resumable.  Writes ``pareto_throughput.png`` (``pareto_energy.png``,
+``pareto_energy_area.png`` when points have energies), ``explore.html``, ``explore.csv`` and
+``explore.json`` to ``--out``.  Area is ``nybble cost --array``'s (exact-k
 accumulators, 256-word SRAM buffers), the clock its ASIC estimate unless ``--clock-mhz``;
 with ``--dram-bw`` (GB/s, converted to bytes per cycle at each point's clock) the cycles
 include the streaming top's stalls.  Columns a model cannot give for a point (stalls of
-weight-stationary, block-scaled and bit-serial arrays, energy) say ``"missing: <why>"``.
-``--no-area`` skips synthesis (no area columns; needs ``--clock-mhz``).
+weight-stationary, block-scaled and bit-serial arrays; energy of weight-stationary points and
+of PE kinds the energy model refuses) say ``"missing: <why>"``.  Energy (``energy_j`` per
+inference, ``layer_energy`` per layer, ``inferences_per_j``): the PE's netlist energy per MAC
+on the workload's operands x MACs, idle PE-cycles, SRAM and DRAM traffic
+(:mod:`nybble.explore.energy`).
+``--no-area`` skips synthesis (no area columns; needs ``--clock-mhz``); ``--no-energy`` the
+energy runs.
 
 JSON (``--json``): ``{"workload", "rows", "skipped", "missing", "stats", "constraint",
 "files"}``; each row has the point (``pe``, ``rows``, ``cols``, ``dataflow``,
 ``dram_bw_gbps``, ``clock_mhz``), ``label``, ``transistors``, ``area_um2``, ``acc_bits``,
 ``area_policy``, ``clock_source``, ``cycles``, ``macs_per_cycle``, ``dram_bytes_per_cycle``,
-``stalled_cycles``, ``stall_cycles``, ``bytes_read``, ``bytes_written``, ``latency_s``, ``macs_per_s``, ``cosine_layer_min``,
+``stalled_cycles``, ``stall_cycles``, ``bytes_read``, ``bytes_written``, ``latency_s``,
+``macs_per_s``, ``energy_j``, ``energy_j_dram_high``, ``energy_pe_j``, ``energy_idle_j``,
+``energy_sram_j``, ``energy_dram_j``, ``pe_pj_per_mac``, ``pe_idle_pj_per_cycle``,
+``pj_per_mac``, ``inferences_per_j``, ``macs_per_j``, ``energy_scope``, ``cosine_layer_min``,
 ``cosine_predicted``, ``sqnr_db_mean``, the figures of merit and per-layer lists
-``layer_cycles`` and ``layer_accuracy``.  With ``--constraint``, exit status 1 when no point
-meets it.
+``layer_cycles``, ``layer_stream``, ``layer_energy`` and ``layer_accuracy``.  With
+``--constraint``, exit status 1 when no point meets it.
 """
 
 import os
@@ -57,6 +66,9 @@ def register(sub):
     p.add_argument("--no-area", action="store_true",
                    help="skip synthesis: no area columns (needs --clock-mhz, or clocks in "
                         "--points)")
+    p.add_argument("--no-energy", action="store_true",
+                   help="skip the PE energy runs (Yosys + Verilator per PE kind): the energy "
+                        "columns are then absent")
     p.add_argument("--points", metavar="FILE.csv|FILE.json",
                    help="design points from a file instead of the axes")
     p.add_argument("--weights", metavar="FILE.gguf|DIR",
@@ -120,10 +132,11 @@ def _fmt(v, spec=".3g"):
 def _text(table, verdict, paths):
     from nybble.explore.pareto import default_objective
     objective = default_objective(table.rows)
-    head = ["point", "transistors", "cycles", "MAC/cyc", objective, "cos(min layer)",
-            "SQNR dB", "cos(pred)"]
+    head = ["point", "transistors", "cycles", "MAC/cyc", objective, "inf/J", "pJ/MAC",
+            "cos(min layer)", "SQNR dB", "cos(pred)"]
     body = [[r["label"], _fmt(r.get("transistors")), _fmt(r["cycles"]),
-             _fmt(r["macs_per_cycle"]), _fmt(r[objective]), _fmt(r["cosine_layer_min"], ".4f"),
+             _fmt(r["macs_per_cycle"]), _fmt(r[objective]), _fmt(r.get("inferences_per_j")),
+             _fmt(r.get("pj_per_mac")), _fmt(r["cosine_layer_min"], ".4f"),
              _fmt(r["sqnr_db_mean"], ".1f"), _fmt(r["cosine_predicted"], ".4f")]
             for r in table.rows]
     w = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
@@ -156,7 +169,7 @@ def _text(table, verdict, paths):
 
 def run(args):
     from nybble.explore import dask_executor, explore, load_workload
-    from nybble.explore.metrics import METRICS, area
+    from nybble.explore.metrics import METRICS, area, energy
     from nybble.explore.pareto import best_point, parse_constraints
     from nybble.explore.report import write_report
     from nybble.explore.weights import load_weights
@@ -174,12 +187,12 @@ def run(args):
     workload = load_workload(args.workload, phase=args.phase, seq_len=args.seq_len,
                              batch=args.batch)
     points, skipped = _points(args)
-    metrics = None
-    if args.no_area:
-        if any(p.clock_mhz is None for p in points):
-            raise UsageError("--no-area needs --clock-mhz (or clock_mhz in every --points "
-                             "row): the clock estimate comes from synthesis")
-        metrics = tuple(m for m in METRICS if m is not area)
+    if args.no_area and any(p.clock_mhz is None for p in points):
+        raise UsageError("--no-area needs --clock-mhz (or clock_mhz in every --points "
+                         "row): the clock estimate comes from synthesis")
+    skip = {area} if args.no_area else set()
+    skip |= {energy} if args.no_energy else set()
+    metrics = tuple(m for m in METRICS if m not in skip) if skip else None
     weights = load_weights(args.weights, workload) if args.weights else None
     liberty = find_liberty(args.liberty)
     executor = dask_executor(args.scheduler) if args.scheduler else None

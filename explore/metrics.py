@@ -33,6 +33,10 @@ default scratchpads; operands at the PE's packed element bits): ``stalled_cycles
 ``stall_cycles``, ``bytes_read`` / ``bytes_written``, ``memory_bound_layers``.  ``latency_s``
 and ``macs_per_s`` at ``clock_mhz`` from ``stalled_cycles`` when a bandwidth is given (missing
 when the streaming top cannot run the point), else from ``cycles`` (unlimited bandwidth).
+energy (:func:`energy`, :mod:`nybble.explore.energy`): ``energy_j`` per inference and
+``layer_energy`` per layer -- the PE's measured pJ per MAC (``ctx.energy``, one netlist run
+per kind) x MACs, idle PE-cycles of the (stalled) cycles, SRAM and DRAM bytes of the cycle
+or stream model -- with its parts, ``pj_per_mac``, ``macs_per_j``.
 figures of merit (:func:`merit`): ``macs_per_cycle_per_mtransistor``,
 ``macs_per_s_per_mtransistor``, ``macs_per_s_per_mm2``, ``inferences_per_j``.
 """
@@ -47,6 +51,7 @@ from nybble.hw.stream_config import StreamConfig
 from nybble.sim.bitserial import parse_dtype_mix, random_types
 from nybble.sim.cycles import gemm_cycles
 from nybble.sim.memory_model import MemoryModel
+from nybble.sim.schedule import schedule_for
 from nybble.sim.stream_cycles import stream_cycles
 from nybble.sw.errors import ParameterError
 from nybble.synth.acc_policy import DEFAULT_ACC_POLICY, DEFAULT_K, policy_text
@@ -54,11 +59,13 @@ from nybble.synth.array_parts import array_area_parts
 from nybble.synth.asic_clock import DEFAULT_NODE_NM, clock_mhz
 from nybble.synth.sram import liberty_node
 from .accuracy import numerics_of
+from .points import POINT_FIELDS
+from .energy import SCOPE as ENERGY_SCOPE, layer_energy, words_of
 
 __all__ = ["Context", "METRICS", "ARRAY_DEPTH", "BUFFERS", "BITSERIAL_MIX", "BITSERIAL_GROUP",
-           "DRAM_LATENCY", "missing", "is_missing", "area", "clock", "cycles", "stalls",
-           "time", "energy", "accuracy", "merit", "point_config", "dram_bytes_per_cycle",
-           "evaluate_point"]
+           "DRAM_LATENCY", "ENERGY_COLUMNS", "missing", "is_missing", "area", "clock",
+           "cycles", "stalls", "time", "energy", "accuracy", "merit", "point_config",
+           "dram_bytes_per_cycle", "evaluate_point", "evaluate_points", "METRIC_INPUTS"]
 
 #: buffer depth (words) of the costed arrays, as ``nybble cost --array-depth`` defaults
 ARRAY_DEPTH = 256
@@ -106,6 +113,7 @@ class Context:
     cache_dir: str | None = None
     build_dir: str = "build"
     metrics: tuple = ()     # the metric functions to run (empty: METRICS)
+    energy: dict | None = None  # PE kind -> explore.energy.pe_workload_energy(...) result
 
 
 def point_config(point):
@@ -158,11 +166,16 @@ def cycles(point, ctx, row):
     config = point_config(point)
     layers, total, ideal = [], 0, 0.0
     for layer in ctx.workload.layers:
-        sel = _bitserial_sel(point, layer) if point.bitserial else None
-        g = gemm_cycles(config, layer.m, layer.n, layer.k, sel=sel)
+        if point.bitserial:
+            # the schedule itself, not gemm_cycles: its record adds the mean MAC length, a
+            # pass over all K x N weight types (0.6 s per LLaMA layer) the explorer never uses
+            g = schedule_for(config, layer.m, layer.n, layer.k,
+                             sel=_bitserial_sel(point, layer))
+        else:
+            g = gemm_cycles(config, layer.m, layer.n, layer.k)
         layers.append({"name": layer.name, "cycles": g.cycles, "count": layer.count,
                        "total_cycles": g.cycles * layer.count,
-                       "utilization": g.utilization})
+                       "utilization": g.ideal_cycles / g.cycles, "buffer_words": words_of(g)})
         total += g.cycles * layer.count
         ideal += g.ideal_cycles * layer.count
     out = {"cycles": total, "utilization": ideal / total,
@@ -185,18 +198,22 @@ _STALL_COLUMNS = ("dram_bytes_per_cycle", "stalled_cycles", "stall_cycles", "byt
 def stalls(point, ctx, row):
     if point.dram_bw_gbps is None:
         what = missing("a bandwidth (--dram-bw); cycles assume unlimited bandwidth")
-        return {c: what for c in _STALL_COLUMNS}
+        return dict({c: what for c in _STALL_COLUMNS}, layer_stream=[])
     mhz = _number(row, "clock_mhz")
     if mhz is None:
-        return {c: _why(row, "clock_mhz") for c in _STALL_COLUMNS}
+        return dict({c: _why(row, "clock_mhz") for c in _STALL_COLUMNS}, layer_stream=[])
     bw = dram_bytes_per_cycle(point.dram_bw_gbps, mhz)
     memory, stream = MemoryModel(bw, DRAM_LATENCY), StreamConfig()
     config = point_config(point)
     total = stall = nread = nwritten = 0
-    bound = []
+    bound, per_layer = [], []
     try:
         for layer in ctx.workload.layers:
             s = stream_cycles(config, stream, memory, layer.m, layer.n, layer.k)
+            per_layer.append({"name": layer.name, "stalled_cycles": s.cycles,
+                              "stall_cycles": s.stall_cycles, "bytes_read": s.bytes_read,
+                              "bytes_written": s.bytes_written,
+                              "scratchpad_words": words_of(s)})
             total += s.cycles * layer.count
             stall += s.stall_cycles * layer.count
             nread += s.bytes_read * layer.count
@@ -205,9 +222,11 @@ def stalls(point, ctx, row):
                 bound.append(layer.name)
     except ParameterError as e:
         what = missing(f"the streaming top's stall model ({e})")
-        return dict({c: what for c in _STALL_COLUMNS}, dram_bytes_per_cycle=float(bw))
+        return dict({c: what for c in _STALL_COLUMNS}, dram_bytes_per_cycle=float(bw),
+                    layer_stream=[])
     return {"dram_bytes_per_cycle": float(bw), "stalled_cycles": total, "stall_cycles": stall,
-            "bytes_read": nread, "bytes_written": nwritten, "memory_bound_layers": bound}
+            "bytes_read": nread, "bytes_written": nwritten, "memory_bound_layers": bound,
+            "layer_stream": per_layer}
 
 
 def time(point, ctx, row):
@@ -221,10 +240,54 @@ def time(point, ctx, row):
     return {"latency_s": latency, "macs_per_s": ctx.workload.macs / latency}
 
 
+#: the energy columns (:func:`energy`); ``layer_energy`` holds the per-layer ones
+ENERGY_COLUMNS = ("energy_j", "energy_j_dram_high", "energy_pe_j", "energy_idle_j",
+                  "energy_sram_j", "energy_dram_j", "pe_pj_per_mac", "pe_idle_pj_per_cycle",
+                  "pj_per_mac", "inferences_per_j", "macs_per_j", "energy_scope")
+
+_LAYER_PARTS = ("pe_j", "idle_j", "sram_j", "dram_j", "dram_high_j", "energy_j",
+                "energy_j_dram_high")
+
+
 def energy(point, ctx, row):
-    what = missing("the energy model is not joined to the explorer yet (per-PE pJ/MAC: "
-                   "nybble energy)")
-    return {"energy_j": what, "inferences_per_j": what}
+    """Energy per layer and per inference (:mod:`nybble.explore.energy`)."""
+    def absent(what):
+        return dict({c: what for c in ENERGY_COLUMNS}, layer_energy=[])
+    if point.dataflow != "os":
+        return absent(missing("energy runs measure the output-stationary PE; the "
+                              "weight-stationary PE (partial sums in) has none"))
+    pe = (ctx.energy or {}).get(point.pe)
+    if pe is None:
+        return absent(missing("the PE's energy run was not made (its task did not run)"))
+    if "missing" in pe:
+        return absent(missing(pe["missing"]))
+    config = point_config(point)
+    if point.dram_bw_gbps is None:
+        per_layer = row.get("layer_cycles")
+        if not per_layer:
+            return absent(_why(row, "cycles"))
+        runs = [(rec["cycles"], rec["buffer_words"], None) for rec in per_layer]
+    else:
+        per_layer = row.get("layer_stream")
+        if not per_layer:
+            return absent(_why(row, "stalled_cycles"))
+        runs = [(rec["stalled_cycles"], rec["scratchpad_words"],
+                 rec["bytes_read"] + rec["bytes_written"]) for rec in per_layer]
+    layers, total = [], dict.fromkeys(_LAYER_PARTS, 0.0)
+    for layer, (cyc, words, dram) in zip(ctx.workload.layers, runs):
+        one = layer_energy(config, pe, layer, cyc, words, dram)
+        layers.append(dict({"name": layer.name, "count": layer.count},
+                           **{k: v * layer.count for k, v in one.items()}))
+        for k in _LAYER_PARTS:
+            total[k] += one[k] * layer.count
+    macs = ctx.workload.macs
+    return {"energy_j": total["energy_j"], "energy_j_dram_high": total["energy_j_dram_high"],
+            "energy_pe_j": total["pe_j"], "energy_idle_j": total["idle_j"],
+            "energy_sram_j": total["sram_j"], "energy_dram_j": total["dram_j"],
+            "pe_pj_per_mac": pe["pj_per_mac"], "pe_idle_pj_per_cycle": pe["idle_pj_per_cycle"],
+            "pj_per_mac": total["energy_j"] / macs * 1e12,
+            "inferences_per_j": 1.0 / total["energy_j"], "macs_per_j": macs / total["energy_j"],
+            "energy_scope": ENERGY_SCOPE, "layer_energy": layers}
 
 
 _ACCURACY_COLUMNS = ("numerics", "cosine_predicted", "predicted_scope", "cosine_layer_min",
@@ -273,12 +336,34 @@ def merit(point, ctx, row):
 METRICS = (area, clock, cycles, stalls, time, energy, accuracy, merit)
 
 
+_ARRAY_FIELDS = ("pe", "rows", "cols", "dataflow")
+
+#: the point fields a metric's columns depend on (through the columns of the metrics before
+#: it too); points that agree on them share one evaluation (:func:`evaluate_points`).  A
+#: metric not listed depends on every field.
+METRIC_INPUTS = {area: _ARRAY_FIELDS, clock: _ARRAY_FIELDS + ("clock_mhz",),
+                 cycles: _ARRAY_FIELDS, accuracy: ("pe",)}
+
+
+def evaluate_points(points, ctx):
+    """One row per point (:func:`evaluate_point`), each metric evaluated once per distinct
+    value of its :data:`METRIC_INPUTS` among ``points`` (the area, clock, cycles and
+    accuracy of an array are shared by all its bandwidths)."""
+    done, rows = {}, []
+    for point in points:
+        kind = pe_kind(point.pe)
+        row = dict(point.as_dict(), label=point.label, array=point.array,
+                   pe_formats=" x ".join(kind.formats[:2]))
+        for fn in ctx.metrics or METRICS:
+            key = (fn, tuple(getattr(point, f) for f in METRIC_INPUTS.get(fn, POINT_FIELDS)))
+            if key not in done:
+                done[key] = fn(point, ctx, row)
+            row.update(done[key])
+        rows.append(row)
+    return rows
+
+
 def evaluate_point(point, ctx):
     """One row: the point's fields, ``label``, ``pe_formats`` and the columns of every metric
     of ``ctx.metrics`` (default :data:`METRICS`)."""
-    kind = pe_kind(point.pe)
-    row = dict(point.as_dict(), label=point.label, array=point.array,
-               pe_formats=" x ".join(kind.formats[:2]))
-    for fn in ctx.metrics or METRICS:
-        row.update(fn(point, ctx, row))
-    return row
+    return evaluate_points([point], ctx)[0]

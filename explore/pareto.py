@@ -30,7 +30,9 @@ ALIASES = {"area": "transistors", "cosine": "cosine_layer_min", "sqnr": "sqnr_db
 #: columns a constraint may name (besides the aliases)
 NUMERIC_COLUMNS = ("rows", "cols", "dram_bw_gbps", "clock_mhz", "transistors", "cells",
                    "area_um2", "area_mm2", "cycles", "utilization", "macs_per_cycle",
-                   "stall_cycles", "latency_s", "macs_per_s", "energy_j", "inferences_per_j",
+                   "stall_cycles", "latency_s", "macs_per_s", "energy_j", "energy_j_dram_high",
+                   "energy_pe_j", "energy_idle_j", "energy_sram_j", "energy_dram_j",
+                   "pe_pj_per_mac", "pj_per_mac", "inferences_per_j", "macs_per_j",
                    "cosine_predicted", "cosine_layer_min", "sqnr_db_layer_min", "sqnr_db_mean",
                    "macs_per_cycle_per_mtransistor", "macs_per_s_per_mtransistor",
                    "macs_per_s_per_mm2")

@@ -13,6 +13,7 @@ cycle at the point's clock for the streaming top's stall model (:mod:`nybble.exp
 
 import csv
 import dataclasses
+import functools
 import itertools
 import json
 import numbers
@@ -93,15 +94,22 @@ class DesignPoint:
         """The :class:`~nybble.hw.config.ArrayConfig` of this point, accumulators as
         ``nybble cost`` sizes them by default (:func:`nybble.synth.acc_policy.policy_acc_bits`,
         ``exact-k``, K = 4096); ``changes`` override fields."""
-        kw = dict(rows=self.rows, cols=self.cols, pe=self.pe, dataflow=self.dataflow,
-                  acc_bits=policy_acc_bits(self.pe))
-        if self.clock_mhz is not None:
-            kw["clock_mhz"] = self.clock_mhz
-        kw.update(changes)
-        return ArrayConfig(**kw)
+        return _array_config(self.pe, self.rows, self.cols, self.dataflow, self.clock_mhz,
+                             tuple(sorted(changes.items())))
 
     def as_dict(self):
         return {f: getattr(self, f) for f in POINT_FIELDS}
+
+
+@functools.lru_cache(maxsize=None)
+def _array_config(pe, rows, cols, dataflow, clock_mhz, changes):
+    # configs are frozen and cost ~0.1 s to derive (accumulator policy, PE spec): a sweep
+    # shares one per distinct array instead of deriving it per point and per metric
+    kw = dict(rows=rows, cols=cols, pe=pe, dataflow=dataflow, acc_bits=policy_acc_bits(pe))
+    if clock_mhz is not None:
+        kw["clock_mhz"] = clock_mhz
+    kw.update(changes)
+    return ArrayConfig(**kw)
 
 
 def _axis(name, values):

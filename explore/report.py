@@ -3,8 +3,9 @@
 * ``pareto_throughput.png``: throughput per area (the objective of
   :func:`nybble.explore.pareto.default_objective`) against accuracy (the worst layer's
   cosine), every point drawn, the front joined, int8 / int16 baselines marked;
-* ``pareto_energy.png``: inferences per joule against accuracy, only when the energy model
-  gives numbers (until then the report says it is missing);
+* ``pareto_energy.png``: inferences per joule against accuracy, and
+  ``pareto_energy_area.png``: inferences per joule against throughput per area, only when
+  some point has an energy (the others say why in the "missing" list);
 * ``explore.html``: the plots inline (base64 PNG), the constraint verdict, and the table
   (click a header to sort);
 * ``explore.csv``: one row per point, the scalar columns; ``explore.json``: the whole table
@@ -28,7 +29,7 @@ __all__ = ["ACCURACY_AXIS", "plot_pareto", "write_report", "scalar_columns"]
 
 #: the accuracy axis of the Pareto plots
 ACCURACY_AXIS = "cosine_layer_min"
-_NESTED = ("layer_cycles", "layer_accuracy")
+_NESTED = ("layer_cycles", "layer_accuracy", "layer_stream", "layer_energy")
 _MARKERS = {"int8": ("s", "#c44e52"), "int16": ("D", "#8172b2")}
 
 
@@ -68,6 +69,8 @@ def plot_pareto(rows, x, y, path, *, title, xlabel, ylabel):
     ax.set_ylabel(ylabel)
     if min(p[2] for p in pts) > 0:
         ax.set_yscale("log")
+    if x != ACCURACY_AXIS and min(p[1] for p in pts) > 0:
+        ax.set_xscale("log")
     ax.set_title(title, fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -168,6 +171,11 @@ def write_report(table, out, *, verdict=None):
                     ylabel="inferences per joule")
     if p:
         plots.append(("Energy vs accuracy", p))
+    p = plot_pareto(rows, objective, "inferences_per_j", out / "pareto_energy_area.png",
+                    title=f"{wl}: inferences per joule vs throughput per area",
+                    xlabel=_LABELS[objective], ylabel="inferences per joule")
+    if p:
+        plots.append(("Energy vs throughput per area", p))
     columns = scalar_columns(rows)
     paths = [path for _, path in plots]
     with open(out / "explore.csv", "w", newline="") as f:

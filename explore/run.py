@@ -5,14 +5,16 @@
     table = explore(points, workload)                        # local process pool
     table = explore(points, workload, executor=dask_client)  # a Dask distributed cluster
 
-Work is split so that nothing runs twice: first one task per distinct PE numerics (the
-accuracy of the format on the workload, :func:`nybble.explore.accuracy.workload_accuracy`),
-then one task per distinct synthesised array (PE kind x shape x dataflow), which evaluates
-every point sharing that array (bandwidths, clocks) with :func:`nybble.explore.metrics.
-evaluate_point`.  An executor is anything with ``submit(fn, *args)``: a
-:class:`concurrent.futures.Executor` or a :class:`distributed.Client` (Dask does the
-scheduling, retries and data movement; its futures are gathered with
-:func:`distributed.as_completed`).
+Work is split so that nothing runs twice: one task per distinct PE numerics (the accuracy
+of the format on the workload, :func:`nybble.explore.accuracy.workload_accuracy`), one per
+distinct output-stationary PE kind (its energy per MAC on the workload's operands,
+:func:`nybble.explore.energy.pe_workload_energy`) and one per distinct synthesised array (PE
+kind x shape x dataflow), which evaluates every point sharing that array (bandwidths,
+clocks) with :func:`nybble.explore.metrics.evaluate_points` and starts as soon as its own
+accuracy and energy are known (longest arrays first).  An executor is anything with
+``submit(fn, *args)``: a :class:`concurrent.futures.Executor` or a
+:class:`distributed.Client` (Dask does the scheduling, retries and data movement; its futures
+are waited on with :func:`distributed.wait`).
 
 Caching: every row and every accuracy result is stored by the client as JSON under
 ``<cache root>/explore`` (:func:`nybble.synth.cache.default_cache_dir`), keyed by the point,
@@ -41,7 +43,8 @@ import nybble.synth
 from nybble.synth.cache import ResultCache, cache_key, default_cache_dir
 from nybble.sw.errors import ParameterError, ParameterTypeError
 from .accuracy import numerics_of, weights_digest, workload_accuracy
-from .metrics import METRICS, Context, evaluate_point, is_missing
+from .energy import pe_workload_energy
+from .metrics import METRICS, Context, energy as energy_metric, evaluate_points, is_missing
 from .points import DesignPoint
 
 __all__ = ["ExploreTable", "explore", "local_executor", "dask_executor", "sources_digest",
@@ -103,10 +106,12 @@ def _is_dask(executor):
     return type(executor).__module__.startswith("distributed")
 
 
-def _completed(executor, futures):
+def _first_done(executor, futures):
+    """The futures of ``futures`` that are done, after waiting for at least one."""
     if _is_dask(executor):
-        return distributed.as_completed(futures)
-    return concurrent.futures.as_completed(futures)
+        return distributed.wait(futures, return_when="FIRST_COMPLETED").done
+    return concurrent.futures.wait(futures,
+                                   return_when=concurrent.futures.FIRST_COMPLETED).done
 
 
 def _submit(executor, fn, *args):
@@ -119,8 +124,12 @@ def _accuracy_task(pe, workload, weights):
     return workload_accuracy(pe, workload, weights)
 
 
+def _energy_task(pe, workload, weights, build_dir, cache_dir):
+    return pe_workload_energy(pe, workload, weights, build_dir=build_dir, cache_dir=cache_dir)
+
+
 def _group_task(points, ctx):
-    return [evaluate_point(p, ctx) for p in points]
+    return evaluate_points(points, ctx)
 
 
 def _json_roundtrip(value):
@@ -167,27 +176,64 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
     bar = tqdm(total=len(points), initial=cached, desc="explore", unit="point",
                file=sys.stderr, disable=not progress, dynamic_ncols=True)
     try:
-        accuracy = _accuracies([points[i] for i in todo], workload, weights, executor, store,
-                               base, use_cache, bar)
         if not _is_dask(executor):
             cache_dir = os.path.abspath(cache_dir if cache_dir is not None
                                         else default_cache_dir("yosys"))
             build_dir = os.path.abspath(build_dir)
-        ctx = Context(workload, accuracy, liberty,
-                      None if cache_dir is None else os.fspath(cache_dir), build_dir, metrics)
+        cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         groups = {}
         for i in todo:
             p = points[i]
             groups.setdefault((p.pe, p.rows, p.cols, p.dataflow), []).append(i)
-        futures = {_submit(executor, _group_task, [points[i] for i in idx], ctx): idx
-                   for idx in groups.values()}
+        # longest first (bit-serial cycle models, then the larger arrays), so no worker is
+        # left with a long task at the end
+        order = sorted(groups.values(), key=lambda idx: (not points[idx[0]].bitserial,
+                                                         -points[idx[0]].rows
+                                                         * points[idx[0]].cols))
+        with_energy = energy_metric in metrics
+        waiting = [(idx, _needs(points[idx[0]], with_energy)) for idx in order]
+        known, futures = {}, {}   # need -> result; future -> ("need", need, key) / ("rows", idx)
+        submitted = set()
         try:
-            for future in _completed(executor, list(futures)):
-                idx = futures[future]
-                for i, row in zip(idx, future.result()):
-                    rows[i] = _json_roundtrip(row)
-                    store.put(point_keys[i], rows[i])
-                bar.update(len(idx))
+            for idx, needs in waiting:
+                for need in needs:
+                    if need in known or need in submitted:
+                        continue
+                    ckey = cache_key(*base, *need) if need[0] == "accuracy" else None
+                    hit = store.get(ckey) if use_cache and ckey else None
+                    if hit is not None:
+                        known[need] = hit
+                    else:
+                        fn, args = _job(need, points[idx[0]].pe, workload, weights, build_dir,
+                                        cache_dir)
+                        futures[_submit(executor, fn, *args)] = ("need", need, ckey)
+                        submitted.add(need)
+            while True:
+                # a group starts as soon as its own accuracy and PE energy are known
+                ready = [(idx, needs) for idx, needs in waiting
+                         if all(n in known for n in needs)]
+                waiting = [w for w in waiting if w not in ready]
+                for idx, needs in ready:
+                    ctx = Context(workload, {k: known[(t, k)] for t, k in needs
+                                             if t == "accuracy"},
+                                  liberty, cache_dir, build_dir, metrics,
+                                  {k: known[(t, k)] for t, k in needs if t == "energy"})
+                    futures[_submit(executor, _group_task, [points[i] for i in idx],
+                                    ctx)] = ("rows", idx)
+                if not futures:
+                    break
+                for future in _first_done(executor, list(futures)):
+                    what = futures.pop(future)
+                    if what[0] == "need":
+                        known[what[1]] = _json_roundtrip(future.result())
+                        if what[2]:
+                            store.put(what[2], known[what[1]])
+                        continue
+                    idx = what[1]
+                    for i, row in zip(idx, future.result()):
+                        rows[i] = _json_roundtrip(row)
+                        store.put(point_keys[i], rows[i])
+                    bar.update(len(idx))
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -205,26 +251,21 @@ def explore(points, workload, *, weights=None, executor=None, workers=None, libe
                         {"points": len(points), "cached": cached, "computed": len(todo)})
 
 
-def _accuracies(points, workload, weights, executor, store, base, use_cache, bar):
-    """``{numerics key: workload_accuracy}`` for the numerics of ``points``, cached."""
-    by_key = {}
-    for p in points:
-        numerics = numerics_of(p.pe)
-        if numerics is not None:
-            by_key.setdefault(numerics.key, p.pe)
-    out, futures = {}, {}
-    for key, pe in by_key.items():
-        ckey = cache_key(*base, "accuracy", key)
-        hit = store.get(ckey) if use_cache else None
-        if hit is not None:
-            out[key] = hit
-        else:
-            futures[_submit(executor, _accuracy_task, pe, workload, weights)] = (key, ckey)
-    if futures:
-        bar.set_postfix_str(f"accuracy of {len(futures)} formats")
-        for future in _completed(executor, list(futures)):
-            key, ckey = futures[future]
-            out[key] = _json_roundtrip(future.result())
-            store.put(ckey, out[key])
-        bar.set_postfix_str("")
-    return out
+def _needs(point, with_energy):
+    """What the rows of ``point``'s array need before they run: ``("accuracy", numerics
+    key)`` (none for L-Mul kinds) and, ``with_energy``, ``("energy", PE kind)`` for an
+    output-stationary point (the energy runs measure OS PEs only)."""
+    numerics = numerics_of(point.pe)
+    needs = [] if numerics is None else [("accuracy", numerics.key)]
+    if with_energy and point.dataflow == "os":
+        needs.append(("energy", point.pe))
+    return needs
+
+
+def _job(need, pe, workload, weights, build_dir, cache_dir):
+    """``(fn, args)`` of the task computing ``need``: the accuracy of ``pe``'s numerics
+    (cached with the rows) or its energy (cached by content by
+    :func:`~nybble.explore.energy.pe_workload_energy`, like the Yosys runs)."""
+    if need[0] == "accuracy":
+        return _accuracy_task, (pe, workload, weights)
+    return _energy_task, (pe, workload, weights, build_dir, cache_dir)

@@ -19,7 +19,10 @@ from .energy import pe_energy
 from .energy_data import gemm_steps, zero_code
 from .memory_energy import dram_pj_per_byte, sram_pj_per_byte
 
-__all__ = ["gemm_energy"]
+__all__ = ["gemm_energy", "buffer_traffic", "TRAFFIC_KEYS"]
+
+#: buffer word counts a schedule (or :class:`nybble.sim.cycles.GemmCycles`) reports
+TRAFFIC_KEYS = ("a_reads", "a_writes", "b_reads", "b_writes", "c_reads", "c_writes")
 
 
 def _padded_k(codes, axis, lanes, fmt):
@@ -30,6 +33,29 @@ def _padded_k(codes, axis, lanes, fmt):
     pad = [(0, 0), (0, 0)]
     pad[axis] = (0, extra)
     return np.pad(codes, pad, constant_values=zero_code(fmt))
+
+
+def buffer_traffic(config, words):
+    """Memory traffic of a run on the whole-buffer top of ``config``: ``words`` maps the
+    :data:`TRAFFIC_KEYS` to buffer words (A word: one k-step of every PE row; B: of every
+    column; C: one accumulator).  Returns ``{"sram_bytes": {buffer: bytes written + read},
+    "sram_pj": pJ (each buffer an SRAM of its own size), "dram_bytes": operands in and
+    results out once}`` (module docstring)."""
+    spec = config.pe_spec
+    a_word = config.rows * spec.a_bits / 8
+    b_word = config.cols * spec.b_bits / 8
+    c_word = config.acc_bits / 8
+    buffers = {  # name: (bytes written + read, SRAM size in bytes)
+        "a": ((words["a_writes"] + words["a_reads"]) * a_word, config.a_depth * a_word),
+        "b": ((words["b_writes"] + words["b_reads"]) * b_word, config.b_depth * b_word),
+        "c": ((words["c_writes"] + words["c_reads"]) * c_word,
+              config.c_depth * config.cols * c_word),
+    }
+    return {"sram_bytes": {name: traffic for name, (traffic, _) in buffers.items()},
+            "sram_pj": sum(traffic * sram_pj_per_byte(size)
+                           for traffic, size in buffers.values()),
+            "dram_bytes": (words["a_writes"] * a_word + words["b_writes"] * b_word
+                           + words["c_reads"] * c_word)}
 
 
 def gemm_energy(config, schedule, a_codes, b_codes, *, sample_macs=100_000,
@@ -48,18 +74,8 @@ def gemm_energy(config, schedule, a_codes, b_codes, *, sample_macs=100_000,
                    acc_bits=config.acc_bits, model=model, build_dir=build_dir,
                    cache_dir=cache_dir, log=log)
     compute = pe.pj_per_mac * macs
-    a_word = config.rows * spec.a_bits / 8
-    b_word = config.cols * spec.b_bits / 8
-    c_word = config.acc_bits / 8
-    buffers = {  # name: (bytes written + read, SRAM size in bytes)
-        "a": ((schedule.a_writes + schedule.a_reads) * a_word, config.a_depth * a_word),
-        "b": ((schedule.b_writes + schedule.b_reads) * b_word, config.b_depth * b_word),
-        "c": ((schedule.c_writes + schedule.c_reads) * c_word,
-              config.c_depth * config.cols * c_word),
-    }
-    sram = sum(traffic * sram_pj_per_byte(size) for traffic, size in buffers.values())
-    dram_bytes = (schedule.a_writes * a_word + schedule.b_writes * b_word
-                  + schedule.c_reads * c_word)
+    traffic = buffer_traffic(config, {key: getattr(schedule, key) for key in TRAFFIC_KEYS})
+    sram, dram_bytes = traffic["sram_pj"], traffic["dram_bytes"]
     low, high = (dram_bytes * e for e in dram_pj_per_byte())
     total = [compute + sram + low, compute + sram + high]
     return {
@@ -67,7 +83,7 @@ def gemm_energy(config, schedule, a_codes, b_codes, *, sample_macs=100_000,
         "compute_pj": compute, "sram_pj": sram, "dram_pj": [low, high],
         "total_pj": total, "pj_per_mac": [t / macs for t in total],
         "compute_share": [compute / t for t in total],
-        "sram_bytes": {name: traffic for name, (traffic, _) in buffers.items()},
+        "sram_bytes": traffic["sram_bytes"],
         "dram_bytes": dram_bytes, "model": model.describe(),
         "scope": "compute: PE datapaths and registers (no skew, drain, buffers or "
                  "sequencer); memory: buffer words of the run's schedule as SRAM, operands "

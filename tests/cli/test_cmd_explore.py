@@ -29,7 +29,8 @@ def test_no_area_bitserial_points_run_without_synthesis(run_cli, tmp_path, topo,
     assert row["cycles"] > 0 and row["dtype_mix"].startswith("int4=0.5")
     assert row["stalled_cycles"].startswith("missing: the streaming top's stall model")
     assert 0 < row["cosine_layer_min"] < 1 and row["numerics"].startswith("activations int8")
-    assert doc["missing"]["energy_j"].startswith("the energy model is not joined")
+    assert doc["missing"]["energy_j"].startswith("the energy model refuses it (energy runs "
+                                                 "take MAC")
     assert sorted(p.rsplit("/", 1)[1] for p in doc["files"]) == \
         ["explore.csv", "explore.html", "explore.json"]   # no number to plot
     assert doc["stats"]["computed"] == 1
@@ -38,6 +39,11 @@ def test_no_area_bitserial_points_run_without_synthesis(run_cli, tmp_path, topo,
     assert "bitserial 2x2 os @1GB/s @100MHz: macs_per_cycle_per_mtransistor is missing" \
         in stdout
     assert "best: no point meets it" in stdout
+    rc, stdout, err = run_cli(argv + ["--no-energy", "--json"])
+    assert rc == 0, err
+    row = json.loads(stdout)["rows"][0]
+    assert "energy_j" not in row
+    assert row["inferences_per_j"] == "missing: inferences_per_j (its metric was not run)"
 
 
 def test_points_file_and_weights(run_cli, tmp_path, topo, monkeypatch):

@@ -9,7 +9,8 @@ from fractions import Fraction
 import numpy as np
 
 from nybble.explore.metrics import (ARRAY_DEPTH, DRAM_LATENCY, METRICS, Context, area, clock,
-                                    cycles, dram_bytes_per_cycle, evaluate_point, is_missing,
+                                    cycles, dram_bytes_per_cycle, evaluate_point,
+                                    evaluate_points, is_missing,
                                     merit, point_config, stalls)
 from nybble.explore.points import DesignPoint, cross_product
 from nybble.bitserial import cycle_function
@@ -193,3 +194,15 @@ def test_lmul_accuracy_is_missing(tiny_topology):
     row = evaluate_point(DesignPoint("lmul_fp4_e2m1", 2, 2), Context(w, {}, metrics=NO_AREA))
     assert row["cosine_layer_min"] == "missing: an accuracy model of L-Mul's approximate products"
     assert isinstance(row["cycles"], int)
+
+
+def test_points_of_one_array_share_the_bandwidth_free_metrics(tiny_topology):
+    w = load_workload(tiny_topology)
+    ctx = _ctx(w, ["int4"], metrics=NO_AREA)
+    points, _ = cross_product(["int4"], ["4x4"], ["os"], [None, 1.0, 8.0], [100.0, 500.0])
+    rows = evaluate_points(points, ctx)
+    assert rows == [evaluate_point(p, ctx) for p in points]   # each alone: the same row
+    # one evaluation of the cycles and the accuracy for the six points
+    assert all(r["layer_cycles"] is rows[0]["layer_cycles"] for r in rows)
+    assert all(r["layer_accuracy"] is rows[0]["layer_accuracy"] for r in rows)
+    assert len({id(r["layer_stream"]) for r in rows}) == 6 and rows[0]["layer_stream"] == []
