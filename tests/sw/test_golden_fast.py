@@ -469,7 +469,8 @@ def test_folded_mx_sum_switches_to_float64(nb):
     x = gemm(_qt(_codes("float4_e2m1fn", a)[None, :], "mxfp4", ones_a, 1),
              _qt(_codes("float4_e2m1fn", b), "mxfp4", ones_b, 0))
     exact = 144 * (k - 1) + 1  # quarter units, odd
-    assert (exact < 2 ** 24) == (4608 * nb < 2 ** 24)
+    if nb == 3641:  # float32 cannot hold the sum: the exactness check below discriminates
+        assert int(np.float32(exact)) != exact
     assert Fraction(float(x[0, 0])) == Fraction(exact, 4)
 
 
