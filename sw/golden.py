@@ -86,6 +86,8 @@ from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
 from .quantize import QuantizedTensor, BITMOD_TYPES
 from .errors import ParameterError, ParameterTypeError
 from .lmul import lmul_table
+from .golden_kernels import (add_colrow, add_outer, add_wrapped, wrapped_limbs_rows,
+                             wrapped_limbs_cols)
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
            "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
@@ -710,39 +712,26 @@ def _blockwise(a, b, block, nb, col, row, *, mode="outer", wrap_bits=None):
     sdt = np.result_type(a.dtype, b.dtype)
     blocks = [slice(j * block, min(k, (j + 1) * block)) for j in range(nb)]
     ctiles = [(c0, min(n, c0 + tn)) for c0 in range(0, n, tn)]
-    r_views = [[row[j, c0:c1] for j in range(nb)] for c0, c1 in ctiles]
-    col_t = np.ascontiguousarray(col.T)[:, :, None]  # (nb, M, 1)
+    col_t = np.ascontiguousarray(col.T)  # (nb, M)
+    row = np.ascontiguousarray(row)
+    add = add_colrow if mode == "colrow" else add_outer
 
     def rows(r0, r1):
         h = r1 - r0
         s_buf = np.empty(h * tn, sdt)
-        t_buf = np.empty(h * tn)
         x_buf = np.empty(h * tn) if tn < n else None
         r_buf = np.empty(h * tn) if wrap_bits else None
-        c_views = [col_t[j, r0:r1] for j in range(nb)]
-        for (c0, c1), rv in zip(ctiles, r_views):
+        for c0, c1 in ctiles:
             w = c1 - c0
             s_t = s_buf[:h * w].reshape(h, w)
-            t_t = t_buf[:h * w].reshape(h, w)
             r_t = r_buf[:h * w].reshape(h, w) if wrap_bits else None
-            # a view of out is added to ~4x slower than a contiguous array
             x = out[r0:r1] if x_buf is None else x_buf[:h * w].reshape(h, w)
             x.fill(0.0)
             for j, ks in enumerate(blocks):
                 for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s_t, cm, cn):
                     np.matmul(*args[:2], out=args[2])
                 v = _wrap_float(s_t, wrap_bits, r_t) if wrap_bits else s_t
-                if mode == "colrow":
-                    if v.dtype == np.float64:
-                        np.multiply(v, c_views[j], out=t_t)
-                    else:  # a plain cast, then the float64 product: faster than mixed
-                        np.copyto(t_t, v)
-                        t_t *= c_views[j]
-                    t_t *= rv[j]
-                else:
-                    np.multiply(c_views[j], rv[j], out=t_t)
-                    t_t *= v
-                x += t_t
+                add(x, v, col_t[j, r0:r1], row[j, c0:c1])  # one fused pass
             if x_buf is not None:
                 out[r0:r1, c0:c1] = x
 
@@ -790,20 +779,17 @@ def _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax):
         p_hi = np.floor(p * 2.0 ** -h)
         return p_hi, p - p_hi * 2.0 ** h  # p_lo in [0, 2**h)
 
-    def res(p):  # signed residue modulo 2**r, in [-2**(r-1), 2**(r-1)); every step exact
-        return p - np.floor((p + 2.0 ** (r - 1)) * 2.0 ** -r) * 2.0 ** r
-
     def per_block(parts, axis):
         if axis == 1:
             return np.concatenate([q.reshape(m, nb, block) for q in parts],
                                   axis=2).reshape(m, len(parts) * kp)
         return np.concatenate([q.reshape(nb, block, n) for q in parts],
                               axis=1).reshape(len(parts) * kp, n)
+    if one:  # (the kernels form the same limbs and residues with int64 masks and shifts)
+        return [(wrapped_limbs_rows(pa, block, nb, h, r),
+                 wrapped_limbs_cols(pb, block, nb, h, r), 0, 2 * block)]
     a_hi, a_lo = split(pa, 1)
     b_hi, b_lo = split(pb, 0)
-    if one:
-        return [(per_block([a_lo, res(a_hi) * 2.0 ** h], 1),
-                 per_block([b_lo + res(b_hi) * 2.0 ** h, res(b_lo)], 0), 0, 2 * block)]
     # per block j: [a_hi_j | a_lo_j] @ [b_lo_j ; b_hi_j] = a_hi_j b_lo_j + a_lo_j b_hi_j
     return [(a_lo, b_lo, 0, block),
             (per_block([a_hi, a_lo], 1), per_block([b_lo, b_hi], 0), h, 2 * block)]
@@ -818,65 +804,46 @@ def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits):
     out = np.empty((m, n), np.int64)
     if m == 0 or n == 0:
         return out
+    if len(parts) > 2 or parts[0][2] != 0:
+        raise AssertionError("_int_parts gives one part, or two with the first unshifted")
     cm, cn, tm, tn = _tile_plan(m, n, max(min(p[3], p[0].shape[1]) for p in parts))
     ctiles = [(c0, min(n, c0 + tn)) for c0 in range(0, n, tn)]
-    u64 = np.uint64
-    w = wrap_bits
-    fused = w is not None and int(sha.max(initial=0)) <= 64 - w
-    # shift / multiply only where the factors are not all 2**0 / 1
-    sha_t = np.ascontiguousarray(sha.T)[:, :, None]  # (nb, M, 1)
-    right_t = (64 - w - sha_t) if fused else None
-    sha_any = bool(np.any(sha))
-    shb_u = shb.astype(u64)
-    shb_any = bool(np.any(shb))
-    ma_t = None if np.all(ma == 1) else np.ascontiguousarray(ma.T)[:, :, None]
-    mb_any = not np.all(mb == 1)
+    fa_t = np.ascontiguousarray(_int_factors(ma, sha).T)  # (nb, M)
+    fb = _int_factors(mb, shb)  # (nb, N)
+    shift = parts[1][2] if len(parts) > 1 else -1
+    w = 64 if wrap_bits is None else wrap_bits  # the low 64 bits of an int64: itself
 
     def rows(r0, r1):
         h = r1 - r0
         bufs = [np.empty(h * tn, np.result_type(p[0].dtype, p[1].dtype)) for p in parts]
-        t_buf = np.empty(h * tn, np.int64)
-        u_buf = np.empty(h * tn, np.int64) if len(parts) > 1 else None
         x_buf = np.empty(h * tn, np.int64) if tn < n else None
         for c0, c1 in ctiles:
             wd = c1 - c0
-            t = t_buf[:h * wd].reshape(h, wd)
-            tu = t.view(u64)
             x = out[r0:r1] if x_buf is None else x_buf[:h * wd].reshape(h, wd)
             x.fill(0)
             for j in range(nb):
-                for i, (a, b, shift, bl) in enumerate(parts):
+                s = []
+                for i, (a, b, _, bl) in enumerate(parts):
                     ks = slice(j * bl, min(a.shape[1], (j + 1) * bl))
-                    s_t = bufs[i][:h * wd].reshape(h, wd)
-                    for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s_t, cm, cn):
+                    s.append(bufs[i][:h * wd].reshape(h, wd))
+                    for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s[-1], cm, cn):
                         np.matmul(*args[:2], out=args[2])
-                    if i == 0:
-                        np.copyto(t, s_t, casting="unsafe")  # exact integers
-                    else:  # + (s << shift), modulo 2**64
-                        u = u_buf[:h * wd].reshape(h, wd)
-                        np.copyto(u, s_t, casting="unsafe")
-                        np.left_shift(u.view(u64), u64(shift), out=u.view(u64))
-                        t += u
-                if w is not None:  # keep the low w bits, sign-extended (and times 2**sha)
-                    np.left_shift(tu, u64(64 - w), out=tu)
-                    if fused:
-                        np.right_shift(t, right_t[j, r0:r1], out=t)
-                    else:
-                        np.right_shift(t, 64 - w, out=t)
-                if sha_any and not fused:
-                    np.left_shift(tu, sha_t[j, r0:r1].astype(u64), out=tu)
-                if ma_t is not None:
-                    t *= ma_t[j, r0:r1]
-                if shb_any:
-                    np.left_shift(tu, shb_u[j, c0:c1], out=tu)
-                if mb_any:
-                    t *= mb[j, c0:c1]
-                x += t
+                # one fused pass: (S_lo + S_hi << shift) mod 2**64, wrapped, times the factors
+                add_wrapped(x, s[0], s[-1], shift, w, fa_t[j, r0:r1], fb[j, c0:c1])
             if x_buf is not None:
                 out[r0:r1, c0:c1] = x
 
     _run_row_tiles(rows, m, tm, m * n * nb * max(min(p[3], p[0].shape[1]) for p in parts))
     return out
+
+
+def _int_factors(mant, shift):
+    """``mant * 2**shift`` as int64 (integer mantissas, shifts >= 0), 0 where that reaches
+    2**62: callers of :func:`_blockwise_int` checked that every wrapped block sum times its
+    factors stays below 2**62, so a factor that large multiplies block sums that are all 0."""
+    f = np.ldexp(mant.astype(np.float64), np.minimum(shift, 1100).astype(np.int64))
+    big = ~(np.abs(f) < 2.0 ** 62)
+    return np.where(big, 0, mant << np.where(big, 0, shift)).astype(np.int64)
 
 
 def _float_operands(pa, pb, bound):

@@ -1,0 +1,119 @@
+"""Fused elementwise kernels of the golden GEMM's cross-block sums (numba, compiled on first
+use and cached on disk).
+
+Each kernel does, in one pass over an output tile, what :mod:`nybble.sw.golden` would
+otherwise spell as three to six numpy passes; the arithmetic is the same operation for
+operation, so the results are the same bit for bit:
+
+* :func:`add_colrow` / :func:`add_outer` -- float64: ``x = fl(x + fl(fl(s * col) * row))``
+  and ``x = fl(x + fl(s * fl(col * row)))``, each operation rounded to nearest even on its
+  own.  Compiled without ``fastmath``: LLVM neither reassociates nor contracts a multiply
+  and an add into an FMA (fusion needs the ``contract`` flag, which numba sets only under
+  ``fastmath``); ``tests/sw/test_golden_kernels.py`` checks this on operands where an FMA
+  would round differently.
+* :func:`add_wrapped` -- int64: block sums (exact integers held in a float array) wrapped
+  modulo ``2**w`` to two's complement, times integer factors per row and per column, added
+  to an int64 sum.  Integer arithmetic has no rounding to get wrong; the modular steps run
+  in uint64, whose overflow numba defines as wrap-around.
+* :func:`wrapped_limbs_rows` / :func:`wrapped_limbs_cols` -- the limb and residue operands
+  of the wrapped block sums, laid out block by block, from int64 masks and shifts.
+"""
+
+import numba
+import numpy as np
+
+__all__ = ["add_colrow", "add_outer", "add_wrapped", "wrapped_limbs_rows", "wrapped_limbs_cols"]
+
+# nogil: the golden GEMM runs tiles on threads; no fastmath (see the module docstring);
+# boundscheck off (the default): the callers pass arrays of matching shapes
+_JIT = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
+
+
+@numba.njit(**_JIT)
+def add_colrow(x, s, col, row):
+    """``x[i, l] = fl(x[i, l] + fl(fl(s[i, l] * col[i]) * row[l]))`` in float64.
+
+    ``x`` (h, w) float64, updated in place; ``s`` (h, w) float32 or float64 (exactly
+    converted); ``col`` (h,), ``row`` (w,) float64."""
+    h, w = s.shape
+    for i in range(h):
+        c = col[i]
+        for l in range(w):
+            x[i, l] = x[i, l] + (np.float64(s[i, l]) * c) * row[l]
+
+
+@numba.njit(**_JIT)
+def add_outer(x, s, col, row):
+    """``x[i, l] = fl(x[i, l] + fl(s[i, l] * fl(col[i] * row[l])))`` in float64 (shapes as
+    :func:`add_colrow`)."""
+    h, w = s.shape
+    for i in range(h):
+        c = col[i]
+        for l in range(w):
+            x[i, l] = x[i, l] + np.float64(s[i, l]) * (c * row[l])
+
+
+@numba.njit(**_JIT)
+def add_wrapped(x, s0, s1, shift, w, fa, fb):
+    """``x[i, l] += wrap_w(s0[i, l] + s1[i, l] * 2**shift) * fa[i] * fb[l]`` in int64.
+
+    ``s0``, ``s1`` (h, w) hold exact integers below 2**63 in a float array (``s1`` is
+    ignored when ``shift < 0``); their sum is formed modulo 2**64.  ``wrap_w``: the low
+    ``w`` bits as a two's-complement number (``1 <= w <= 64``).  ``fa`` (h,), ``fb`` (w,)
+    int64; the caller checked that no product or partial sum leaves int64."""
+    h, wd = s0.shape
+    up = np.uint64(64 - w)
+    for i in range(h):
+        f = fa[i]
+        for l in range(wd):
+            u = np.uint64(np.int64(s0[i, l]))
+            if shift >= 0:
+                u = u + (np.uint64(np.int64(s1[i, l])) << np.uint64(shift))
+            t = np.int64(u << up) >> np.int64(64 - w)  # sign-extend the low w bits
+            x[i, l] += t * f * fb[l]
+
+
+@numba.njit(**_JIT)
+def _limbs(v, h, r):
+    """``(lo, hi)`` of the integer ``v``: ``v = hi 2**h + lo``, ``0 <= lo < 2**h``."""
+    return v & ((np.int64(1) << h) - 1), v >> h
+
+
+@numba.njit(**_JIT)
+def _res(v, r):
+    """The signed residue of the integer ``v`` modulo 2**r, in [-2**(r-1), 2**(r-1))."""
+    half = np.int64(1) << (r - 1)
+    return ((v + half) & ((np.int64(1) << r) - 1)) - half
+
+
+@numba.njit(**_JIT)
+def wrapped_limbs_rows(p, block, nb, h, r):
+    """Row operand (M, K) of the single-part wrapped block sums (``nybble.sw.golden.
+    _int_parts``): (M, nb * 2 * block) float64, block j's columns ``[lo_j | 2**h res_r(hi_j)]``,
+    zero past K.  ``p`` holds integers below 2**53 (any numeric dtype); every output is an
+    integer below 2**53, so the float64 values are exact."""
+    m, k = p.shape
+    out = np.zeros((m, nb * 2 * block))
+    for i in range(m):
+        for kk in range(k):
+            lo, hi = _limbs(np.int64(p[i, kk]), h, r)
+            c = (kk // block) * 2 * block + kk % block
+            out[i, c] = lo
+            out[i, c + block] = np.float64(_res(hi, r) << h)
+    return out
+
+
+@numba.njit(**_JIT)
+def wrapped_limbs_cols(p, block, nb, h, r):
+    """Column operand (K, N) of the single-part wrapped block sums: (nb * 2 * block, N)
+    float64, block j's rows ``[lo_j + 2**h res_r(hi_j) ; res_r(lo_j)]``, zero past K (``p``
+    as :func:`wrapped_limbs_rows`)."""
+    k, n = p.shape
+    out = np.zeros((nb * 2 * block, n))
+    for kk in range(k):
+        rr = (kk // block) * 2 * block + kk % block
+        for l in range(n):
+            lo, hi = _limbs(np.int64(p[kk, l]), h, r)
+            out[rr, l] = np.float64(lo + (_res(hi, r) << h))
+            out[rr + block, l] = np.float64(_res(lo, r))
+    return out

@@ -1,0 +1,79 @@
+"""The fused kernels against the numpy passes they replace, bit for bit, on operands where a
+fused multiply-add, a reassociation or a narrower integer type would give other bits."""
+import numpy as np
+import pytest
+
+from nybble.sw import golden_kernels as kernels
+
+
+def bits(x):
+    return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
+
+
+def test_float_kernels_round_each_operation_and_never_fuse():
+    # s * col exact, (s * col) * row = 1 + 2**-26 + 2**-54 rounds to 1 + 2**-26: the sum with
+    # x = -(1 + 2**-26) is 0 when each operation rounds, 2**-54 with an FMA
+    e = 1 + 2.0 ** -27
+    x = np.array([[-(1 + 2.0 ** -26), 1.0, 2.0 ** 60, -0.0]])
+    s = np.array([[1.0, 3.0, -1.0, 0.0]])
+    col, row = np.array([e]), np.array([e, 1 / 3, 1.0 + 2.0 ** -52, -5.0])
+    for kern, want in ((kernels.add_colrow, x + (s * col[:, None]) * row[None, :]),
+                       (kernels.add_outer, x + s * (col[:, None] * row[None, :]))):
+        got = x.copy()
+        kern(got, s, col, row)
+        assert got[0, 0] == 0.0
+        assert np.array_equal(bits(got), bits(want))
+    assert float(np.longdouble(x[0, 0]) + np.longdouble(e) * np.longdouble(e)) != 0.0  # FMA-like
+
+
+@pytest.mark.parametrize("sdt", [np.float32, np.float64])
+def test_float_kernels_match_the_numpy_passes(sdt, rng):
+    s = rng.integers(-2 ** 20, 2 ** 20, (37, 53)).astype(sdt)
+    col = rng.standard_normal(37) * 2.0 ** rng.integers(-30, 30, 37)
+    row = rng.standard_normal(53) * 2.0 ** rng.integers(-30, 30, 53)
+    x = rng.standard_normal((37, 53)) * 1e9
+    s64 = s.astype(np.float64)
+    for kern, want in ((kernels.add_colrow, x + (s64 * col[:, None]) * row[None, :]),
+                       (kernels.add_outer, x + s64 * (col[:, None] * row[None, :]))):
+        got = x.copy()
+        kern(got, s, col, row)
+        assert np.array_equal(bits(got), bits(want))
+
+
+@pytest.mark.parametrize("w", [1, 2, 31, 32, 33, 63, 64])
+def test_wrapped_sum_is_modular(w, rng):
+    # block sums near 2**52 (one part) plus a second part shifted past 2**64
+    s0 = rng.integers(-2 ** 52, 2 ** 52, (9, 11)).astype(np.float64)
+    s1 = rng.integers(-2 ** 40, 2 ** 40, (9, 11)).astype(np.float64)
+    s0[0, 0], s1[0, 0] = -(2.0 ** 52), -(2.0 ** 40)
+    f = 1 if w > 60 else 3  # (the caller keeps every product and sum inside int64)
+    fa, fb = rng.choice([-f, -1, 1, f], 9), rng.choice([-f, -1, 1, f], 11)
+    x0 = 0 if w > 60 else 5
+    for shift in (-1, 0, 16, 30):
+        got = np.full((9, 11), x0, np.int64)
+        kernels.add_wrapped(got, s0, s1, shift, w, fa, fb)
+        u = [[int(s0[i, l]) + (int(s1[i, l]) << shift if shift >= 0 else 0) for l in range(11)]
+             for i in range(9)]
+        want = [[x0 + ((v + (1 << (w - 1))) % (1 << w) - (1 << (w - 1))) * int(fa[i]) * int(fb[l])
+                 for l, v in enumerate(r)] for i, r in enumerate(u)]
+        assert got.tolist() == want
+
+
+@pytest.mark.parametrize("h,r", [(16, 16), (17, 16), (2, 1), (30, 29)])
+def test_limbs_and_residues(h, r, rng):
+    p = rng.integers(-2 ** 40, 2 ** 40, (6, 70))
+    p[0, :4] = [-(2 ** 40), 2 ** 40 - 1, -1, (1 << h) - 1]
+    block, nb = 32, 3
+    rows = kernels.wrapped_limbs_rows(p, block, nb, h, r)
+    cols = kernels.wrapped_limbs_cols(p.T.copy(), block, nb, h, r)
+    assert rows.shape == (6, nb * 2 * block) and cols.shape == (nb * 2 * block, 6)
+
+    def res(v):
+        return (v + (1 << (r - 1))) % (1 << r) - (1 << (r - 1))
+    for i in range(6):
+        for kk in range(nb * block):
+            v = int(p[i, kk]) if kk < 70 else 0
+            lo, hi = v % (1 << h), v >> h
+            c = kk // block * 2 * block + kk % block
+            assert (rows[i, c], rows[i, c + block]) == (lo, res(hi) << h)
+            assert (cols[c, i], cols[c + block, i]) == (lo + (res(hi) << h), res(lo))
