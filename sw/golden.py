@@ -86,8 +86,8 @@ from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
 from .quantize import QuantizedTensor, BITMOD_TYPES
 from .errors import ParameterError, ParameterTypeError
 from .lmul import lmul_table
-from .golden_kernels import (add_colrow, add_outer, add_wrapped, wrapped_limbs_rows,
-                             wrapped_limbs_cols)
+from .golden_kernels import (add_colrow, add_outer, add_wrapped, add_wrapped_pairs,
+                             wrapped_limbs_rows, wrapped_limbs_cols)
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
            "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
@@ -837,6 +837,52 @@ def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits):
     return out
 
 
+_PAIRS_SHARE = 16  # direct block sums pay when at most 1 / 16 of them can be nonzero
+
+
+def _valuations(p, block, nb, axis):
+    """Per block along ``axis``: the smallest 2-adic valuation of the (integer) elements,
+    127 for an all-zero block (more than any wrap width): every element of the block is a
+    multiple of 2**valuation.  (M, nb) for ``axis=1``, (nb, N) for ``axis=0``."""
+    v = p.astype(np.int64)  # exact: integers below 2**63
+    low = v & -v  # the lowest set bit, 0 for 0
+    e = np.where(low != 0, np.frexp(np.abs(low).astype(np.float64))[1] - 1, 127)
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (0, nb * block - p.shape[axis])
+    e = np.pad(e, pad, constant_values=127)
+    if axis == 1:
+        return e.reshape(e.shape[0], nb, block).min(axis=2)
+    return e.reshape(nb, block, e.shape[1]).min(axis=1)
+
+
+def _wrapped_pairs(pa, pb, block, nb, w, ma, sha, mb, shb):
+    """:func:`_blockwise_int`'s sum for block sums wrapped to ``w <= 64`` bits, formed
+    directly where they can be nonzero, or None when that is not most of them.
+
+    Row i's elements in block j are multiples of ``2**alpha[i, j]``, column l's of
+    ``2**beta[j, l]`` (:func:`_valuations`): every product, and so the block sum, is a
+    multiple of ``2**(alpha + beta)``; from ``alpha + beta >= w`` on it wraps to exactly 0.
+    The remaining block sums are formed modulo 2**64 (:func:`add_wrapped_pairs`), which
+    the wrap to ``w <= 64`` bits leaves unchanged.  Used when at most 1 / ``_PAIRS_SHARE``
+    of the (row, column, block) triples remain: e.g. MX fp8 e5m2 block sums wrapped to 32
+    bits, whose elements are mostly multiples of 2**16 (products of 2**32)."""
+    m, k = pa.shape
+    n = pb.shape[1]
+    if w > 64 or m == 0 or n == 0 or pa.dtype == object or pb.dtype == object:
+        return None
+    alpha = _valuations(pa, block, nb, 1)
+    beta = _valuations(pb, block, nb, 0)
+    b_sorted = np.sort(beta, axis=1)
+    left = sum(int(np.searchsorted(b_sorted[j], w - alpha[:, j]).sum()) for j in range(nb))
+    if left * _PAIRS_SHARE > m * n * nb:
+        return None
+    x = np.zeros((m, n), np.int64)
+    add_wrapped_pairs(x, np.ascontiguousarray(pa, dtype=np.int64),
+                      np.ascontiguousarray(pb.T, dtype=np.int64), block, w, alpha, beta,
+                      _int_factors(ma, sha), _int_factors(mb, shb))
+    return x
+
+
 def _int_factors(mant, shift):
     """``mant * 2**shift`` as int64 (integer mantissas, shifts >= 0), 0 where that reaches
     2**62: callers of :func:`_blockwise_int` checked that every wrapped block sum times its
@@ -1073,6 +1119,10 @@ def _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, grid_bits,
             fold_a, fold_b, ea_min, eb_min, fa_bits, fb_bits, (ma, sha, mb, shb) = folds
             wrap_bits = None if safe else acc_bits
             if _fold_bound(min(bound, lim), fold_a, fold_b) < 2 ** 62:
+                x = None if safe else _wrapped_pairs(pa, pb, block, nb, acc_bits, ma, sha,
+                                                     mb, shb)
+                if x is not None:
+                    return _scale_pow2(x, ea_min - grid_bits, eb_min)
                 parts = _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax)
                 if parts is not None:
                     x = _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits)

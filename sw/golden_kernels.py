@@ -15,6 +15,9 @@ operation, so the results are the same bit for bit:
   modulo ``2**w`` to two's complement, times integer factors per row and per column, added
   to an int64 sum.  Integer arithmetic has no rounding to get wrong; the modular steps run
   in uint64, whose overflow numba defines as wrap-around.
+* :func:`add_wrapped_pairs` -- the same sum with the block sums formed element by element
+  (uint64, modulo 2**64), for the few (row, column, block) triples whose block sum can be
+  nonzero modulo ``2**w``.
 * :func:`wrapped_limbs_rows` / :func:`wrapped_limbs_cols` -- the limb and residue operands
   of the wrapped block sums, laid out block by block, from int64 masks and shifts.
 """
@@ -22,7 +25,8 @@ operation, so the results are the same bit for bit:
 import numba
 import numpy as np
 
-__all__ = ["add_colrow", "add_outer", "add_wrapped", "wrapped_limbs_rows", "wrapped_limbs_cols"]
+__all__ = ["add_colrow", "add_outer", "add_wrapped", "add_wrapped_pairs", "wrapped_limbs_rows",
+           "wrapped_limbs_cols"]
 
 # nogil: the golden GEMM runs tiles on threads; no fastmath (see the module docstring);
 # boundscheck off (the default): the callers pass arrays of matching shapes
@@ -117,3 +121,38 @@ def wrapped_limbs_cols(p, block, nb, h, r):
             out[rr, l] = np.float64(lo + (_res(hi, r) << h))
             out[rr + block, l] = np.float64(_res(lo, r))
     return out
+
+
+@numba.njit(**_JIT)
+def add_wrapped_pairs(x, pa, pb_t, block, w, alpha, beta, fa, fb):
+    """``x[i, l] += wrap_w(S_j[i, l]) * fa[i, j] * fb[j, l]`` over the blocks ``j`` with
+    ``alpha[i, j] + beta[j, l] < w``; the other block sums are multiples of ``2**w`` (the
+    caller's valuation bound) and wrap to 0.
+
+    ``pa`` (M, K) and ``pb_t`` (N, K, B transposed) int64 element integers; ``S_j[i, l] =
+    sum over block j of pa[i, k] pb_t[l, k]`` formed modulo 2**64 in uint64 (exactly the true
+    sum modulo 2**64), then wrapped to ``w <= 64`` bits as :func:`add_wrapped`.  ``alpha``
+    (M, nb), ``beta`` (nb, N) int64; ``fa`` (M, nb), ``fb`` (nb, N) int64 factors; the caller
+    checked that no product or partial sum of ``x`` leaves int64."""
+    m, k = pa.shape
+    n = pb_t.shape[0]
+    nb = alpha.shape[1]
+    up = np.uint64(64 - w)
+    for j in range(nb):
+        k0 = j * block
+        k1 = min(k, k0 + block)
+        bmin = beta[j, 0]
+        for l in range(n):
+            bmin = min(bmin, beta[j, l])
+        for i in range(m):
+            a = alpha[i, j]
+            if a + bmin >= w:
+                continue
+            for l in range(n):
+                if a + beta[j, l] >= w:
+                    continue
+                acc = np.uint64(0)
+                for kk in range(k0, k1):
+                    acc += np.uint64(pa[i, kk]) * np.uint64(pb_t[l, kk])
+                t = np.int64(acc << up) >> np.int64(64 - w)
+                x[i, l] += t * fa[i, j] * fb[j, l]

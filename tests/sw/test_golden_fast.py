@@ -220,6 +220,7 @@ def _definition(a, b, **kw):
         mp.setattr(golden, "_fold_exact", lambda *args, **kwargs: None)
         mp.setattr(golden, "_float_operands", lambda *args, **kwargs: None)
         mp.setattr(golden, "_int_parts", lambda *args, **kwargs: None)
+        mp.setattr(golden, "_wrapped_pairs", lambda *args, **kwargs: None)
         return gemm(a, b, **kw)
     finally:
         mp.undo()
@@ -531,3 +532,89 @@ def test_per_tensor_empty_operands():
         a = quantize(np.ones((m, k)), "int4_tensor")
         b = quantize(np.ones((k, n)), "int4_tensor", axis=0)
         assert gemm(a, b).shape == (m, n)
+
+
+# -- wrapped block sums that vanish: the valuation bound -------------------------------------
+# An e5m2 element 5.0 is 5 * 2**16 on its grid (valuation 16), 2.5 is 5 * 2**15 (15), 4.0 is
+# 2**18 (18): 5.0 times 2.5 is an odd multiple of 2**31, which a 32-bit accumulator wraps to
+# -2**31 (not 0); 5.0 times 5.0 is a multiple of 2**32 (0).
+
+def _spy_pairs(monkeypatch):
+    """Record whether each gemm took the direct wrapped block sums (True) or BLAS (False)."""
+    seen = []
+    real = golden._wrapped_pairs
+
+    def spy(*args, **kwargs):
+        x = real(*args, **kwargs)
+        seen.append(x is not None)
+        return x
+    monkeypatch.setattr(golden, "_wrapped_pairs", spy)
+    return seen
+
+
+@pytest.mark.parametrize("alpha_plus_beta", [31, 32])
+def test_wrapped_block_sums_vanish_from_the_valuation_bound(alpha_plus_beta, monkeypatch):
+    seen = _spy_pairs(monkeypatch)
+    k, n = 64, 4
+    a = np.full((4, k), 5.0)
+    b = np.full((k, n), 5.0)
+    b[0, 0] = 2.5 if alpha_plus_beta == 31 else 5.0  # block 0 of column 0: valuation 15
+    b[5, 0] = -5.0  # block sum 25 * 2**31 + 29 * 25 * 2**32: an odd multiple of 2**31
+    a[2:, :32] = 4.0  # rows 2, 3, block 0: valuation 18
+    sa = np.full((4, 2), 127, np.uint8)
+    sb = np.full((2, n), 127, np.uint8)
+    qa = _qt(_codes("float8_e5m2", a), "mxfp8_e5m2", sa, 1)
+    qb = _qt(_codes("float8_e5m2", b), "mxfp8_e5m2", sb, 0)
+    got = gemm(qa, qb)
+    assert_same(got, reference(qa, qb))
+    # rows 0, 1 x column 0 x block 0 are the only block sums not known to vanish
+    assert seen == [True]
+    assert (got[:2, 0] == (-(2.0 ** 31) * 2.0 ** -32 if alpha_plus_beta == 31 else 0.0)).all()
+    assert (got[2:] == 0).all() and (got[:, 1:] == 0).all()
+
+
+@pytest.mark.parametrize("left", [2, 3])
+def test_direct_wrapped_sums_switch_to_blas_past_their_share(left, monkeypatch, rng):
+    # 4 x 4 outputs, 2 blocks: 32 triples, summed directly while at most 32 / 16 = 2 are left
+    seen = _spy_pairs(monkeypatch)
+    k = 64
+    a = rng.choice([5.0, -5.0, 6.0, 7.0, -28.0], (4, k))  # valuations 16 to 18
+    b = rng.choice([5.0, -5.0, 7.0, 20.0, -448.0], (k, 4))  # 16 to 22
+    b[:32, 0] = 2.5  # column 0, block 0: valuation 15 ...
+    b[31, 0] = 5.0  # ... and a block sum with row 0 that is an odd multiple of 2**31
+    a[0, :32] = 5.0
+    a[left:, :32] = rng.choice([4.0, -4.0, 16.0, 6.0], (4 - left, 32))  # valuations 17+
+    alpha = golden._valuations(_codes_ints(a), 32, 2, 1)
+    assert (alpha[:left, 0] == 16).all() and (alpha[left:, 0] >= 17).all()
+    sa = rng.integers(120, 135, (4, 2)).astype(np.uint8)
+    sb = rng.integers(120, 135, (2, 4)).astype(np.uint8)
+    qa = _qt(_codes("float8_e5m2", a), "mxfp8_e5m2", sa, 1)
+    qb = _qt(_codes("float8_e5m2", b), "mxfp8_e5m2", sb, 0)
+    for acc_bits in (31, 32):
+        got = gemm(qa, qb, acc_bits=acc_bits)
+        assert_same(got, reference(qa, qb, acc_bits))
+    assert got[0, 0] != 0.0
+    # 31 bits: 16 + 15 is not below 31, every block sum vanishes; 32: `left` triples remain
+    assert seen == [True, left == 2]
+
+
+def _codes_ints(values):
+    return np.asarray(values, dtype=np.float64) * 2.0 ** 16  # e5m2's grid: exact integers
+
+
+def test_direct_wrapped_sums_match_the_definition_on_mostly_large_elements(rng, monkeypatch):
+    # MX fp8 e5m2 of Gaussian data: block maxima near 2**15, so elements mostly multiples of
+    # 2**16 on the grid; a few tiny ones (and zeros) make some block sums survive the wrap
+    seen = _spy_pairs(monkeypatch)
+    x = rng.standard_normal((40, 256))
+    y = rng.standard_normal((256, 30))
+    x[rng.random(x.shape) < 0.003] = 1e-4
+    y[rng.random(y.shape) < 0.003] = -3e-5
+    x[3, :40] = 0.0
+    a, b = quantize(x, "mxfp8_e5m2"), quantize(y, "mxfp8_e5m2", axis=0)
+    for acc_bits in (24, 32, 40):
+        got = gemm(a, b, acc_bits=acc_bits)
+        assert_same(got, reference(a, b, acc_bits))
+        assert_same(got, _definition(a, b, acc_bits=acc_bits))
+    assert seen[:2] == [True, True] and len(seen) == 3  # 40 bits: too many survive
+    assert np.count_nonzero(gemm(a, b, acc_bits=32)) > 0
