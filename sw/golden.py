@@ -87,7 +87,7 @@ from .quantize import QuantizedTensor, BITMOD_TYPES
 from .errors import ParameterError, ParameterTypeError
 from .lmul import lmul_table
 from .golden_kernels import (add_colrow, add_outer, add_wrapped, add_wrapped_pairs,
-                             wrapped_limbs_rows, wrapped_limbs_cols)
+                             block_valuations, wrapped_limbs_rows, wrapped_limbs_cols)
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
            "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
@@ -662,21 +662,6 @@ def _gemm_plan(a, b, out, cm, cn):
     return parts
 
 
-def _wrap_float(s, w, r):
-    """``s`` (exact integers in a float array, |s| < 2**52) wrapped into ``[-2**(w-1),
-    2**(w-1))``: ``s - 2**w floor(s 2**-w + 1/2)``, every step exact.  Returns ``s`` itself
-    when nothing leaves the range, else the float64 array ``r`` holding the result."""
-    lim = 2.0 ** (w - 1)
-    if s.size == 0 or (s.max() < lim and s.min() >= -lim):
-        return s
-    np.multiply(s, 2.0 ** -w, out=r, dtype=np.float64)
-    r += 0.5
-    np.floor(r, out=r)
-    r *= 2.0 ** w
-    np.subtract(s, r, out=r, dtype=np.float64)
-    return r
-
-
 def _tile_plan(m, n, kb):
     """``(cm, cn, tm, tn)``: gemm calls of ``cm`` x ``cn`` outputs over ``kb`` (about
     ``_BLAS_SERIAL`` multiply-adds), output tiles of ``tm`` x ``tn`` (about ``_TILE``)."""
@@ -720,18 +705,16 @@ def _blockwise(a, b, block, nb, col, row, *, mode="outer", wrap_bits=None):
         h = r1 - r0
         s_buf = np.empty(h * tn, sdt)
         x_buf = np.empty(h * tn) if tn < n else None
-        r_buf = np.empty(h * tn) if wrap_bits else None
         for c0, c1 in ctiles:
             w = c1 - c0
             s_t = s_buf[:h * w].reshape(h, w)
-            r_t = r_buf[:h * w].reshape(h, w) if wrap_bits else None
             x = out[r0:r1] if x_buf is None else x_buf[:h * w].reshape(h, w)
             x.fill(0.0)
             for j, ks in enumerate(blocks):
                 for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s_t, cm, cn):
                     np.matmul(*args[:2], out=args[2])
-                v = _wrap_float(s_t, wrap_bits, r_t) if wrap_bits else s_t
-                add(x, v, col_t[j, r0:r1], row[j, c0:c1])  # one fused pass
+                # one fused pass: wrap, scale, add
+                add(x, s_t, col_t[j, r0:r1], row[j, c0:c1], wrap_bits or 0)
             if x_buf is not None:
                 out[r0:r1, c0:c1] = x
 
@@ -840,27 +823,12 @@ def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits):
 _PAIRS_SHARE = 16  # direct block sums pay when at most 1 / 16 of them can be nonzero
 
 
-def _valuations(p, block, nb, axis):
-    """Per block along ``axis``: the smallest 2-adic valuation of the (integer) elements,
-    127 for an all-zero block (more than any wrap width): every element of the block is a
-    multiple of 2**valuation.  (M, nb) for ``axis=1``, (nb, N) for ``axis=0``."""
-    v = p.astype(np.int64)  # exact: integers below 2**63
-    low = v & -v  # the lowest set bit, 0 for 0
-    e = np.where(low != 0, np.frexp(np.abs(low).astype(np.float64))[1] - 1, 127)
-    pad = [(0, 0), (0, 0)]
-    pad[axis] = (0, nb * block - p.shape[axis])
-    e = np.pad(e, pad, constant_values=127)
-    if axis == 1:
-        return e.reshape(e.shape[0], nb, block).min(axis=2)
-    return e.reshape(nb, block, e.shape[1]).min(axis=1)
-
-
 def _wrapped_pairs(pa, pb, block, nb, w, ma, sha, mb, shb):
     """:func:`_blockwise_int`'s sum for block sums wrapped to ``w <= 64`` bits, formed
     directly where they can be nonzero, or None when that is not most of them.
 
     Row i's elements in block j are multiples of ``2**alpha[i, j]``, column l's of
-    ``2**beta[j, l]`` (:func:`_valuations`): every product, and so the block sum, is a
+    ``2**beta[j, l]`` (:func:`block_valuations`): every product, and so the block sum, is a
     multiple of ``2**(alpha + beta)``; from ``alpha + beta >= w`` on it wraps to exactly 0.
     The remaining block sums are formed modulo 2**64 (:func:`add_wrapped_pairs`), which
     the wrap to ``w <= 64`` bits leaves unchanged.  Used when at most 1 / ``_PAIRS_SHARE``
@@ -870,8 +838,8 @@ def _wrapped_pairs(pa, pb, block, nb, w, ma, sha, mb, shb):
     n = pb.shape[1]
     if w > 64 or m == 0 or n == 0 or pa.dtype == object or pb.dtype == object:
         return None
-    alpha = _valuations(pa, block, nb, 1)
-    beta = _valuations(pb, block, nb, 0)
+    alpha = block_valuations(pa, block, nb, 1)
+    beta = block_valuations(pb, block, nb, 0)
     b_sorted = np.sort(beta, axis=1)
     left = sum(int(np.searchsorted(b_sorted[j], w - alpha[:, j]).sum()) for j in range(nb))
     if left * _PAIRS_SHARE > m * n * nb:

@@ -7,7 +7,7 @@ operation, so the results are the same bit for bit:
 
 * :func:`add_colrow` / :func:`add_outer` -- float64: ``x = fl(x + fl(fl(s * col) * row))``
   and ``x = fl(x + fl(s * fl(col * row)))``, each operation rounded to nearest even on its
-  own.  Compiled without ``fastmath``: LLVM neither reassociates nor contracts a multiply
+  own (``s``: block sums, exact integers, wrapped in int64 first when asked).  Compiled without ``fastmath``: LLVM neither reassociates nor contracts a multiply
   and an add into an FMA (fusion needs the ``contract`` flag, which numba sets only under
   ``fastmath``); ``tests/sw/test_golden_kernels.py`` checks this on operands where an FMA
   would round differently.
@@ -17,16 +17,18 @@ operation, so the results are the same bit for bit:
   in uint64, whose overflow numba defines as wrap-around.
 * :func:`add_wrapped_pairs` -- the same sum with the block sums formed element by element
   (uint64, modulo 2**64), for the few (row, column, block) triples whose block sum can be
-  nonzero modulo ``2**w``.
+  nonzero modulo ``2**w``; :func:`block_valuations` finds them.
 * :func:`wrapped_limbs_rows` / :func:`wrapped_limbs_cols` -- the limb and residue operands
   of the wrapped block sums, laid out block by block, from int64 masks and shifts.
 """
 
+import math
+
 import numba
 import numpy as np
 
-__all__ = ["add_colrow", "add_outer", "add_wrapped", "add_wrapped_pairs", "wrapped_limbs_rows",
-           "wrapped_limbs_cols"]
+__all__ = ["add_colrow", "add_outer", "add_wrapped", "add_wrapped_pairs", "block_valuations",
+           "wrapped_limbs_rows", "wrapped_limbs_cols"]
 
 # nogil: the golden GEMM runs tiles on threads; no fastmath (see the module docstring);
 # boundscheck off (the default): the callers pass arrays of matching shapes
@@ -34,27 +36,40 @@ _JIT = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
 
 @numba.njit(**_JIT)
-def add_colrow(x, s, col, row):
-    """``x[i, l] = fl(x[i, l] + fl(fl(s[i, l] * col[i]) * row[l]))`` in float64.
-
-    ``x`` (h, w) float64, updated in place; ``s`` (h, w) float32 or float64 (exactly
-    converted); ``col`` (h,), ``row`` (w,) float64."""
-    h, w = s.shape
-    for i in range(h):
-        c = col[i]
-        for l in range(w):
-            x[i, l] = x[i, l] + (np.float64(s[i, l]) * c) * row[l]
+def _wrap(v, w):
+    """The integer ``v`` (|v| < 2**63) modulo ``2**w`` in [-2**(w-1), 2**(w-1)), ``1 <= w <=
+    62``; ``v`` itself for ``w = 0``."""
+    if w == 0:
+        return v
+    lim = np.int64(1) << (w - 1)
+    return ((v + lim) & ((np.int64(1) << w) - 1)) - lim
 
 
 @numba.njit(**_JIT)
-def add_outer(x, s, col, row):
-    """``x[i, l] = fl(x[i, l] + fl(s[i, l] * fl(col[i] * row[l])))`` in float64 (shapes as
-    :func:`add_colrow`)."""
-    h, w = s.shape
+def add_colrow(x, s, col, row, w):
+    """``x[i, l] = fl(x[i, l] + fl(fl(S * col[i]) * row[l]))`` in float64, ``S =
+    wrap_w(s[i, l])`` (:func:`_wrap`; ``w = 0``: no wrap).
+
+    ``x`` (h, w) float64, updated in place; ``s`` (h, w) float32 or float64 holding exact
+    integers below 2**62 (converted exactly); ``col`` (h,), ``row`` (w,) float64."""
+    h, wd = s.shape
     for i in range(h):
         c = col[i]
-        for l in range(w):
-            x[i, l] = x[i, l] + np.float64(s[i, l]) * (c * row[l])
+        for l in range(wd):
+            v = np.float64(_wrap(np.int64(s[i, l]), w)) if w else np.float64(s[i, l])
+            x[i, l] = x[i, l] + (v * c) * row[l]
+
+
+@numba.njit(**_JIT)
+def add_outer(x, s, col, row, w):
+    """``x[i, l] = fl(x[i, l] + fl(S * fl(col[i] * row[l])))`` in float64 (``S`` and the
+    shapes as :func:`add_colrow`)."""
+    h, wd = s.shape
+    for i in range(h):
+        c = col[i]
+        for l in range(wd):
+            v = np.float64(_wrap(np.int64(s[i, l]), w)) if w else np.float64(s[i, l])
+            x[i, l] = x[i, l] + v * (c * row[l])
 
 
 @numba.njit(**_JIT)
@@ -156,3 +171,33 @@ def add_wrapped_pairs(x, pa, pb_t, block, w, alpha, beta, fa, fb):
                     acc += np.uint64(pa[i, kk]) * np.uint64(pb_t[l, kk])
                 t = np.int64(acc << up) >> np.int64(64 - w)
                 x[i, l] += t * fa[i, j] * fb[j, l]
+
+
+@numba.njit(**_JIT)
+def _valuation(v):
+    """The 2-adic valuation of an integer ``v`` (|v| < 2**63); 127 for 0."""
+    if v == 0:
+        return 127
+    return math.frexp(np.float64(v & -v))[1] - 1  # a power of two: exact in float64
+
+
+@numba.njit(**_JIT)
+def block_valuations(p, block, nb, axis):
+    """The smallest 2-adic valuation of the integers in each block of ``block`` elements of
+    ``p`` along ``axis`` (127 for an all-zero block): (M, nb) for ``axis=1``, (nb, N) for
+    ``axis=0``.  ``p`` holds integers below 2**63 in any numeric dtype.  The smallest
+    valuation of several integers is that of their bitwise or (two's complement keeps the
+    trailing zeros of negative numbers)."""
+    m, n = p.shape
+    acc = np.zeros((m, nb) if axis == 1 else (nb, n), np.int64)
+    for i in range(m):
+        for kk in range(n):
+            if axis == 1:
+                acc[i, kk // block] |= np.int64(p[i, kk])
+            else:
+                acc[i // block, kk] |= np.int64(p[i, kk])
+    out = np.empty(acc.shape, np.int64)
+    for i in range(acc.shape[0]):
+        for j in range(acc.shape[1]):
+            out[i, j] = _valuation(acc[i, j])
+    return out

@@ -20,23 +20,30 @@ def test_float_kernels_round_each_operation_and_never_fuse():
     for kern, want in ((kernels.add_colrow, x + (s * col[:, None]) * row[None, :]),
                        (kernels.add_outer, x + s * (col[:, None] * row[None, :]))):
         got = x.copy()
-        kern(got, s, col, row)
+        kern(got, s, col, row, 0)
         assert got[0, 0] == 0.0
         assert np.array_equal(bits(got), bits(want))
     assert float(np.longdouble(x[0, 0]) + np.longdouble(e) * np.longdouble(e)) != 0.0  # FMA-like
 
 
-@pytest.mark.parametrize("sdt", [np.float32, np.float64])
-def test_float_kernels_match_the_numpy_passes(sdt, rng):
-    s = rng.integers(-2 ** 20, 2 ** 20, (37, 53)).astype(sdt)
+@pytest.mark.parametrize("sdt,w", [(np.float32, 0), (np.float64, 0), (np.float32, 11),
+                                   (np.float64, 1), (np.float64, 30), (np.float64, 52)])
+def test_float_kernels_match_the_numpy_passes(sdt, w, rng):
+    top = 2 ** 20 if sdt == np.float32 else 2 ** 52
+    s = rng.integers(-top, top, (37, 53)).astype(sdt)
+    s[0, :4] = [-top, top - 1, 0, -1]
     col = rng.standard_normal(37) * 2.0 ** rng.integers(-30, 30, 37)
     row = rng.standard_normal(53) * 2.0 ** rng.integers(-30, 30, 53)
     x = rng.standard_normal((37, 53)) * 1e9
-    s64 = s.astype(np.float64)
-    for kern, want in ((kernels.add_colrow, x + (s64 * col[:, None]) * row[None, :]),
-                       (kernels.add_outer, x + s64 * (col[:, None] * row[None, :]))):
+    v = s.astype(np.int64)
+    if w:  # two's complement wrap, in Python integers
+        v = np.array([[(int(t) + (1 << (w - 1))) % (1 << w) - (1 << (w - 1)) for t in r]
+                      for r in v])
+    v = v.astype(np.float64)
+    for kern, want in ((kernels.add_colrow, x + (v * col[:, None]) * row[None, :]),
+                       (kernels.add_outer, x + v * (col[:, None] * row[None, :]))):
         got = x.copy()
-        kern(got, s, col, row)
+        kern(got, s, col, row, w)
         assert np.array_equal(bits(got), bits(want))
 
 
