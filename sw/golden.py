@@ -852,12 +852,11 @@ def _wrapped_pairs(pa, pb, block, nb, w, ma, sha, mb, shb):
 
 
 def _int_factors(mant, shift):
-    """``mant * 2**shift`` as int64 (integer mantissas, shifts >= 0), 0 where that reaches
-    2**62: callers of :func:`_blockwise_int` checked that every wrapped block sum times its
-    factors stays below 2**62, so a factor that large multiplies block sums that are all 0."""
-    f = np.ldexp(mant.astype(np.float64), np.minimum(shift, 1100).astype(np.int64))
-    big = ~(np.abs(f) < 2.0 ** 62)
-    return np.where(big, 0, mant << np.where(big, 0, shift)).astype(np.int64)
+    """``mant * 2**shift`` as int64 (integer mantissas, shifts >= 0 of :func:`_pow2_folds`).
+    Below 2**62: the callers checked ``_fold_bound(smax, ...) < 2**62`` with ``smax >= 1``
+    (``acc_bits >= 2``, a format's largest integer >= 1), and that bound is at least the
+    product of the largest factors."""
+    return mant.astype(np.int64) << shift.astype(np.int64)
 
 
 def _float_operands(pa, pb, bound):

@@ -618,3 +618,4 @@ def test_direct_wrapped_sums_match_the_definition_on_mostly_large_elements(rng, 
         assert_same(got, _definition(a, b, acc_bits=acc_bits))
     assert seen[:2] == [True, True] and len(seen) == 3  # 40 bits: too many survive
     assert np.count_nonzero(gemm(a, b, acc_bits=32)) > 0
+
