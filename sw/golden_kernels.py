@@ -7,7 +7,7 @@ operation, so the results are the same bit for bit:
 
 * :func:`add_colrow` / :func:`add_outer` -- float64: ``x = fl(x + fl(fl(s * col) * row))``
   and ``x = fl(x + fl(s * fl(col * row)))``, each operation rounded to nearest even on its
-  own (``s``: block sums, exact integers, wrapped in int64 first when asked).  Compiled without ``fastmath``: LLVM neither reassociates nor contracts a multiply
+  own (``s``: block sums, exact integers, wrapped first when asked).  Compiled without ``fastmath``: LLVM neither reassociates nor contracts a multiply
   and an add into an FMA (fusion needs the ``contract`` flag, which numba sets only under
   ``fastmath``); ``tests/sw/test_golden_kernels.py`` checks this on operands where an FMA
   would round differently.
@@ -36,13 +36,15 @@ _JIT = dict(nogil=True, cache=True, fastmath=False, error_model="numpy")
 
 
 @numba.njit(**_JIT)
-def _wrap(v, w):
-    """The integer ``v`` (|v| < 2**63) modulo ``2**w`` in [-2**(w-1), 2**(w-1)), ``1 <= w <=
-    62``; ``v`` itself for ``w = 0``."""
+def _wrap(v, w, down, span):
+    """The integer ``v`` (a float64, |v| < 2**52) modulo ``2**w`` in [-2**(w-1), 2**(w-1)),
+    ``1 <= w <= 52`` (``down = 2**-w``, ``span = 2**w``); ``v`` itself for ``w = 0``.
+    ``v - 2**w floor(v 2**-w + 1/2)``: every step is exact (``v 2**-w`` is a multiple of
+    2**-w below 2**(52-w), so adding 1/2 needs at most 53 bits; the rest are integers below
+    2**53), and it stays in float64 (AVX2 has no packed float64 -> int64 conversion)."""
     if w == 0:
         return v
-    lim = np.int64(1) << (w - 1)
-    return ((v + lim) & ((np.int64(1) << w) - 1)) - lim
+    return v - math.floor(v * down + 0.5) * span
 
 
 @numba.njit(**_JIT)
@@ -51,12 +53,13 @@ def add_colrow(x, s, col, row, w):
     wrap_w(s[i, l])`` (:func:`_wrap`; ``w = 0``: no wrap).
 
     ``x`` (h, w) float64, updated in place; ``s`` (h, w) float32 or float64 holding exact
-    integers below 2**62 (converted exactly); ``col`` (h,), ``row`` (w,) float64."""
+    integers below 2**52 (converted exactly); ``col`` (h,), ``row`` (w,) float64."""
     h, wd = s.shape
+    down, span = 2.0 ** -w, 2.0 ** w
     for i in range(h):
         c = col[i]
         for l in range(wd):
-            v = np.float64(_wrap(np.int64(s[i, l]), w)) if w else np.float64(s[i, l])
+            v = _wrap(np.float64(s[i, l]), w, down, span)
             x[i, l] = x[i, l] + (v * c) * row[l]
 
 
@@ -65,10 +68,11 @@ def add_outer(x, s, col, row, w):
     """``x[i, l] = fl(x[i, l] + fl(S * fl(col[i] * row[l])))`` in float64 (``S`` and the
     shapes as :func:`add_colrow`)."""
     h, wd = s.shape
+    down, span = 2.0 ** -w, 2.0 ** w
     for i in range(h):
         c = col[i]
         for l in range(wd):
-            v = np.float64(_wrap(np.int64(s[i, l]), w)) if w else np.float64(s[i, l])
+            v = _wrap(np.float64(s[i, l]), w, down, span)
             x[i, l] = x[i, l] + v * (c * row[l])
 
 

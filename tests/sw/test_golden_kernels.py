@@ -29,9 +29,9 @@ def test_float_kernels_round_each_operation_and_never_fuse():
 @pytest.mark.parametrize("sdt,w", [(np.float32, 0), (np.float64, 0), (np.float32, 11),
                                    (np.float64, 1), (np.float64, 30), (np.float64, 52)])
 def test_float_kernels_match_the_numpy_passes(sdt, w, rng):
-    top = 2 ** 20 if sdt == np.float32 else 2 ** 52
+    top = 2 ** 20 if sdt == np.float32 else 2 ** 52 - 1
     s = rng.integers(-top, top, (37, 53)).astype(sdt)
-    s[0, :4] = [-top, top - 1, 0, -1]
+    s[0, :6] = [-top, top - 1, 0, -1, 2 ** (w - 1) if w else 3, -(2 ** (w - 1)) - 1 if w else 5]
     col = rng.standard_normal(37) * 2.0 ** rng.integers(-30, 30, 37)
     row = rng.standard_normal(53) * 2.0 ** rng.integers(-30, 30, 53)
     x = rng.standard_normal((37, 53)) * 1e9
