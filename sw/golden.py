@@ -581,16 +581,24 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
 #   block sums S_j by BLAS, tile by tile, then the ordered float64 sum (:func:`_blockwise`)
 #   or, for exact scales, the exact int64 sum rounded once (:func:`_blockwise_int`); block
 #   sums beyond float64 that wrap are formed modulo 2**acc_bits from limbs (:func:`_int_parts`:
-#   one float64 part with signed residues up to 32-bit accumulators, two parts beyond).
+#   one float64 part with signed residues up to 32-bit accumulators, two parts beyond);
+# * wrapped block sums of exact scales that the 2-adic valuations of the elements prove to
+#   be multiples of 2**acc_bits (they wrap to 0) are skipped, the few others summed element
+#   by element (:func:`_wrapped_pairs`; MX fp8 e5m2 at 32 bits: nearly all vanish).
 #
-# Tiles are shared among threads (numpy and BLAS release the GIL); tests/sw/test_golden_fast.py
-# checks every path against the definition bit for bit, and every bound at its switch point.
+# After each block product, one fused pass (:mod:`nybble.sw.golden_kernels`, numba) wraps,
+# scales and adds it -- the same operations, each rounded on its own, that four to six numpy
+# passes did.  Tiles are shared among threads (numpy, BLAS and the kernels release the GIL);
+# tests/sw/test_golden_fast.py checks every path against the definition bit for bit, and
+# every bound at its switch point.
 #
-# Where the time goes at 1024^3 (single thread, against numpy's float32 matmul = 1): the
-# float-scaled groups need, per block, the BLAS block product (~1.4 for all blocks: K = 32
-# is short) and four elementwise float64 passes for the ordered sum (~2); fp8 MX block sums
-# need float64 products (e4m3 ~2.7; e5m2, two limb products per element pair, ~6) and the
-# int64 wrap / shift passes.
+# Where the time goes at 1024^3 (one thread, against numpy's float32 matmul on one thread =
+# 1): int4_g32 / e3m0_g32 ~1.2 BLAS block products (K = 32 is short) + ~0.2 fused passes;
+# nf4_g64 ~2.1 float64 block products (codebook integers of 2**14: sums beyond float32) +
+# ~0.25; mxfp8_e4m3 ~2.4 float64 block products (sums up to 2**41 before the 32-bit wrap) +
+# ~0.55 int64 passes + ~0.13 valuations; mxfp8_e5m2 at 32 bits ~0.9, mostly element
+# integers and valuations (its block sums beyond 32 bits would take two float64 limb
+# products per element pair, ~3.5).
 
 _F32_EXACT = 2 ** 24
 _F64_EXACT = 2 ** 53

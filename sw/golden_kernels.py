@@ -7,10 +7,11 @@ operation, so the results are the same bit for bit:
 
 * :func:`add_colrow` / :func:`add_outer` -- float64: ``x = fl(x + fl(fl(s * col) * row))``
   and ``x = fl(x + fl(s * fl(col * row)))``, each operation rounded to nearest even on its
-  own (``s``: block sums, exact integers, wrapped first when asked).  Compiled without ``fastmath``: LLVM neither reassociates nor contracts a multiply
-  and an add into an FMA (fusion needs the ``contract`` flag, which numba sets only under
-  ``fastmath``); ``tests/sw/test_golden_kernels.py`` checks this on operands where an FMA
-  would round differently.
+  own (``s``: block sums, exact integers, wrapped first when asked).  Compiled without
+  ``fastmath``: LLVM neither reassociates nor contracts a multiply and an add into an FMA
+  (fusion needs the ``contract`` flag, which numba sets only under ``fastmath``);
+  ``tests/sw/test_golden_kernels.py`` checks this on operands where an FMA would round
+  differently.
 * :func:`add_wrapped` -- int64: block sums (exact integers held in a float array) wrapped
   modulo ``2**w`` to two's complement, times integer factors per row and per column, added
   to an int64 sum.  Integer arithmetic has no rounding to get wrong; the modular steps run

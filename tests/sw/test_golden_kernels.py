@@ -1,5 +1,7 @@
 """The fused kernels against the numpy passes they replace, bit for bit, on operands where a
 fused multiply-add, a reassociation or a narrower integer type would give other bits."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -10,20 +12,21 @@ def bits(x):
     return np.ascontiguousarray(x, dtype=np.float64).view(np.int64)
 
 
-def test_float_kernels_round_each_operation_and_never_fuse():
-    # s * col exact, (s * col) * row = 1 + 2**-26 + 2**-54 rounds to 1 + 2**-26: the sum with
-    # x = -(1 + 2**-26) is 0 when each operation rounds, 2**-54 with an FMA
-    e = 1 + 2.0 ** -27
-    x = np.array([[-(1 + 2.0 ** -26), 1.0, 2.0 ** 60, -0.0]])
-    s = np.array([[1.0, 3.0, -1.0, 0.0]])
-    col, row = np.array([e]), np.array([e, 1 / 3, 1.0 + 2.0 ** -52, -5.0])
-    for kern, want in ((kernels.add_colrow, x + (s * col[:, None]) * row[None, :]),
-                       (kernels.add_outer, x + s * (col[:, None] * row[None, :]))):
+def test_float_kernels_round_each_operation_and_never_fuse(rng):
+    # x = -fl(last product): the sum is 0 when the product is rounded before the add, and
+    # minus its rounding error (not 0) when a multiply and the add are fused into an FMA
+    s = rng.integers(1, 2 ** 20, (1, 64)).astype(np.float64)
+    col, row = rng.standard_normal(1) * 3, rng.standard_normal(64) / 7
+    for kern, last in ((kernels.add_colrow, ((s * col[:, None]), row[None, :])),
+                       (kernels.add_outer, (s, col[:, None] * row[None, :]))):
+        x = -(last[0] * last[1])
+        exact = [Fraction(float(p)) * Fraction(float(q)) for p, q in
+                 zip(*np.broadcast_arrays(*last), strict=True) for p, q in zip(p, q)]
+        fused = [float(Fraction(float(v)) + e) for v, e in zip(x.ravel(), exact)]
+        assert sum(f != 0.0 for f in fused) > 32  # the operands tell an FMA apart
         got = x.copy()
         kern(got, s, col, row, 0)
-        assert got[0, 0] == 0.0
-        assert np.array_equal(bits(got), bits(want))
-    assert float(np.longdouble(x[0, 0]) + np.longdouble(e) * np.longdouble(e)) != 0.0  # FMA-like
+        assert np.array_equal(bits(got), bits(np.zeros_like(x)))
 
 
 @pytest.mark.parametrize("sdt,w", [(np.float32, 0), (np.float64, 0), (np.float32, 11),
