@@ -86,8 +86,9 @@ from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
 from .quantize import QuantizedTensor, BITMOD_TYPES
 from .errors import ParameterError, ParameterTypeError
 from .lmul import lmul_table
-from .golden_kernels import (add_colrow, add_outer, add_wrapped, add_wrapped_pairs,
-                             block_valuations, wrapped_limbs_rows, wrapped_limbs_cols)
+from .golden_kernels import (add_colrow, add_outer, add_wrapped, add_wrapped_float,
+                             add_wrapped_pairs, block_valuations, wrapped_limbs_rows,
+                             wrapped_limbs_cols)
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
            "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
@@ -786,13 +787,17 @@ def _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax):
             (per_block([a_hi, a_lo], 1), per_block([b_lo, b_hi], 0), h, 2 * block)]
 
 
-def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits):
+def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits, in_float=False):
     """Exact cross-block sums in int64, tile by tile (threads share the tiles):
     ``X = sum_j wrap(S_j) * ma_j 2**sha_j * mb_j 2**shb_j`` with integer mantissas ``ma``
     (M, nb), ``mb`` (nb, N) and shifts ``sha``, ``shb`` >= 0 (the caller checked that every
     partial sum is below 2**63); ``S_j`` from ``parts`` (:func:`_int_parts`), wrapped to
-    ``wrap_bits`` bits (two's complement, by shifts) when given."""
-    out = np.empty((m, n), np.int64)
+    ``wrap_bits`` bits (two's complement, by shifts) when given.
+
+    ``in_float``: the caller checked that there is one part, every ``|S_j|`` is below 2**52
+    and every partial sum below 2**53: ``X`` is then formed in float64 (exact integers),
+    returned as float64."""
+    out = np.empty((m, n), np.float64 if in_float else np.int64)
     if m == 0 or n == 0:
         return out
     if len(parts) > 2 or parts[0][2] != 0:
@@ -803,11 +808,13 @@ def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits):
     fb = _int_factors(mb, shb)  # (nb, N)
     shift = parts[1][2] if len(parts) > 1 else -1
     w = 64 if wrap_bits is None else wrap_bits  # the low 64 bits of an int64: itself
+    if in_float:  # (float64 integers below 2**53: exact)
+        fa_t, fb, w = fa_t.astype(np.float64), fb.astype(np.float64), wrap_bits or 0
 
     def rows(r0, r1):
         h = r1 - r0
         bufs = [np.empty(h * tn, np.result_type(p[0].dtype, p[1].dtype)) for p in parts]
-        x_buf = np.empty(h * tn, np.int64) if tn < n else None
+        x_buf = np.empty(h * tn, out.dtype) if tn < n else None
         for c0, c1 in ctiles:
             wd = c1 - c0
             x = out[r0:r1] if x_buf is None else x_buf[:h * wd].reshape(h, wd)
@@ -820,7 +827,10 @@ def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits):
                     for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s[-1], cm, cn):
                         np.matmul(*args[:2], out=args[2])
                 # one fused pass: (S_lo + S_hi << shift) mod 2**64, wrapped, times the factors
-                add_wrapped(x, s[0], s[-1], shift, w, fa_t[j, r0:r1], fb[j, c0:c1])
+                if in_float:
+                    add_wrapped_float(x, s[0], w, fa_t[j, r0:r1], fb[j, c0:c1])
+                else:
+                    add_wrapped(x, s[0], s[-1], shift, w, fa_t[j, r0:r1], fb[j, c0:c1])
             if x_buf is not None:
                 out[r0:r1, c0:c1] = x
 
@@ -1093,14 +1103,19 @@ def _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, grid_bits,
             # block sums one by one (wrapped), combined exactly in int64 and rounded once
             fold_a, fold_b, ea_min, eb_min, fa_bits, fb_bits, (ma, sha, mb, shb) = folds
             wrap_bits = None if safe else acc_bits
-            if _fold_bound(min(bound, lim), fold_a, fold_b) < 2 ** 62:
+            x_bound = _fold_bound(min(bound, lim), fold_a, fold_b)
+            if x_bound < 2 ** 62:
                 x = None if safe else _wrapped_pairs(pa, pb, block, nb, acc_bits, ma, sha,
                                                      mb, shb)
                 if x is not None:
                     return _scale_pow2(x, ea_min - grid_bits, eb_min)
                 parts = _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax)
                 if parts is not None:
-                    x = _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits)
+                    # one part of plain block sums (|S_j| <= bound < 2**52; wrapped: <=
+                    # 2**(acc_bits-1)) and every partial sum below 2**53: float64 is exact
+                    in_float = bound < 2 ** 52 and x_bound < _F64_EXACT
+                    x = _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits,
+                                       in_float)
                     return _scale_pow2(x, ea_min - grid_bits, eb_min)
     # general path: per-block exact integer sums combined with Python integers
     ma, ea = _split_pow2(sa)  # (M, nb)

@@ -15,7 +15,8 @@ operation, so the results are the same bit for bit:
 * :func:`add_wrapped` -- int64: block sums (exact integers held in a float array) wrapped
   modulo ``2**w`` to two's complement, times integer factors per row and per column, added
   to an int64 sum.  Integer arithmetic has no rounding to get wrong; the modular steps run
-  in uint64, whose overflow numba defines as wrap-around.
+  in uint64, whose overflow numba defines as wrap-around.  :func:`add_wrapped_float`: the
+  same in float64 where every value is an integer below 2**53 (exact whatever the order).
 * :func:`add_wrapped_pairs` -- the same sum with the block sums formed element by element
   (uint64, modulo 2**64), for the few (row, column, block) triples whose block sum can be
   nonzero modulo ``2**w``; :func:`block_valuations` finds them.
@@ -28,7 +29,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["add_colrow", "add_outer", "add_wrapped", "add_wrapped_pairs", "block_valuations",
+__all__ = ["add_colrow", "add_outer", "add_wrapped", "add_wrapped_float", "add_wrapped_pairs", "block_valuations",
            "wrapped_limbs_rows", "wrapped_limbs_cols"]
 
 # nogil: the golden GEMM runs tiles on threads; no fastmath (see the module docstring);
@@ -141,6 +142,21 @@ def wrapped_limbs_cols(p, block, nb, h, r):
             out[rr, l] = np.float64(lo + (_res(hi, r) << h))
             out[rr + block, l] = np.float64(_res(lo, r))
     return out
+
+
+@numba.njit(**_JIT)
+def add_wrapped_float(x, s, w, fa, fb):
+    """:func:`add_wrapped` in float64 for one part: ``x[i, l] += wrap_w(s[i, l]) * fa[i] *
+    fb[l]`` with ``s`` exact integers below 2**52, ``w <= 52`` (0: no wrap, :func:`_wrap`),
+    ``x``, ``fa``, ``fb`` float64 integers.  The caller checked that every product and
+    partial sum is an integer below 2**53: each operation is then exact, in any order and
+    fused or not."""
+    h, wd = s.shape
+    down, span = 2.0 ** -w, 2.0 ** w
+    for i in range(h):
+        f = fa[i]
+        for l in range(wd):
+            x[i, l] += _wrap(np.float64(s[i, l]), w, down, span) * f * fb[l]
 
 
 @numba.njit(**_JIT)

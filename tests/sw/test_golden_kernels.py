@@ -87,3 +87,16 @@ def test_limbs_and_residues(h, r, rng):
             c = kk // block * 2 * block + kk % block
             assert (rows[i, c], rows[i, c + block]) == (lo, res(hi) << h)
             assert (cols[c, i], cols[c + block, i]) == (lo + (res(hi) << h), res(lo))
+
+
+@pytest.mark.parametrize("w", [0, 1, 32, 52])
+def test_wrapped_float_sum_matches_the_int64_one(w, rng):
+    s = rng.integers(-2 ** 52 + 1, 2 ** 52, (7, 13)).astype(np.float64)
+    s[0, :3] = [-(2.0 ** 52) + 1, 2.0 ** 52 - 1, 0.0]
+    fa = rng.integers(0, 2 ** 20 if w and w <= 32 else 2, 7).astype(np.int64)  # < 2**53
+    fb = rng.choice([-1, 1], 13)
+    want = np.zeros((7, 13), np.int64)
+    kernels.add_wrapped(want, s, s, -1, w or 64, fa, fb)
+    got = np.zeros((7, 13))
+    kernels.add_wrapped_float(got, s, w, fa.astype(np.float64), fb.astype(np.float64))
+    assert np.array_equal(got, want.astype(np.float64)) and (np.abs(want) < 2 ** 53).all()
