@@ -619,3 +619,26 @@ def test_direct_wrapped_sums_match_the_definition_on_mostly_large_elements(rng, 
     assert seen[:2] == [True, True] and len(seen) == 3  # 40 bits: too many survive
     assert np.count_nonzero(gemm(a, b, acc_bits=32)) > 0
 
+
+
+@pytest.mark.parametrize("e", [21, 22])
+def test_int_cross_block_sum_switches_from_float64_past_2_53(e, monkeypatch):
+    # mxfp8_e4m3, 32-bit wrap: block sums -2**31 (256 x 32 on the 2**-18 grid), -1, -1 with
+    # row scales 2**e, 1, 1: the sums are bounded by 2**31 (2**e + 2), below 2**53 up to e =
+    # 21.  At e = 22 the exact -2**53 - 2 is representable but a float64 sum in block order
+    # would round -2**53 - 1 to -2**53 on the way: the int64 path must take over there
+    seen = []
+    real = golden._blockwise_int
+    monkeypatch.setattr(golden, "_blockwise_int",
+                        lambda *args: seen.append(args[-1]) or real(*args))
+    a = np.zeros((1, 96))
+    b = np.zeros((96, 1))
+    a[0, [0, 32, 64]] = [256.0, 2.0 ** -9, 2.0 ** -9]
+    b[[0, 32, 64], 0] = [32.0, -(2.0 ** -9), -(2.0 ** -9)]
+    qa = _qt(_codes("float8_e4m3fn", a), "mxfp8_e4m3", np.array([[127 + e, 127, 127]],
+                                                                np.uint8), 1)
+    qb = _qt(_codes("float8_e4m3fn", b), "mxfp8_e4m3", np.full((3, 1), 127, np.uint8), 0)
+    got = gemm(qa, qb)
+    assert_same(got, reference(qa, qb))
+    assert Fraction(float(got[0, 0])) == Fraction(-(2 ** (31 + e)) - 2, 2 ** 18)
+    assert seen == [e == 21]
