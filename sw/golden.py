@@ -86,9 +86,8 @@ from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
 from .quantize import QuantizedTensor, BITMOD_TYPES
 from .errors import ParameterError, ParameterTypeError
 from .lmul import lmul_table
-from .golden_kernels import (add_colrow, add_outer, add_wrapped, add_wrapped_float,
-                             add_wrapped_pairs, block_valuations, wrapped_limbs_rows,
-                             wrapped_limbs_cols)
+from .golden_kernels import (add_scaled, add_wrapped, add_wrapped_float, add_wrapped_pairs,
+                             block_valuations, wrapped_limbs_rows, wrapped_limbs_cols)
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
            "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
@@ -708,7 +707,6 @@ def _blockwise(a, b, block, nb, col, row, *, mode="outer", wrap_bits=None):
     ctiles = [(c0, min(n, c0 + tn)) for c0 in range(0, n, tn)]
     col_t = np.ascontiguousarray(col.T)  # (nb, M)
     row = np.ascontiguousarray(row)
-    add = add_colrow if mode == "colrow" else add_outer
 
     def rows(r0, r1):
         h = r1 - r0
@@ -723,7 +721,8 @@ def _blockwise(a, b, block, nb, col, row, *, mode="outer", wrap_bits=None):
                 for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s_t, cm, cn):
                     np.matmul(*args[:2], out=args[2])
                 # one fused pass: wrap, scale, add
-                add(x, s_t, col_t[j, r0:r1], row[j, c0:c1], wrap_bits or 0)
+                add_scaled(x, s_t, col_t[j, r0:r1], row[j, c0:c1], wrap_bits or 0,
+                           mode == "colrow")
             if x_buf is not None:
                 out[r0:r1, c0:c1] = x
 

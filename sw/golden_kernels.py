@@ -5,8 +5,8 @@ Each kernel does, in one pass over an output tile, what :mod:`nybble.sw.golden` 
 otherwise spell as three to six numpy passes; the arithmetic is the same operation for
 operation, so the results are the same bit for bit:
 
-* :func:`add_colrow` / :func:`add_outer` -- float64: ``x = fl(x + fl(fl(s * col) * row))``
-  and ``x = fl(x + fl(s * fl(col * row)))``, each operation rounded to nearest even on its
+* :func:`add_scaled` -- float64: ``x = fl(x + fl(fl(s * col) * row))`` or
+  ``x = fl(x + fl(s * fl(col * row)))``, each operation rounded to nearest even on its
   own (``s``: block sums, exact integers, wrapped first when asked).  Compiled without
   ``fastmath``: LLVM neither reassociates nor contracts a multiply and an add into an FMA
   (fusion needs the ``contract`` flag, which numba sets only under ``fastmath``);
@@ -29,7 +29,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["add_colrow", "add_outer", "add_wrapped", "add_wrapped_float", "add_wrapped_pairs", "block_valuations",
+__all__ = ["add_scaled", "add_wrapped", "add_wrapped_float", "add_wrapped_pairs", "block_valuations",
            "wrapped_limbs_rows", "wrapped_limbs_cols"]
 
 # nogil: the golden GEMM runs tiles on threads; no fastmath (see the module docstring);
@@ -50,9 +50,10 @@ def _wrap(v, w, down, span):
 
 
 @numba.njit(**_JIT)
-def add_colrow(x, s, col, row, w):
-    """``x[i, l] = fl(x[i, l] + fl(fl(S * col[i]) * row[l]))`` in float64, ``S =
-    wrap_w(s[i, l])`` (:func:`_wrap`; ``w = 0``: no wrap).
+def add_scaled(x, s, col, row, w, colrow):
+    """``x[i, l] = fl(x[i, l] + t)`` in float64, ``S = wrap_w(s[i, l])`` (:func:`_wrap`;
+    ``w = 0``: no wrap) and ``t = fl(fl(S * col[i]) * row[l])`` (``colrow``) or ``t = fl(S *
+    fl(col[i] * row[l]))``.
 
     ``x`` (h, w) float64, updated in place; ``s`` (h, w) float32 or float64 holding exact
     integers below 2**52 (converted exactly); ``col`` (h,), ``row`` (w,) float64."""
@@ -62,20 +63,7 @@ def add_colrow(x, s, col, row, w):
         c = col[i]
         for l in range(wd):
             v = _wrap(np.float64(s[i, l]), w, down, span)
-            x[i, l] = x[i, l] + (v * c) * row[l]
-
-
-@numba.njit(**_JIT)
-def add_outer(x, s, col, row, w):
-    """``x[i, l] = fl(x[i, l] + fl(S * fl(col[i] * row[l])))`` in float64 (``S`` and the
-    shapes as :func:`add_colrow`)."""
-    h, wd = s.shape
-    down, span = 2.0 ** -w, 2.0 ** w
-    for i in range(h):
-        c = col[i]
-        for l in range(wd):
-            v = _wrap(np.float64(s[i, l]), w, down, span)
-            x[i, l] = x[i, l] + v * (c * row[l])
+            x[i, l] = x[i, l] + ((v * c) * row[l] if colrow else v * (c * row[l]))
 
 
 @numba.njit(**_JIT)

@@ -17,15 +17,15 @@ def test_float_kernels_round_each_operation_and_never_fuse(rng):
     # minus its rounding error (not 0) when a multiply and the add are fused into an FMA
     s = rng.integers(1, 2 ** 20, (1, 64)).astype(np.float64)
     col, row = rng.standard_normal(1) * 3, rng.standard_normal(64) / 7
-    for kern, last in ((kernels.add_colrow, ((s * col[:, None]), row[None, :])),
-                       (kernels.add_outer, (s, col[:, None] * row[None, :]))):
+    for colrow, last in ((True, ((s * col[:, None]), row[None, :])),
+                         (False, (s, col[:, None] * row[None, :]))):
         x = -(last[0] * last[1])
         exact = [Fraction(float(p)) * Fraction(float(q)) for p, q in
                  zip(*np.broadcast_arrays(*last), strict=True) for p, q in zip(p, q)]
         fused = [float(Fraction(float(v)) + e) for v, e in zip(x.ravel(), exact)]
         assert sum(f != 0.0 for f in fused) > 32  # the operands tell an FMA apart
         got = x.copy()
-        kern(got, s, col, row, 0)
+        kernels.add_scaled(got, s, col, row, 0, colrow)
         assert np.array_equal(bits(got), bits(np.zeros_like(x)))
 
 
@@ -43,10 +43,10 @@ def test_float_kernels_match_the_numpy_passes(sdt, w, rng):
         v = np.array([[(int(t) + (1 << (w - 1))) % (1 << w) - (1 << (w - 1)) for t in r]
                       for r in v])
     v = v.astype(np.float64)
-    for kern, want in ((kernels.add_colrow, x + (v * col[:, None]) * row[None, :]),
-                       (kernels.add_outer, x + v * (col[:, None] * row[None, :]))):
+    for colrow, want in ((True, x + (v * col[:, None]) * row[None, :]),
+                         (False, x + v * (col[:, None] * row[None, :]))):
         got = x.copy()
-        kern(got, s, col, row, w)
+        kernels.add_scaled(got, s, col, row, w, colrow)
         assert np.array_equal(bits(got), bits(want))
 
 
