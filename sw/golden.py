@@ -593,12 +593,13 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
 # every bound at its switch point.
 #
 # Where the time goes at 1024^3 (one thread, against numpy's float32 matmul on one thread =
-# 1): int4_g32 / e3m0_g32 ~1.2 BLAS block products (K = 32 is short) + ~0.2 fused passes;
-# nf4_g64 ~2.1 float64 block products (codebook integers of 2**14: sums beyond float32) +
-# ~0.25; mxfp8_e4m3 ~2.4 float64 block products (sums up to 2**41 before the 32-bit wrap) +
-# ~0.55 int64 passes + ~0.13 valuations; mxfp8_e5m2 at 32 bits ~0.9, mostly element
-# integers and valuations (its block sums beyond 32 bits would take two float64 limb
-# products per element pair, ~3.5).
+# 1; a loaded machine, so +-30%): int4_g32 / e3m0_g32 ~1.2 BLAS block products (K = 32 is
+# short) + ~0.2 fused passes; nf4_g64 ~2.1 float64 block products (codebook integers of
+# 2**14: sums beyond float32) + ~0.25; mxfp8_e4m3 ~2.4 float64 block products (sums up to
+# 2**41 before the 32-bit wrap) + ~0.5 fused passes + ~0.13 valuations; mxfp8_e5m2 at 32
+# bits ~0.9, mostly element integers and valuations (block sums wrapped to 40 bits take two
+# float64 limb products per element pair, ~3.5).  Larger gemm calls (OpenBLAS limited to one
+# thread) and other tile sizes measured no better.
 
 _F32_EXACT = 2 ** 24
 _F64_EXACT = 2 ** 53
