@@ -2,8 +2,10 @@
 scratchpads, stalls.
 
 Any of ``--dram-bw BYTES_PER_CYCLE``, ``--dram-latency CYCLES``, ``--a-words``, ``--b-words``,
-``--beat-words`` (and for ``cycles`` ``--phase``, ``--formats``, ``--roofline``) selects the
-streaming top (:mod:`nybble.hw.stream_top`) instead of the whole-GEMM-buffer top:
+``--beat-words``, ``--acc-rows`` (and for ``cycles`` ``--phase``, ``--formats``,
+``--roofline``) selects the streaming top instead of the whole-GEMM-buffer top: the
+output-stationary :mod:`nybble.hw.stream_top` (``--dataflow os``) or the weight-stationary
+:mod:`nybble.hw.stream_ws_top` (``--dataflow ws``; ``is`` runs the transposed GEMM on it):
 
 * ``nybble gemm``: runs the GEMM on the RTL with the memory model
   (:func:`nybble.sim.stream_run.check_stream_gemm`), checks it bit for bit against the golden
@@ -44,7 +46,7 @@ __all__ = ["add_stream_args", "wants_stream", "stream_gemm", "stream_cycles_comm
 
 DEFAULT_DRAM_BW = 16
 DEFAULT_DRAM_LATENCY = 10
-_FLAGS = ("dram_bw", "dram_latency", "a_words", "b_words", "beat_words", "trace")
+_FLAGS = ("dram_bw", "dram_latency", "a_words", "b_words", "beat_words", "acc_rows", "trace")
 _WORKLOAD_FLAGS = ("phase", "formats", "roofline", "trace_layer")
 
 
@@ -65,6 +67,9 @@ def add_stream_args(p, *, workload=False):
     g.add_argument("--b-words", type=int, help="B scratchpad: words per half (default 16384)")
     g.add_argument("--beat-words", type=int, help="scratchpad words per memory beat: 1, 2, 4 "
                                                   "or 8 (default 2)")
+    g.add_argument("--acc-rows", type=int,
+                   help="--dataflow ws / is: accumulator rows (of cols accumulators) per half, "
+                        "the most rows of A one weight tile streams (default 1024)")
     g.add_argument("--trace", metavar="DIR",
                    help="write SCALE-Sim-style per-cycle address traces (scratchpad reads, "
                         "DRAM reads / writes) of " + ("one layer (--trace-layer)" if workload
@@ -102,8 +107,8 @@ def _stream_config(args, config, cfg_file):
                     raise UsageError(f"{key} = {kb} kB cannot hold two halves of {beat} "
                                      f"words of {word_bytes(bits)} bytes")
                 kw[name] = words
-    for name in ("a_words", "b_words", "beat_words"):
-        if getattr(args, name) is not None:
+    for name in ("a_words", "b_words", "beat_words", "acc_rows"):
+        if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
     try:
         return StreamConfig(**kw)
@@ -128,7 +133,7 @@ def _describe(config, stream, memory):
     return {"array": f"{config.rows}x{config.cols}", "pe": config.pe,
             "dataflow": config.dataflow, "acc_bits": config.acc_bits,
             "a_words": stream.a_words, "b_words": stream.b_words,
-            "beat_words": stream.beat_words,
+            "beat_words": stream.beat_words, "acc_rows": stream.acc_rows,
             "scratchpad_bytes": stream.scratchpad_bytes(StreamLayout(config, stream)),
             "dram_bw_bytes_per_cycle": float(memory.bandwidth),
             "dram_latency_cycles": memory.latency}

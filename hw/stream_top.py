@@ -84,6 +84,7 @@ class StreamLayout:
         lay = TopLayout.of(config)
         spec = config.pe_spec
         self.rows, self.cols, self.acc_bits = config.rows, config.cols, config.acc_bits
+        self.dataflow = config.dataflow
         if spec.family == "block":
             self.steps_per_word = spec.block_size // spec.lanes
             self.scale_bits = spec.scale_bits
@@ -440,12 +441,14 @@ class StreamTop(wiring.Component):
 
 
 class ResetlessStreamTop(ResetlessTop):
-    """:class:`StreamTop` in a reset-less clock domain, ``clk`` explicit: the native build
+    """:class:`StreamTop` (or :class:`~nybble.hw.stream_ws_top.WsStreamTop`) in a reset-less clock domain, ``clk`` explicit: the native build
     (:class:`~nybble.hw.top.ResetlessTop` says why; its ``elaborate`` wires this one too)."""
 
     def __init__(self, top):
-        if not isinstance(top, StreamTop):
-            raise ParameterTypeError(f"top must be a StreamTop, not {top!r}")
+        # a StreamTop or a WsStreamTop (hw.stream_ws_top, above this module): the same ports
+        if not (isinstance(top, wiring.Component)
+                and set(STREAM_JOB_FIELDS) <= set(top.signature.members)):
+            raise ParameterTypeError(f"top must be a StreamTop or WsStreamTop, not {top!r}")
         self._top = top
         # ResetlessTop.__init__ checks for an ArrayTop: build the signature here instead
         wiring.Component.__init__(self, {**top.signature.members, "clk": In(1)})

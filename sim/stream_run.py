@@ -21,6 +21,7 @@ from nybble.hw.scratchpad import SCRATCHPAD_VERILOG
 from nybble.hw.spec import scale_codes
 from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_top import ResetlessStreamTop, StreamLayout, StreamTop
+from nybble.hw.stream_ws_top import WsStreamTop
 from nybble.synth.verilog import cached_verilog
 from nybble.sw.errors import ParameterError, ToolError
 from nybble.sw.formats import get_format
@@ -30,13 +31,13 @@ from .cocotb_runner import run_cocotb
 from .host import AmaranthPorts
 from .memory_model import MemoryModel
 from .run import check_operands
-from .stream_cycles import plan, stream_cycles
+from .stream_cycles import WsStreamPlan, plan, stream_cycles
 from .stream_host import StreamHost
 from .words import pack_fields
 from .native import compact_memory_init
 from .stream_native import build_stream_native, run_stream_native
 
-__all__ = ["StreamRun", "StreamCheck", "memory_image", "read_results", "run_stream",
+__all__ = ["stream_top", "StreamRun", "StreamCheck", "memory_image", "read_results", "run_stream",
            "check_stream_gemm", "stream_verilog", "run_stream_amaranth",
            "run_stream_cocotb", "STREAM_SIMULATORS"]
 
@@ -98,17 +99,41 @@ def memory_image(config, p, a, b):
     return store
 
 
-def read_results(config, p, c_bytes):
-    """The M x N accumulators from the C region's bytes (``p.c_addr`` on)."""
-    s = p.schedule
-    R, C, acc = s.rows, s.cols, config.acc_bits
-    rows = np.frombuffer(bytes(c_bytes), np.uint8).reshape(s.tiles * R, p.row_bytes)
+def stream_top(config, stream, *, scratchpads="amaranth"):
+    """The streaming top of ``config``'s dataflow: :class:`StreamTop` (output-stationary) or
+    :class:`WsStreamTop` (weight-stationary)."""
+    cls = WsStreamTop if config.dataflow == "ws" else StreamTop
+    return cls(config, stream, scratchpads=scratchpads)
+
+
+def _row_values(c_bytes, nrows, row_bytes, cols, acc):
+    """``nrows`` packed rows of ``cols`` accumulators -> their unsigned values in order."""
+    rows = np.frombuffer(bytes(c_bytes), np.uint8)[:nrows * row_bytes].reshape(nrows, row_bytes)
     mask = (1 << acc) - 1
     values = []
     for r in rows:
         v = int.from_bytes(r.tobytes(), "little")
-        values.extend((v >> (j * acc)) & mask for j in range(C))
-    return s.unpack_results(values, acc)
+        values.extend((v >> (j * acc)) & mask for j in range(cols))
+    return values
+
+
+def read_results(config, p, c_bytes):
+    """The M x N accumulators from the C region's bytes (``p.c_addr`` on)."""
+    s = p.schedule
+    R, C, acc = s.rows, s.cols, config.acc_bits
+    if isinstance(p, WsStreamPlan):
+        # groups (mc, nt) in order, each its m-chunk's rows -> WsSchedule's (nt, m) order
+        v = np.array(_row_values(c_bytes, s.m * s.n_tiles, p.row_bytes, C, acc),
+                     dtype=object).reshape(-1, C)
+        order, at = [], 0
+        for mc in range(p.m_chunks):
+            n = min(p.k_chunk, s.m - mc * p.k_chunk)
+            for nt in range(s.n_tiles):
+                order.extend((nt, mc * p.k_chunk + r, at + r) for r in range(n))
+                at += n
+        order.sort()
+        return s.unpack_results(list(v[[o[2] for o in order]].ravel()), acc)
+    return s.unpack_results(_row_values(c_bytes, s.tiles * R, p.row_bytes, C, acc), acc)
 
 
 def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr, resetless=True):
@@ -116,7 +141,7 @@ def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr, resetle
     Verilog modules (:mod:`nybble.hw.scratchpad`: their depth costs no elaboration time),
     cached; ``(text, seconds)``."""
     def build():
-        top = StreamTop(config, stream, scratchpads="verilog")
+        top = stream_top(config, stream, scratchpads="verilog")
         return ResetlessStreamTop(top) if resetless else top
     text, seconds = cached_verilog("stream_top" if resetless else "stream_top_rst",
                                    f"{config!r} {stream!r} verilog scratchpads", build,
@@ -148,7 +173,7 @@ def run_stream_amaranth(config, stream, memory, jobs, *, beat_logs=None):
     memory image, updated in place); returns per job ``(c_bytes, cycles, stall_cycles,
     overflow, bytes_read, bytes_written, seconds)``.  ``beat_logs``: a list that gets, per
     job, ``{"rd": [...], "wr": [...]}`` of ``(cycle, address, bytes)`` per beat."""
-    top = StreamTop(config, stream)
+    top = stream_top(config, stream)
     sim = Simulator(top)
     sim.add_clock(1e-8)
     out = []

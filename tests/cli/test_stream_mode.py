@@ -25,6 +25,16 @@ def test_gemm_runs_on_the_streaming_top(run_cli):
     assert doc["rtl_bytes_read"] == doc["bytes_read"] > 0
 
 
+def test_gemm_runs_weight_stationary_on_the_streaming_top(run_cli):
+    doc = _doc(run_cli, ["gemm", "--array", "2x2", "--m", "7", "--n", "5", "--k", "6",
+                         "--sim", "amaranth", "--dram-bw", "2", "--dram-latency", "3",
+                         "--dataflow", "ws", "--a-words", "4", "--acc-rows", "4"])
+    assert doc["mismatches"] == 0 and doc["model_exact"] and doc["passed"]
+    assert doc["dataflow"] == "ws" and doc["acc_rows"] == 4 and doc["k_chunk"] == 4
+    assert doc["rtl_cycles"] == doc["cycles"] and doc["rtl_bytes_read"] == doc["bytes_read"]
+    assert doc["scratchpad_bytes"]["c"] == 2 * 4 * 8          # 2 halves x 4 rows x 2 x int32
+
+
 @pytest.mark.parametrize("scheme", ["mxfp4", "nvfp4"])
 def test_block_scaled_gemm_on_the_streaming_top(run_cli, scheme):
     doc = _doc(run_cli, ["gemm", "--scheme", scheme, "--array", "2x2", "--m", "3", "--n", "4",
@@ -46,8 +56,12 @@ def test_block_scaled_gemm_on_the_streaming_top(run_cli, scheme):
                          r"less than one tile needs: 3 words per half \(6 bytes\) on a 2x2 "
                          r"int4 array; raise a_words to at least 3$"),
     (["--dram-bw", "4", "--depth", "64"], r"^--depth applies to the whole-GEMM-buffer top, "),
-    (["--dram-bw", "4", "--dataflow", "ws"], r"^the streaming top runs dataflow 'os' only, "
-                                             r"not 'ws'$"),
+    (["--dram-bw", "4", "--dataflow", "ws", "--b-words", "1", "--beat-words", "1"],
+     r"^scratchpad B holds 1 words per half \(2 bytes in both halves\), less than one "
+     r"weight tile needs: 2 words per half \(4 bytes\) on a 2x2 int4 array; raise b_words "
+     r"to at least 2$"),
+    (["--dram-bw", "4", "--dataflow", "ws", "--acc-rows", "1"],
+     r"^--acc-rows must be in 2\.\.1048576, not 1$"),
 ])
 def test_gemm_refuses_bad_flags(run_cli, argv, message):
     import re

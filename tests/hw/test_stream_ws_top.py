@@ -1,0 +1,138 @@
+# amaranth: UnusedElaboratable=no
+"""The weight-stationary streaming top: GEMMs bit for bit against the golden model with its
+cycle, stall and byte counters equal to the cycle model (Amaranth's simulator on small
+points; the native Verilator harness on a sweep of shapes, bandwidths and latencies,
+compute- and memory-bound, ragged edges, several m-chunks), jobs back to back without reset,
+the sticky overflow flag, constructor errors."""
+import numpy as np
+import pytest
+
+from nybble.hw.config import ArrayConfig
+from nybble.hw.stream_config import StreamConfig
+from nybble.hw.stream_ws_top import WsStreamTop, ws_periods
+from nybble.sim.check import golden_for
+from nybble.sim.memory_model import MemoryModel
+from nybble.sim.stream_cycles import plan, stream_cycles
+from nybble.sim.stream_run import (check_stream_gemm, memory_image, read_results,
+                                   run_stream_amaranth)
+from nybble.sw.errors import ParameterError, ParameterTypeError
+
+BANDWIDTHS = ("1/2", 1, 2, 3, 4, 16, 64)
+
+
+def _codes(rng, cfg, m, n, k):
+    fa, fb = cfg.pe_spec.fmt_a, cfg.pe_spec.fmt_b
+    return rng.integers(0, fa.n_codes, (m, k)), rng.integers(0, fb.n_codes, (k, n))
+
+
+CASES = [  # (pe, rows, cols, m, n, k, a_words, acc_rows, beat_words, bandwidth, latency)
+    ("int4", 2, 2, 5, 3, 7, 16, 8, 2, 4, 3),          # one m-chunk, ragged K and N
+    ("int8", 3, 2, 11, 5, 8, 4, 8, 1, "3/2", 2),      # three m-chunks (A half of 4 rows)
+    ("int4", 2, 3, 9, 4, 5, 16, 4, 4, 64, 1),         # m-chunks by the accumulator
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}_{c[1]}x{c[2]}")
+def test_gemm_is_exact_and_the_model_counts_its_cycles(case, rng):
+    pe, r, c, m, n, k, aw, acc, g, band, lat = case
+    cfg = ArrayConfig(rows=r, cols=c, pe=pe, dataflow="ws")
+    st = StreamConfig(a_words=aw, b_words=max(r, g), beat_words=g, acc_rows=acc)
+    a, b = _codes(rng, cfg, m, n, k)
+    chk = check_stream_gemm(cfg, st, MemoryModel(band, lat), a, b, sim="amaranth", log=None)
+    assert chk.mismatches == 0 and chk.model_mismatch == {}, (chk.first_mismatch,
+                                                                chk.model_mismatch)
+    assert chk.run.stall_cycles > 0 and chk.passed and chk.model.dataflow == "ws"
+
+
+def test_jobs_back_to_back_on_one_top(rng):
+    cfg = ArrayConfig(rows=2, cols=2, pe="int4", dataflow="ws")
+    st = StreamConfig(a_words=4, b_words=2, beat_words=2, acc_rows=4)
+    mem = MemoryModel(2, 2)
+    jobs, want = [], []
+    for m, n, k in ((3, 2, 4), (6, 3, 5), (1, 1, 1)):
+        a, b = _codes(rng, cfg, m, n, k)
+        p = plan(cfg, st, m, n, k)
+        jobs.append((p, memory_image(cfg, p, a, b)))
+        want.append((golden_for(cfg, a, b), stream_cycles(cfg, st, mem, m, n, k)))
+    for (p, _), run, (gold, model) in zip(jobs, run_stream_amaranth(cfg, st, mem, jobs), want):
+        c_bytes, cycles, stalls, overflow, nread, nwritten, _ = run
+        assert np.array_equal(read_results(cfg, p, c_bytes), gold)
+        assert (cycles, stalls, nread, nwritten) == (model.cycles, model.stall_cycles,
+                                                     model.bytes_read, model.bytes_written)
+        assert not overflow
+
+
+def test_overflow_flag_is_sticky_and_results_saturate():
+    cfg = ArrayConfig(rows=2, cols=2, pe="int4", acc_bits=8, overflow="saturate",
+                      dataflow="ws")
+    st = StreamConfig(a_words=4, b_words=2, beat_words=1, acc_rows=4)
+    a, b = np.full((2, 6), 7), np.full((6, 2), 7)      # 6 * 49 = 294 > 127, over 3 k-tiles
+    chk = check_stream_gemm(cfg, st, MemoryModel(8, 1), a, b, sim="amaranth", log=None)
+    assert chk.run.overflow and chk.passed
+    assert np.array_equal(chk.run.result, np.full((2, 2), 127))
+
+
+def test_constructor_errors():
+    ws = ArrayConfig(rows=4, cols=4, dataflow="ws")
+    with pytest.raises(ParameterTypeError, match=r"^config must be an ArrayConfig, not 4$"):
+        WsStreamTop(4)
+    with pytest.raises(ParameterTypeError, match=r"^stream must be a StreamConfig, not 'x'$"):
+        WsStreamTop(ws, "x")
+    with pytest.raises(ParameterError, match=r"^WsStreamTop runs the weight-stationary "
+                                             r"dataflow: ArrayConfig.dataflow must be 'ws', "
+                                             r"not 'os'$"):
+        WsStreamTop(ArrayConfig())
+    with pytest.raises(ParameterError, match=r"^StreamConfig.b_words must hold one weight "
+                                             r"tile of 4 words \(rows\) per half, not 2$"):
+        WsStreamTop(ws, StreamConfig(b_words=2))
+    with pytest.raises(ParameterError, match=r"^scratchpads must be one of amaranth, verilog, "
+                                             r"not 'x'$"):
+        WsStreamTop(ws, scratchpads="x")
+    with pytest.raises(ParameterError, match=r"^StreamConfig.acc_rows must be in 2..1048576, "
+                                             r"not 1$"):
+        StreamConfig(acc_rows=1)
+
+
+def test_periods_and_chunks():
+    assert ws_periods(4, 4, 1) == (7, 11)        # Q = 3 + 4, P = max(Q + R, R + 2)
+    assert ws_periods(2, 2, 2) == (4, 6)         # R*L + 2 = 6
+    p = plan(ArrayConfig(rows=2, cols=2, dataflow="ws"),
+             StreamConfig(a_words=8, b_words=2, acc_rows=5), 12, 3, 9)
+    assert (p.k_chunk, p.m_chunks) == (5, 3)
+    assert p.job == dict(m_tiles=3, n_tiles=2, k_steps=5, k_chunk=5, m_len=12, a_addr=0,
+                         b_addr=p.b_addr, c_addr=p.c_addr)
+
+
+def _sweep(cfg, st, rng, points, max_m, max_nk):
+    bounds, builds = set(), []
+    for i in range(points):
+        m = int(rng.integers(1, max_m + 1))
+        n, k = (int(x) for x in rng.integers(1, max_nk + 1, 2))
+        mem = MemoryModel(BANDWIDTHS[i % len(BANDWIDTHS)], int(rng.integers(1, 9)))
+        if i % 3 == 0:   # long m-chunks, fast memory: compute-bound
+            m, mem = 2 * st.a_words - 1, MemoryModel(64, 1)
+        a, b = _codes(rng, cfg, m, n, k)
+        chk = check_stream_gemm(cfg, st, mem, a, b, sim="verilator", log=None)
+        assert chk.mismatches == 0, (m, n, k, mem, chk.first_mismatch)
+        assert chk.model_mismatch == {}, (m, n, k, mem, chk.model_mismatch)
+        bounds.add(chk.model.bound)
+        builds.append(chk.run.cached_build)
+    assert bounds == {"compute", "memory"}
+    assert all(builds[1:])          # one build for every size, bandwidth and latency
+    return points
+
+
+@pytest.mark.parametrize("rows, cols", [(2, 2), (4, 4)])
+def test_native_sweep(rows, cols, rng):
+    cfg = ArrayConfig(rows=rows, cols=cols, pe="int4", dataflow="ws")
+    st = StreamConfig(a_words=16, b_words=rows, beat_words=2, acc_rows=16)
+    assert _sweep(cfg, st, rng, 9, 40, 3 * rows + 1) == 9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pe, rows, cols, beat", [("int8", 3, 2, 1), ("int16", 4, 4, 4),
+                                                  ("int4", 4, 4, 2), ("fp4_e2m1", 4, 2, 2)])
+def test_native_sweep_on_more_configs(pe, rows, cols, beat, rng):
+    cfg = ArrayConfig(rows=rows, cols=cols, pe=pe, dataflow="ws")
+    st = StreamConfig(a_words=32, b_words=8, beat_words=beat, acc_rows=24)
+    assert _sweep(cfg, st, rng, 30, 100, 6 * rows) == 30
