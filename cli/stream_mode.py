@@ -98,8 +98,12 @@ def _stream_config(args, config, cfg_file):
     lay = StreamLayout(config, StreamConfig())     # the word sizes: beat_words aside
     beat = args.beat_words if args.beat_words is not None else StreamConfig.beat_words
     if cfg_file is not None:
-        for key, name, bits in (("ifmap_sram_kb", "a_words", lay.a_word_bits),
-                                ("filter_sram_kb", "b_words", lay.b_word_bits)):
+        # input-stationary runs B^T @ A^T: the ifmap (A) sits in the B scratchpad
+        ifmap, filt = ("b_words", "a_words") if config.dataflow == "is" else ("a_words",
+                                                                             "b_words")
+        bits_of = {"a_words": lay.a_word_bits, "b_words": lay.b_word_bits}
+        for key, name in (("ifmap_sram_kb", ifmap), ("filter_sram_kb", filt)):
+            bits = bits_of[name]
             kb = cfg_file.get(key)
             if kb is not None:
                 words = kb * 1024 // (2 * word_bytes(bits)) // beat * beat

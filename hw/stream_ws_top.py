@@ -62,7 +62,27 @@ from .stream_config import StreamConfig
 from .stream_top import ADDR_BITS, COUNT_BITS, STEP_BITS, STREAM_JOB_FIELDS, StreamLayout
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["WsStreamTop", "ws_periods"]
+__all__ = ["WsStreamTop", "ws_periods", "ws_hardware"]
+
+
+def ws_hardware(config):
+    """The weight-stationary config whose top runs ``config``: itself for ``"ws"``; for
+    ``"is"`` (input-stationary) the same array as ``"ws"``: the host runs
+    ``C^T = B^T A^T``, so ``A^T`` is the stationary operand (the weight tiles) and ``B^T``
+    streams, which needs a kind whose two operand formats are the same."""
+    if not isinstance(config, ArrayConfig):
+        raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
+    if config.dataflow == "is":
+        fa, fb = config.pe_spec.fmt_a, config.pe_spec.fmt_b
+        if fa.name != fb.name:
+            raise ParameterError(f"dataflow 'is' runs the transposed GEMM on the "
+                                 f"weight-stationary array, so the PE kind's operand formats "
+                                 f"must be equal; {config.pe!r} takes {fa.name} x {fb.name}")
+        return config.replace(dataflow="ws")
+    if config.dataflow != "ws":
+        raise ParameterError(f"the weight-stationary streaming top runs dataflow 'ws' or "
+                             f"'is', not {config.dataflow!r}")
+    return config
 
 
 def ws_periods(rows, cols, latency):

@@ -39,12 +39,12 @@ Weight-stationary (:class:`~nybble.hw.stream_ws_top.WsStreamTop`; :class:`WsStre
   step's ``I``); its write request at ``max(that, wl[g-1] + 1)``, ``wl[g]`` its last beat.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nybble.hw.stream_config import StreamConfig, word_bytes
 from nybble.hw.layout import JOB_BITS
 from nybble.hw.stream_top import ADDR_BITS, StreamLayout
-from nybble.hw.stream_ws_top import ws_periods
+from nybble.hw.stream_ws_top import ws_hardware, ws_periods
 from nybble.sw.errors import ParameterError
 from .memory_model import MemoryModel
 from .schedule import BlockOsSchedule, OsSchedule, schedule_for
@@ -95,7 +95,11 @@ class StreamPlan:
 class WsStreamPlan(StreamPlan):
     """A :class:`StreamPlan` of the weight-stationary top: ``schedule`` a
     :class:`~nybble.sim.schedule.WsSchedule`, ``k_chunk`` the rows of A per m-chunk; the
-    results of group ``(mc, nt)`` follow group ``(mc, nt - 1)``'s in the C region."""
+    results of group ``(mc, nt)`` follow group ``(mc, nt - 1)``'s in the C region.
+    ``transposed``: an input-stationary GEMM ``A @ B`` run as ``B^T @ A^T`` (the schedule's
+    A is ``B^T``, its B, the stationary weights, ``A^T``; its results ``C^T``)."""
+
+    transposed: bool = False
 
     @property
     def m_chunks(self):
@@ -126,6 +130,8 @@ def plan(config, stream, m, n, k):
         raise ParameterError(f"stream must be a StreamConfig, not {stream!r}")
     if config.dataflow == "ws":
         return _ws_plan(config, stream, m, n, k)
+    if config.dataflow == "is":
+        return _ws_plan(ws_hardware(config), stream, n, m, k, transposed=True)
     s = schedule_for(config, m, n, k)
     if type(s) not in (OsSchedule, BlockOsSchedule) or getattr(config.pe_spec, "is_lut", False):
         raise ParameterError(f"the streaming top takes plain and block-scaled PE kinds, not "
@@ -165,7 +171,7 @@ def _check_job(p, m, n, k, config, fields):
                              f"memory; the top's port addresses {1 << ADDR_BITS}")
 
 
-def _ws_plan(config, stream, m, n, k):
+def _ws_plan(config, stream, m, n, k, transposed=False):
     """:func:`plan` of the weight-stationary top: a B half holds one weight tile (``R``
     words), an m-chunk is as many rows as an A half and an accumulator half hold."""
     s = schedule_for(config, m, n, k)
@@ -185,7 +191,8 @@ def _ws_plan(config, stream, m, n, k):
     a_bytes = s.k_tiles * s.m * lay.a_word_bytes
     b_bytes = s.n_tiles * s.k_tiles * s.rows * lay.b_word_bytes
     p = WsStreamPlan(s, m_chunk, lay.a_word_bytes, lay.b_word_bytes, lay.row_bytes,
-                     stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes))
+                     stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes),
+                     transposed=transposed)
     _check_job(p, m, n, k, config, (("m_tiles", p.m_chunks), ("n_tiles", s.n_tiles),
                                     ("k_steps", s.k_tiles), ("m_len", s.m)))
     return p
@@ -204,7 +211,13 @@ class StreamCycles:
     cycles the read / write channel is occupied by bursts; ``issue_cycles``: ``tiles *
     max(S, 2R - 1)``, what the array needs with no stall; ``bound``: ``"memory"`` when a
     channel is busier than the array (``max(read, write busy) > issue_cycles``), else
-    ``"compute"``.
+    ``"compute"``.  ``dataflow``: ``"os"``, ``"ws"`` or ``"is"``; ``a_bytes_read`` /
+    ``b_bytes_read``: the bytes of the GEMM's A and B operands among ``bytes_read`` (for
+    ``"is"`` the top's A scratchpad holds ``B^T`` rows and its B scratchpad ``A^T`` tiles: the
+    scratchpad counts are the top's, these two the GEMM's).  ``weight-stationary``:
+    ``k_chunk`` is the rows of A per m-chunk, ``tiles`` the steps, ``issue_cycles`` the sum
+    over steps of ``max(n, P)``; C counts accumulators written and rows read (partial sums
+    read back, and the writer's).
     """
 
     m: int
@@ -233,6 +246,8 @@ class StreamCycles:
     issue_cycles: int
     bound: str
     dataflow: str = "os"
+    a_bytes_read: int = 0
+    b_bytes_read: int = 0
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -250,7 +265,11 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
         raise ParameterError(f"memory must be a MemoryModel, not {memory!r}")
     p = plan(config, stream, m, n, k)
     if isinstance(p, WsStreamPlan):
-        return _ws_cycles(p, stream, memory, events)
+        r = _ws_cycles(p, stream, memory, events)
+        if p.transposed:     # the GEMM's dimensions and operands, not the transposed job's
+            r = replace(r, m=m, n=n, k=k, dataflow="is", a_bytes_read=r.b_bytes_read,
+                        b_bytes_read=r.a_bytes_read)
+        return r
     s = p.schedule
     R, C, L = s.rows, s.cols, s.latency
     S, KCH, KC = p.words, p.k_chunk, p.chunks
@@ -359,7 +378,8 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
         bytes_read=bytes_read, bytes_written=bytes_written,
         bytes_per_cycle=(bytes_read + bytes_written) / cycles,
         first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,
-        issue_cycles=issue, bound="memory" if max(read_busy, write_busy) > issue else "compute")
+        issue_cycles=issue, bound="memory" if max(read_busy, write_busy) > issue else "compute",
+        a_bytes_read=a_words_in * p.a_word_bytes, b_bytes_read=b_words_in * p.b_word_bytes)
 
 
 def _ws_cycles(p, stream, memory, events):
@@ -464,4 +484,5 @@ def _ws_cycles(p, stream, memory, events):
         bytes_per_cycle=(bytes_read + bytes_written) / cycles,
         first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,
         issue_cycles=issue_cycles, bound="memory" if max(read_busy, write_busy) > issue_cycles
-        else "compute", dataflow="ws")
+        else "compute", dataflow="ws", a_bytes_read=rows_in * p.a_word_bytes,
+        b_bytes_read=step * R * p.b_word_bytes)

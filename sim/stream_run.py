@@ -8,7 +8,7 @@ the memory image, and compare them bit for bit with :func:`~.check.golden_for`, 
 cycle and stall counters and port bytes with :func:`~.stream_cycles.stream_cycles`.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import os
 from pathlib import Path
 import sys
@@ -21,7 +21,7 @@ from nybble.hw.scratchpad import SCRATCHPAD_VERILOG
 from nybble.hw.spec import scale_codes
 from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_top import ResetlessStreamTop, StreamLayout, StreamTop
-from nybble.hw.stream_ws_top import WsStreamTop
+from nybble.hw.stream_ws_top import WsStreamTop, ws_hardware
 from nybble.synth.verilog import cached_verilog
 from nybble.sw.errors import ParameterError, ToolError
 from nybble.sw.formats import get_format
@@ -86,6 +86,9 @@ def memory_image(config, p, a, b):
     operands in place and the C region zero, as a bytearray: element codes (plain kinds) or
     QuantizedTensors (block-scaled kinds: block records, the scale once per block)."""
     s = p.schedule
+    if getattr(p, "transposed", False):     # input-stationary: B^T streams, A^T stays
+        return memory_image(ws_hardware(config), replace(p, transposed=False),
+                            np.asarray(b).T, np.asarray(a).T)
     if config.pe_spec.family == "block":
         a_w, b_w = _block_records(config, p, a, "a"), _block_records(config, p, b, "b")
     else:
@@ -101,9 +104,10 @@ def memory_image(config, p, a, b):
 
 def stream_top(config, stream, *, scratchpads="amaranth"):
     """The streaming top of ``config``'s dataflow: :class:`StreamTop` (output-stationary) or
-    :class:`WsStreamTop` (weight-stationary)."""
-    cls = WsStreamTop if config.dataflow == "ws" else StreamTop
-    return cls(config, stream, scratchpads=scratchpads)
+    :class:`WsStreamTop` (weight-stationary, and input-stationary as the transposed GEMM)."""
+    if config.dataflow == "os":
+        return StreamTop(config, stream, scratchpads=scratchpads)
+    return WsStreamTop(ws_hardware(config), stream, scratchpads=scratchpads)
 
 
 def _row_values(c_bytes, nrows, row_bytes, cols, acc):
@@ -121,6 +125,8 @@ def read_results(config, p, c_bytes):
     """The M x N accumulators from the C region's bytes (``p.c_addr`` on)."""
     s = p.schedule
     R, C, acc = s.rows, s.cols, config.acc_bits
+    if isinstance(p, WsStreamPlan) and p.transposed:
+        return read_results(config, replace(p, transposed=False), c_bytes).T
     if isinstance(p, WsStreamPlan):
         # groups (mc, nt) in order, each its m-chunk's rows -> WsSchedule's (nt, m) order
         v = np.array(_row_values(c_bytes, s.m * s.n_tiles, p.row_bytes, C, acc),
@@ -143,6 +149,8 @@ def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr, resetle
     def build():
         top = stream_top(config, stream, scratchpads="verilog")
         return ResetlessStreamTop(top) if resetless else top
+    if config.dataflow == "is":          # the weight-stationary top: one build for both
+        config = ws_hardware(config)
     text, seconds = cached_verilog("stream_top" if resetless else "stream_top_rst",
                                    f"{config!r} {stream!r} verilog scratchpads", build,
                                    build_dir=build_dir, log=log)
@@ -290,7 +298,7 @@ class StreamCheck:
                    mismatches=self.mismatches, model_exact=not self.model_mismatch,
                    overflow=r.overflow, sim_seconds=r.sim_seconds,
                    build_seconds=r.build_seconds, cached_build=r.cached_build,
-                   macs_per_second=(r.plan.schedule.m * r.plan.schedule.n * r.plan.schedule.k
+                   macs_per_second=(self.model.m * self.model.n * self.model.k
                                     / r.sim_seconds if r.sim_seconds > 0 else None))
         if self.first_mismatch is not None:
             out["first_mismatch"] = dict(zip(("row", "col", "got", "want"),
@@ -305,6 +313,6 @@ def check_stream_gemm(config, stream, memory, a, b, *, sim="verilator", build_di
     golden = golden_for(config, a, b)
     run = run_stream(config, stream, memory, a, b, sim=sim, build_dir=build_dir, log=log)
     mismatches, first = compare_results(run.result, golden)
-    s = run.plan.schedule
-    model = stream_cycles(config, stream, memory, s.m, s.n, s.k)
+    m, n, k = check_operands(config, a, b)
+    model = stream_cycles(config, stream, memory, m, n, k)
     return StreamCheck(run, model, golden, mismatches, first)

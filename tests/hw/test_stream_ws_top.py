@@ -3,13 +3,14 @@
 cycle, stall and byte counters equal to the cycle model (Amaranth's simulator on small
 points; the native Verilator harness on a sweep of shapes, bandwidths and latencies,
 compute- and memory-bound, ragged edges, several m-chunks), jobs back to back without reset,
-the sticky overflow flag, constructor errors."""
+the sticky overflow flag, constructor errors; input-stationary as the transposed GEMM on the
+same top, its operand traffic reported per operand."""
 import numpy as np
 import pytest
 
 from nybble.hw.config import ArrayConfig
 from nybble.hw.stream_config import StreamConfig
-from nybble.hw.stream_ws_top import WsStreamTop, ws_periods
+from nybble.hw.stream_ws_top import WsStreamTop, ws_hardware, ws_periods
 from nybble.sim.check import golden_for
 from nybble.sim.memory_model import MemoryModel
 from nybble.sim.stream_cycles import plan, stream_cycles
@@ -25,23 +26,54 @@ def _codes(rng, cfg, m, n, k):
     return rng.integers(0, fa.n_codes, (m, k)), rng.integers(0, fb.n_codes, (k, n))
 
 
-CASES = [  # (pe, rows, cols, m, n, k, a_words, acc_rows, beat_words, bandwidth, latency)
-    ("int4", 2, 2, 5, 3, 7, 16, 8, 2, 4, 3),          # one m-chunk, ragged K and N
-    ("int8", 3, 2, 11, 5, 8, 4, 8, 1, "3/2", 2),      # three m-chunks (A half of 4 rows)
-    ("int4", 2, 3, 9, 4, 5, 16, 4, 4, 64, 1),         # m-chunks by the accumulator
+CASES = [  # (dataflow, pe, rows, cols, m, n, k, a_words, acc_rows, beat_words, bandwidth,
+           #  latency)
+    ("ws", "int4", 2, 2, 5, 3, 7, 16, 8, 2, 4, 3),          # one m-chunk, ragged K and N
+    ("ws", "int8", 3, 2, 11, 5, 8, 4, 8, 1, "3/2", 2),      # three m-chunks (A half of 4 rows)
+    ("ws", "int4", 2, 3, 9, 4, 5, 16, 4, 4, 64, 1),         # m-chunks by the accumulator
+    ("is", "int4", 2, 3, 4, 9, 5, 4, 8, 2, 2, 2),           # B^T streams in chunks of 4
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}_{c[1]}x{c[2]}")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}_{c[1]}_{c[2]}x{c[3]}")
 def test_gemm_is_exact_and_the_model_counts_its_cycles(case, rng):
-    pe, r, c, m, n, k, aw, acc, g, band, lat = case
-    cfg = ArrayConfig(rows=r, cols=c, pe=pe, dataflow="ws")
+    df, pe, r, c, m, n, k, aw, acc, g, band, lat = case
+    cfg = ArrayConfig(rows=r, cols=c, pe=pe, dataflow=df)
     st = StreamConfig(a_words=aw, b_words=max(r, g), beat_words=g, acc_rows=acc)
     a, b = _codes(rng, cfg, m, n, k)
     chk = check_stream_gemm(cfg, st, MemoryModel(band, lat), a, b, sim="amaranth", log=None)
     assert chk.mismatches == 0 and chk.model_mismatch == {}, (chk.first_mismatch,
                                                                 chk.model_mismatch)
-    assert chk.run.stall_cycles > 0 and chk.passed and chk.model.dataflow == "ws"
+    assert chk.run.stall_cycles > 0 and chk.passed and chk.model.dataflow == df
+    assert (chk.model.m, chk.model.n, chk.model.k) == (m, n, k)
+
+
+def test_input_stationary_is_the_transposed_gemm_and_counts_each_operand():
+    st = StreamConfig(a_words=4, b_words=2, acc_rows=4)
+    mem = MemoryModel(2, 3)
+    m, n, k = 6, 9, 5
+    ins = stream_cycles(ArrayConfig(rows=2, cols=2, dataflow="is"), st, mem, m, n, k)
+    ws_t = stream_cycles(ArrayConfig(rows=2, cols=2, dataflow="ws"), st, mem, n, m, k)
+    assert ins.cycles == ws_t.cycles and ins.dataflow == "is" and (ins.m, ins.n) == (m, n)
+    # A (M x K, int4) stays: each 2 x 2 tile of A^T fetched once per chunk of 4 rows of B^T
+    # (3 chunks); B streams: its K = 5 padded to 3 k-tiles of 2, one word of 2 k-steps
+    # (1 byte) per column of B and k-tile, once per tile of 2 rows of A (3 tiles)
+    assert ins.a_bytes_read == 3 * (3 * 3 * 2) * 1 == ws_t.b_bytes_read
+    assert ins.b_bytes_read == 3 * 3 * 9 * 1 == ws_t.a_bytes_read
+    assert ins.bytes_read == ins.a_bytes_read + ins.b_bytes_read
+
+
+def test_ws_hardware():
+    ws = ArrayConfig(rows=2, cols=2, dataflow="ws")
+    assert ws_hardware(ws) is ws and ws_hardware(ws.replace(dataflow="is")) == ws
+    with pytest.raises(ParameterError, match=r"^dataflow 'is' runs the transposed GEMM on the "
+                                             r"weight-stationary array, so the PE kind's "
+                                             r"operand formats must be equal; 'int8_int4' "
+                                             r"takes int8 x int4$"):
+        ws_hardware(ArrayConfig(pe="int8_int4", dataflow="is"))
+    with pytest.raises(ParameterError, match=r"^the weight-stationary streaming top runs "
+                                             r"dataflow 'ws' or 'is', not 'os'$"):
+        ws_hardware(ArrayConfig())
 
 
 def test_jobs_back_to_back_on_one_top(rng):
@@ -106,6 +138,8 @@ def test_periods_and_chunks():
 def _sweep(cfg, st, rng, points, max_m, max_nk):
     bounds, builds = set(), []
     for i in range(points):
+        # every fourth point input-stationary: the same build runs the transposed GEMM
+        cfg = cfg.replace(dataflow="is" if i % 4 == 3 else "ws")
         m = int(rng.integers(1, max_m + 1))
         n, k = (int(x) for x in rng.integers(1, max_nk + 1, 2))
         mem = MemoryModel(BANDWIDTHS[i % len(BANDWIDTHS)], int(rng.integers(1, 9)))
