@@ -64,7 +64,10 @@ class StreamConfig:
         a top with :class:`~nybble.hw.stream_top.StreamLayout` ``layout`` (its words:
         k-steps, or block records of block-scaled kinds); C is the output-stationary top's
         two-tile buffer, or the weight-stationary top's two-half accumulator."""
-        c_rows = self.acc_rows if layout.dataflow != "os" else layout.rows
+        # a TopLayout (the explorer's energy model passes one) carries no dataflow: it is
+        # the output-stationary top's
+        ws = getattr(layout, "dataflow", "os") != "os"
+        c_rows = self.acc_rows if ws else layout.rows
         return {"a": 2 * self.a_words * word_bytes(layout.a_word_bits),
                 "b": 2 * self.b_words * word_bytes(layout.b_word_bits),
                 "c": 2 * c_rows * word_bytes(layout.cols * layout.acc_bits)}
