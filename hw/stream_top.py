@@ -55,7 +55,7 @@ from .stream_config import StreamConfig, word_bytes
 from .top import ResetlessTop
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["StreamTop", "ResetlessStreamTop", "StreamLayout", "ADDR_BITS", "STREAM_JOB_FIELDS"]
+__all__ = ["StreamTop", "StreamPortTop", "ResetlessStreamTop", "StreamLayout", "ADDR_BITS", "STREAM_JOB_FIELDS"]
 
 ADDR_BITS = 32
 COUNT_BITS = 48
@@ -111,21 +111,11 @@ class StreamLayout:
         self.b_bits_per_element = 8 * self.b_word_bytes / (config.cols * elements)
 
 
-class StreamTop(wiring.Component):
-    """Output-stationary array + scratchpads + reader / issuer / writer (module docstring).
-
-    Ports: the job inputs (:data:`STREAM_JOB_FIELDS`), ``start``/``done``/``busy``,
-    ``overflow`` (sticky over the job), ``cycles``/``stall_cycles``; the read channel
-    ``mem_rd_req_*`` (valid/ready; ``addr``, ``bytes``, ``beat_bytes``) and its beats
-    ``mem_rd_valid``/``mem_rd_ready``/``mem_rd_data``; the write channel ``mem_wr_req_*``
-    and ``mem_wr_valid``/``mem_wr_ready``/``mem_wr_data``.  ``mem_rd_ready`` is always 1:
-    the reader only requests into a free scratchpad half, so it takes every beat.
-
-    ``scratchpads``: the A / B scratchpads' :class:`~nybble.hw.scratchpad.Scratchpad`
-    backend, ``"amaranth"`` (Amaranth's simulator) or ``"verilog"`` (Verilog builds: append
-    :data:`~nybble.hw.scratchpad.SCRATCHPAD_VERILOG`; conversion time independent of their
-    depth).
-    """
+class StreamPortTop(wiring.Component):
+    """What the streaming tops share (this one and the weight-stationary
+    :class:`~nybble.hw.stream_ws_top.WsStreamTop`): their parameter checks, one port
+    signature (:class:`StreamTop` lists it), the job control and the read beats' word fields.
+    A subclass checks its dataflow and kinds in ``_check_kind(config, stream)``."""
 
     def __init__(self, config, stream=None, *, scratchpads="amaranth"):
         if scratchpads not in SCRATCHPAD_BACKENDS:
@@ -137,14 +127,7 @@ class StreamTop(wiring.Component):
         stream = StreamConfig() if stream is None else stream
         if not isinstance(stream, StreamConfig):
             raise ParameterTypeError(f"stream must be a StreamConfig, not {stream!r}")
-        if config.dataflow != "os":
-            raise ParameterError(f"StreamTop runs the output-stationary dataflow only: "
-                                 f"ArrayConfig.dataflow must be 'os', not {config.dataflow!r}")
-        spec = config.pe_spec
-        if spec.family == "bitserial" or getattr(spec, "is_lut", False):
-            raise ParameterError(f"StreamTop takes plain and block-scaled PE kinds, not "
-                                 f"{config.pe!r} (LUT and bit-serial kinds need operand "
-                                 "side channels it does not stream)")
+        self._check_kind(config, stream)
         self._config, self._stream = config, stream
         self._layout = lay = StreamLayout(config, stream)
         job = {name: In(ADDR_BITS if name.endswith("addr") else JOB_BITS)
@@ -169,6 +152,58 @@ class StreamTop(wiring.Component):
     stream = property(lambda self: self._stream)
     layout = property(lambda self: self._layout)
 
+    def _check_kind(self, config, stream):
+        raise NotImplementedError
+
+    def _job_control(self, m):
+        """``busy`` / ``done`` and the cycle counter; returns ``(launch, cyc, stalls,
+        last_cyc)``: ``launch`` is ``start`` taken, ``cycles`` shows ``last_cyc`` and
+        ``stall_cycles`` ``stalls`` (the caller counts them)."""
+        launch = Signal()
+        m.d.comb += launch.eq(self.start & ~self.busy)
+        cyc, stalls = Signal(COUNT_BITS), Signal(COUNT_BITS)
+        last_cyc = Signal(COUNT_BITS)
+        with m.If(launch):
+            m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), stalls.eq(0)]
+        with m.Elif(self.busy):
+            m.d.sync += cyc.eq(cyc + 1)
+        m.d.comb += [self.cycles.eq(last_cyc), self.stall_cycles.eq(stalls)]
+        return launch, cyc, stalls, last_cyc
+
+    def _beat_words(self, word_bytes_, word_bits):
+        """The ``beat_words`` words of a read beat, each ``word_bits`` of its
+        ``word_bytes_`` bytes, concatenated (a scratchpad row)."""
+        G = self._layout.beat_words
+        return Cat(*(self.mem_rd_data[g * 8 * word_bytes_:g * 8 * word_bytes_ + word_bits]
+                     for g in range(G)))
+
+
+class StreamTop(StreamPortTop):
+    """Output-stationary array + scratchpads + reader / issuer / writer (module docstring).
+
+    Ports: the job inputs (:data:`STREAM_JOB_FIELDS`), ``start``/``done``/``busy``,
+    ``overflow`` (sticky over the job), ``cycles``/``stall_cycles``; the read channel
+    ``mem_rd_req_*`` (valid/ready; ``addr``, ``bytes``, ``beat_bytes``) and its beats
+    ``mem_rd_valid``/``mem_rd_ready``/``mem_rd_data``; the write channel ``mem_wr_req_*``
+    and ``mem_wr_valid``/``mem_wr_ready``/``mem_wr_data``.  ``mem_rd_ready`` is always 1:
+    the reader only requests into a free scratchpad half, so it takes every beat.
+
+    ``scratchpads``: the A / B scratchpads' :class:`~nybble.hw.scratchpad.Scratchpad`
+    backend, ``"amaranth"`` (Amaranth's simulator) or ``"verilog"`` (Verilog builds: append
+    :data:`~nybble.hw.scratchpad.SCRATCHPAD_VERILOG`; conversion time independent of their
+    depth).
+    """
+
+    def _check_kind(self, config, stream):
+        if config.dataflow != "os":
+            raise ParameterError(f"StreamTop runs the output-stationary dataflow only: "
+                                 f"ArrayConfig.dataflow must be 'os', not {config.dataflow!r}")
+        spec = config.pe_spec
+        if spec.family == "bitserial" or getattr(spec, "is_lut", False):
+            raise ParameterError(f"StreamTop takes plain and block-scaled PE kinds, not "
+                                 f"{config.pe!r} (LUT and bit-serial kinds need operand "
+                                 "side channels it does not stream)")
+
     def elaborate(self, platform):
         m = Module()
         cfg, lay = self._config, self._layout
@@ -186,16 +221,7 @@ class StreamTop(wiring.Component):
         chunked = Signal()
         m.d.comb += chunked.eq(KCH < S)
 
-        # -- job control ---------------------------------------------------------------
-        launch = Signal()
-        m.d.comb += launch.eq(self.start & ~self.busy)
-        cyc, stalls = Signal(COUNT_BITS), Signal(COUNT_BITS)
-        last_cyc = Signal(COUNT_BITS)
-        with m.If(launch):
-            m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), stalls.eq(0)]
-        with m.Elif(self.busy):
-            m.d.sync += cyc.eq(cyc + 1)
-        m.d.comb += [self.cycles.eq(last_cyc), self.stall_cycles.eq(stalls)]
+        launch, cyc, stalls, last_cyc = self._job_control(m)
 
         def walker(prefix):
             """(mt, nt, k0) counters walking the steps; ``n`` the chunk length; ``advance``
@@ -250,9 +276,7 @@ class StreamTop(wiring.Component):
             self.mem_rd_ready.eq(1),
         ]
 
-        def fields(word_bytes_, word_bits):
-            return Cat(*(self.mem_rd_data[g * 8 * word_bytes_:g * 8 * word_bytes_ + word_bits]
-                         for g in range(G)))
+        fields = self._beat_words
         beat_in = Signal()
         m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
         m.d.comb += [
@@ -445,9 +469,7 @@ class ResetlessStreamTop(ResetlessTop):
     (:class:`~nybble.hw.top.ResetlessTop` says why; its ``elaborate`` wires this one too)."""
 
     def __init__(self, top):
-        # a StreamTop or a WsStreamTop (hw.stream_ws_top, above this module): the same ports
-        if not (isinstance(top, wiring.Component)
-                and set(STREAM_JOB_FIELDS) <= set(top.signature.members)):
+        if not isinstance(top, StreamPortTop):
             raise ParameterTypeError(f"top must be a StreamTop or WsStreamTop, not {top!r}")
         self._top = top
         # ResetlessTop.__init__ checks for an ArrayTop: build the signature here instead

@@ -51,15 +51,12 @@ after ``start`` is 1); ``stall_cycles`` as above.  The exact timing:
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
 
 from .array import WeightStationaryArray
 from .config import ArrayConfig
 from .layout import JOB_BITS
-from .scratchpad import BACKENDS as SCRATCHPAD_BACKENDS, Scratchpad
-from .stream_config import StreamConfig
-from .stream_top import ADDR_BITS, COUNT_BITS, STEP_BITS, STREAM_JOB_FIELDS, StreamLayout
+from .scratchpad import Scratchpad
+from .stream_top import ADDR_BITS, STEP_BITS, StreamPortTop
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["WsStreamTop", "ws_periods", "ws_hardware"]
@@ -92,7 +89,7 @@ def ws_periods(rows, cols, latency):
     return q, max(q + rows, rows * latency + 2)
 
 
-class WsStreamTop(wiring.Component):
+class WsStreamTop(StreamPortTop):
     """Weight-stationary array + scratchpads + accumulator + reader / shifter / issuer /
     writer (module docstring); the ports of :class:`~nybble.hw.stream_top.StreamTop`.
 
@@ -100,15 +97,7 @@ class WsStreamTop(wiring.Component):
     :class:`~nybble.hw.scratchpad.Scratchpad` backend (``"amaranth"`` or ``"verilog"``).
     """
 
-    def __init__(self, config, stream=None, *, scratchpads="amaranth"):
-        if scratchpads not in SCRATCHPAD_BACKENDS:
-            raise ParameterError(f"scratchpads must be one of {', '.join(SCRATCHPAD_BACKENDS)}, "
-                                 f"not {scratchpads!r}")
-        if not isinstance(config, ArrayConfig):
-            raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
-        stream = StreamConfig() if stream is None else stream
-        if not isinstance(stream, StreamConfig):
-            raise ParameterTypeError(f"stream must be a StreamConfig, not {stream!r}")
+    def _check_kind(self, config, stream):
         if config.dataflow != "ws":
             raise ParameterError(f"WsStreamTop runs the weight-stationary dataflow: "
                                  f"ArrayConfig.dataflow must be 'ws', not {config.dataflow!r}")
@@ -118,30 +107,6 @@ class WsStreamTop(wiring.Component):
         if stream.b_words < config.rows:
             raise ParameterError(f"StreamConfig.b_words must hold one weight tile of "
                                  f"{config.rows} words (rows) per half, not {stream.b_words}")
-        self._scratchpads = scratchpads
-        self._config, self._stream = config, stream
-        self._layout = lay = StreamLayout(config, stream)
-        job = {name: In(ADDR_BITS if name.endswith("addr") else JOB_BITS)
-               for name in STREAM_JOB_FIELDS}
-        super().__init__({
-            **job,
-            "start": In(1), "done": Out(1), "busy": Out(1), "overflow": Out(1),
-            "cycles": Out(COUNT_BITS), "stall_cycles": Out(COUNT_BITS),
-            "mem_rd_req_valid": Out(1), "mem_rd_req_ready": In(1),
-            "mem_rd_addr": Out(ADDR_BITS), "mem_rd_bytes": Out(ADDR_BITS),
-            "mem_rd_beat_bytes": Out(16),
-            "mem_rd_valid": In(1), "mem_rd_ready": Out(1),
-            "mem_rd_data": In(lay.rd_data_bits),
-            "mem_wr_req_valid": Out(1), "mem_wr_req_ready": In(1),
-            "mem_wr_addr": Out(ADDR_BITS), "mem_wr_bytes": Out(ADDR_BITS),
-            "mem_wr_beat_bytes": Out(16),
-            "mem_wr_valid": Out(1), "mem_wr_ready": In(1),
-            "mem_wr_data": Out(lay.wr_data_bits),
-        })
-
-    config = property(lambda self: self._config)
-    stream = property(lambda self: self._stream)
-    layout = property(lambda self: self._layout)
 
     def elaborate(self, platform):
         m = Module()
@@ -162,15 +127,7 @@ class WsStreamTop(wiring.Component):
         groups = Signal(2 * JOB_BITS)
         m.d.comb += groups.eq(MC * NT)
 
-        # -- job control -------------------------------------------------------------------
-        launch = Signal()
-        m.d.comb += launch.eq(self.start & ~self.busy)
-        cyc, stalls, last_cyc = Signal(COUNT_BITS), Signal(COUNT_BITS), Signal(COUNT_BITS)
-        with m.If(launch):
-            m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), stalls.eq(0)]
-        with m.Elif(self.busy):
-            m.d.sync += cyc.eq(cyc + 1)
-        m.d.comb += [self.cycles.eq(last_cyc), self.stall_cycles.eq(stalls)]
+        launch, cyc, stalls, last_cyc = self._job_control(m)
 
         def walker(prefix):
             """(mc, nt, kt) counters walking the steps; ``n`` the rows of the step (its
@@ -223,9 +180,7 @@ class WsStreamTop(wiring.Component):
             self.mem_rd_ready.eq(1),
         ]
 
-        def fields(word_bytes_, word_bits):
-            return Cat(*(self.mem_rd_data[g * 8 * word_bytes_:g * 8 * word_bytes_ + word_bits]
-                         for g in range(G)))
+        fields = self._beat_words
         beat_in = Signal()
         m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
         m.d.comb += [
