@@ -167,7 +167,8 @@ def stream_gemm(args, config, a, b, sim, cfg_file=None):
         out["trace"] = {"dir": args.trace,
                         "rows": write_traces(config, stream, memory, m, n, k, args.trace)}
     lines = [
-        f"{m}x{k} @ {k}x{n} on a streaming {config.rows}x{config.cols} {config.pe} array "
+        f"{m}x{k} @ {k}x{n} on a streaming {config.rows}x{config.cols} {config.pe} "
+        f"{config.dataflow} array "
         f"({sim}); memory {float(memory.bandwidth):g} B/cycle, latency {memory.latency}",
         f"  cycles {chk.run.cycles} (model {chk.model.cycles}), stalls {chk.run.stall_cycles} "
         f"(model {chk.model.stall_cycles}), utilization {chk.model.utilization:.1%}, "
@@ -239,7 +240,8 @@ def _text(reports, memory):
         port = "x".join(f"{b:g}" for b in rep["port_bits_per_element"])
         lines.append(f"{rep['pe']} ({'x'.join(map(str, rep['element_bits']))} bits, {port} "
                      f"at the port) on "
-                     f"{rep['array']}, {float(memory.bandwidth):g} B/cycle, latency "
+                     f"{rep['array']} {rep['dataflow']}, {float(memory.bandwidth):g} B/cycle, "
+                     f"latency "
                      f"{memory.latency}; scratchpads A {rep['scratchpad_bytes']['a']} B, "
                      f"B {rep['scratchpad_bytes']['b']} B")
         lines.append(f"  {'layer':<12} {'M':>6} {'N':>6} {'K':>6} {'count':>5} "

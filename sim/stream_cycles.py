@@ -40,6 +40,7 @@ Weight-stationary (:class:`~nybble.hw.stream_ws_top.WsStreamTop`; :class:`WsStre
 """
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from nybble.hw.stream_config import StreamConfig, word_bytes
 from nybble.hw.layout import JOB_BITS
@@ -79,16 +80,27 @@ class StreamPlan:
         return -(-self.words // self.k_chunk)
 
     @property
-    def memory_bytes(self):
+    def c_rows(self):
+        """Rows of accumulators the job writes back (with the rows past M of OS tiles)."""
         s = self.schedule
-        return self.c_addr + s.tiles * s.rows * self.row_bytes
+        return s.tiles * s.rows
+
+    @property
+    def memory_bytes(self):
+        return self.c_addr + self.c_rows * self.row_bytes
+
+    @property
+    def job_sizes(self):
+        """``(m_tiles, n_tiles, k_steps)``: the job inputs that count the work."""
+        s = self.schedule
+        return s.m_tiles, s.n_tiles, self.words
 
     @property
     def job(self):
-        s = self.schedule
-        return dict(m_tiles=s.m_tiles, n_tiles=s.n_tiles, k_steps=self.words,
-                    k_chunk=self.k_chunk, m_len=s.m, a_addr=self.a_addr, b_addr=self.b_addr,
-                    c_addr=self.c_addr)
+        m_tiles, n_tiles, k_steps = self.job_sizes
+        return dict(m_tiles=m_tiles, n_tiles=n_tiles, k_steps=k_steps,
+                    k_chunk=self.k_chunk, m_len=self.schedule.m, a_addr=self.a_addr,
+                    b_addr=self.b_addr, c_addr=self.c_addr)
 
 
 @dataclass(frozen=True)
@@ -106,16 +118,12 @@ class WsStreamPlan(StreamPlan):
         return -(-self.schedule.m // self.k_chunk)
 
     @property
-    def memory_bytes(self):
-        s = self.schedule
-        return self.c_addr + s.m * s.n_tiles * self.row_bytes
+    def c_rows(self):
+        return self.schedule.m * self.schedule.n_tiles
 
     @property
-    def job(self):
-        s = self.schedule
-        return dict(m_tiles=self.m_chunks, n_tiles=s.n_tiles, k_steps=s.k_tiles,
-                    k_chunk=self.k_chunk, m_len=s.m, a_addr=self.a_addr, b_addr=self.b_addr,
-                    c_addr=self.c_addr)
+    def job_sizes(self):
+        return self.m_chunks, self.schedule.n_tiles, self.schedule.k_tiles
 
 
 def _align(x, a=64):
@@ -277,13 +285,7 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     G = p.beat_words
     chunked = KCH < S
     lengths = [min(KCH, S - kc * KCH) for kc in range(KC)]
-    xfer = {}
-
-    def tx(nbytes, beat):
-        key = (nbytes, beat)
-        if key not in xfer:
-            xfer[key] = memory.transfer_cycles(nbytes, beat)
-        return xfer[key]
+    tx = lru_cache(maxsize=None)(memory.transfer_cycles)     # few distinct bursts
 
     T = s.tiles
     e = [0, 0]              # e[s-2], e[s-1] (cycle 0: launch)
@@ -388,13 +390,7 @@ def _ws_cycles(p, stream, memory, events):
     R, C, L = s.rows, s.cols, s.latency
     Q, P = ws_periods(R, C, L)
     M, MCH, NT, KT, G = s.m, p.k_chunk, s.n_tiles, s.k_tiles, p.beat_words
-    xfer = {}
-
-    def tx(nbytes, beat):
-        key = (nbytes, beat)
-        if key not in xfer:
-            xfer[key] = memory.transfer_cycles(nbytes, beat)
-        return xfer[key]
+    tx = lru_cache(maxsize=None)(memory.transfer_cycles)     # few distinct bursts
 
     def burst(t, addr, nbytes, beat):
         if events is not None:
