@@ -170,6 +170,42 @@ class StreamPortTop(wiring.Component):
         m.d.comb += [self.cycles.eq(last_cyc), self.stall_cycles.eq(stalls)]
         return launch, cyc, stalls, last_cyc
 
+    def _writer(self, m, launch, cyc, last_cyc, *, w_data, w_row, w_base, w_fire, written,
+                captured, groups, out_words, chunk, w_rows, step_bytes):
+        """The writer: once ``captured > written``, writes the next group of results (an OS
+        tile, a WS m-chunk x column tile), ``w_rows`` rows of ``out_words`` (one row per
+        beat; the caller points the result RAMs at ``w_row``), then moves ``w_base`` on by
+        ``step_bytes``; ``chunk`` rows a group (fewer in the last row of groups, below
+        ``m_len``); after ``groups`` groups the job is done."""
+        lay = self._layout
+        w_nt, w_row0 = Signal(JOB_BITS, name="w_nt"), Signal(JOB_BITS + 1, name="w_row0")
+        w_left = Signal(JOB_BITS + 1)
+        m.d.comb += [w_left.eq(self.m_len - w_row0), w_rows.eq(Mux(w_left < chunk, w_left,
+                                                                    chunk))]
+        m.d.comb += [
+            self.mem_wr_req_valid.eq(self.busy & ~w_data & (captured > written)),
+            self.mem_wr_addr.eq(self.c_addr + w_base),
+            self.mem_wr_bytes.eq(w_rows * lay.row_bytes),
+            self.mem_wr_beat_bytes.eq(lay.row_bytes),
+            self.mem_wr_valid.eq(w_data),
+            self.mem_wr_data.eq(Cat(*(w.as_unsigned() for w in out_words))),
+        ]
+        with m.If(launch):
+            m.d.sync += [w_data.eq(0), written.eq(0), w_base.eq(0), w_nt.eq(0), w_row0.eq(0)]
+        with m.If(self.mem_wr_req_valid & self.mem_wr_req_ready):
+            m.d.sync += [w_data.eq(1), w_row.eq(0)]
+        with m.If(w_fire):
+            m.d.sync += w_row.eq(w_row + 1)
+            with m.If(w_row + 1 == w_rows):
+                m.d.sync += [w_data.eq(0), written.eq(written + 1),
+                             w_base.eq(w_base + step_bytes)]
+                with m.If(w_nt + 1 == self.n_tiles):
+                    m.d.sync += [w_nt.eq(0), w_row0.eq(w_row0 + chunk)]
+                with m.Else():
+                    m.d.sync += w_nt.eq(w_nt + 1)
+                with m.If(written + 1 == groups):
+                    m.d.sync += [self.done.eq(1), self.busy.eq(0), last_cyc.eq(cyc + 1)]
+
     def _beat_words(self, word_bytes_, word_bits):
         """The ``beat_words`` words of a read beat, each ``word_bits`` of its
         ``word_bytes_`` bytes, concatenated (a scratchpad row)."""
@@ -413,32 +449,11 @@ class StreamTop(StreamPortTop):
         tiles = Signal(2 * JOB_BITS)
         m.d.comb += tiles.eq(self.m_tiles * self.n_tiles)
         # rows of the tile that hold results: R, fewer in the last row of tiles (M < R*m_tiles)
-        w_nt, w_row0 = Signal(JOB_BITS, name="w_nt"), Signal(JOB_BITS + 1, name="w_row0")
-        w_rows, w_left = Signal(range(R + 1)), Signal(JOB_BITS + 1)
-        m.d.comb += [w_left.eq(self.m_len - w_row0), w_rows.eq(Mux(w_left < R, w_left, R))]
-        m.d.comb += [
-            self.mem_wr_req_valid.eq(self.busy & ~w_data & (captured > written)),
-            self.mem_wr_addr.eq(self.c_addr + w_base),
-            self.mem_wr_bytes.eq(w_rows * lay.row_bytes),
-            self.mem_wr_beat_bytes.eq(lay.row_bytes),
-            self.mem_wr_valid.eq(w_data),
-            self.mem_wr_data.eq(Cat(*(w.as_unsigned() for w in row_words))),
-        ]
-        with m.If(launch):
-            m.d.sync += [w_data.eq(0), written.eq(0), w_base.eq(0), w_nt.eq(0), w_row0.eq(0)]
-        with m.If(self.mem_wr_req_valid & self.mem_wr_req_ready):
-            m.d.sync += [w_data.eq(1), w_row.eq(0)]
-        with m.If(w_fire):
-            m.d.sync += w_row.eq(w_row + 1)
-            with m.If(w_row + 1 == w_rows):
-                m.d.sync += [w_data.eq(0), written.eq(written + 1),
-                             w_base.eq(w_base + R * lay.row_bytes)]
-                with m.If(w_nt + 1 == self.n_tiles):
-                    m.d.sync += [w_nt.eq(0), w_row0.eq(w_row0 + R)]
-                with m.Else():
-                    m.d.sync += w_nt.eq(w_nt + 1)
-                with m.If(written + 1 == tiles):
-                    m.d.sync += [self.done.eq(1), self.busy.eq(0), last_cyc.eq(cyc + 1)]
+        w_rows = Signal(range(R + 1))
+        self._writer(m, launch, cyc, last_cyc, w_data=w_data, w_row=w_row, w_base=w_base,
+                     w_fire=w_fire, written=written, captured=captured, groups=tiles,
+                     out_words=row_words, chunk=R, w_rows=w_rows,
+                     step_bytes=R * lay.row_bytes)
 
         ovf = Signal()    # sticky over the job
         m.d.sync += ovf.eq(Mux(launch, 0, ovf | (arr.overflow & self.busy)))

@@ -50,7 +50,7 @@ after ``start`` is 1); ``stall_cycles`` as above.  The exact timing:
 :func:`nybble.sim.stream_cycles.stream_cycles`.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 
 from .array import WeightStationaryArray
 from .config import ArrayConfig
@@ -298,7 +298,7 @@ class WsStreamTop(StreamPortTop):
                 taps.append(r)
 
         w_data, w_row = Signal(), Signal(JOB_BITS)
-        w_fire = Signal()
+        w_base, w_fire = Signal(ADDR_BITS), Signal()
         m.d.comb += w_fire.eq(self.mem_wr_valid & self.mem_wr_ready)
         w_half = written[0]
         w_rd_row = Signal(JOB_BITS)
@@ -332,34 +332,12 @@ class WsStreamTop(StreamPortTop):
             m.d.sync += captured.eq(captured + 1)
 
         # -- writer ------------------------------------------------------------------------
-        w_nt, w_m0 = Signal(JOB_BITS, name="w_nt"), Signal(JOB_BITS + 1, name="w_m0")
-        w_rows, w_left = Signal(JOB_BITS), Signal(JOB_BITS + 1)
-        w_base = Signal(ADDR_BITS)
-        m.d.comb += [w_left.eq(M - w_m0), w_rows.eq(Mux(MCH < w_left, MCH, w_left))]
-        out_words = [Mux(w_half, row_words[1][j], row_words[0][j]) for j in range(C)]
-        m.d.comb += [
-            self.mem_wr_req_valid.eq(self.busy & ~w_data & (captured > written)),
-            self.mem_wr_addr.eq(self.c_addr + w_base),
-            self.mem_wr_bytes.eq(w_rows * lay.row_bytes),
-            self.mem_wr_beat_bytes.eq(lay.row_bytes),
-            self.mem_wr_valid.eq(w_data),
-            self.mem_wr_data.eq(Cat(*(w.as_unsigned() for w in out_words))),
-        ]
-        with m.If(launch):
-            m.d.sync += [w_data.eq(0), written.eq(0), w_base.eq(0), w_nt.eq(0), w_m0.eq(0)]
-        with m.If(self.mem_wr_req_valid & self.mem_wr_req_ready):
-            m.d.sync += [w_data.eq(1), w_row.eq(0)]
-        with m.If(w_fire):
-            m.d.sync += w_row.eq(w_row + 1)
-            with m.If(w_row + 1 == w_rows):
-                m.d.sync += [w_data.eq(0), written.eq(written + 1),
-                             w_base.eq(w_base + w_rows * lay.row_bytes)]
-                with m.If(w_nt + 1 == NT):
-                    m.d.sync += [w_nt.eq(0), w_m0.eq(w_m0 + MCH)]
-                with m.Else():
-                    m.d.sync += w_nt.eq(w_nt + 1)
-                with m.If(written + 1 == groups):
-                    m.d.sync += [self.done.eq(1), self.busy.eq(0), last_cyc.eq(cyc + 1)]
+        w_rows = Signal(JOB_BITS)
+        self._writer(m, launch, cyc, last_cyc, w_data=w_data, w_row=w_row, w_base=w_base,
+                     w_fire=w_fire, written=written, captured=captured, groups=groups,
+                     out_words=[Mux(w_half, row_words[1][j], row_words[0][j])
+                                for j in range(C)],
+                     chunk=MCH, w_rows=w_rows, step_bytes=w_rows * lay.row_bytes)
 
         ovf = Signal()    # sticky over the job
         m.d.sync += ovf.eq(Mux(launch, 0, ovf | (arr.overflow & self.busy)))
