@@ -206,6 +206,21 @@ class StreamPortTop(wiring.Component):
                 with m.If(written + 1 == groups):
                     m.d.sync += [self.done.eq(1), self.busy.eq(0), last_cyc.eq(cyc + 1)]
 
+    def _fill_scratchpads(self, m, r_active, r_data, r_is_b, r_beat, a, b):
+        """Read beats into the scratchpads: ``a`` / ``b`` are ``(pad, slot, rows)`` (the
+        half ``slot`` of ``rows`` rows each); beat ``r_beat`` of the burst in flight
+        (``r_is_b``: of B) goes to row ``r_beat`` of its half.  Returns ``beat_in``."""
+        lay = self._layout
+        beat_in = Signal()
+        m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
+        for (pad, slot, rows), word_bytes_, word_bits, en in (
+                (a, lay.a_word_bytes, lay.a_word_bits, ~r_is_b),
+                (b, lay.b_word_bytes, lay.b_word_bits, r_is_b)):
+            m.d.comb += [pad.w_addr.eq(Mux(slot, rows, 0) + r_beat),
+                         pad.w_data.eq(self._beat_words(word_bytes_, word_bits)),
+                         pad.w_en.eq(beat_in & en)]
+        return beat_in
+
     def _beat_words(self, word_bytes_, word_bits):
         """The ``beat_words`` words of a read beat, each ``word_bits`` of its
         ``word_bytes_`` bytes, concatenated (a scratchpad row)."""
@@ -312,17 +327,8 @@ class StreamTop(StreamPortTop):
             self.mem_rd_ready.eq(1),
         ]
 
-        fields = self._beat_words
-        beat_in = Signal()
-        m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
-        m.d.comb += [
-            a_pad.w_addr.eq(Mux(r_a_slot, a_rows, 0) + r_beat),
-            a_pad.w_data.eq(fields(lay.a_word_bytes, lay.a_word_bits)),
-            a_pad.w_en.eq(beat_in & ~r_is_b),
-            b_pad.w_addr.eq(Mux(r_b_slot, b_rows, 0) + r_beat),
-            b_pad.w_data.eq(fields(lay.b_word_bytes, lay.b_word_bits)),
-            b_pad.w_en.eq(beat_in & r_is_b),
-        ]
+        beat_in = self._fill_scratchpads(m, r_active, r_data, r_is_b, r_beat,
+                                         (a_pad, r_a_slot, a_rows), (b_pad, r_b_slot, b_rows))
         with m.If(launch):
             m.d.sync += [r_active.eq(1), r_data.eq(0), r_is_b.eq(0), r_step.eq(0),
                          loaded.eq(0), r_a_base.eq(0), r_b_base.eq(0)]

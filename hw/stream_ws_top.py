@@ -180,17 +180,8 @@ class WsStreamTop(StreamPortTop):
             self.mem_rd_ready.eq(1),
         ]
 
-        fields = self._beat_words
-        beat_in = Signal()
-        m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
-        m.d.comb += [
-            a_pad.w_addr.eq(Mux(r_step[0], a_rows, 0) + r_beat),
-            a_pad.w_data.eq(fields(lay.a_word_bytes, lay.a_word_bits)),
-            a_pad.w_en.eq(beat_in & ~r_is_b),
-            b_pad.w_addr.eq(Mux(r_step[0], b_rows, 0) + r_beat),
-            b_pad.w_data.eq(fields(lay.b_word_bytes, lay.b_word_bits)),
-            b_pad.w_en.eq(beat_in & r_is_b),
-        ]
+        beat_in = self._fill_scratchpads(m, r_active, r_data, r_is_b, r_beat,
+                                         (a_pad, r_step[0], a_rows), (b_pad, r_step[0], b_rows))
         with m.If(launch):
             m.d.sync += [r_active.eq(1), r_data.eq(0), r_is_b.eq(0), r_step.eq(0),
                          loaded.eq(0)]
