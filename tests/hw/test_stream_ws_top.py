@@ -1,25 +1,19 @@
 # amaranth: UnusedElaboratable=no
-"""The weight-stationary streaming top: GEMMs bit for bit against the golden model with its
-cycle, stall and byte counters equal to the cycle model (Amaranth's simulator on small
-points; the native Verilator harness on a sweep of shapes, bandwidths and latencies,
-compute- and memory-bound, ragged edges, several m-chunks), jobs back to back without reset,
-the sticky overflow flag, constructor errors; input-stationary as the transposed GEMM on the
-same top, its operand traffic reported per operand."""
+"""The weight-stationary streaming top in Amaranth's simulator: GEMMs bit for bit against the
+golden model with its cycle, stall and byte counters equal to the cycle model (ragged edges,
+several m-chunks), the sticky overflow flag, constructor errors; input-stationary as the
+transposed GEMM on the same top, its operand traffic reported per operand.  Jobs back to back
+without reset: ``test_stream_top.py``; the native Verilator sweeps: ``sim/test_stream_run.py``."""
 import numpy as np
 import pytest
 
 from nybble.hw.config import ArrayConfig
 from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_ws_top import WsStreamTop, ws_hardware, ws_periods
-from nybble.sim.check import golden_for
 from nybble.sim.memory_model import MemoryModel
 from nybble.sim.stream_cycles import plan, stream_cycles
-from nybble.sim.stream_run import (check_stream_gemm, memory_image, read_results,
-                                   run_stream_amaranth)
+from nybble.sim.stream_run import check_stream_gemm
 from nybble.sw.errors import ParameterError, ParameterTypeError
-
-BANDWIDTHS = ("1/2", 1, 2, 3, 4, 16, 64)
-
 
 def _codes(rng, cfg, m, n, k):
     fa, fb = cfg.pe_spec.fmt_a, cfg.pe_spec.fmt_b
@@ -76,24 +70,6 @@ def test_ws_hardware():
         ws_hardware(ArrayConfig())
 
 
-def test_jobs_back_to_back_on_one_top(rng):
-    cfg = ArrayConfig(rows=2, cols=2, pe="int4", dataflow="ws")
-    st = StreamConfig(a_words=4, b_words=2, beat_words=2, acc_rows=4)
-    mem = MemoryModel(2, 2)
-    jobs, want = [], []
-    for m, n, k in ((3, 2, 4), (6, 3, 5), (1, 1, 1)):
-        a, b = _codes(rng, cfg, m, n, k)
-        p = plan(cfg, st, m, n, k)
-        jobs.append((p, memory_image(cfg, p, a, b)))
-        want.append((golden_for(cfg, a, b), stream_cycles(cfg, st, mem, m, n, k)))
-    for (p, _), run, (gold, model) in zip(jobs, run_stream_amaranth(cfg, st, mem, jobs), want):
-        c_bytes, cycles, stalls, overflow, nread, nwritten, _ = run
-        assert np.array_equal(read_results(cfg, p, c_bytes), gold)
-        assert (cycles, stalls, nread, nwritten) == (model.cycles, model.stall_cycles,
-                                                     model.bytes_read, model.bytes_written)
-        assert not overflow
-
-
 def test_overflow_flag_is_sticky_and_results_saturate():
     cfg = ArrayConfig(rows=2, cols=2, pe="int4", acc_bits=8, overflow="saturate",
                       dataflow="ws")
@@ -133,42 +109,3 @@ def test_periods_and_chunks():
     assert (p.k_chunk, p.m_chunks) == (5, 3)
     assert p.job == dict(m_tiles=3, n_tiles=2, k_steps=5, k_chunk=5, m_len=12, a_addr=0,
                          b_addr=p.b_addr, c_addr=p.c_addr)
-
-
-def _sweep(cfg, st, rng, points, max_m, max_nk):
-    bounds, builds = set(), []
-    for i in range(points):
-        # every fourth point input-stationary: the same build runs the transposed GEMM
-        cfg = cfg.replace(dataflow="is" if i % 4 == 3 else "ws")
-        m = int(rng.integers(1, max_m + 1))
-        n, k = (int(x) for x in rng.integers(1, max_nk + 1, 2))
-        mem = MemoryModel(BANDWIDTHS[i % len(BANDWIDTHS)], int(rng.integers(1, 9)))
-        if i % 3 == 0:   # long m-chunks, fast memory: compute-bound
-            m, mem = 2 * st.a_words - 1, MemoryModel(64, 1)
-        a, b = _codes(rng, cfg, m, n, k)
-        chk = check_stream_gemm(cfg, st, mem, a, b, sim="verilator", log=None)
-        assert chk.mismatches == 0, (m, n, k, mem, chk.first_mismatch)
-        assert chk.model_mismatch == {}, (m, n, k, mem, chk.model_mismatch)
-        bounds.add(chk.model.bound)
-        builds.append(chk.run.cached_build)
-    assert bounds == {"compute", "memory"}
-    assert all(builds[1:])          # one build for every size, bandwidth and latency
-    return points
-
-
-@pytest.mark.parametrize("rows, cols", [(2, 2), (4, 4)])
-def test_native_sweep(rows, cols, rng):
-    cfg = ArrayConfig(rows=rows, cols=cols, pe="int4", dataflow="ws")
-    st = StreamConfig(a_words=16, b_words=rows, beat_words=2, acc_rows=16)
-    assert _sweep(cfg, st, rng, 9, 40, 3 * rows + 1) == 9
-
-
-@pytest.mark.slow
-# (one word a beat cannot be compute-bound here: a row of A takes its beat's cycle and the
-# weights and latency come on top; the Amaranth cases run beat_words = 1)
-@pytest.mark.parametrize("pe, rows, cols, beat", [("int8", 3, 2, 2), ("int16", 4, 4, 4),
-                                                  ("int4", 4, 4, 2), ("fp4_e2m1", 4, 2, 2)])
-def test_native_sweep_on_more_configs(pe, rows, cols, beat, rng):
-    cfg = ArrayConfig(rows=rows, cols=cols, pe=pe, dataflow="ws")
-    st = StreamConfig(a_words=32, b_words=8, beat_words=beat, acc_rows=24)
-    assert _sweep(cfg, st, rng, 30, 100, 6 * rows) == 30
