@@ -5,7 +5,10 @@ external memory image (:func:`memory_image`: packed words of the OS schedule, 4-
 per byte), run the job on Amaranth's simulator (the memory model in Python, one cycle at a
 time) or on the native Verilator harness (:mod:`.stream_native`), read the results back from
 the memory image, and compare them bit for bit with :func:`~.check.golden_for`, and the RTL's
-cycle and stall counters and port bytes with :func:`~.stream_cycles.stream_cycles`.
+cycle and stall counters and port bytes with :func:`~.stream_cycles.stream_cycles`.  The top
+is the config's dataflow's (:func:`stream_top`): output-stationary, weight-stationary, or
+input-stationary as the transposed GEMM on the weight-stationary build (``A^T`` laid out as
+the weight tiles, ``B^T`` as the streamed rows, ``C^T`` read back and transposed).
 """
 
 from dataclasses import dataclass, field, replace
