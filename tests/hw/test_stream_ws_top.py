@@ -26,6 +26,8 @@ CASES = [  # (dataflow, pe, rows, cols, m, n, k, a_words, acc_rows, beat_words, 
     ("ws", "int8", 3, 2, 11, 5, 8, 4, 8, 1, "3/2", 2),      # three m-chunks (A half of 4 rows)
     ("ws", "int4", 2, 3, 9, 4, 5, 16, 4, 4, 64, 1),         # m-chunks by the accumulator
     ("is", "int4", 2, 3, 4, 9, 5, 4, 8, 2, 2, 2),           # B^T streams in chunks of 4
+    ("ws", "int4_dp4", 2, 2, 5, 3, 19, 16, 8, 2, 4, 3),     # 4 lanes: a k-step is 4 products
+    ("is", "int4_dp4", 2, 2, 5, 3, 19, 4, 4, 2, 2, 4),
 ]
 
 
