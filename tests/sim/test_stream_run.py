@@ -140,9 +140,10 @@ def test_native_timeout_is_an_error(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.cocotb
-def test_cocotb_testbench(rng):
-    cfg = ArrayConfig(rows=2, cols=3, pe="int8")
-    st = StreamConfig(a_words=4, b_words=4, beat_words=2)
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_cocotb_testbench(dataflow, rng):
+    cfg = ArrayConfig(rows=2, cols=3, pe="int8", dataflow=dataflow)
+    st = StreamConfig(a_words=4, b_words=4, beat_words=2, acc_rows=4)
     a, b = _codes(rng, cfg, 3, 4, 9)
     chk = check_stream_gemm(cfg, st, MemoryModel("3/2", 2), a, b, sim="cocotb", log=None)
     assert chk.mismatches == 0 and chk.model_mismatch == {}, chk.first_mismatch
