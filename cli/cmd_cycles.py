@@ -35,8 +35,9 @@ def register(sub):
     p.add_argument("--config", metavar="FILE.cfg",
                    help="SCALE-Sim .cfg: array size, dataflow and SRAM sizes")
     p.add_argument("--array", metavar="ROWSxCOLS", help=f"PE grid (default {DEFAULT_ARRAY})")
-    p.add_argument("--dataflow", choices=["os", "ws"],
-                   help=f"output- or weight-stationary (default {DEFAULT_DATAFLOW})")
+    p.add_argument("--dataflow", choices=["os", "ws", "is"],
+                   help=f"output-, weight- or input-stationary (is: streaming top only; "
+                        f"default {DEFAULT_DATAFLOW})")
     p.add_argument("--pe", default="int4", help="PE kind (default int4)")
     p.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default 32)")
     p.add_argument("--clock-mhz", type=float, default=None,

@@ -81,6 +81,10 @@ def _build(args, cli):
             options["acc_bits"] = args.acc_bits
         return lambda: kind.build(**options), "pe", None, kind.spec(**options).acc_bits
     from nybble.hw.config import ArrayConfig
+    if args.dataflow == "is":
+        raise cli.UsageError("--dataflow is runs on the streaming top (nybble gemm / cycles "
+                             "with --dram-bw ...); nybble verilog builds the whole-buffer "
+                             "top: use --dataflow os or ws")
     rows, cols = cli.parse_array(args.array)
     fields = dict(rows=rows, cols=cols, pe=args.pe, dataflow=args.dataflow,
                   overflow=args.overflow or "wrap")

@@ -61,7 +61,8 @@ def add_array_args(p, *, pe="int4", array="16x16"):
     """The flags of one array configuration."""
     p.add_argument("--array", default=array, help=f"ROWSxCOLS (default {array})")
     p.add_argument("--pe", default=pe, help="PE kind (see `nybble pe-report`)")
-    p.add_argument("--dataflow", default="os", help="os or ws")
+    p.add_argument("--dataflow", default="os",
+                   help="os, ws or is (is: the streaming top only, --dram-bw ...)")
     p.add_argument("--acc-bits", type=int, default=32, help="accumulator bits (default 32)")
     p.add_argument("--overflow", default="wrap",
                    help="wrap or saturate (the accumulator's rule); error: refuse to run "

@@ -2,8 +2,10 @@
 scratchpads, stalls.
 
 Any of ``--dram-bw BYTES_PER_CYCLE``, ``--dram-latency CYCLES``, ``--a-words``, ``--b-words``,
-``--beat-words`` (and for ``cycles`` ``--phase``, ``--formats``, ``--roofline``) selects the
-streaming top (:mod:`nybble.hw.stream_top`) instead of the whole-GEMM-buffer top:
+``--beat-words``, ``--acc-rows`` (and for ``cycles`` ``--phase``, ``--formats``,
+``--roofline``) selects the streaming top instead of the whole-GEMM-buffer top: the
+output-stationary :mod:`nybble.hw.stream_top` (``--dataflow os``) or the weight-stationary
+:mod:`nybble.hw.stream_ws_top` (``--dataflow ws``; ``is`` runs the transposed GEMM on it):
 
 * ``nybble gemm``: runs the GEMM on the RTL with the memory model
   (:func:`nybble.sim.stream_run.check_stream_gemm`), checks it bit for bit against the golden
@@ -44,7 +46,7 @@ __all__ = ["add_stream_args", "wants_stream", "stream_gemm", "stream_cycles_comm
 
 DEFAULT_DRAM_BW = 16
 DEFAULT_DRAM_LATENCY = 10
-_FLAGS = ("dram_bw", "dram_latency", "a_words", "b_words", "beat_words", "trace")
+_FLAGS = ("dram_bw", "dram_latency", "a_words", "b_words", "beat_words", "acc_rows", "trace")
 _WORKLOAD_FLAGS = ("phase", "formats", "roofline", "trace_layer")
 
 
@@ -65,6 +67,9 @@ def add_stream_args(p, *, workload=False):
     g.add_argument("--b-words", type=int, help="B scratchpad: words per half (default 16384)")
     g.add_argument("--beat-words", type=int, help="scratchpad words per memory beat: 1, 2, 4 "
                                                   "or 8 (default 2)")
+    g.add_argument("--acc-rows", type=int,
+                   help="--dataflow ws / is: accumulator rows (of cols accumulators) per half, "
+                        "the most rows of A one weight tile streams (default 1024)")
     g.add_argument("--trace", metavar="DIR",
                    help="write SCALE-Sim-style per-cycle address traces (scratchpad reads, "
                         "DRAM reads / writes) of " + ("one layer (--trace-layer)" if workload
@@ -93,8 +98,12 @@ def _stream_config(args, config, cfg_file):
     lay = StreamLayout(config, StreamConfig())     # the word sizes: beat_words aside
     beat = args.beat_words if args.beat_words is not None else StreamConfig.beat_words
     if cfg_file is not None:
-        for key, name, bits in (("ifmap_sram_kb", "a_words", lay.a_word_bits),
-                                ("filter_sram_kb", "b_words", lay.b_word_bits)):
+        # input-stationary runs B^T @ A^T: the ifmap (A) sits in the B scratchpad
+        ifmap, filt = ("b_words", "a_words") if config.dataflow == "is" else ("a_words",
+                                                                             "b_words")
+        bits_of = {"a_words": lay.a_word_bits, "b_words": lay.b_word_bits}
+        for key, name in (("ifmap_sram_kb", ifmap), ("filter_sram_kb", filt)):
+            bits = bits_of[name]
             kb = cfg_file.get(key)
             if kb is not None:
                 words = kb * 1024 // (2 * word_bytes(bits)) // beat * beat
@@ -102,8 +111,8 @@ def _stream_config(args, config, cfg_file):
                     raise UsageError(f"{key} = {kb} kB cannot hold two halves of {beat} "
                                      f"words of {word_bytes(bits)} bytes")
                 kw[name] = words
-    for name in ("a_words", "b_words", "beat_words"):
-        if getattr(args, name) is not None:
+    for name in ("a_words", "b_words", "beat_words", "acc_rows"):
+        if getattr(args, name, None) is not None:
             kw[name] = getattr(args, name)
     try:
         return StreamConfig(**kw)
@@ -128,7 +137,7 @@ def _describe(config, stream, memory):
     return {"array": f"{config.rows}x{config.cols}", "pe": config.pe,
             "dataflow": config.dataflow, "acc_bits": config.acc_bits,
             "a_words": stream.a_words, "b_words": stream.b_words,
-            "beat_words": stream.beat_words,
+            "beat_words": stream.beat_words, "acc_rows": stream.acc_rows,
             "scratchpad_bytes": stream.scratchpad_bytes(StreamLayout(config, stream)),
             "dram_bw_bytes_per_cycle": float(memory.bandwidth),
             "dram_latency_cycles": memory.latency}
@@ -158,7 +167,8 @@ def stream_gemm(args, config, a, b, sim, cfg_file=None):
         out["trace"] = {"dir": args.trace,
                         "rows": write_traces(config, stream, memory, m, n, k, args.trace)}
     lines = [
-        f"{m}x{k} @ {k}x{n} on a streaming {config.rows}x{config.cols} {config.pe} array "
+        f"{m}x{k} @ {k}x{n} on a streaming {config.rows}x{config.cols} {config.pe} "
+        f"{config.dataflow} array "
         f"({sim}); memory {float(memory.bandwidth):g} B/cycle, latency {memory.latency}",
         f"  cycles {chk.run.cycles} (model {chk.model.cycles}), stalls {chk.run.stall_cycles} "
         f"(model {chk.model.stall_cycles}), utilization {chk.model.utilization:.1%}, "
@@ -230,7 +240,8 @@ def _text(reports, memory):
         port = "x".join(f"{b:g}" for b in rep["port_bits_per_element"])
         lines.append(f"{rep['pe']} ({'x'.join(map(str, rep['element_bits']))} bits, {port} "
                      f"at the port) on "
-                     f"{rep['array']}, {float(memory.bandwidth):g} B/cycle, latency "
+                     f"{rep['array']} {rep['dataflow']}, {float(memory.bandwidth):g} B/cycle, "
+                     f"latency "
                      f"{memory.latency}; scratchpads A {rep['scratchpad_bytes']['a']} B, "
                      f"B {rep['scratchpad_bytes']['b']} B")
         lines.append(f"  {'layer':<12} {'M':>6} {'N':>6} {'K':>6} {'count':>5} "

@@ -19,7 +19,7 @@ import json
 import numbers
 import os
 
-from nybble.hw.config import DATAFLOWS, ArrayConfig
+from nybble.hw.config import ArrayConfig
 from nybble.hw.kinds import pe_kind
 from nybble.synth.acc_policy import policy_acc_bits
 from nybble.sw.errors import InputFileError, ParameterError, ParameterTypeError
@@ -28,6 +28,10 @@ __all__ = ["DesignPoint", "cross_product", "read_points", "POINT_FIELDS"]
 
 #: The columns of a point, in table order (also the CSV / JSON keys of a points file).
 POINT_FIELDS = ("pe", "rows", "cols", "dataflow", "dram_bw_gbps", "clock_mhz")
+
+#: the dataflows a point can have: every metric (the whole-buffer cycles too) runs them;
+#: input-stationary ("is", streaming top only) is not among them
+DATAFLOWS = ("os", "ws")
 
 
 def _positive_number(name, value):

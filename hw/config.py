@@ -12,7 +12,7 @@ from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["ArrayConfig", "DATAFLOWS", "OVERFLOW_MODES"]
 
-DATAFLOWS = ("os", "ws")
+DATAFLOWS = ("os", "ws", "is")
 OVERFLOW_MODES = ("wrap", "saturate")
 
 
@@ -33,7 +33,9 @@ class ArrayConfig:
     rows, cols : PE grid (rows x cols).
     pe : PE kind name from :data:`nybble.hw.kinds.PE_KINDS` (it fixes the operand formats).
     acc_bits : accumulator width in bits; overflow : ``"wrap"`` or ``"saturate"``.
-    dataflow : ``"os"`` (output-stationary) or ``"ws"`` (weight-stationary).
+    dataflow : ``"os"`` (output-stationary), ``"ws"`` (weight-stationary) or ``"is"``
+        (input-stationary: the streaming top only, which runs it as the transposed GEMM on
+        its weight-stationary array, :func:`nybble.hw.stream_ws_top.ws_hardware`).
     a_depth, b_depth, c_depth : on-chip buffer depths in words (A: one word = one code per
         PE row; B: one code per PE column; C: one accumulator per PE column).
     clock_mhz : clock used to turn cycles into time in reports.
@@ -141,7 +143,7 @@ class ArrayConfig:
         if kind.pe == "bitserial":
             return {"lockstep": True}
         if kind.pe != "block":
-            return {"psum": True} if self.dataflow == "ws" else {}
+            return {"psum": True} if self.dataflow in ("ws", "is") else {}
         block = self.block_size if self.block_size is not None else kind.options["block_size"]
         frac = self.acc_frac_bits
         if frac is None:

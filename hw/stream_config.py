@@ -31,14 +31,17 @@ class StreamConfig:
 
     a_words, b_words : words per half of the A / B scratchpad (a multiple of ``beat_words``).
     beat_words : words per memory beat, one of :data:`BEAT_WORDS`.
+    acc_rows : rows per half of the weight-stationary top's accumulator (``cols``
+        accumulators each); the output-stationary top does not read it.
     """
 
     a_words: int = 16384
     b_words: int = 16384
     beat_words: int = 2
+    acc_rows: int = 1024
 
     def __post_init__(self):
-        for name in ("a_words", "b_words", "beat_words"):
+        for name in ("a_words", "b_words", "beat_words", "acc_rows"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral):
                 raise ParameterTypeError(f"StreamConfig.{name} must be an integer, not {v!r}")
@@ -52,14 +55,22 @@ class StreamConfig:
                 raise ParameterError(f"StreamConfig.{name} must be a multiple of beat_words="
                                      f"{self.beat_words} in {self.beat_words}..{1 << 22}, "
                                      f"not {v}")
+        if not 2 <= self.acc_rows <= 1 << 20:
+            raise ParameterError(f"StreamConfig.acc_rows must be in 2..{1 << 20}, "
+                                 f"not {self.acc_rows}")
 
     def scratchpad_bytes(self, layout):
         """``{"a": bytes, "b": bytes, "c": bytes}`` of the on-chip buffers (both halves) of
         a top with :class:`~nybble.hw.stream_top.StreamLayout` ``layout`` (its words:
-        k-steps, or block records of block-scaled kinds)."""
+        k-steps, or block records of block-scaled kinds); C is the output-stationary top's
+        two-tile buffer, or the weight-stationary top's two-half accumulator."""
+        # a TopLayout (the explorer's energy model passes one) carries no dataflow: it is
+        # the output-stationary top's
+        ws = getattr(layout, "dataflow", "os") != "os"
+        c_rows = self.acc_rows if ws else layout.rows
         return {"a": 2 * self.a_words * word_bytes(layout.a_word_bits),
                 "b": 2 * self.b_words * word_bytes(layout.b_word_bits),
-                "c": 2 * layout.rows * word_bytes(layout.cols * layout.acc_bits)}
+                "c": 2 * c_rows * word_bytes(layout.cols * layout.acc_bits)}
 
     def replace(self, **changes):
         return replace(self, **changes)

@@ -55,7 +55,7 @@ from .stream_config import StreamConfig, word_bytes
 from .top import ResetlessTop
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["StreamTop", "ResetlessStreamTop", "StreamLayout", "ADDR_BITS", "STREAM_JOB_FIELDS"]
+__all__ = ["StreamTop", "StreamPortTop", "ResetlessStreamTop", "StreamLayout", "ADDR_BITS", "STREAM_JOB_FIELDS"]
 
 ADDR_BITS = 32
 COUNT_BITS = 48
@@ -84,6 +84,7 @@ class StreamLayout:
         lay = TopLayout.of(config)
         spec = config.pe_spec
         self.rows, self.cols, self.acc_bits = config.rows, config.cols, config.acc_bits
+        self.dataflow = config.dataflow
         if spec.family == "block":
             self.steps_per_word = spec.block_size // spec.lanes
             self.scale_bits = spec.scale_bits
@@ -110,21 +111,11 @@ class StreamLayout:
         self.b_bits_per_element = 8 * self.b_word_bytes / (config.cols * elements)
 
 
-class StreamTop(wiring.Component):
-    """Output-stationary array + scratchpads + reader / issuer / writer (module docstring).
-
-    Ports: the job inputs (:data:`STREAM_JOB_FIELDS`), ``start``/``done``/``busy``,
-    ``overflow`` (sticky over the job), ``cycles``/``stall_cycles``; the read channel
-    ``mem_rd_req_*`` (valid/ready; ``addr``, ``bytes``, ``beat_bytes``) and its beats
-    ``mem_rd_valid``/``mem_rd_ready``/``mem_rd_data``; the write channel ``mem_wr_req_*``
-    and ``mem_wr_valid``/``mem_wr_ready``/``mem_wr_data``.  ``mem_rd_ready`` is always 1:
-    the reader only requests into a free scratchpad half, so it takes every beat.
-
-    ``scratchpads``: the A / B scratchpads' :class:`~nybble.hw.scratchpad.Scratchpad`
-    backend, ``"amaranth"`` (Amaranth's simulator) or ``"verilog"`` (Verilog builds: append
-    :data:`~nybble.hw.scratchpad.SCRATCHPAD_VERILOG`; conversion time independent of their
-    depth).
-    """
+class StreamPortTop(wiring.Component):
+    """What the streaming tops share (this one and the weight-stationary
+    :class:`~nybble.hw.stream_ws_top.WsStreamTop`): their parameter checks, one port
+    signature (:class:`StreamTop` lists it), the job control and the read beats' word fields.
+    A subclass checks its dataflow and kinds in ``_check_kind(config, stream)``."""
 
     def __init__(self, config, stream=None, *, scratchpads="amaranth"):
         if scratchpads not in SCRATCHPAD_BACKENDS:
@@ -136,14 +127,7 @@ class StreamTop(wiring.Component):
         stream = StreamConfig() if stream is None else stream
         if not isinstance(stream, StreamConfig):
             raise ParameterTypeError(f"stream must be a StreamConfig, not {stream!r}")
-        if config.dataflow != "os":
-            raise ParameterError(f"StreamTop runs the output-stationary dataflow only: "
-                                 f"ArrayConfig.dataflow must be 'os', not {config.dataflow!r}")
-        spec = config.pe_spec
-        if spec.family == "bitserial" or getattr(spec, "is_lut", False):
-            raise ParameterError(f"StreamTop takes plain and block-scaled PE kinds, not "
-                                 f"{config.pe!r} (LUT and bit-serial kinds need operand "
-                                 "side channels it does not stream)")
+        self._check_kind(config, stream)
         self._config, self._stream = config, stream
         self._layout = lay = StreamLayout(config, stream)
         job = {name: In(ADDR_BITS if name.endswith("addr") else JOB_BITS)
@@ -168,6 +152,109 @@ class StreamTop(wiring.Component):
     stream = property(lambda self: self._stream)
     layout = property(lambda self: self._layout)
 
+    def _check_kind(self, config, stream):
+        raise NotImplementedError
+
+    def _job_control(self, m):
+        """``busy`` / ``done`` and the cycle counter; returns ``(launch, cyc, stalls,
+        last_cyc)``: ``launch`` is ``start`` taken, ``cycles`` shows ``last_cyc`` and
+        ``stall_cycles`` ``stalls`` (the caller counts them)."""
+        launch = Signal()
+        m.d.comb += launch.eq(self.start & ~self.busy)
+        cyc, stalls = Signal(COUNT_BITS), Signal(COUNT_BITS)
+        last_cyc = Signal(COUNT_BITS)
+        with m.If(launch):
+            m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), stalls.eq(0)]
+        with m.Elif(self.busy):
+            m.d.sync += cyc.eq(cyc + 1)
+        m.d.comb += [self.cycles.eq(last_cyc), self.stall_cycles.eq(stalls)]
+        return launch, cyc, stalls, last_cyc
+
+    def _writer(self, m, launch, cyc, last_cyc, *, w_data, w_row, w_base, w_fire, written,
+                captured, groups, out_words, chunk, w_rows, step_bytes):
+        """The writer: once ``captured > written``, writes the next group of results (an OS
+        tile, a WS m-chunk x column tile), ``w_rows`` rows of ``out_words`` (one row per
+        beat; the caller points the result RAMs at ``w_row``), then moves ``w_base`` on by
+        ``step_bytes``; ``chunk`` rows a group (fewer in the last row of groups, below
+        ``m_len``); after ``groups`` groups the job is done."""
+        lay = self._layout
+        w_nt, w_row0 = Signal(JOB_BITS, name="w_nt"), Signal(JOB_BITS + 1, name="w_row0")
+        w_left = Signal(JOB_BITS + 1)
+        m.d.comb += [w_left.eq(self.m_len - w_row0), w_rows.eq(Mux(w_left < chunk, w_left,
+                                                                    chunk))]
+        m.d.comb += [
+            self.mem_wr_req_valid.eq(self.busy & ~w_data & (captured > written)),
+            self.mem_wr_addr.eq(self.c_addr + w_base),
+            self.mem_wr_bytes.eq(w_rows * lay.row_bytes),
+            self.mem_wr_beat_bytes.eq(lay.row_bytes),
+            self.mem_wr_valid.eq(w_data),
+            self.mem_wr_data.eq(Cat(*(w.as_unsigned() for w in out_words))),
+        ]
+        with m.If(launch):
+            m.d.sync += [w_data.eq(0), written.eq(0), w_base.eq(0), w_nt.eq(0), w_row0.eq(0)]
+        with m.If(self.mem_wr_req_valid & self.mem_wr_req_ready):
+            m.d.sync += [w_data.eq(1), w_row.eq(0)]
+        with m.If(w_fire):
+            m.d.sync += w_row.eq(w_row + 1)
+            with m.If(w_row + 1 == w_rows):
+                m.d.sync += [w_data.eq(0), written.eq(written + 1),
+                             w_base.eq(w_base + step_bytes)]
+                with m.If(w_nt + 1 == self.n_tiles):
+                    m.d.sync += [w_nt.eq(0), w_row0.eq(w_row0 + chunk)]
+                with m.Else():
+                    m.d.sync += w_nt.eq(w_nt + 1)
+                with m.If(written + 1 == groups):
+                    m.d.sync += [self.done.eq(1), self.busy.eq(0), last_cyc.eq(cyc + 1)]
+
+    def _fill_scratchpads(self, m, r_active, r_data, r_is_b, r_beat, a, b):
+        """Read beats into the scratchpads: ``a`` / ``b`` are ``(pad, slot, rows)`` (the
+        half ``slot`` of ``rows`` rows each); beat ``r_beat`` of the burst in flight
+        (``r_is_b``: of B) goes to row ``r_beat`` of its half.  Returns ``beat_in``."""
+        lay = self._layout
+        beat_in = Signal()
+        m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
+        for (pad, slot, rows), word_bytes_, word_bits, en in (
+                (a, lay.a_word_bytes, lay.a_word_bits, ~r_is_b),
+                (b, lay.b_word_bytes, lay.b_word_bits, r_is_b)):
+            m.d.comb += [pad.w_addr.eq(Mux(slot, rows, 0) + r_beat),
+                         pad.w_data.eq(self._beat_words(word_bytes_, word_bits)),
+                         pad.w_en.eq(beat_in & en)]
+        return beat_in
+
+    def _beat_words(self, word_bytes_, word_bits):
+        """The ``beat_words`` words of a read beat, each ``word_bits`` of its
+        ``word_bytes_`` bytes, concatenated (a scratchpad row)."""
+        G = self._layout.beat_words
+        return Cat(*(self.mem_rd_data[g * 8 * word_bytes_:g * 8 * word_bytes_ + word_bits]
+                     for g in range(G)))
+
+
+class StreamTop(StreamPortTop):
+    """Output-stationary array + scratchpads + reader / issuer / writer (module docstring).
+
+    Ports: the job inputs (:data:`STREAM_JOB_FIELDS`), ``start``/``done``/``busy``,
+    ``overflow`` (sticky over the job), ``cycles``/``stall_cycles``; the read channel
+    ``mem_rd_req_*`` (valid/ready; ``addr``, ``bytes``, ``beat_bytes``) and its beats
+    ``mem_rd_valid``/``mem_rd_ready``/``mem_rd_data``; the write channel ``mem_wr_req_*``
+    and ``mem_wr_valid``/``mem_wr_ready``/``mem_wr_data``.  ``mem_rd_ready`` is always 1:
+    the reader only requests into a free scratchpad half, so it takes every beat.
+
+    ``scratchpads``: the A / B scratchpads' :class:`~nybble.hw.scratchpad.Scratchpad`
+    backend, ``"amaranth"`` (Amaranth's simulator) or ``"verilog"`` (Verilog builds: append
+    :data:`~nybble.hw.scratchpad.SCRATCHPAD_VERILOG`; conversion time independent of their
+    depth).
+    """
+
+    def _check_kind(self, config, stream):
+        if config.dataflow != "os":
+            raise ParameterError(f"StreamTop runs the output-stationary dataflow only: "
+                                 f"ArrayConfig.dataflow must be 'os', not {config.dataflow!r}")
+        spec = config.pe_spec
+        if spec.family == "bitserial" or getattr(spec, "is_lut", False):
+            raise ParameterError(f"StreamTop takes plain and block-scaled PE kinds, not "
+                                 f"{config.pe!r} (LUT and bit-serial kinds need operand "
+                                 "side channels it does not stream)")
+
     def elaborate(self, platform):
         m = Module()
         cfg, lay = self._config, self._layout
@@ -185,16 +272,7 @@ class StreamTop(wiring.Component):
         chunked = Signal()
         m.d.comb += chunked.eq(KCH < S)
 
-        # -- job control ---------------------------------------------------------------
-        launch = Signal()
-        m.d.comb += launch.eq(self.start & ~self.busy)
-        cyc, stalls = Signal(COUNT_BITS), Signal(COUNT_BITS)
-        last_cyc = Signal(COUNT_BITS)
-        with m.If(launch):
-            m.d.sync += [self.busy.eq(1), self.done.eq(0), cyc.eq(0), stalls.eq(0)]
-        with m.Elif(self.busy):
-            m.d.sync += cyc.eq(cyc + 1)
-        m.d.comb += [self.cycles.eq(last_cyc), self.stall_cycles.eq(stalls)]
+        launch, cyc, stalls, last_cyc = self._job_control(m)
 
         def walker(prefix):
             """(mt, nt, k0) counters walking the steps; ``n`` the chunk length; ``advance``
@@ -249,19 +327,8 @@ class StreamTop(wiring.Component):
             self.mem_rd_ready.eq(1),
         ]
 
-        def fields(word_bytes_, word_bits):
-            return Cat(*(self.mem_rd_data[g * 8 * word_bytes_:g * 8 * word_bytes_ + word_bits]
-                         for g in range(G)))
-        beat_in = Signal()
-        m.d.comb += beat_in.eq(r_active & r_data & self.mem_rd_valid)
-        m.d.comb += [
-            a_pad.w_addr.eq(Mux(r_a_slot, a_rows, 0) + r_beat),
-            a_pad.w_data.eq(fields(lay.a_word_bytes, lay.a_word_bits)),
-            a_pad.w_en.eq(beat_in & ~r_is_b),
-            b_pad.w_addr.eq(Mux(r_b_slot, b_rows, 0) + r_beat),
-            b_pad.w_data.eq(fields(lay.b_word_bytes, lay.b_word_bits)),
-            b_pad.w_en.eq(beat_in & r_is_b),
-        ]
+        beat_in = self._fill_scratchpads(m, r_active, r_data, r_is_b, r_beat,
+                                         (a_pad, r_a_slot, a_rows), (b_pad, r_b_slot, b_rows))
         with m.If(launch):
             m.d.sync += [r_active.eq(1), r_data.eq(0), r_is_b.eq(0), r_step.eq(0),
                          loaded.eq(0), r_a_base.eq(0), r_b_base.eq(0)]
@@ -388,32 +455,11 @@ class StreamTop(wiring.Component):
         tiles = Signal(2 * JOB_BITS)
         m.d.comb += tiles.eq(self.m_tiles * self.n_tiles)
         # rows of the tile that hold results: R, fewer in the last row of tiles (M < R*m_tiles)
-        w_nt, w_row0 = Signal(JOB_BITS, name="w_nt"), Signal(JOB_BITS + 1, name="w_row0")
-        w_rows, w_left = Signal(range(R + 1)), Signal(JOB_BITS + 1)
-        m.d.comb += [w_left.eq(self.m_len - w_row0), w_rows.eq(Mux(w_left < R, w_left, R))]
-        m.d.comb += [
-            self.mem_wr_req_valid.eq(self.busy & ~w_data & (captured > written)),
-            self.mem_wr_addr.eq(self.c_addr + w_base),
-            self.mem_wr_bytes.eq(w_rows * lay.row_bytes),
-            self.mem_wr_beat_bytes.eq(lay.row_bytes),
-            self.mem_wr_valid.eq(w_data),
-            self.mem_wr_data.eq(Cat(*(w.as_unsigned() for w in row_words))),
-        ]
-        with m.If(launch):
-            m.d.sync += [w_data.eq(0), written.eq(0), w_base.eq(0), w_nt.eq(0), w_row0.eq(0)]
-        with m.If(self.mem_wr_req_valid & self.mem_wr_req_ready):
-            m.d.sync += [w_data.eq(1), w_row.eq(0)]
-        with m.If(w_fire):
-            m.d.sync += w_row.eq(w_row + 1)
-            with m.If(w_row + 1 == w_rows):
-                m.d.sync += [w_data.eq(0), written.eq(written + 1),
-                             w_base.eq(w_base + R * lay.row_bytes)]
-                with m.If(w_nt + 1 == self.n_tiles):
-                    m.d.sync += [w_nt.eq(0), w_row0.eq(w_row0 + R)]
-                with m.Else():
-                    m.d.sync += w_nt.eq(w_nt + 1)
-                with m.If(written + 1 == tiles):
-                    m.d.sync += [self.done.eq(1), self.busy.eq(0), last_cyc.eq(cyc + 1)]
+        w_rows = Signal(range(R + 1))
+        self._writer(m, launch, cyc, last_cyc, w_data=w_data, w_row=w_row, w_base=w_base,
+                     w_fire=w_fire, written=written, captured=captured, groups=tiles,
+                     out_words=row_words, chunk=R, w_rows=w_rows,
+                     step_bytes=R * lay.row_bytes)
 
         ovf = Signal()    # sticky over the job
         m.d.sync += ovf.eq(Mux(launch, 0, ovf | (arr.overflow & self.busy)))
@@ -440,12 +486,12 @@ class StreamTop(wiring.Component):
 
 
 class ResetlessStreamTop(ResetlessTop):
-    """:class:`StreamTop` in a reset-less clock domain, ``clk`` explicit: the native build
+    """:class:`StreamTop` (or :class:`~nybble.hw.stream_ws_top.WsStreamTop`) in a reset-less clock domain, ``clk`` explicit: the native build
     (:class:`~nybble.hw.top.ResetlessTop` says why; its ``elaborate`` wires this one too)."""
 
     def __init__(self, top):
-        if not isinstance(top, StreamTop):
-            raise ParameterTypeError(f"top must be a StreamTop, not {top!r}")
+        if not isinstance(top, StreamPortTop):
+            raise ParameterTypeError(f"top must be a StreamTop or WsStreamTop, not {top!r}")
         self._top = top
         # ResetlessTop.__init__ checks for an ArrayTop: build the signature here instead
         wiring.Component.__init__(self, {**top.signature.members, "clk": In(1)})

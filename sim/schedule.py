@@ -471,6 +471,10 @@ def schedule_for(config, m, n, k, *, sel=None):
     if spec.family == "block":
         return BlockOsSchedule(config.rows, config.cols, spec.lanes, spec.latency, m, n, k,
                                block=spec.block_size, scale_bits=spec.scale_bits)
+    if config.dataflow == "is":
+        raise ParameterError("dataflow 'is' (input-stationary) runs on the streaming top only "
+                             "(the transposed GEMM on its weight-stationary array): give a "
+                             "streaming flag such as --dram-bw")
     cls = OsSchedule if config.dataflow == "os" else WsSchedule
     return cls(config.rows, config.cols, spec.lanes, spec.latency, m, n, k)
 

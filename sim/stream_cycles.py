@@ -24,18 +24,33 @@ model's closed form (:meth:`nybble.sim.memory_model.MemoryModel.transfer_cycles`
 records for block-scaled kinds).  The host picks ``k_chunk = min(S, a_words, b_words)``
 (:func:`plan`):
 when the whole K fits, an A chunk is loaded once per ``mt`` and reused by every ``nt``.
+
+Weight-stationary (:class:`~nybble.hw.stream_ws_top.WsStreamTop`; :class:`WsStreamPlan`,
+``k_chunk`` = rows per m-chunk ``= min(M, a_words, acc_rows)``), steps ``(mc, nt, kt)`` of
+``n`` rows, ``(Q, P)`` of :func:`~nybble.hw.stream_ws_top.ws_periods`:
+
+* reader: as above, A (the step's ``n`` rows, every step: a row of A holds one k-tile) then B
+  (one weight tile, ``R`` words); ``lb[s]`` its last beat;
+* shifter: ``X[s] = max(lb[s] + 1, I[s-1] + Q, X[s-1] + R)`` (``X[0] = lb[0] + 1``);
+* issuer: ``I[s] = max(T0, X[s] + R, wl[g-2] + 1 for a group's first step)`` with
+  ``T0 = I[s-1] + max(P, n[s-1])`` (1 for the first step); ``I[s] - T0`` are stalls; the
+  rows go out in ``I[s] .. I[s] + n - 1``;
+* writer: group ``g``'s last row is in the accumulator from ``I + n + R*L + C`` (its last
+  step's ``I``); its write request at ``max(that, wl[g-1] + 1)``, ``wl[g]`` its last beat.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from nybble.hw.stream_config import StreamConfig, word_bytes
 from nybble.hw.layout import JOB_BITS
 from nybble.hw.stream_top import ADDR_BITS, StreamLayout
+from nybble.hw.stream_ws_top import ws_hardware, ws_periods
 from nybble.sw.errors import ParameterError
 from .memory_model import MemoryModel
 from .schedule import BlockOsSchedule, OsSchedule, schedule_for
 
-__all__ = ["StreamPlan", "StreamCycles", "plan", "stream_cycles"]
+__all__ = ["StreamPlan", "WsStreamPlan", "StreamCycles", "plan", "stream_cycles"]
 
 
 @dataclass(frozen=True)
@@ -65,16 +80,50 @@ class StreamPlan:
         return -(-self.words // self.k_chunk)
 
     @property
-    def memory_bytes(self):
+    def c_rows(self):
+        """Rows of accumulators the job writes back (with the rows past M of OS tiles)."""
         s = self.schedule
-        return self.c_addr + s.tiles * s.rows * self.row_bytes
+        return s.tiles * s.rows
+
+    @property
+    def memory_bytes(self):
+        return self.c_addr + self.c_rows * self.row_bytes
+
+    @property
+    def job_sizes(self):
+        """``(m_tiles, n_tiles, k_steps)``: the job inputs that count the work."""
+        s = self.schedule
+        return s.m_tiles, s.n_tiles, self.words
 
     @property
     def job(self):
-        s = self.schedule
-        return dict(m_tiles=s.m_tiles, n_tiles=s.n_tiles, k_steps=self.words,
-                    k_chunk=self.k_chunk, m_len=s.m, a_addr=self.a_addr, b_addr=self.b_addr,
-                    c_addr=self.c_addr)
+        m_tiles, n_tiles, k_steps = self.job_sizes
+        return dict(m_tiles=m_tiles, n_tiles=n_tiles, k_steps=k_steps,
+                    k_chunk=self.k_chunk, m_len=self.schedule.m, a_addr=self.a_addr,
+                    b_addr=self.b_addr, c_addr=self.c_addr)
+
+
+@dataclass(frozen=True)
+class WsStreamPlan(StreamPlan):
+    """A :class:`StreamPlan` of the weight-stationary top: ``schedule`` a
+    :class:`~nybble.sim.schedule.WsSchedule`, ``k_chunk`` the rows of A per m-chunk; the
+    results of group ``(mc, nt)`` follow group ``(mc, nt - 1)``'s in the C region.
+    ``transposed``: an input-stationary GEMM ``A @ B`` run as ``B^T @ A^T`` (the schedule's
+    A is ``B^T``, its B, the stationary weights, ``A^T``; its results ``C^T``)."""
+
+    transposed: bool = False
+
+    @property
+    def m_chunks(self):
+        return -(-self.schedule.m // self.k_chunk)
+
+    @property
+    def c_rows(self):
+        return self.schedule.m * self.schedule.n_tiles
+
+    @property
+    def job_sizes(self):
+        return self.m_chunks, self.schedule.n_tiles, self.schedule.k_tiles
 
 
 def _align(x, a=64):
@@ -87,9 +136,10 @@ def plan(config, stream, m, n, k):
     of one tile, naming the size needed."""
     if not isinstance(stream, StreamConfig):
         raise ParameterError(f"stream must be a StreamConfig, not {stream!r}")
-    if config.dataflow != "os":
-        raise ParameterError(f"the streaming top runs dataflow 'os' only, not "
-                             f"{config.dataflow!r}")
+    if config.dataflow == "ws":
+        return _ws_plan(config, stream, m, n, k)
+    if config.dataflow == "is":
+        return _ws_plan(ws_hardware(config), stream, n, m, k, transposed=True)
     s = schedule_for(config, m, n, k)
     if type(s) not in (OsSchedule, BlockOsSchedule) or getattr(config.pe_spec, "is_lut", False):
         raise ParameterError(f"the streaming top takes plain and block-scaled PE kinds, not "
@@ -113,8 +163,13 @@ def plan(config, stream, m, n, k):
     p = StreamPlan(s, k_chunk, lay.a_word_bytes, lay.b_word_bytes, lay.row_bytes,
                    stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes),
                    spw)
-    for name, value in (("m_tiles", s.m_tiles), ("n_tiles", s.n_tiles),
-                        ("k_steps", words)):
+    _check_job(p, m, n, k, config, (("m_tiles", s.m_tiles), ("n_tiles", s.n_tiles),
+                                    ("k_steps", words)))
+    return p
+
+
+def _check_job(p, m, n, k, config, fields):
+    for name, value in fields:
         if value >= 1 << JOB_BITS:
             raise ParameterError(f"GEMM {m}x{k} @ {k}x{n} needs {name} = {value} on a "
                                  f"{config.rows}x{config.cols} array; the top's job inputs "
@@ -122,6 +177,32 @@ def plan(config, stream, m, n, k):
     if p.memory_bytes > 1 << ADDR_BITS:
         raise ParameterError(f"GEMM {m}x{k} @ {k}x{n} needs {p.memory_bytes} bytes of external "
                              f"memory; the top's port addresses {1 << ADDR_BITS}")
+
+
+def _ws_plan(config, stream, m, n, k, transposed=False):
+    """:func:`plan` of the weight-stationary top: a B half holds one weight tile (``R``
+    words), an m-chunk is as many rows as an A half and an accumulator half hold."""
+    s = schedule_for(config, m, n, k)
+    spec = config.pe_spec
+    if spec.family in ("bitserial", "block") or getattr(spec, "is_lut", False):
+        raise ParameterError(f"the weight-stationary streaming top takes plain PE kinds, not "
+                             f"{config.pe!r}")
+    lay = StreamLayout(config, stream)
+    if stream.b_words < config.rows:
+        have, need = stream.b_words, config.rows
+        raise ParameterError(
+            f"scratchpad B holds {have} words per half ({2 * have * lay.b_word_bytes} bytes "
+            f"in both halves), less than one weight tile needs: {need} words per half "
+            f"({2 * need * lay.b_word_bytes} bytes) on a {config.rows}x{config.cols} "
+            f"{config.pe} array; raise b_words to at least {need}")
+    m_chunk = min(s.m, stream.a_words, stream.acc_rows)
+    a_bytes = s.k_tiles * s.m * lay.a_word_bytes
+    b_bytes = s.n_tiles * s.k_tiles * s.rows * lay.b_word_bytes
+    p = WsStreamPlan(s, m_chunk, lay.a_word_bytes, lay.b_word_bytes, lay.row_bytes,
+                     stream.beat_words, 0, _align(a_bytes), _align(a_bytes) + _align(b_bytes),
+                     transposed=transposed)
+    _check_job(p, m, n, k, config, (("m_tiles", p.m_chunks), ("n_tiles", s.n_tiles),
+                                    ("k_steps", s.k_tiles), ("m_len", s.m)))
     return p
 
 
@@ -138,7 +219,13 @@ class StreamCycles:
     cycles the read / write channel is occupied by bursts; ``issue_cycles``: ``tiles *
     max(S, 2R - 1)``, what the array needs with no stall; ``bound``: ``"memory"`` when a
     channel is busier than the array (``max(read, write busy) > issue_cycles``), else
-    ``"compute"``.
+    ``"compute"``.  ``dataflow``: ``"os"``, ``"ws"`` or ``"is"``; ``a_bytes_read`` /
+    ``b_bytes_read``: the bytes of the GEMM's A and B operands among ``bytes_read`` (for
+    ``"is"`` the top's A scratchpad holds ``B^T`` rows and its B scratchpad ``A^T`` tiles: the
+    scratchpad counts are the top's, these two the GEMM's).  ``weight-stationary``:
+    ``k_chunk`` is the rows of A per m-chunk, ``tiles`` the steps, ``issue_cycles`` the sum
+    over steps of ``max(n, P)``; C counts accumulators written and rows read (partial sums
+    read back, and the writer's).
     """
 
     m: int
@@ -166,6 +253,9 @@ class StreamCycles:
     write_busy_cycles: int
     issue_cycles: int
     bound: str
+    dataflow: str = "os"
+    a_bytes_read: int = 0
+    b_bytes_read: int = 0
 
     def as_dict(self):
         return dict(self.__dict__)
@@ -182,6 +272,12 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     if not isinstance(memory, MemoryModel):
         raise ParameterError(f"memory must be a MemoryModel, not {memory!r}")
     p = plan(config, stream, m, n, k)
+    if isinstance(p, WsStreamPlan):
+        r = _ws_cycles(p, stream, memory, events)
+        if p.transposed:     # the GEMM's dimensions and operands, not the transposed job's
+            r = replace(r, m=m, n=n, k=k, dataflow="is", a_bytes_read=r.b_bytes_read,
+                        b_bytes_read=r.a_bytes_read)
+        return r
     s = p.schedule
     R, C, L = s.rows, s.cols, s.latency
     S, KCH, KC = p.words, p.k_chunk, p.chunks
@@ -189,13 +285,7 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
     G = p.beat_words
     chunked = KCH < S
     lengths = [min(KCH, S - kc * KCH) for kc in range(KC)]
-    xfer = {}
-
-    def tx(nbytes, beat):
-        key = (nbytes, beat)
-        if key not in xfer:
-            xfer[key] = memory.transfer_cycles(nbytes, beat)
-        return xfer[key]
+    tx = lru_cache(maxsize=None)(memory.transfer_cycles)     # few distinct bursts
 
     T = s.tiles
     e = [0, 0]              # e[s-2], e[s-1] (cycle 0: launch)
@@ -290,4 +380,105 @@ def stream_cycles(config, stream, memory, m, n, k, *, events=None):
         bytes_read=bytes_read, bytes_written=bytes_written,
         bytes_per_cycle=(bytes_read + bytes_written) / cycles,
         first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,
-        issue_cycles=issue, bound="memory" if max(read_busy, write_busy) > issue else "compute")
+        issue_cycles=issue, bound="memory" if max(read_busy, write_busy) > issue else "compute",
+        a_bytes_read=a_words_in * p.a_word_bytes, b_bytes_read=b_words_in * p.b_word_bytes)
+
+
+def _ws_cycles(p, stream, memory, events):
+    """:func:`stream_cycles` of a :class:`WsStreamPlan` (module docstring)."""
+    s = p.schedule
+    R, C, L = s.rows, s.cols, s.latency
+    Q, P = ws_periods(R, C, L)
+    M, MCH, NT, KT, G = s.m, p.k_chunk, s.n_tiles, s.k_tiles, p.beat_words
+    tx = lru_cache(maxsize=None)(memory.transfer_cycles)     # few distinct bursts
+
+    def burst(t, addr, nbytes, beat):
+        if events is not None:
+            events.append(("rd", t, addr, nbytes, beat))
+        return t + tx(nbytes, beat)
+
+    reader_next, sh_free = 1, 0
+    ends = [0, 0]                 # last-row issue cycle of steps s-2, s-1
+    i_prev = n_prev = None
+    wl = []                       # last write beat per group
+    stalls = read_busy = write_busy = issue_cycles = rows_in = step = 0
+    first_load = None
+    for mc in range(p.m_chunks):
+        n = min(MCH, M - mc * MCH)
+        for nt in range(NT):
+            g = mc * NT + nt
+            prev = None
+            kt = 0
+            while kt < KT:
+                t0 = t = max(reader_next, ends[0] + 1 if step >= 2 else 0)
+                t = burst(t, p.a_addr + (kt * M + mc * MCH) * p.a_word_bytes,
+                          n * p.a_word_bytes, G * p.a_word_bytes)
+                t = burst(t, p.b_addr + (nt * KT + kt) * R * p.b_word_bytes,
+                          R * p.b_word_bytes, G * p.b_word_bytes)
+                reader_next, lb = t, t - 1
+                read_busy += t - t0
+                rows_in += n
+                if first_load is None:
+                    first_load = lb
+                x = lb + 1 if step == 0 else max(lb + 1, i_prev + Q, sh_free)
+                sh_free = x + R
+                lo = 1 if step == 0 else i_prev + max(P, n_prev)
+                ready = x + R
+                if kt == 0 and g >= 2:
+                    ready = max(ready, wl[g - 2] + 1)
+                start = max(lo, ready)
+                stalls += start - lo
+                if events is not None:
+                    half = step % 2
+                    b_half = -(-R // G) * G
+                    events.append(("scratch", "B", x, R, half * b_half + R - 1, -1))
+                    events.append(("scratch", "A", start, n, half * stream.a_words, 1))
+                ends = [ends[1], start + n - 1]
+                issue_cycles += max(P, n)
+                i_prev, n_prev = start, n
+                step += 1
+                if events is None and 0 < kt < KT - 2:
+                    # inside a group a step's update is shift-invariant in time, so once
+                    # every state time moved by the same lam, each further step moves them
+                    # by lam again, with the same stalls and busy cycles: jump to the last
+                    state = (reader_next, ends[0], ends[1], sh_free, stalls, read_busy)
+                    if prev is not None:
+                        d = [a - b for a, b in zip(state, prev)]
+                        if d[0] == d[1] == d[2] == d[3] == start - prev_start:
+                            skip = KT - 2 - kt
+                            lam = d[0]
+                            reader_next += skip * lam
+                            ends = [ends[0] + skip * lam, ends[1] + skip * lam]
+                            sh_free += skip * lam
+                            i_prev += skip * lam
+                            stalls += skip * d[4]
+                            read_busy += skip * d[5]
+                            rows_in += skip * n
+                            issue_cycles += skip * max(P, n)
+                            step += skip
+                            kt += skip
+                    prev, prev_start = state, start
+                if kt == KT - 1:
+                    req = max(start + n + R * L + C, wl[-1] + 1 if wl else 0)
+                    nbytes = n * p.row_bytes
+                    if events is not None:
+                        events.append(("wr", req, p.c_addr + mc * MCH * NT * p.row_bytes
+                                       + nt * n * p.row_bytes, nbytes, p.row_bytes))
+                    wl.append(req + tx(nbytes, p.row_bytes) - 1)
+                    write_busy += tx(nbytes, p.row_bytes)
+                kt += 1
+    cycles = wl[-1]
+    bytes_read = rows_in * p.a_word_bytes + step * R * p.b_word_bytes
+    bytes_written = M * NT * p.row_bytes
+    ideal = s.m * s.n * s.k / (R * C * s.lanes)
+    return StreamCycles(
+        m=s.m, n=s.n, k=s.k, cycles=cycles, stall_cycles=stalls,
+        compute_cycles=cycles - stalls, ideal_cycles=ideal, utilization=ideal / cycles,
+        tiles=NT * KT * p.m_chunks, steps=step, k_chunk=MCH, a_writes=rows_in,
+        b_writes=step * R, a_reads=rows_in, b_reads=step * R, c_writes=rows_in * C,
+        c_reads=rows_in, bytes_read=bytes_read, bytes_written=bytes_written,
+        bytes_per_cycle=(bytes_read + bytes_written) / cycles,
+        first_load_cycles=first_load, read_busy_cycles=read_busy, write_busy_cycles=write_busy,
+        issue_cycles=issue_cycles, bound="memory" if max(read_busy, write_busy) > issue_cycles
+        else "compute", dataflow="ws", a_bytes_read=rows_in * p.a_word_bytes,
+        b_bytes_read=step * R * p.b_word_bytes)

@@ -47,7 +47,7 @@ def stream_workload(configs, stream, memory, layers, *, passes=1, tokens=None, l
     ``passes``: how many times a forward pass runs the layer list (32 decoder layers for
     LLaMA-7B); ``tokens``: tokens one pass produces (then ``cycles_per_token`` and
     ``tokens_per_second`` at each config's clock).  Returns a list with one dict per config:
-    ``{"pe", "element_bits", "port_bits_per_element", "array", "scratchpad_bytes", "layers",
+    ``{"pe", "dataflow", "element_bits", "port_bits_per_element", "array", "scratchpad_bytes", "layers",
     "totals"}`` (``port_bits_per_element``: A and B bits per element crossing the memory
     port, block scales and byte padding included: 4.25 for MXFP4 on 16 rows).
     """
@@ -79,7 +79,7 @@ def stream_workload(configs, stream, memory, layers, *, passes=1, tokens=None, l
                           cycles_per_token=per_token,
                           tokens_per_second=cfg.clock_mhz * 1e6 / per_token)
         fa, fb = cfg.formats
-        out.append({"pe": cfg.pe, "element_bits": [get_format(fa).bits, get_format(fb).bits],
+        out.append({"pe": cfg.pe, "dataflow": cfg.dataflow, "element_bits": [get_format(fa).bits, get_format(fb).bits],
                     "port_bits_per_element": [lay.a_bits_per_element,
                                               lay.b_bits_per_element],
                     "array": f"{cfg.rows}x{cfg.cols}", "clock_mhz": cfg.clock_mhz,

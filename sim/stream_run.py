@@ -5,10 +5,13 @@ external memory image (:func:`memory_image`: packed words of the OS schedule, 4-
 per byte), run the job on Amaranth's simulator (the memory model in Python, one cycle at a
 time) or on the native Verilator harness (:mod:`.stream_native`), read the results back from
 the memory image, and compare them bit for bit with :func:`~.check.golden_for`, and the RTL's
-cycle and stall counters and port bytes with :func:`~.stream_cycles.stream_cycles`.
+cycle and stall counters and port bytes with :func:`~.stream_cycles.stream_cycles`.  The top
+is the config's dataflow's (:func:`stream_top`): output-stationary, weight-stationary, or
+input-stationary as the transposed GEMM on the weight-stationary build (``A^T`` laid out as
+the weight tiles, ``B^T`` as the streamed rows, ``C^T`` read back and transposed).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import os
 from pathlib import Path
 import sys
@@ -21,6 +24,7 @@ from nybble.hw.scratchpad import SCRATCHPAD_VERILOG
 from nybble.hw.spec import scale_codes
 from nybble.hw.stream_config import StreamConfig
 from nybble.hw.stream_top import ResetlessStreamTop, StreamLayout, StreamTop
+from nybble.hw.stream_ws_top import WsStreamTop, ws_hardware
 from nybble.synth.verilog import cached_verilog
 from nybble.sw.errors import ParameterError, ToolError
 from nybble.sw.formats import get_format
@@ -30,13 +34,13 @@ from .cocotb_runner import run_cocotb
 from .host import AmaranthPorts
 from .memory_model import MemoryModel
 from .run import check_operands
-from .stream_cycles import plan, stream_cycles
+from .stream_cycles import WsStreamPlan, plan, stream_cycles
 from .stream_host import StreamHost
 from .words import pack_fields
 from .native import compact_memory_init
 from .stream_native import build_stream_native, run_stream_native
 
-__all__ = ["StreamRun", "StreamCheck", "memory_image", "read_results", "run_stream",
+__all__ = ["stream_top", "StreamRun", "StreamCheck", "memory_image", "read_results", "run_stream",
            "check_stream_gemm", "stream_verilog", "run_stream_amaranth",
            "run_stream_cocotb", "STREAM_SIMULATORS"]
 
@@ -85,6 +89,9 @@ def memory_image(config, p, a, b):
     operands in place and the C region zero, as a bytearray: element codes (plain kinds) or
     QuantizedTensors (block-scaled kinds: block records, the scale once per block)."""
     s = p.schedule
+    if getattr(p, "transposed", False):     # input-stationary: B^T streams, A^T stays
+        return memory_image(ws_hardware(config), replace(p, transposed=False),
+                            np.asarray(b).T, np.asarray(a).T)
     if config.pe_spec.family == "block":
         a_w, b_w = _block_records(config, p, a, "a"), _block_records(config, p, b, "b")
     else:
@@ -98,17 +105,44 @@ def memory_image(config, p, a, b):
     return store
 
 
-def read_results(config, p, c_bytes):
-    """The M x N accumulators from the C region's bytes (``p.c_addr`` on)."""
-    s = p.schedule
-    R, C, acc = s.rows, s.cols, config.acc_bits
-    rows = np.frombuffer(bytes(c_bytes), np.uint8).reshape(s.tiles * R, p.row_bytes)
+def stream_top(config, stream, *, scratchpads="amaranth"):
+    """The streaming top of ``config``'s dataflow: :class:`StreamTop` (output-stationary) or
+    :class:`WsStreamTop` (weight-stationary, and input-stationary as the transposed GEMM)."""
+    if config.dataflow == "os":
+        return StreamTop(config, stream, scratchpads=scratchpads)
+    return WsStreamTop(ws_hardware(config), stream, scratchpads=scratchpads)
+
+
+def _row_values(c_bytes, nrows, row_bytes, cols, acc):
+    """``nrows`` packed rows of ``cols`` accumulators -> their unsigned values in order."""
+    rows = np.frombuffer(bytes(c_bytes), np.uint8)[:nrows * row_bytes].reshape(nrows, row_bytes)
     mask = (1 << acc) - 1
     values = []
     for r in rows:
         v = int.from_bytes(r.tobytes(), "little")
-        values.extend((v >> (j * acc)) & mask for j in range(C))
-    return s.unpack_results(values, acc)
+        values.extend((v >> (j * acc)) & mask for j in range(cols))
+    return values
+
+
+def read_results(config, p, c_bytes):
+    """The M x N accumulators from the C region's bytes (``p.c_addr`` on)."""
+    s = p.schedule
+    R, C, acc = s.rows, s.cols, config.acc_bits
+    if isinstance(p, WsStreamPlan) and p.transposed:
+        return read_results(config, replace(p, transposed=False), c_bytes).T
+    if isinstance(p, WsStreamPlan):
+        # groups (mc, nt) in order, each its m-chunk's rows -> WsSchedule's (nt, m) order
+        v = np.array(_row_values(c_bytes, s.m * s.n_tiles, p.row_bytes, C, acc),
+                     dtype=object).reshape(-1, C)
+        order, at = [], 0
+        for mc in range(p.m_chunks):
+            n = min(p.k_chunk, s.m - mc * p.k_chunk)
+            for nt in range(s.n_tiles):
+                order.extend((nt, mc * p.k_chunk + r, at + r) for r in range(n))
+                at += n
+        order.sort()
+        return s.unpack_results(list(v[[o[2] for o in order]].ravel()), acc)
+    return s.unpack_results(_row_values(c_bytes, s.tiles * R, p.row_bytes, C, acc), acc)
 
 
 def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr, resetless=True):
@@ -116,8 +150,10 @@ def stream_verilog(config, stream, *, build_dir="build", log=sys.stderr, resetle
     Verilog modules (:mod:`nybble.hw.scratchpad`: their depth costs no elaboration time),
     cached; ``(text, seconds)``."""
     def build():
-        top = StreamTop(config, stream, scratchpads="verilog")
+        top = stream_top(config, stream, scratchpads="verilog")
         return ResetlessStreamTop(top) if resetless else top
+    if config.dataflow == "is":          # the weight-stationary top: one build for both
+        config = ws_hardware(config)
     text, seconds = cached_verilog("stream_top" if resetless else "stream_top_rst",
                                    f"{config!r} {stream!r} verilog scratchpads", build,
                                    build_dir=build_dir, log=log)
@@ -148,7 +184,7 @@ def run_stream_amaranth(config, stream, memory, jobs, *, beat_logs=None):
     memory image, updated in place); returns per job ``(c_bytes, cycles, stall_cycles,
     overflow, bytes_read, bytes_written, seconds)``.  ``beat_logs``: a list that gets, per
     job, ``{"rd": [...], "wr": [...]}`` of ``(cycle, address, bytes)`` per beat."""
-    top = StreamTop(config, stream)
+    top = stream_top(config, stream)
     sim = Simulator(top)
     sim.add_clock(1e-8)
     out = []
@@ -265,7 +301,7 @@ class StreamCheck:
                    mismatches=self.mismatches, model_exact=not self.model_mismatch,
                    overflow=r.overflow, sim_seconds=r.sim_seconds,
                    build_seconds=r.build_seconds, cached_build=r.cached_build,
-                   macs_per_second=(r.plan.schedule.m * r.plan.schedule.n * r.plan.schedule.k
+                   macs_per_second=(self.model.m * self.model.n * self.model.k
                                     / r.sim_seconds if r.sim_seconds > 0 else None))
         if self.first_mismatch is not None:
             out["first_mismatch"] = dict(zip(("row", "col", "got", "want"),
@@ -280,6 +316,6 @@ def check_stream_gemm(config, stream, memory, a, b, *, sim="verilator", build_di
     golden = golden_for(config, a, b)
     run = run_stream(config, stream, memory, a, b, sim=sim, build_dir=build_dir, log=log)
     mismatches, first = compare_results(run.result, golden)
-    s = run.plan.schedule
-    model = stream_cycles(config, stream, memory, s.m, s.n, s.k)
+    m, n, k = check_operands(config, a, b)
+    model = stream_cycles(config, stream, memory, m, n, k)
     return StreamCheck(run, model, golden, mismatches, first)

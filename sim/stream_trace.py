@@ -50,7 +50,7 @@ def write_traces(config, stream, memory, m, n, k, directory):
     returns ``{file name: rows}``."""
     events = []
     r = stream_cycles(config, stream, memory, m, n, k, events=events)
-    rows = 2 * r.a_reads + sum(-(-e[3] // e[4]) for e in events if e[0] in ("rd", "wr"))
+    rows = r.a_reads + r.b_reads + sum(-(-e[3] // e[4]) for e in events if e[0] in ("rd", "wr"))
     if rows > MAX_TRACE_ROWS:
         raise ParameterError(f"the traces of a {m}x{k} @ {k}x{n} GEMM would have {rows:,} "
                              f"rows; at most {MAX_TRACE_ROWS:,}: trace a smaller GEMM")
@@ -64,6 +64,10 @@ def write_traces(config, stream, memory, m, n, k, directory):
             cyc = start + i
             reads["A"].append(np.stack([cyc, a_word + i // spw], 1))
             reads["B"].append(np.stack([cyc, b_word + i // spw], 1))
+        elif ev[0] == "scratch":     # weight-stationary: a side's words, one per cycle
+            _, side, start, count, first, stride = ev
+            i = np.arange(count)
+            reads[side].append(np.stack([start + i, first + stride * i], 1))
         else:
             kind, t, addr, nbytes, beat = ev
             due, off, size = beat_cycles(memory, t, nbytes, beat)

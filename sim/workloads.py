@@ -339,7 +339,7 @@ def read_topology(path, fmt="auto"):
 # --------------------------------------------------------------------------------------------
 # SCALE-Sim .cfg files
 
-_DATAFLOWS = {"os": "os", "ws": "ws"}
+_DATAFLOWS = {"os": "os", "ws": "ws", "is": "is"}
 
 
 def _cfg_line(lines, section, key):
@@ -361,7 +361,8 @@ def read_scalesim_cfg(path):
     Returns a dict::
 
         rows, cols        ArrayHeight, ArrayWidth (-> ArrayConfig.rows, .cols)
-        dataflow          Dataflow: "os" or "ws" (-> ArrayConfig.dataflow)
+        dataflow          Dataflow: "os", "ws" or "is" (-> ArrayConfig.dataflow; "is" runs
+                          on the streaming top only)
         ifmap_sram_kb     IfmapSramSzkB  (A operand buffer, kB; None if absent)
         filter_sram_kb    FilterSramSzkB (B operand buffer, kB; None if absent)
         ofmap_sram_kb     OfmapSramSzkB  (C result buffer, kB; None if absent)
@@ -369,8 +370,8 @@ def read_scalesim_cfg(path):
         run_name          [general] run_name (None if absent)
 
     :func:`scalesim_sram_depths` turns the SRAM sizes into ``a_depth``, ``b_depth``,
-    ``c_depth``.  SCALE-Sim's input-stationary dataflow ``is`` has no Nybble array and is
-    rejected, as are missing ArrayHeight / ArrayWidth / Dataflow and non-integer sizes:
+    ``c_depth``.  Missing ArrayHeight / ArrayWidth / Dataflow and non-integer sizes are
+    rejected:
     ``ValueError("FILE:LINE: ...")``.  Keys are case-insensitive, as in SCALE-Sim (configparser).
     """
     path = os.fspath(path)
@@ -420,14 +421,11 @@ def read_scalesim_cfg(path):
     rows = get_int("ArrayHeight", True)
     cols = get_int("ArrayWidth", True)
     if "Dataflow" not in sec:
-        raise ParameterError(f"{path}: [{section}] is missing Dataflow (os or ws)")
+        raise ParameterError(f"{path}: [{section}] is missing Dataflow (os, ws or is)")
     df = sec["Dataflow"].strip().lower()
-    if df == "is":
-        raise ParameterError(f"{where('Dataflow')}: Dataflow 'is' (input-stationary) is not supported: "
-                         f"Nybble arrays are output-stationary (os) or weight-stationary (ws)")
     if df not in _DATAFLOWS:
         raise ParameterError(f"{where('Dataflow')}: unknown Dataflow {sec['Dataflow'].strip()!r}; "
-                         f"SCALE-Sim's are os, ws, is and Nybble supports os, ws")
+                         f"SCALE-Sim's are os, ws, is")
     bandwidth = None
     if "Bandwidth" in sec:
         raw = sec["Bandwidth"].strip()

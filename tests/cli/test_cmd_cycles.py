@@ -150,7 +150,9 @@ def test_bad_files_name_file_and_line(capsys, tmp_path):
     code = main(["cycles", "--config", str(cfg), "--workload", "resnet50"])
     _, err = capsys.readouterr()
     assert code == 2
-    assert f"{cfg}:14: Dataflow 'is' (input-stationary) is not supported" in err
+    assert ("dataflow 'is' (input-stationary) runs on the streaming top only (the transposed "
+            "GEMM on its weight-stationary array): give a streaming flag such as --dram-bw"
+            in err)
     cfg.write_text(SCALE_CFG.replace("ArrayHeight:    32", "ArrayHeight:    512"))
     code = main(["cycles", "--config", str(cfg), "--workload", "resnet50"])
     _, err = capsys.readouterr()

@@ -55,7 +55,10 @@ def test_text_output(tmp_path, capsys):
      "--wrapper must be one of none, uart, not 'spi'"),
     (["--pe", "int4", "--acc-bits", "4"], "Accumulator width must be at least 8 bits"),
     (["--pe", "int4", "--array", "2x2", "--dataflow", "xs"],
-     "ArrayConfig.dataflow must be one of os, ws, not 'xs'"),
+     "ArrayConfig.dataflow must be one of os, ws, is, not 'xs'"),
+    (["--pe", "int4", "--array", "2x2", "--dataflow", "is"],
+     "--dataflow is runs on the streaming top (nybble gemm / cycles with --dram-bw ...); "
+     "nybble verilog builds the whole-buffer top: use --dataflow os or ws"),
     (["--pe", "fp16_ieee", "--overflow", "wrap"],
      "overflow of an IEEE-style FP PE must be 'ieee' (IEEE 754: overflow rounds to Inf), "
      "not 'wrap'"),

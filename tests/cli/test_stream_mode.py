@@ -25,6 +25,46 @@ def test_gemm_runs_on_the_streaming_top(run_cli):
     assert doc["rtl_bytes_read"] == doc["bytes_read"] > 0
 
 
+def test_gemm_runs_weight_stationary_on_the_streaming_top(run_cli):
+    doc = _doc(run_cli, ["gemm", "--array", "2x2", "--m", "7", "--n", "5", "--k", "6",
+                         "--sim", "amaranth", "--dram-bw", "2", "--dram-latency", "3",
+                         "--dataflow", "ws", "--a-words", "4", "--acc-rows", "4"])
+    assert doc["mismatches"] == 0 and doc["model_exact"] and doc["passed"]
+    assert doc["dataflow"] == "ws" and doc["acc_rows"] == 4 and doc["k_chunk"] == 4
+    assert doc["rtl_cycles"] == doc["cycles"] and doc["rtl_bytes_read"] == doc["bytes_read"]
+    assert doc["scratchpad_bytes"]["c"] == 2 * 4 * 8          # 2 halves x 4 rows x 2 x int32
+
+
+def test_gemm_runs_input_stationary_on_the_streaming_top(run_cli):
+    doc = _doc(run_cli, ["gemm", "--array", "2x2", "--m", "3", "--n", "7", "--k", "5",
+                         "--sim", "amaranth", "--dram-bw", "2", "--dataflow", "is"])
+    assert doc["passed"] and doc["mismatches"] == 0 and doc["model_exact"]
+    assert doc["dataflow"] == "is" and (doc["m"], doc["n"], doc["k"]) == (3, 7, 5)
+    assert doc["a_bytes_read"] + doc["b_bytes_read"] == doc["bytes_read"]
+    doc = _doc(run_cli, ["gemm", "--array", "2x2", "--m", "3", "--n", "7", "--k", "5",
+                         "--dataflow", "is"], status=2)
+    assert doc["error"].startswith("dataflow 'is' (input-stationary) runs on the streaming "
+                                   "top only")
+
+
+def test_llama_layers_under_each_dataflow(run_cli, tmp_path):
+    is_cfg = tmp_path / "is.cfg"
+    is_cfg.write_text(SCALESIM_CFG.replace("Dataflow : os", "Dataflow : is"))
+    docs = {df: _doc(run_cli, ["cycles", "--workload", "llama-7b", "--phase", "decode",
+                               "--seq-len", "64", "--array", "4x4", "--dram-bw", "4",
+                               "--dataflow", df]) for df in ("os", "ws", "is")}
+    keys = {df: [sorted(r) for r in d["formats"][0]["layers"]] for df, d in docs.items()}
+    assert keys["os"] == keys["ws"] == keys["is"]
+    assert [d["formats"][0]["dataflow"] for d in docs.values()] == ["os", "ws", "is"]
+    # M = 1: B, the weights, is what a decode step reads; every dataflow reads all of it
+    for d in docs.values():
+        q = next(r for r in d["formats"][0]["layers"] if r["name"] == "q_proj")
+        assert q["bytes_read"] >= 4096 * 4096 // 2
+    doc = _doc(run_cli, ["cycles", "--config", str(is_cfg), "--workload", "llama-7b",
+                         "--seq-len", "64", "--dram-latency", "4"])
+    assert doc["config"]["dataflow"] == "is"
+
+
 @pytest.mark.parametrize("scheme", ["mxfp4", "nvfp4"])
 def test_block_scaled_gemm_on_the_streaming_top(run_cli, scheme):
     doc = _doc(run_cli, ["gemm", "--scheme", scheme, "--array", "2x2", "--m", "3", "--n", "4",
@@ -46,8 +86,12 @@ def test_block_scaled_gemm_on_the_streaming_top(run_cli, scheme):
                          r"less than one tile needs: 3 words per half \(6 bytes\) on a 2x2 "
                          r"int4 array; raise a_words to at least 3$"),
     (["--dram-bw", "4", "--depth", "64"], r"^--depth applies to the whole-GEMM-buffer top, "),
-    (["--dram-bw", "4", "--dataflow", "ws"], r"^the streaming top runs dataflow 'os' only, "
-                                             r"not 'ws'$"),
+    (["--dram-bw", "4", "--dataflow", "ws", "--b-words", "1", "--beat-words", "1"],
+     r"^scratchpad B holds 1 words per half \(2 bytes in both halves\), less than one "
+     r"weight tile needs: 2 words per half \(4 bytes\) on a 2x2 int4 array; raise b_words "
+     r"to at least 2$"),
+    (["--dram-bw", "4", "--dataflow", "ws", "--acc-rows", "1"],
+     r"^--acc-rows must be in 2\.\.1048576, not 1$"),
 ])
 def test_gemm_refuses_bad_flags(run_cli, argv, message):
     import re

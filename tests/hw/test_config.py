@@ -24,7 +24,7 @@ KINDS = ", ".join(sorted(PE_KINDS))
     (dict(pe="bitserial", dataflow="ws"), ValueError,
      "ArrayConfig.dataflow must be 'os' for the bit-serial PE 'bitserial' (its lockstep array "
      "is output-stationary), not 'ws'"),
-    (dict(dataflow="is"), ValueError, "ArrayConfig.dataflow must be one of os, ws, not 'is'"),
+    (dict(dataflow="rs"), ValueError, "ArrayConfig.dataflow must be one of os, ws, is, not 'rs'"),
     (dict(overflow="error"), ValueError,
      "ArrayConfig.overflow must be one of wrap, saturate, not 'error'"),
     (dict(clock_mhz=0), ValueError, "ArrayConfig.clock_mhz must be a positive number, not 0"),
@@ -88,4 +88,6 @@ def test_block_options():
     c = ArrayConfig(pe="mxfp4", block_size=16, acc_frac_bits=10)
     assert (c.pe_spec.block_size, c.pe_spec.frac_bits, c.pe_spec.steps_per_block) == (16, 10, 2)
     assert ArrayConfig(pe="int4", dataflow="ws").pe_options == {"psum": True}
+    # input-stationary runs on the weight-stationary array (the transposed GEMM)
+    assert ArrayConfig(pe="int4", dataflow="is").pe_options == {"psum": True}
     assert ArrayConfig(pe="int4").pe_options == {}

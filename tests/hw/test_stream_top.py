@@ -52,6 +52,14 @@ def test_jobs_back_to_back_on_one_top(rng):
                   lambda m, n, k: _codes(rng, cfg, m, n, k))
 
 
+@pytest.mark.parametrize("dataflow", ["ws", "is"])
+def test_weight_stationary_jobs_back_to_back_on_one_top(dataflow, rng):
+    cfg = ArrayConfig(rows=2, cols=2, pe="int4", dataflow=dataflow)
+    st = StreamConfig(a_words=4, b_words=2, beat_words=2, acc_rows=4)
+    _back_to_back(cfg, st, MemoryModel(2, 2), ((3, 2, 4), (6, 3, 5), (1, 1, 1)),
+                  lambda m, n, k: _codes(rng, cfg, m, n, k))
+
+
 def _back_to_back(cfg, st, mem, shapes, operands):
     """Jobs of ``shapes`` (``operands(m, n, k)`` gives each one's a, b) back to back on one
     simulated top, no reset: each bit for bit and counted as the model counts."""

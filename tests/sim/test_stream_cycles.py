@@ -81,9 +81,11 @@ def test_job_limits():
 def test_bad_inputs():
     with pytest.raises(ParameterError, match=r"^memory must be a MemoryModel, not 4$"):
         stream_cycles(ArrayConfig(), StreamConfig(), 4, 1, 1, 1)
-    with pytest.raises(ParameterError, match=r"^the streaming top runs dataflow 'os' only, "
-                                             r"not 'ws'$"):
-        plan(ArrayConfig(dataflow="ws"), StreamConfig(), 1, 1, 1)
+    with pytest.raises(ParameterError, match=r"^scratchpad B holds 2 words per half \(8 "
+                                             r"bytes in both halves\), less than one weight "
+                                             r"tile needs: 4 words per half \(16 bytes\) on a "
+                                             r"4x4 int4 array; raise b_words to at least 4$"):
+        plan(ArrayConfig(rows=4, cols=4, dataflow="ws"), StreamConfig(b_words=2), 1, 1, 1)
     with pytest.raises(ParameterError, match=r"^the streaming top takes plain and "
                                              r"block-scaled PE kinds, not 'lut_nf4'$"):
         plan(ArrayConfig(pe="lut_nf4"), StreamConfig(), 1, 1, 32)

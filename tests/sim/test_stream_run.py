@@ -1,7 +1,8 @@
-"""The streaming top on the native Verilator harness: one cached build runs GEMMs of every size
+"""The streaming tops on the native Verilator harness: one cached build runs GEMMs of every size
 (no recompilation), bit for bit against the golden model, with its cycle and stall counters
 and the bytes at its port equal to the cycle model on a sweep of shapes, bandwidths and
-latencies, some compute-bound and some memory-bound."""
+latencies, some compute-bound and some memory-bound (output-, weight- and input-stationary:
+ragged edges, several m-chunks)."""
 import numpy as np
 import pytest
 
@@ -24,13 +25,24 @@ def _codes(rng, cfg, m, n, k):
             rng.integers(0, cfg.pe_spec.fmt_b.n_codes, (k, n)))
 
 
-def _sweep(cfg, st, rng, points, max_dim, max_k):
+def _sweep(cfg, st, rng, points, max_dim, max_k, max_m=None):
+    """``points`` random GEMMs on one build, each bit for bit and counted as the model counts;
+    some compute-bound, some memory-bound.  A weight-stationary ``cfg``: M up to ``max_m``,
+    every fourth point input-stationary (the same build runs the transposed GEMM)."""
     bounds, builds = set(), []
+    ws = cfg.dataflow != "os"
     for i in range(points):
-        m, n = (int(x) for x in rng.integers(1, max_dim + 1, 2))
+        if ws:
+            cfg = cfg.replace(dataflow="is" if i % 4 == 3 else "ws")
+            m = int(rng.integers(1, max_m + 1))
+            n = int(rng.integers(1, max_dim + 1))
+        else:
+            m, n = (int(x) for x in rng.integers(1, max_dim + 1, 2))
         k = int(rng.integers(1, max_k + 1))
         mem = MemoryModel(BANDWIDTHS[i % len(BANDWIDTHS)], int(rng.integers(1, 9)))
-        if i % 3 == 0:   # one A panel reused by every tile, fast memory: compute-bound
+        if i % 3 == 0 and ws:   # long m-chunks, fast memory: compute-bound
+            m, mem = 2 * st.a_words - 1, MemoryModel(64, 1)
+        elif i % 3 == 0:   # one A panel reused by every tile, fast memory: compute-bound
             # (one word a beat: a B burst of S words takes S + 1 cycles, so S <= 2R - 2
             # k-steps, the tile's drain spacing, leave the array the busier)
             k = min(st.a_words, st.b_words) if st.beat_words > 1 else cfg.rows
@@ -59,6 +71,24 @@ def test_model_sweep_on_more_configs(pe, rows, cols, beat, rng):
     cfg = ArrayConfig(rows=rows, cols=cols, pe=pe)
     st = StreamConfig(a_words=16, b_words=8, beat_words=beat)
     _sweep(cfg, st, rng, 16, 11, 40)
+
+
+def test_weight_stationary_sweep(rng):
+    cfg = ArrayConfig(rows=2, cols=2, pe="int4", dataflow="ws")
+    st = StreamConfig(a_words=16, b_words=2, beat_words=2, acc_rows=16)
+    assert _sweep(cfg, st, rng, 16, 7, 7, max_m=40) == 16
+
+
+@pytest.mark.slow
+# (one word a beat cannot be compute-bound here: a row of A takes its beat's cycle and the
+# weights and latency come on top; the Amaranth cases run beat_words = 1)
+@pytest.mark.parametrize("pe, rows, cols, beat", [("int8", 3, 2, 2), ("int16", 4, 4, 4),
+                                                  ("int4", 4, 4, 2), ("fp4_e2m1", 4, 2, 2),
+                                                  ("int4", 4, 4, 4)])
+def test_weight_stationary_sweep_on_more_configs(pe, rows, cols, beat, rng):
+    cfg = ArrayConfig(rows=rows, cols=cols, pe=pe, dataflow="ws")
+    st = StreamConfig(a_words=32, b_words=8, beat_words=beat, acc_rows=24)
+    assert _sweep(cfg, st, rng, 30, 6 * rows, 6 * rows, max_m=100) == 30
 
 
 def test_adversarial_extremes_int8(rng):
@@ -110,9 +140,10 @@ def test_native_timeout_is_an_error(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.cocotb
-def test_cocotb_testbench(rng):
-    cfg = ArrayConfig(rows=2, cols=3, pe="int8")
-    st = StreamConfig(a_words=4, b_words=4, beat_words=2)
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_cocotb_testbench(dataflow, rng):
+    cfg = ArrayConfig(rows=2, cols=3, pe="int8", dataflow=dataflow)
+    st = StreamConfig(a_words=4, b_words=4, beat_words=2, acc_rows=4)
     a, b = _codes(rng, cfg, 3, 4, 9)
     chk = check_stream_gemm(cfg, st, MemoryModel("3/2", 2), a, b, sim="cocotb", log=None)
     assert chk.mismatches == 0 and chk.model_mismatch == {}, chk.first_mismatch

@@ -40,6 +40,28 @@ def test_dram_traces_are_the_rtl_beats(tmp_path, rng, bw, lat):
     assert max(c for c, _ in a) < run[1]
 
 
+@pytest.mark.parametrize("dataflow", ["ws", "is"])
+def test_weight_stationary_traces_are_the_rtl_beats(tmp_path, rng, dataflow):
+    cfg = ArrayConfig(rows=2, cols=3, pe="int8", dataflow=dataflow)
+    st = StreamConfig(a_words=4, b_words=2, beat_words=2, acc_rows=4)
+    mem = MemoryModel("3/2", 2)
+    m, n, k = 5, 4, 7
+    p = plan(cfg, st, m, n, k)
+    store = memory_image(cfg, p, rng.integers(0, 256, (m, k)), rng.integers(0, 256, (k, n)))
+    logs = []
+    (run,) = run_stream_amaranth(cfg, st, mem, [(p, store)], beat_logs=logs)
+    counts = write_traces(cfg, st, mem, m, n, k, str(tmp_path))
+    assert _rows(tmp_path / "DRAM_READ.csv") == logs[0]["rd"]
+    assert _rows(tmp_path / "DRAM_WRITE.csv") == logs[0]["wr"]
+    # ws: 5 rows of A (m-chunks of 4 and 1) x 2 column tiles x 4 k-tiles issued, a weight
+    # tile of 2 words shifted per step (2 x 2 x 4 steps); is: the 4 columns of B (one chunk)
+    # x 2 tiles of 3 rows of A x 4 k-tiles, 2 x 4 steps
+    rows, tiles = (5 * 2 * 4, 2 * 2 * 4) if dataflow == "ws" else (4 * 2 * 4, 2 * 4)
+    assert counts["A_SCRATCHPAD_READ.csv"] == rows
+    assert counts["B_SCRATCHPAD_READ.csv"] == 2 * tiles
+    assert max(c for c, _ in _rows(tmp_path / "A_SCRATCHPAD_READ.csv")) < run[1]
+
+
 def test_beat_cycles_closed_form():
     due, off, size = beat_cycles(MemoryModel(3, 2), 10, 10, 4)
     # cumulative bytes 4, 8, 10 at 3 B/cycle: ceil 2, 3, 4 -> cycles 13, 14, 15

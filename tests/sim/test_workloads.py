@@ -287,20 +287,20 @@ def test_read_scalesim_cfg_minimal(tmp_path):
     assert cfg == {"rows": 8, "cols": 4, "dataflow": "ws", "ifmap_sram_kb": None,
                    "filter_sram_kb": None, "ofmap_sram_kb": None, "bandwidth": None,
                    "run_name": None}
+    is_cfg = read_scalesim_cfg(write(tmp_path, "i.cfg", "[architecture_presets]\n"
+                                     "arrayheight = 8\narraywidth = 4\ndataflow = is\n"))
+    assert is_cfg["dataflow"] == "is"      # input-stationary: the streaming top runs it
 
 
 @pytest.mark.parametrize("edit, msg", [
-    (("Dataflow : os", "Dataflow : is"),
-     r":14: Dataflow 'is' \(input-stationary\) is not supported: Nybble arrays are "
-     r"output-stationary \(os\) or weight-stationary \(ws\)$"),
     (("Dataflow : os", "Dataflow : rs"),
-     r":14: unknown Dataflow 'rs'; SCALE-Sim's are os, ws, is and Nybble supports os, ws$"),
+     r":14: unknown Dataflow 'rs'; SCALE-Sim's are os, ws, is$"),
     (("ArrayWidth:     32", "ArrayWidth:     3x2"),
      r":6: ArrayWidth must be a positive integer, not '3x2'$"),
     (("OfmapSramSzkB:   64", "OfmapSramSzkB:   0"),
      r":9: OfmapSramSzkB must be a positive integer, not 0$"),
     (("ArrayHeight:    32\n", ""), r": \[architecture_presets\] is missing ArrayHeight$"),
-    (("Dataflow : os\n", ""), r": \[architecture_presets\] is missing Dataflow \(os or ws\)$"),
+    (("Dataflow : os\n", ""), r": \[architecture_presets\] is missing Dataflow \(os, ws or is\)$"),
     (("[architecture_presets]", "[arch]"), r": missing section \[architecture_presets\] "),
     (("[general]\n", ""), r":1: not a valid \.cfg file: no \[section\] header before "
                            r"'run_name = scale_example_run_32x32_os'$"),
