@@ -11,7 +11,9 @@
 The host loads A and B (and the LUT), sets the job size (``m_tiles``, ``n_tiles``, ``k_len``
 in k-steps), pulses ``start`` and waits for ``done``; it never drives operands per cycle.
 The host read port is synchronous (block RAM on an FPGA): ``rd_data`` holds the result at
-the ``rd_addr`` of the previous clock edge.
+the ``rd_addr`` of the previous clock edge -- or of the edge before it with
+``read_latency=2``, which registers each bank's read data before the column multiplexer (the
+FPGA build: :class:`~nybble.hw.fpga_top.HostBridge`).
 
 Host interface widths: :class:`~.layout.TopLayout`.  Buffer layout (computed once in
 :mod:`nybble.sim.schedule`, used by every driver):
@@ -47,7 +49,7 @@ from amaranth.hdl import ClockDomain
 from .array import OutputStationaryArray, WeightStationaryArray, clock_enabled, delayed
 from .config import ArrayConfig
 from .layout import JOB_BITS, OPERAND_READ_CYCLES, WR_A, WR_B, WR_LUT, TopLayout
-from nybble.sw.errors import ParameterTypeError
+from nybble.sw.errors import ParameterError, ParameterTypeError
 
 __all__ = ["ArrayTop", "ResetlessTop"]
 
@@ -55,10 +57,13 @@ __all__ = ["ArrayTop", "ResetlessTop"]
 class ArrayTop(wiring.Component):
     """Array + buffers + sequencer with the host interface of :mod:`nybble.sim.native`."""
 
-    def __init__(self, config):
+    def __init__(self, config, *, read_latency=1):
         if not isinstance(config, ArrayConfig):
             raise ParameterTypeError(f"config must be an ArrayConfig, not {config!r}")
+        if read_latency not in (1, 2) or isinstance(read_latency, bool):
+            raise ParameterError(f"read_latency must be 1 or 2, not {read_latency!r}")
         self._config = config
+        self._read_latency = int(read_latency)
         self._layout = lay = TopLayout.of(config)
         super().__init__({
             "wr_en": In(1), "wr_sel": In(2), "wr_addr": In(lay.addr_bits),
@@ -71,6 +76,8 @@ class ArrayTop(wiring.Component):
         })
 
     config = property(lambda self: self._config)
+    read_latency = property(lambda self: self._read_latency,
+                            doc="clock edges from ``rd_addr`` to its word on ``rd_data``")
     layout = property(lambda self: self._layout, doc="the host interface (:class:`TopLayout`)")
     latency = property(lambda self: self._layout.latency)
     lanes = property(lambda self: self._layout.lanes)
@@ -129,11 +136,18 @@ class ArrayTop(wiring.Component):
         if lay.col_bits:  # the column of the word being read, as the banks' data arrives
             rd_col = Signal(lay.col_bits)
             m.d.sync += rd_col.eq(self.rd_addr[:lay.col_bits])
-        out = host_rd[0].data
+        bank_data = [rp.data for rp in host_rd]
+        if self._read_latency == 2:
+            # a register right behind each block RAM: its clock-to-out (5.6 ns on an ECP5)
+            # meets no logic before a register
+            bank_data = [delayed(m, d, 1, f"c_bank_{j}_data") for j, d in enumerate(bank_data)]
+            if lay.col_bits:
+                rd_col = delayed(m, rd_col, 1, "rd_col")
+        out = bank_data[0]
         for j, rp in enumerate(host_rd):
             m.d.comb += rp.addr.eq(rd_word)
             if j:
-                out = Mux(rd_col == j, rp.data, out)
+                out = Mux(rd_col == j, bank_data[j], out)
         m.d.comb += self.rd_data.eq(out)
 
         ovf = Signal()

@@ -7,7 +7,9 @@ of :data:`BOARDS` and runs the platform's own flow -- Yosys ``synth_ice40`` / ``
 wheels (Amaranth finds them through the ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``,
 ``NEXTPNR_ECP5`` and ``ECPPACK`` environment variables, set here for the build only).  It
 reports LUTs, flip-flops, carry cells, DSPs, block RAMs (Yosys), the device utilisation and the
-post-route Fmax (nextpnr's ``--report``) and the bitstream's path.
+post-route Fmax (nextpnr's ``--report``) and the bitstream's path.  Every PE stays a module of
+its own through Yosys (``keep_hierarchy``, :func:`pe_modules`): flattened, ABC9 mapped the same
+PE differently in the array than alone (see ``_keep_pe_hierarchy``).
 
 :func:`board_pe_fmax` places and routes one PE of the array alone on the same board, device
 and flow (:class:`~nybble.hw.fpga_top.PeProbeTop`), the ceiling the array top is measured
@@ -36,12 +38,13 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Fragment, Module, Signal
 from amaranth.lib import wiring
 
 from nybble.hw.config import ArrayConfig
 from nybble.hw.fpga_top import BoardTop, DEFAULT_BAUD, PeProbeTop, uart_divisor
 from nybble.hw.kinds import pe_kind
+from nybble.hw.pe_base import PEBase
 from nybble.sw import get_format
 
 from .area import convention_acc_bits
@@ -52,7 +55,7 @@ from .yosys import _FPGA_CELLS
 from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 
 __all__ = ["BOARDS", "Board", "BoardBuild", "FpgaBuild", "FpgaResourceError", "build_board",
-           "board_pe_fmax", "pe_fmax",
+           "board_pe_fmax", "pe_fmax", "pe_modules",
            "pe_fmax_verilog",
            "parse_utilisation", "DEFAULT_DEPTHS"]
 
@@ -261,6 +264,36 @@ def _resource_error(what, board, device, utilisation):
 _NO_COLLISIONS = "setparam -set COLLISION_X_MASK 1'1 t:$memrd_v2 r:TRANSPARENCY_MASK=1'0 %i"
 
 
+def pe_modules(top, platform, name="top"):
+    """Yosys module names of the PEs in ``top`` (elaborated for ``platform``): Amaranth names
+    the module of a submodule by its path, ``<name>.<submodule>.<submodule>...``."""
+    found = []
+
+    def walk(fragment, path):
+        if any(isinstance(origin, PEBase) for origin in fragment.origins or ()):
+            found.append(".".join(path))
+            return
+        for index, (sub, sub_name, _) in enumerate(fragment.subfragments):
+            walk(sub, (*path, sub_name if sub_name is not None else f"U${index}"))
+
+    walk(Fragment.get(top, platform), (name,))
+    return found
+
+
+def _keep_pe_hierarchy(modules):
+    """Yosys commands that keep each PE of ``modules`` a module of its own through synthesis.
+
+    Flattened, the same PE maps differently in different designs: ABC9 maps the whole design
+    at once, with its own delay model (300 ps a wire, no placement), and spends the slack it
+    sees on area -- the lone PE's multiplier came out 6 wide-LUT levels deep to the
+    accumulator's carry chain, the same PE in the 4 x 4 array 8, 1.3 ns slower after routing.
+    Kept as modules, every PE (the lone one and the array's) is mapped from the same module
+    alone, to the same netlist; the assertion fails the build if a name was not found."""
+    names = " ".join(modules)
+    return (f"select -assert-mod-count {len(modules)} {names}\n"
+            f"setattr -mod -set keep_hierarchy 1 {names}")
+
+
 def _dsp_choice(config, dsp):
     if dsp is None:
         return max(get_format(f).bits for f in pe_kind(config.pe).formats[:2]) > 4
@@ -280,10 +313,11 @@ def _place_and_route(spec, top, what, out_dir, key_parts, dsp, seed, progress, t
     else:
         synth_opts = "-dsp" if dsp and "UP" in platform.device.upper() else ""
     name = "top"
+    keep = _keep_pe_hierarchy(pe_modules(top, spec.make_platform(), name))
     plan = platform.build(
         top, name=name, do_build=False,
         synth_opts=synth_opts,
-        script_after_read=_NO_COLLISIONS,
+        script_after_read=f"{_NO_COLLISIONS}\n{keep}",
         script_after_synth=f"tee -q -o {name}_stat.json stat -json",
         nextpnr_opts=f"--report {name}_report.json --timing-allow-fail --seed {int(seed)}")
 

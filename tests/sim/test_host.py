@@ -1,11 +1,12 @@
+# amaranth: UnusedElaboratable=no
 """The host driver (:mod:`nybble.sim.host`) on a simulated top: the protocol is the same
 object whatever the simulator; here it runs on Amaranth's and is held to the golden model."""
-# amaranth: UnusedElaboratable=no
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 
 from nybble.hw.config import ArrayConfig
-from nybble.hw.layout import WR_A
+from nybble.hw.layout import WR_A, WR_B
 from nybble.hw.top import ArrayTop
 from nybble.sim.check import golden_for
 from nybble.sim.host import AmaranthPorts, ArrayHost, run_job
@@ -93,3 +94,40 @@ def test_run_job_loads_both_buffers(rng):
     _simulate(top, bench)
     got = p.schedule.unpack_results(out["r"].values, cfg.acc_bits)
     assert np.array_equal(got, golden_for(cfg, a, b)) and out["r"].cycles == p.schedule.cycles
+
+
+def test_read_latency_two_streams_results_two_edges_behind(rng):
+    """``read_latency=2`` (the FPGA build): a new ``rd_addr`` every cycle, each word two clock
+    edges after its address, the same results as the golden model."""
+    cfg = ArrayConfig(rows=2, cols=3, pe="int4", a_depth=16, b_depth=16, c_depth=16)
+    top = ArrayTop(cfg, read_latency=2)
+    a, b = rng.integers(0, 16, (3, 5)), rng.integers(0, 16, (5, 4))
+    p = prepare_job(cfg, a, b)
+    addresses = [int(x) for x in p.addresses]
+    mask = (1 << cfg.acc_bits) - 1
+    out = []
+
+    async def bench(ctx):
+        host = ArrayHost(AmaranthPorts(ctx, top), cfg.acc_bits)
+        await host.idle()
+        await host.load(WR_A, chunks_to_ints(p.a_words))
+        await host.load(WR_B, chunks_to_ints(p.b_words))
+        await host.run(p.job)
+        for cycle in range(len(addresses) + 2):
+            if cycle < len(addresses):
+                ctx.set(top.rd_addr, addresses[cycle])
+            await ctx.tick()
+            if cycle >= 1:  # the word of the address set one cycle before the last edge
+                out.append(ctx.get(top.rd_data) & mask)
+
+    _simulate(top, bench)
+    assert top.read_latency == 2 and ArrayTop(cfg).read_latency == 1
+    got = p.schedule.unpack_results(out[:len(addresses)], cfg.acc_bits)
+    assert np.array_equal(got, golden_for(cfg, a, b))
+
+
+def test_read_latency_wrong_value():
+    cfg = ArrayConfig(rows=2, cols=2, pe="int4")
+    for bad in (0, 3, True, "2"):
+        with pytest.raises(ValueError, match=r"^read_latency must be 1 or 2, not "):
+            ArrayTop(cfg, read_latency=bad)

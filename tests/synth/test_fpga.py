@@ -6,8 +6,10 @@ import os
 import pytest
 
 from nybble.hw.config import ArrayConfig
-from nybble.synth.fpga import (BOARDS, FpgaResourceError, _resource_error, board_pe_fmax,
-                               build_board, parse_utilisation, pe_fmax)
+from nybble.hw.fpga_top import BoardTop, PeProbeTop
+from nybble.synth.fpga import (BOARDS, FpgaResourceError, _keep_pe_hierarchy, _resource_error,
+                               board_pe_fmax, build_board, parse_utilisation, pe_fmax,
+                               pe_modules)
 from nybble.synth.toolchain import yowasp_env
 
 _LOG = """\
@@ -56,6 +58,22 @@ def test_wrong_arguments(tmp_path):
         build_board("icebreaker", "2x2", build_dir=tmp_path)
     with pytest.raises(ValueError, match=r"^Baud rate 6000000 is too fast for a 12 MHz "):
         build_board("icebreaker", config, baud=6_000_000, build_dir=tmp_path)
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-25f"])
+def test_pe_modules_are_the_modules_yosys_reads(board):
+    """The PE module names the flow keeps whole are the modules of the RTLIL Amaranth writes
+    for the board: every PE of the array, the probe's one PE, nothing else."""
+    config = ArrayConfig(rows=2, cols=3, pe="int4", a_depth=16, b_depth=16, c_depth=16)
+    for top, count in ((BoardTop(config), 2 * 3), (PeProbeTop(config), 1)):
+        names = pe_modules(top, BOARDS[board].make_platform())
+        rtlil = BOARDS[board].make_platform().build(top, name="top", do_build=False)
+        modules = [line.split()[1].lstrip("\\") for line in
+                   rtlil.files["top.il"].splitlines() if line.startswith("module ")]
+        assert len(names) == count and set(names) <= set(modules), (names, modules)
+    assert pe_modules(PeProbeTop(config), BOARDS[board].make_platform()) == ["top.pe"]
+    assert _keep_pe_hierarchy(["top.pe"]) == ("select -assert-mod-count 1 top.pe\n"
+                                              "setattr -mod -set keep_hierarchy 1 top.pe")
 
 
 @pytest.mark.synth
