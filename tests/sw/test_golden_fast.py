@@ -540,17 +540,23 @@ def test_per_tensor_empty_operands():
 # 2**18 (18): 5.0 times 2.5 is an odd multiple of 2**31, which a 32-bit accumulator wraps to
 # -2**31 (not 0); 5.0 times 5.0 is a multiple of 2**32 (0).
 
-def _spy_pairs(monkeypatch):
-    """Record whether each gemm took the direct wrapped block sums (True) or BLAS (False)."""
+def _spy_taken(monkeypatch, name):
+    """Record, for each call of the path ``golden.<name>``, whether it gave the sum (True)
+    or left it to the next path (False, it returned None)."""
     seen = []
-    real = golden._wrapped_pairs
+    real = getattr(golden, name)
 
     def spy(*args, **kwargs):
         x = real(*args, **kwargs)
         seen.append(x is not None)
         return x
-    monkeypatch.setattr(golden, "_wrapped_pairs", spy)
+    monkeypatch.setattr(golden, name, spy)
     return seen
+
+
+def _spy_pairs(monkeypatch):
+    """Record whether each gemm took the direct wrapped block sums (True) or BLAS (False)."""
+    return _spy_taken(monkeypatch, "_wrapped_pairs")
 
 
 @pytest.mark.parametrize("alpha_plus_beta", [31, 32])
@@ -648,15 +654,7 @@ def test_int_cross_block_sum_switches_from_float64_past_2_53(e, monkeypatch):
 # -- block sums beyond float64 that do not wrap: split by valuation (golden._split_exact) ----
 
 def _spy_split(monkeypatch):
-    seen = []
-    real = golden._split_exact
-
-    def spy(*args, **kwargs):
-        x = real(*args, **kwargs)
-        seen.append(x is not None)
-        return x
-    monkeypatch.setattr(golden, "_split_exact", spy)
-    return seen
+    return _spy_taken(monkeypatch, "_split_exact")
 
 
 def _e5m2_large_and_low(rng, m, k, n, n_low_a, n_low_b):
