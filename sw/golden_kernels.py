@@ -23,7 +23,7 @@ operation, so the results are the same bit for bit:
 * :func:`wrapped_limbs_rows` / :func:`wrapped_limbs_cols` -- the limb and residue operands
   of the wrapped block sums, laid out block by block, from int64 masks and shifts.
 * :func:`block_abs_stats`, :func:`split_folded`, :func:`add_lo_products`,
-  :func:`round_hi_lo` -- exact sums beyond
+  :func:`round_hi_lo`, :func:`round_hi_lo_at` -- exact sums beyond
   float64 (``nybble.sw.golden._split_exact``): an operand with its block scales folded in,
   split by 2-adic valuation into a float64 part BLAS sums exactly and a few low entries;
   their products in int64; the two integers added and rounded once to float64.
@@ -36,7 +36,7 @@ import numpy as np
 
 __all__ = ["add_scaled", "add_wrapped", "add_wrapped_float", "add_wrapped_pairs", "block_valuations",
            "wrapped_limbs_rows", "wrapped_limbs_cols", "block_abs_stats", "split_folded",
-           "add_lo_products", "round_hi_lo"]
+           "add_lo_products", "round_hi_lo", "round_hi_lo_at"]
 
 # nogil: the golden GEMM runs tiles on threads; no fastmath (see the module docstring);
 # boundscheck off (the default): the callers pass arrays of matching shapes
@@ -237,12 +237,14 @@ def block_abs_stats(p, block, nb, axis):
 
 
 @numba.njit(**_JIT)
-def split_folded(p, fac, block, axis, t, hi, cap):
+def split_folded(p, fac, block, axis, t, hi, cap, scale):
     """The folded operand ``q = p * fac`` (``fac`` (M, nb) int64 per block along ``axis`` 1,
-    or (nb, N) along 0) split by 2-adic valuation: ``hi[i, k] = q`` (float64) where ``q`` is
-    a multiple of ``2**t`` (0 included), else 0.  Returns the number of other entries and
-    the first ``cap`` of them, row-major, as ``(rows, cols, values)`` int64 arrays.  The
-    caller checked ``|q| < 2**53`` (exact in float64) and ``0 <= t <= 62``."""
+    or (nb, N) along 0) split by 2-adic valuation: ``hi[i, k] = q * scale`` (float64;
+    ``scale`` a power of two per row for ``axis`` 1, per column for 0) where ``q`` is a
+    multiple of ``2**t`` (0 included), else 0.  Returns the number of other entries and the
+    first ``cap`` of them, row-major, as ``(rows, cols, values)`` int64 arrays (``q``, not
+    scaled).  The caller checked ``|q| < 2**53`` and that ``q * scale`` stays a normal
+    float64 (exact), and ``0 <= t <= 62``."""
     m, n = p.shape
     mask = (np.int64(1) << t) - 1
     rows = np.empty(cap, np.int64)
@@ -260,7 +262,7 @@ def split_folded(p, fac, block, axis, t, hi, cap):
                         rows[cnt], cols[cnt], vals[cnt] = i, kk, q
                     cnt += 1
                 else:
-                    hi[i, kk] = np.float64(q)
+                    hi[i, kk] = np.float64(q) * (scale[i] if axis == 1 else scale[kk])
     return cnt, (rows[:min(cnt, cap)], cols[:min(cnt, cap)], vals[:min(cnt, cap)])
 
 
@@ -290,6 +292,34 @@ def add_lo_products(c, pa, fa, pb, fb, block, ta, a_lo, b_lo):
 
 
 @numba.njit(**_JIT)
+def _round_sum(hv, cv, s, low, down):
+    """The integer ``hv + cv`` rounded once to float64 (:func:`round_hi_lo`)."""
+    cf = np.float64(cv)
+    if np.int64(cf) == cv:
+        return hv + cf
+    y = np.int64(hv * down) + (cv >> s)
+    r = cv & low
+    neg = y < 0
+    if neg:  # -(y 2**s + r) = (-y - 1) 2**s + (2**s - r)
+        if r:
+            y, r = -y - 1, low + 1 - r
+        else:
+            y = -y
+    sh = s
+    if sh > 0:
+        e = math.frexp(np.float64(y))[1] if y else 0  # >= the bit length of y
+        q = min(sh, 60 - e)
+        if q > 0:
+            y = (y << q) | (r >> (sh - q))
+            r &= (np.int64(1) << (sh - q)) - 1
+            sh -= q
+    if sh > 0 and r:
+        y |= 1
+    v = math.ldexp(np.float64(y), sh)
+    return -v if neg else v
+
+
+@numba.njit(**_JIT)
 def round_hi_lo(h, c, s, col, row):
     """The integers ``h + c`` rounded once to float64, to nearest even.
 
@@ -309,29 +339,29 @@ def round_hi_lo(h, c, s, col, row):
     down = 2.0 ** -s
     for i in range(m):
         for l in range(n):
-            cv = c[i, l]
-            cf = np.float64(cv)
-            if np.int64(cf) == cv:
-                out[i, l] = ((h[i, l] + cf) * col[i]) * row[l]
-                continue
-            y = np.int64(h[i, l] * down) + (cv >> s)
-            r = cv & low
-            neg = y < 0
-            if neg:  # -(y 2**s + r) = (-y - 1) 2**s + (2**s - r)
-                if r:
-                    y, r = -y - 1, low + 1 - r
-                else:
-                    y = -y
-            sh = s
-            if sh > 0:
-                e = math.frexp(np.float64(y))[1] if y else 0  # >= the bit length of y
-                q = min(sh, 60 - e)
-                if q > 0:
-                    y = (y << q) | (r >> (sh - q))
-                    r &= (np.int64(1) << (sh - q)) - 1
-                    sh -= q
-            if sh > 0 and r:
-                y |= 1
-            v = math.ldexp(np.float64(y), sh)
-            out[i, l] = ((-v if neg else v) * col[i]) * row[l]
+            out[i, l] = (_round_sum(h[i, l], c[i, l], s, low, down) * col[i]) * row[l]
     return out
+
+
+@numba.njit(**_JIT)
+def round_hi_lo_at(x, c, s, col, row, rows, cols):
+    """:func:`round_hi_lo` in place, in the rows ``rows`` and the columns ``cols`` only (``c``
+    is 0 elsewhere): ``x`` holds ``h * col[i] * row[l]``, each exact (the caller folded the
+    powers of two into the operands where no product leaves float64's normal numbers), so
+    ``h`` is ``x / col[i] / row[l]`` exactly."""
+    m, n = x.shape
+    low = (np.int64(1) << s) - 1
+    down = 2.0 ** -s
+    done = np.zeros(m, np.bool_)
+    for i in rows:
+        if done[i]:
+            continue
+        done[i] = True
+        for l in range(n):
+            h = x[i, l] / col[i] / row[l]
+            x[i, l] = (_round_sum(h, c[i, l], s, low, down) * col[i]) * row[l]
+    for l in np.unique(cols):
+        for i in range(m):
+            if not done[i]:
+                h = x[i, l] / col[i] / row[l]
+                x[i, l] = (_round_sum(h, c[i, l], s, low, down) * col[i]) * row[l]

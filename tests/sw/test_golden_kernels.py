@@ -133,6 +133,20 @@ def test_round_hi_lo_rounds_the_exact_sum_once(s, rng):
     assert sum(float(v) != v for v in c.ravel().tolist()) > 20  # the slow branch ran
 
 
+def test_round_hi_lo_at_rounds_only_the_rows_and_columns_given(rng):
+    # x = h * col * row (exact); c nonzero in rows 1, 4 and columns 0, 2 (also where both)
+    s, m, n = 20, 6, 5
+    h = rng.integers(-(2 ** 53) + 1, 2 ** 53, (m, n)).astype(np.float64) * 2.0 ** s
+    c = np.zeros((m, n), np.int64)
+    rows, cols = np.array([4, 1, 4]), np.array([2, 0])
+    c[rows, :] = rng.integers(-(2 ** 61), 2 ** 61, (3, n))
+    c[:, cols] = rng.integers(-(2 ** 61), 2 ** 61, (m, 2))
+    col, row = 2.0 ** rng.integers(-40, 40, m), 2.0 ** rng.integers(-40, 40, n)
+    x = h * col[:, None] * row[None, :]
+    kernels.round_hi_lo_at(x, c, s, col, row, rows, cols)
+    assert np.array_equal(bits(x), bits(kernels.round_hi_lo(h, c, s, col, row)))
+
+
 @pytest.mark.parametrize("axis", [1, 0])
 def test_split_folded_by_valuation(axis, rng):
     block, t = 8, 5
@@ -142,11 +156,13 @@ def test_split_folded_by_valuation(axis, rng):
     fac = np.int64(1) << rng.integers(0, 4, (p.shape[0], nb) if axis == 1 else (nb, p.shape[1]))
     q = p * (np.repeat(fac, block, axis=axis)[:, :p.shape[1]] if axis == 1
              else np.repeat(fac, block, axis=axis)[:p.shape[0]])
+    scale = 2.0 ** rng.integers(-30, 30, p.shape[0] if axis == 1 else p.shape[1])
+    sc = scale[:, None] if axis == 1 else scale[None, :]
     for cap in (0, 3, p.size):
         hi = np.full(p.shape, np.nan)
-        cnt, (rows, cols, vals) = kernels.split_folded(p, fac, block, axis, t, hi, cap)
+        cnt, (rows, cols, vals) = kernels.split_folded(p, fac, block, axis, t, hi, cap, scale)
         low = q % (1 << t) != 0
-        assert np.array_equal(hi, np.where(low, 0, q).astype(np.float64))
+        assert np.array_equal(hi, np.where(low, 0, q).astype(np.float64) * sc)
         assert cnt == low.sum() and len(rows) == min(cap, cnt)
         idx = np.argwhere(low)[:cap]
         assert rows.tolist() == idx[:, 0].tolist() and cols.tolist() == idx[:, 1].tolist()
@@ -161,8 +177,8 @@ def test_lo_products_complete_the_hi_matmul(rng):
     fa = np.int64(1) << rng.integers(0, 3, (6, 3))
     fb = np.int64(1) << rng.integers(0, 3, (3, 7))
     hi_a, hi_b = np.empty(pa.shape), np.empty(pb.shape)
-    _, a_lo = kernels.split_folded(pa, fa, block, 1, ta, hi_a, pa.size)
-    _, b_lo = kernels.split_folded(pb, fb, block, 0, tb, hi_b, pb.size)
+    _, a_lo = kernels.split_folded(pa, fa, block, 1, ta, hi_a, pa.size, np.ones(6))
+    _, b_lo = kernels.split_folded(pb, fb, block, 0, tb, hi_b, pb.size, np.ones(7))
     assert 0 < len(a_lo[0]) < pa.size and 0 < len(b_lo[0]) < pb.size
     c = np.zeros((6, 7), np.int64)
     kernels.add_lo_products(c, pa, fa, pb, fb, block, ta, a_lo, b_lo)
