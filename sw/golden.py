@@ -89,7 +89,7 @@ from .lmul import lmul_table
 from .golden_kernels import (add_scaled, add_wrapped, add_wrapped_float, add_wrapped_pairs,
                              block_valuations, wrapped_limbs_rows, wrapped_limbs_cols,
                              block_abs_stats, split_folded, add_lo_products,
-                             round_hi_lo, round_hi_lo_at)
+                             round_hi_lo_at)
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
            "scheme_acc_bits",
@@ -1095,9 +1095,10 @@ def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
     ``bound < 2**(53 + ta + tb)`` one float64 matmul forms ``A_hi @ B_hi`` exactly (in any
     order, fused or not).  The rest, ``A_lo @ B + A_hi @ B_lo``, has few terms (the small
     elements of a block: e5m2 elements below 2**-13 of their block's largest) and is formed
-    in int64 (:func:`add_lo_products`, checked below 2**62); the two integers are added
-    and rounded once (:func:`round_hi_lo`; with the result's powers of two folded into the
-    operands, only where the low products land: :func:`round_hi_lo_at`).  The data's own magnitudes set ``ta + tb``: for
+    in int64 (:func:`add_lo_products`, checked below 2**62); where they land, the two
+    integers are added and rounded once (:func:`round_hi_lo_at`).  The result's powers of
+    two are folded into the operands (None where a product would leave float64's normal
+    numbers: not for E8M0 scales).  The data's own magnitudes set ``ta + tb``: for
     ``nybble bench golden``'s Gaussian 1024 x 1024 operands in MX fp8 e5m2, ``ta + tb = 22``
     and 1 and 2 of the 2**20 elements are low."""
     fold_a, fold_b, ea_min, eb_min, fa_bits, fb_bits, (ma, sha, mb, shb) = folds
@@ -1125,12 +1126,13 @@ def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
     e_col, e_row = ea_min[:, 0] - grid_bits, eb_min[0]  # the result's powers of two
     # folded into the operands while every operand, product and partial sum stays a normal
     # float64 (then exact: integers times 2**(e_col + e_row), below 2**(53 + need) times it)
-    in_ops = int(e_col.min()) + int(e_row.min()) >= -1022 and \
-        min(int(e_col.min()), int(e_row.min())) >= -1022 and \
-        int(e_col.max()) + int(e_row.max()) + 53 + need <= 1023 and \
-        max(int(e_col.max()), int(e_row.max())) + 53 <= 1023
-    col = np.exp2(e_col.astype(np.float64)) if in_ops else np.ones(m)
-    row = np.exp2(e_row.astype(np.float64)) if in_ops else np.ones(n)
+    # (always for E8M0 scales: |e| <= 127 + 127 + the grid's fraction bits)
+    if not (int(e_col.min()) + int(e_row.min()) >= -1022 and
+            min(int(e_col.min()), int(e_row.min())) >= -1022 and
+            int(e_col.max()) + int(e_row.max()) + 53 + need <= 1023 and
+            max(int(e_col.max()), int(e_row.max())) + 53 <= 1023):
+        return None
+    col, row = np.exp2(e_col.astype(np.float64)), np.exp2(e_row.astype(np.float64))
     hi_a, hi_b = np.empty((m, k)), np.empty((k, n))
     cap = m * k // _SPLIT_SHARE + 1  # more low entries of A alone would not pay
     n_a, a_lo = split_folded(pa, fa_i, block, 1, ta, hi_a, cap, col)
@@ -1145,11 +1147,9 @@ def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
     add_lo_products(c, pa, fa_i, pb, fb_i, block, ta, a_lo, b_lo)
     # all the work that does not need the matmul is done: after a threaded BLAS call its
     # threads spin for a while and slow any pass over the whole output (~15 ms at 1024**2)
-    x = hi_a @ hi_b
-    if in_ops:  # exact where c is 0; rounded where the low products land
-        round_hi_lo_at(x, c, need, col, row, a_lo[0], b_lo[1])
-        return x
-    return _scale_pow2(round_hi_lo(x, c, need, col, row), ea_min - grid_bits, eb_min)
+    x = hi_a @ hi_b  # exact where c is 0; rounded once where the low products land
+    round_hi_lo_at(x, c, need, col, row, a_lo[0], b_lo[1])
+    return x
 
 
 def _scale_pow2(x, e_col, e_row):

@@ -23,7 +23,7 @@ operation, so the results are the same bit for bit:
 * :func:`wrapped_limbs_rows` / :func:`wrapped_limbs_cols` -- the limb and residue operands
   of the wrapped block sums, laid out block by block, from int64 masks and shifts.
 * :func:`block_abs_stats`, :func:`split_folded`, :func:`add_lo_products`,
-  :func:`round_hi_lo`, :func:`round_hi_lo_at` -- exact sums beyond
+  :func:`round_hi_lo_at` -- exact sums beyond
   float64 (``nybble.sw.golden._split_exact``): an operand with its block scales folded in,
   split by 2-adic valuation into a float64 part BLAS sums exactly and a few low entries;
   their products in int64; the two integers added and rounded once to float64.
@@ -36,7 +36,7 @@ import numpy as np
 
 __all__ = ["add_scaled", "add_wrapped", "add_wrapped_float", "add_wrapped_pairs", "block_valuations",
            "wrapped_limbs_rows", "wrapped_limbs_cols", "block_abs_stats", "split_folded",
-           "add_lo_products", "round_hi_lo", "round_hi_lo_at"]
+           "add_lo_products", "round_hi_lo_at"]
 
 # nogil: the golden GEMM runs tiles on threads; no fastmath (see the module docstring);
 # boundscheck off (the default): the callers pass arrays of matching shapes
@@ -293,7 +293,7 @@ def add_lo_products(c, pa, fa, pb, fb, block, ta, a_lo, b_lo):
 
 @numba.njit(**_JIT)
 def _round_sum(hv, cv, s, low, down):
-    """The integer ``hv + cv`` rounded once to float64 (:func:`round_hi_lo`)."""
+    """The integer ``hv + cv`` rounded once to float64 (:func:`round_hi_lo_at`)."""
     cf = np.float64(cv)
     if np.int64(cf) == cv:
         return hv + cf
@@ -320,35 +320,22 @@ def _round_sum(hv, cv, s, low, down):
 
 
 @numba.njit(**_JIT)
-def round_hi_lo(h, c, s, col, row):
-    """The integers ``h + c`` rounded once to float64, to nearest even.
-
-    ``h`` float64 exact integers, multiples of ``2**s`` below ``2**(53 + s)``; ``c`` int64
-    below 2**62; ``0 <= s <= 62``.  Where float64 holds ``c`` exactly, one float64 addition
-    of two exact numbers is that rounding.  Elsewhere, with ``y = h / 2**s + floor(c /
-    2**s)`` (|y| < 2**63) and ``r = c mod 2**s``, the sum is ``y 2**s + r``, taken by
-    magnitude (rounding to nearest even is symmetric).  Bits of ``r`` move into ``y`` until
-    ``y`` holds about 60 bits; if some remain, they all lie below the rounding position of
-    ``y`` (>= 6 bits up), so ``y`` with its bit 0 or-ed with ``r != 0`` (a sticky bit) rounds
-    alike; int64 -> float64 rounds to nearest even and the scaling by ``2**s`` is exact.
-    Each result is then multiplied by ``col[i]`` and by ``row[l]`` (powers of two; the
-    caller's ``_scale_pow2`` in one pass)."""
-    m, n = h.shape
-    out = np.empty((m, n))
-    low = (np.int64(1) << s) - 1
-    down = 2.0 ** -s
-    for i in range(m):
-        for l in range(n):
-            out[i, l] = (_round_sum(h[i, l], c[i, l], s, low, down) * col[i]) * row[l]
-    return out
-
-
-@numba.njit(**_JIT)
 def round_hi_lo_at(x, c, s, col, row, rows, cols):
-    """:func:`round_hi_lo` in place, in the rows ``rows`` and the columns ``cols`` only (``c``
-    is 0 elsewhere): ``x`` holds ``h * col[i] * row[l]``, each exact (the caller folded the
-    powers of two into the operands where no product leaves float64's normal numbers), so
-    ``h`` is ``x / col[i] / row[l]`` exactly."""
+    """In the rows ``rows`` and the columns ``cols`` (``c`` is 0 elsewhere), ``x[i, l] =
+    fl(h + c[i, l]) * col[i] * row[l]``: the integer ``h + c`` rounded once to float64, to
+    nearest even, then scaled by powers of two.  ``x`` holds ``h * col[i] * row[l]``, each
+    exact (the caller folded the powers of two into the operands where every product stays
+    a normal float64), so ``h = x / col[i] / row[l]`` exactly.
+
+    ``h``: exact integers, multiples of ``2**s`` below ``2**(53 + s)``; ``c`` int64 below
+    2**62; ``0 <= s <= 62``.  Where float64 holds ``c`` exactly, one float64 addition of two
+    exact numbers is that rounding.  Elsewhere, with ``y = h / 2**s + floor(c / 2**s)``
+    (|y| < 2**63) and ``r = c mod 2**s``, the sum is ``y 2**s + r``, taken by magnitude
+    (rounding to nearest even is symmetric).  Bits of ``r`` move into ``y`` until ``y``
+    holds about 60 bits; if some remain, they all lie below the rounding position of ``y``
+    (>= 6 bits up), so ``y`` with its bit 0 or-ed with ``r != 0`` (a sticky bit) rounds
+    alike; int64 -> float64 rounds to nearest even, the scalings by powers of two are
+    exact."""
     m, n = x.shape
     low = (np.int64(1) << s) - 1
     down = 2.0 ** -s
