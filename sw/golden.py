@@ -622,6 +622,12 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
 # bits ~0.9, mostly element integers and valuations (block sums wrapped to 40 bits take two
 # float64 limb products per element pair, ~3.5).  Larger gemm calls (OpenBLAS limited to one
 # thread) and other tile sizes measured no better.
+# At the widths that never wrap (nybble.sw.scheme_acc_bits; what `nybble bench golden`
+# times), measured on two threads against numpy's float32 matmul on two threads, loaded
+# machine: mxfp8_e4m3 at 42 bits ~2.2 (no wrap: the folded sum, one float64 matmul);
+# nf4_g64 at 36 bits ~1.7 (as at 32: float64 block products, fused passes); mxfp8_e5m2 at
+# 70 bits ~2.0-2.2, the float64 matmul of the split sum (numpy's float64 matmul alone
+# ~2.0-2.2) plus ~10 ms of kernels.
 
 _F32_EXACT = 2 ** 24
 _F64_EXACT = 2 ** 53
