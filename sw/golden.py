@@ -1099,8 +1099,8 @@ def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
     ``2**ta`` and those of ``B`` that are multiples of ``2**tb`` (``A_hi``, ``B_hi``) have
     products and partial sums that are multiples of ``2**(ta + tb)`` below ``bound``: with
     ``bound < 2**(53 + ta + tb)`` one float64 matmul forms ``A_hi @ B_hi`` exactly (in any
-    order, fused or not).  The rest, ``A_lo @ B + A_hi @ B_lo``, has few terms (the small
-    elements of a block: e5m2 elements below 2**-13 of their block's largest) and is formed
+    order, fused or not).  The rest, ``A_lo @ B + A_hi @ B_lo``, has few terms (elements of
+    small 2-adic valuation: in MX e5m2, those far below their block's largest) and is formed
     in int64 (:func:`add_lo_products`, checked below 2**62); where they land, the two
     integers are added and rounded once (:func:`round_hi_lo_at`).  The result's powers of
     two are folded into the operands (None where a product would leave float64's normal
@@ -1140,11 +1140,15 @@ def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
         return None
     col, row = np.exp2(e_col.astype(np.float64)), np.exp2(e_row.astype(np.float64))
     hi_a, hi_b = np.empty((m, k)), np.empty((k, n))
-    cap = m * k // _SPLIT_SHARE + 1  # more low entries of A alone would not pay
-    n_a, a_lo = split_folded(pa, fa_i, block, 1, ta, hi_a, cap, col)
-    n_b, b_lo = split_folded(pb, fb_i, block, 0, need - ta, hi_b, cap, row)
+    # more low entries of A alone (of B alone) than m k / 32 (k n / 32) would not pay: the
+    # kernels list at most one more, and the check below refuses a list that was cut short
+    n_a, a_lo = split_folded(pa, fa_i, block, 1, ta, hi_a, m * k // _SPLIT_SHARE + 1, col)
+    n_b, b_lo = split_folded(pb, fb_i, block, 0, need - ta, hi_b, k * n // _SPLIT_SHARE + 1,
+                             row)
     if (n_a * n + n_b * m) * _SPLIT_SHARE > m * n * k:
         return None
+    if n_a != a_lo[0].size or n_b != b_lo[0].size:
+        raise AssertionError("split_folded's caps let a list that was cut short through")
     lo_rows = np.bincount(a_lo[0], np.abs(a_lo[2]).astype(np.float64), m).max(initial=0)
     lo_cols = np.bincount(b_lo[1], np.abs(b_lo[2]).astype(np.float64), n).max(initial=0)
     if (float(lo_rows) * max_b + max_a * float(lo_cols)) * margin >= 2 ** 62:

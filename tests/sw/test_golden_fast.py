@@ -695,6 +695,15 @@ def test_split_sum_switches_to_the_definition_past_its_share(extra, rng, monkeyp
     assert seen == [not extra]
 
 
+def test_split_sum_lists_every_low_entry_of_a_wide_operand(rng, monkeypatch):
+    # 4 x 64 @ 64 x 64: up to (4 * 64 * 64 / 32) / 4 = 128 low entries of B pay, more than
+    # A's share of its own list (4 * 64 / 32 = 8): each operand's list holds its own share
+    seen = _spy_split(monkeypatch)
+    a, b = _e5m2_large_and_low(rng, 4, 64, 64, 0, 120)
+    assert_same(gemm(a, b, acc_bits=70), reference(a, b, 70))
+    assert seen == [True]
+
+
 def test_split_sum_of_gaussian_mx_e5m2_with_small_elements(rng, monkeypatch):
     # quantized Gaussian data: block maxima near 2**15, a few tiny elements and all-zero
     # blocks (E8M0 2**-127 scales, dropped before the split); against the definition
