@@ -704,6 +704,19 @@ def test_split_sum_lists_every_low_entry_of_a_wide_operand(rng, monkeypatch):
     assert seen == [True]
 
 
+@pytest.mark.parametrize("spread", [20, 21])
+def test_split_sum_needs_folded_elements_below_2_53(spread, rng, monkeypatch):
+    # e5m2 integers reach 2**31.8 (32 bits); a row's E8M0 scales 2**spread apart fold it into
+    # 32 + spread + 1 bits: float64 holds them up to spread 20, then the definition sums
+    seen = _spy_split(monkeypatch)
+    a, b = _e5m2_large_and_low(rng, 3, 64, 5, 2, 2)
+    sa = np.full((3, 2), 120, np.uint8)
+    sa[1, 1] += spread
+    a = _qt(a.codes, "mxfp8_e5m2", sa, 1)
+    assert_same(gemm(a, b, acc_bits=70), reference(a, b, 70))
+    assert seen == [spread == 20]
+
+
 def test_split_sum_of_gaussian_mx_e5m2_with_small_elements(rng, monkeypatch):
     # quantized Gaussian data: block maxima near 2**15, a few tiny elements and all-zero
     # blocks (E8M0 2**-127 scales, dropped before the split); against the definition
