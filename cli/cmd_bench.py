@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from nybble.sw import quantize, gemm, get_scheme, scheme_names
+from nybble.sw import quantize, gemm, get_scheme, scheme_names, scheme_acc_bits
 
 from . import bitserial
 from .common import UsageError, emit, parse_array
@@ -22,6 +22,10 @@ def register(sub):
     g.add_argument("--schemes", nargs="+", default=None, metavar="SCHEME",
                    help="quantization schemes to time (default: every scheme gemm takes: "
                         f"{', '.join(_gemm_schemes())})")
+    g.add_argument("--acc-bits", type=int, default=None, metavar="N",
+                   help="block accumulator width of every scheme (default: each scheme's "
+                        "narrowest that never wraps, nybble.sw.scheme_acc_bits; a narrower "
+                        "one is reported as wrapping)")
     g.add_argument("--json", action="store_true", help="print one JSON document")
     g.set_defaults(func=bench_golden)
     sm = bsub.add_parser("sim", help="RTL utilization and simulation speed (Verilator vs "
@@ -88,6 +92,8 @@ def bench_golden(args):
         raise UsageError(f"--size must be at least 1, not {n}")
     if args.repeats < 1:
         raise UsageError(f"--repeats must be at least 1, not {args.repeats}")
+    if args.acc_bits is not None and not 2 <= args.acc_bits <= 4096:
+        raise UsageError(f"--acc-bits must be in 2..4096, not {args.acc_bits}")
     schemes = _gemm_schemes() if args.schemes is None else args.schemes
     for scheme in schemes:  # every scheme checked before any timing
         sch = get_scheme(scheme)
@@ -104,17 +110,24 @@ def bench_golden(args):
     for scheme in schemes:
         a = quantize(x, scheme, axis=-1)
         b = quantize(y, scheme, axis=0)
-        print(f"bench golden: {scheme} {n}^3 ...", file=sys.stderr)
+        # an accumulator that holds every block sum (the whole sum for one block over K):
+        # a wrapping one gives numbers nobody sizes hardware for (e5m2 at 32 bits: all 0)
+        no_wrap = scheme_acc_bits(scheme, n)
+        acc_bits = no_wrap if args.acc_bits is None else args.acc_bits
+        print(f"bench golden: {scheme} {n}^3, acc_bits {acc_bits} ...", file=sys.stderr)
         # interleave the two so that machine load affects both alike
         t_ref, t_gemm = float("inf"), float("inf")
         for _ in range(args.repeats):
             t_ref = min(t_ref, _best_time(lambda: x @ y, 1))
             time.sleep(_SETTLE)
-            t_gemm = min(t_gemm, _best_time(lambda: gemm(a, b), 1))
-        rows.append({"scheme": scheme, "m": n, "n": n, "k": n,
+            t_gemm = min(t_gemm, _best_time(lambda: gemm(a, b, acc_bits=acc_bits), 1))
+        rows.append({"scheme": scheme, "m": n, "n": n, "k": n, "acc_bits": acc_bits,
+                     "wraps": acc_bits < no_wrap, "no_wrap_acc_bits": no_wrap,
                      "gemm_seconds": t_gemm, "numpy_float32_seconds": t_ref,
                      "ratio": t_gemm / t_ref})
-    text = "\n".join(f"{r['scheme']:>12} {n}x{n}x{n}: golden gemm {r['gemm_seconds'] * 1e3:8.1f} ms,"
+    text = "\n".join(f"{r['scheme']:>12} {n}x{n}x{n} acc {r['acc_bits']:>2} bits"
+                     f"{' (wraps)' if r['wraps'] else ''}: golden gemm "
+                     f"{r['gemm_seconds'] * 1e3:8.1f} ms,"
                      f" numpy float32 {r['numpy_float32_seconds'] * 1e3:8.1f} ms,"
                      f" ratio {r['ratio']:.2f}x" for r in rows)
     text += (f"\n(each gemm timing starts {_SETTLE} s after the numpy one, so that BLAS threads "

@@ -83,13 +83,16 @@ import weakref
 import numpy as np
 
 from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
-from .quantize import QuantizedTensor, BITMOD_TYPES
+from .quantize import QuantizedTensor, BITMOD_TYPES, get_scheme
 from .errors import ParameterError, ParameterTypeError
 from .lmul import lmul_table
 from .golden_kernels import (add_scaled, add_wrapped, add_wrapped_float, add_wrapped_pairs,
-                             block_valuations, wrapped_limbs_rows, wrapped_limbs_cols)
+                             block_valuations, wrapped_limbs_rows, wrapped_limbs_cols,
+                             block_abs_stats, split_folded, add_lo_products,
+                             round_hi_lo_at)
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
+           "scheme_acc_bits",
            "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
            "OVERFLOW_MODES", "PRODUCT_KINDS"]
 
@@ -187,6 +190,20 @@ def min_acc_bits(fmt_a, fmt_b, k, *, product="exact", acc_frac_bits=None):
     while not (-(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1):
         n += 1
     return n
+
+
+def scheme_acc_bits(scheme, k):
+    """The narrowest ``acc_bits`` with which :func:`gemm` of two operands quantized with
+    ``scheme`` (a name or :class:`Scheme`) along ``K = k`` never wraps: :func:`min_acc_bits`
+    over the block :func:`gemm`'s ``acc_bits`` bounds -- each block of a block-scaled
+    scheme, all of K for per-tensor / per-channel ones -- and, for BitMoD, over every pair
+    of its per-group data types (all on one grid)."""
+    sch = get_scheme(scheme) if isinstance(scheme, str) else scheme
+    k = check_integral("k", k, 1)
+    block = min(sch.block, k) if sch.block else k
+    if sch.element.startswith("bitmod"):
+        return max(min_acc_bits(ta, tb, block) for ta in BITMOD_TYPES for tb in BITMOD_TYPES)
+    return min_acc_bits(sch.elem_fmt, sch.elem_fmt, block)
 
 
 def _check_acc(acc_bits, overflow):
@@ -584,7 +601,12 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
 #   one float64 part with signed residues up to 32-bit accumulators, two parts beyond);
 # * wrapped block sums of exact scales that the 2-adic valuations of the elements prove to
 #   be multiples of 2**acc_bits (they wrap to 0) are skipped, the few others summed element
-#   by element (:func:`_wrapped_pairs`; MX fp8 e5m2 at 32 bits: nearly all vanish).
+#   by element (:func:`_wrapped_pairs`; MX fp8 e5m2 at 32 bits: nearly all vanish);
+# * block sums of exact scales beyond float64 that cannot wrap (MX fp8 e5m2 from 70 bits:
+#   block sums up to 2**68.6): the scales folded in, one float64 matmul of the elements
+#   that are multiples of 2**t (t from the data's own row sums: every partial sum below
+#   2**(53 + t_a + t_b)), the few others' products in int64, both added and rounded once
+#   (:func:`_split_exact`).
 #
 # After each block product, one fused pass (:mod:`nybble.sw.golden_kernels`, numba) wraps,
 # scales and adds it -- the same operations, each rounded on its own, that four to six numpy
@@ -600,6 +622,12 @@ def gemm(a, b, *, acc_bits=32, overflow="wrap", block_acc=None):
 # bits ~0.9, mostly element integers and valuations (block sums wrapped to 40 bits take two
 # float64 limb products per element pair, ~3.5).  Larger gemm calls (OpenBLAS limited to one
 # thread) and other tile sizes measured no better.
+# At the widths that never wrap (nybble.sw.scheme_acc_bits; what `nybble bench golden`
+# times), measured on two threads against numpy's float32 matmul on two threads, loaded
+# machine: mxfp8_e4m3 at 42 bits ~2.2 (no wrap: the folded sum, one float64 matmul);
+# nf4_g64 at 36 bits ~1.7 (as at 32: float64 block products, fused passes); mxfp8_e5m2 at
+# 70 bits ~2.0-2.2, the float64 matmul of the split sum (numpy's float64 matmul alone
+# ~2.0-2.2) plus ~10 ms of kernels.
 
 _F32_EXACT = 2 ** 24
 _F64_EXACT = 2 ** 53
@@ -1057,6 +1085,83 @@ def _fold_exact(pa, pb, sa, sb, block, nb, grid_bits, amax, bmax):
     return _scale_pow2(s, e_a, e_b)
 
 
+_SPLIT_SHARE = 32  # the low entries' int64 products pay up to 1 / 32 of m*n*k
+
+
+def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
+    """``sum_j S_j sa_j sb_j 2**-grid_bits`` exactly, rounded once, for exact scales whose
+    sum leaves float64 (MX fp8 e5m2: block sums up to 2**69), when no block sum can overflow;
+    None when the low entries below are more than 1 / ``_SPLIT_SHARE`` of the work.
+
+    The scales folded into the operands (``A``, ``B``: integers, :func:`_pow2_folds`), every
+    partial sum of ``A @ B`` is at most ``bound`` = the largest row sum of ``|A|`` times the
+    largest ``|B|`` (or the transpose).  The entries of ``A`` that are multiples of
+    ``2**ta`` and those of ``B`` that are multiples of ``2**tb`` (``A_hi``, ``B_hi``) have
+    products and partial sums that are multiples of ``2**(ta + tb)`` below ``bound``: with
+    ``bound < 2**(53 + ta + tb)`` one float64 matmul forms ``A_hi @ B_hi`` exactly (in any
+    order, fused or not).  The rest, ``A_lo @ B + A_hi @ B_lo``, has few terms (elements of
+    small 2-adic valuation: in MX e5m2, those far below their block's largest) and is formed
+    in int64 (:func:`add_lo_products`, checked below 2**62); where they land, the two
+    integers are added and rounded once (:func:`round_hi_lo_at`).  The result's powers of
+    two are folded into the operands (None where a product would leave float64's normal
+    numbers: not for E8M0 scales).  The data's own magnitudes set ``ta + tb``: for
+    ``nybble bench golden``'s Gaussian 1024 x 1024 operands in MX fp8 e5m2, ``ta + tb = 22``
+    and 1 and 2 of the 2**20 elements are low."""
+    fold_a, fold_b, ea_min, eb_min, fa_bits, fb_bits, (ma, sha, mb, shb) = folds
+    if amax.bit_length() + fa_bits > 53 or bmax.bit_length() + fb_bits > 53:
+        return None  # folded operands beyond float64's integers
+    m, k = pa.shape
+    n = pb.shape[1]
+    if m == 0 or n == 0 or k == 0:
+        return None
+    nb = fold_a.shape[1]
+    # |A| summed over each row, the largest |A|, likewise B's columns (float64 sums of
+    # integers: relative errors below 2**-40, covered by the margin)
+    sum_a, max_a = block_abs_stats(pa, block, nb, 1)
+    sum_b, max_b = block_abs_stats(pb, block, nb, 0)
+    rows_a, cols_b = float((sum_a * np.abs(fold_a)).sum(axis=1).max()), \
+        float((sum_b * np.abs(fold_b)).sum(axis=0).max())
+    max_a, max_b = float((max_a * np.abs(fold_a)).max()), float((max_b * np.abs(fold_b)).max())
+    margin = 1 + 2.0 ** -30
+    bound = min(rows_a * max_b, cols_b * max_a) * margin
+    need = max(0, np.frexp(bound)[1] - 53)  # bound < 2**(53 + need)
+    if need > 62:
+        return None
+    ta = (need + 1) // 2
+    fa_i, fb_i = _int_factors(ma, sha), _int_factors(mb, shb)
+    e_col, e_row = ea_min[:, 0] - grid_bits, eb_min[0]  # the result's powers of two
+    # folded into the operands while every operand, product and partial sum stays a normal
+    # float64 (then exact: integers times 2**(e_col + e_row), below 2**(53 + need) times it)
+    # (always for E8M0 scales: |e| <= 127 + 127 + the grid's fraction bits)
+    if not (int(e_col.min()) + int(e_row.min()) >= -1022 and
+            min(int(e_col.min()), int(e_row.min())) >= -1022 and
+            int(e_col.max()) + int(e_row.max()) + 53 + need <= 1023 and
+            max(int(e_col.max()), int(e_row.max())) + 53 <= 1023):
+        return None
+    col, row = np.exp2(e_col.astype(np.float64)), np.exp2(e_row.astype(np.float64))
+    hi_a, hi_b = np.empty((m, k)), np.empty((k, n))
+    # more low entries of A alone (of B alone) than m k / 32 (k n / 32) would not pay: the
+    # kernels list at most one more, and the check below refuses a list that was cut short
+    n_a, a_lo = split_folded(pa, fa_i, block, 1, ta, hi_a, m * k // _SPLIT_SHARE + 1, col)
+    n_b, b_lo = split_folded(pb, fb_i, block, 0, need - ta, hi_b, k * n // _SPLIT_SHARE + 1,
+                             row)
+    if (n_a * n + n_b * m) * _SPLIT_SHARE > m * n * k:
+        return None
+    if n_a != a_lo[0].size or n_b != b_lo[0].size:
+        raise AssertionError("split_folded's caps let a list that was cut short through")
+    lo_rows = np.bincount(a_lo[0], np.abs(a_lo[2]).astype(np.float64), m).max(initial=0)
+    lo_cols = np.bincount(b_lo[1], np.abs(b_lo[2]).astype(np.float64), n).max(initial=0)
+    if (float(lo_rows) * max_b + max_a * float(lo_cols)) * margin >= 2 ** 62:
+        return None
+    c = np.zeros((m, n), np.int64)
+    add_lo_products(c, pa, fa_i, pb, fb_i, block, ta, a_lo, b_lo)
+    # all the work that does not need the matmul is done: after a threaded BLAS call its
+    # threads spin for a while and slow any pass over the whole output (~15 ms at 1024**2)
+    x = hi_a @ hi_b  # exact where c is 0; rounded once where the low products land
+    round_hi_lo_at(x, c, need, col, row, a_lo[0], b_lo[1])
+    return x
+
+
 def _scale_pow2(x, e_col, e_row):
     """``x * 2**(e_col + e_row)`` as float64 (``x`` exact integers: float, int64 or Python
     ints; ``e_col`` (M, 1), ``e_row`` (1, N) integers): each ``x`` rounded once to float64,
@@ -1099,6 +1204,10 @@ def _exact_cross_block(pa, pb, sa, sb, block, nb, acc_bits, overflow, grid_bits,
             if x is not None:
                 return x
         folds = _pow2_folds(sa, sb)
+        if safe and folds is not None and bound >= 2 ** 52:  # block sums beyond float64
+            x = _split_exact(pa, pb, block, grid_bits, folds, amax, bmax)
+            if x is not None:
+                return x
         if folds is not None and (safe or overflow == "wrap"):
             # block sums one by one (wrapped), combined exactly in int64 and rounded once
             fold_a, fold_b, ea_min, eb_min, fa_bits, fb_bits, (ma, sha, mb, shb) = folds

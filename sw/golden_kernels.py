@@ -22,6 +22,11 @@ operation, so the results are the same bit for bit:
   nonzero modulo ``2**w``; :func:`block_valuations` finds them.
 * :func:`wrapped_limbs_rows` / :func:`wrapped_limbs_cols` -- the limb and residue operands
   of the wrapped block sums, laid out block by block, from int64 masks and shifts.
+* :func:`block_abs_stats`, :func:`split_folded`, :func:`add_lo_products`,
+  :func:`round_hi_lo_at` -- exact sums beyond
+  float64 (``nybble.sw.golden._split_exact``): an operand with its block scales folded in,
+  split by 2-adic valuation into a float64 part BLAS sums exactly and a few low entries;
+  their products in int64; the two integers added and rounded once to float64.
 """
 
 import math
@@ -30,7 +35,8 @@ import numba
 import numpy as np
 
 __all__ = ["add_scaled", "add_wrapped", "add_wrapped_float", "add_wrapped_pairs", "block_valuations",
-           "wrapped_limbs_rows", "wrapped_limbs_cols"]
+           "wrapped_limbs_rows", "wrapped_limbs_cols", "block_abs_stats", "split_folded",
+           "add_lo_products", "round_hi_lo_at"]
 
 # nogil: the golden GEMM runs tiles on threads; no fastmath (see the module docstring);
 # boundscheck off (the default): the callers pass arrays of matching shapes
@@ -210,3 +216,139 @@ def block_valuations(p, block, nb, axis):
         for j in range(acc.shape[1]):
             out[i, j] = _valuation(acc[i, j])
     return out
+
+
+@numba.njit(**_JIT)
+def block_abs_stats(p, block, nb, axis):
+    """The sum and the largest of ``|p|`` in each block of ``block`` elements along ``axis``:
+    two float64 arrays, (M, nb) for ``axis=1``, (nb, N) for ``axis=0``.  ``p`` holds integers
+    below 2**53; the sums are rounded (relative error below ``block * 2**-53``)."""
+    m, n = p.shape
+    shape = (m, nb) if axis == 1 else (nb, n)
+    sums = np.zeros(shape)
+    maxs = np.zeros(shape)
+    for i in range(m):
+        for kk in range(n):
+            v = abs(np.float64(p[i, kk]))
+            bi, bj = (i, kk // block) if axis == 1 else (i // block, kk)
+            sums[bi, bj] += v
+            maxs[bi, bj] = max(maxs[bi, bj], v)
+    return sums, maxs
+
+
+@numba.njit(**_JIT)
+def split_folded(p, fac, block, axis, t, hi, cap, scale):
+    """The folded operand ``q = p * fac`` (``fac`` (M, nb) int64 per block along ``axis`` 1,
+    or (nb, N) along 0) split by 2-adic valuation: ``hi[i, k] = q * scale`` (float64;
+    ``scale`` a power of two per row for ``axis`` 1, per column for 0) where ``q`` is a
+    multiple of ``2**t`` (0 included), else 0.  Returns the number of other entries and the
+    first ``cap`` of them, row-major, as ``(rows, cols, values)`` int64 arrays (``q``, not
+    scaled).  The caller checked ``|q| < 2**53`` and that ``q * scale`` stays a normal
+    float64 (exact), and ``0 <= t <= 62``."""
+    m, n = p.shape
+    mask = (np.int64(1) << t) - 1
+    rows = np.empty(cap, np.int64)
+    cols = np.empty(cap, np.int64)
+    vals = np.empty(cap, np.int64)
+    cnt = 0
+    for i in range(m):
+        for k0 in range(0, n, block if axis == 1 else n):
+            for kk in range(k0, min(n, k0 + block) if axis == 1 else n):
+                f = fac[i, k0 // block] if axis == 1 else fac[i // block, kk]
+                q = np.int64(p[i, kk]) * f
+                if q & mask:
+                    hi[i, kk] = 0.0
+                    if cnt < cap:
+                        rows[cnt], cols[cnt], vals[cnt] = i, kk, q
+                    cnt += 1
+                else:
+                    hi[i, kk] = np.float64(q) * (scale[i] if axis == 1 else scale[kk])
+    return cnt, (rows[:min(cnt, cap)], cols[:min(cnt, cap)], vals[:min(cnt, cap)])
+
+
+@numba.njit(**_JIT)
+def add_lo_products(c, pa, fa, pb, fb, block, ta, a_lo, b_lo):
+    """``c += A_lo @ B + A_hi @ B_lo`` in int64, ``A = pa * fa``, ``B = pb * fb`` folded as
+    :func:`split_folded` (``A_hi``: the entries of A that are multiples of ``2**ta``), ``a_lo``
+    / ``b_lo`` the low entries it returned.  With ``A_hi @ B_hi`` this is all of ``A @ B``.
+    The caller checked that no product or partial sum leaves int64."""
+    m = pa.shape[0]
+    n = pb.shape[1]
+    rows, cols, vals = a_lo
+    for e in range(rows.size):
+        i, kk, v = rows[e], cols[e], vals[e]
+        j = kk // block
+        for l in range(n):
+            c[i, l] += v * (np.int64(pb[kk, l]) * fb[j, l])
+    mask = (np.int64(1) << ta) - 1
+    rows, cols, vals = b_lo
+    for e in range(rows.size):
+        kk, l, v = rows[e], cols[e], vals[e]
+        j = kk // block
+        for i in range(m):
+            q = np.int64(pa[i, kk]) * fa[i, j]
+            if not q & mask:  # A_hi (A_lo's products are in the first loop)
+                c[i, l] += q * v
+
+
+@numba.njit(**_JIT)
+def _round_sum(hv, cv, s, low, down):
+    """The integer ``hv + cv`` rounded once to float64 (:func:`round_hi_lo_at`)."""
+    cf = np.float64(cv)
+    if np.int64(cf) == cv:
+        return hv + cf
+    y = np.int64(hv * down) + (cv >> s)
+    r = cv & low
+    neg = y < 0
+    if neg:  # -(y 2**s + r) = (-y - 1) 2**s + (2**s - r)
+        if r:
+            y, r = -y - 1, low + 1 - r
+        else:
+            y = -y
+    sh = s
+    if sh > 0:
+        e = math.frexp(np.float64(y))[1] if y else 0  # >= the bit length of y
+        q = min(sh, 60 - e)
+        if q > 0:
+            y = (y << q) | (r >> (sh - q))
+            r &= (np.int64(1) << (sh - q)) - 1
+            sh -= q
+    if sh > 0 and r:
+        y |= 1
+    v = math.ldexp(np.float64(y), sh)
+    return -v if neg else v
+
+
+@numba.njit(**_JIT)
+def round_hi_lo_at(x, c, s, col, row, rows, cols):
+    """In the rows ``rows`` and the columns ``cols`` (``c`` is 0 elsewhere), ``x[i, l] =
+    fl(h + c[i, l]) * col[i] * row[l]``: the integer ``h + c`` rounded once to float64, to
+    nearest even, then scaled by powers of two.  ``x`` holds ``h * col[i] * row[l]``, each
+    exact (the caller folded the powers of two into the operands where every product stays
+    a normal float64), so ``h = x / col[i] / row[l]`` exactly.
+
+    ``h``: exact integers, multiples of ``2**s`` below ``2**(53 + s)``; ``c`` int64 below
+    2**62; ``0 <= s <= 62``.  Where float64 holds ``c`` exactly, one float64 addition of two
+    exact numbers is that rounding.  Elsewhere, with ``y = h / 2**s + floor(c / 2**s)``
+    (|y| < 2**63) and ``r = c mod 2**s``, the sum is ``y 2**s + r``, taken by magnitude
+    (rounding to nearest even is symmetric).  Bits of ``r`` move into ``y`` until ``y``
+    holds about 60 bits; if some remain, they all lie below the rounding position of ``y``
+    (>= 6 bits up), so ``y`` with its bit 0 or-ed with ``r != 0`` (a sticky bit) rounds
+    alike; int64 -> float64 rounds to nearest even, the scalings by powers of two are
+    exact."""
+    m, n = x.shape
+    low = (np.int64(1) << s) - 1
+    down = 2.0 ** -s
+    done = np.zeros(m, np.bool_)
+    for i in rows:
+        if done[i]:
+            continue
+        done[i] = True
+        for l in range(n):
+            h = x[i, l] / col[i] / row[l]
+            x[i, l] = (_round_sum(h, c[i, l], s, low, down) * col[i]) * row[l]
+    for l in np.unique(cols):
+        for i in range(m):
+            if not done[i]:
+                h = x[i, l] / col[i] / row[l]
+                x[i, l] = (_round_sum(h, c[i, l], s, low, down) * col[i]) * row[l]

@@ -1,6 +1,7 @@
 """``nybble bench``: ratios measured side by side, every RTL run checked bit for bit."""
 import json
 
+import nybble.cmd_bench as bench
 from nybble.__main__ import main
 
 
@@ -10,6 +11,30 @@ def test_bench_golden(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert rc == 0 and rows[0]["scheme"] == "int4_tensor"
     assert rows[0]["ratio"] == rows[0]["gemm_seconds"] / rows[0]["numpy_float32_seconds"]
+    # int4 x int4 over K = 32: |sum| <= 64 * 32 = 2**11, 13 bits never wrap
+    assert (rows[0]["acc_bits"], rows[0]["no_wrap_acc_bits"], rows[0]["wraps"]) == (13, 13, False)
+
+
+def test_bench_golden_times_each_scheme_at_its_no_wrap_width(capsys, monkeypatch):
+    widths = []
+    real = bench.gemm
+    monkeypatch.setattr(bench, "gemm", lambda a, b, **kw: (widths.append(kw), real(a, b, **kw))[1])
+    rc = main(["bench", "golden", "--size", "64", "--repeats", "1", "--schemes", "mxfp8_e5m2",
+               "nf4_g64", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    # block sums of 32 e5m2 products reach 2**68.6, of 64 NF4 ones (grid 2**-14) 2**34
+    assert rc == 0 and [(r["acc_bits"], r["wraps"]) for r in rows] == [(70, False), (36, False)]
+    assert widths == [{"acc_bits": 70}, {"acc_bits": 36}]
+    rc = main(["bench", "golden", "--size", "64", "--repeats", "1", "--schemes", "mxfp8_e5m2",
+               "--acc-bits", "32"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "acc 32 bits (wraps)" in out and widths[-1] == {"acc_bits": 32}
+
+
+def test_bench_golden_acc_bits_out_of_range(capsys):
+    assert main(["bench", "golden", "--acc-bits", "1"]) == 2
+    assert capsys.readouterr().err == ("nybble bench: error: --acc-bits must be in 2..4096, "
+                                       "not 1\n")
 
 
 def test_bench_sim_small(capsys):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from nybble.sw.errors import ParameterError
-from nybble.sw import (quantize, gemm, gemm_codes, min_acc_bits, product_format, encode,
+from nybble.sw import (quantize, gemm, gemm_codes, min_acc_bits, scheme_acc_bits,
+                       product_format, encode,
                        get_format, CODEBOOK_FRAC_BITS)
 
 
@@ -105,6 +106,27 @@ def test_min_acc_bits():
     assert min_acc_bits("fp4_e2m1", "fp4_e2m1", 1) == 9  # 36 with 2 fraction bits = 144
     assert product_format("fp4_e2m1", "fp4_e2m1") == (2, -144, 144)
     assert product_format("e3m0", "e3m0")[0] == 4
+
+
+@pytest.mark.parametrize("scheme,k,want", [
+    ("mxfp8_e5m2", 1024, 70),   # blocks of 32 products up to (57344 * 2**16)**2
+    ("mxfp8_e4m3", 1024, 42),
+    ("mxfp8_e4m3", 20, 41),     # one short block: 20 products
+    ("nf4_g64", 1024, 36),      # codebook integers of 2**14, blocks of 64
+    ("int4_tensor", 1024, 18),  # one block over all of K: 64 * 1024 = 2**16
+    ("int4_channel", 100, 14),
+    ("bitmod_g128", 256, 17),   # the widest pair of BitMoD's types
+])
+def test_scheme_acc_bits_is_the_narrowest_that_never_wraps(scheme, k, want, rng):
+    assert scheme_acc_bits(scheme, k) == want
+    a = quantize(rng.standard_normal((3, k)), scheme, axis=-1)
+    b = quantize(rng.standard_normal((k, 2)), scheme, axis=0)
+    assert gemm(a, b, acc_bits=want, overflow="error").shape == (3, 2)
+
+
+def test_scheme_acc_bits_names_the_bad_k():
+    with pytest.raises(ParameterError, match="k"):
+        scheme_acc_bits("mxfp4", 0)
 
 
 def slow_gemm(a, b, acc_bits=32, overflow="wrap"):

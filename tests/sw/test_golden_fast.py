@@ -221,6 +221,7 @@ def _definition(a, b, **kw):
         mp.setattr(golden, "_float_operands", lambda *args, **kwargs: None)
         mp.setattr(golden, "_int_parts", lambda *args, **kwargs: None)
         mp.setattr(golden, "_wrapped_pairs", lambda *args, **kwargs: None)
+        mp.setattr(golden, "_split_exact", lambda *args, **kwargs: None)
         return gemm(a, b, **kw)
     finally:
         mp.undo()
@@ -539,17 +540,23 @@ def test_per_tensor_empty_operands():
 # 2**18 (18): 5.0 times 2.5 is an odd multiple of 2**31, which a 32-bit accumulator wraps to
 # -2**31 (not 0); 5.0 times 5.0 is a multiple of 2**32 (0).
 
-def _spy_pairs(monkeypatch):
-    """Record whether each gemm took the direct wrapped block sums (True) or BLAS (False)."""
+def _spy_taken(monkeypatch, name):
+    """Record, for each call of the path ``golden.<name>``, whether it gave the sum (True)
+    or left it to the next path (False, it returned None)."""
     seen = []
-    real = golden._wrapped_pairs
+    real = getattr(golden, name)
 
     def spy(*args, **kwargs):
         x = real(*args, **kwargs)
         seen.append(x is not None)
         return x
-    monkeypatch.setattr(golden, "_wrapped_pairs", spy)
+    monkeypatch.setattr(golden, name, spy)
     return seen
+
+
+def _spy_pairs(monkeypatch):
+    """Record whether each gemm took the direct wrapped block sums (True) or BLAS (False)."""
+    return _spy_taken(monkeypatch, "_wrapped_pairs")
 
 
 @pytest.mark.parametrize("alpha_plus_beta", [31, 32])
@@ -642,3 +649,83 @@ def test_int_cross_block_sum_switches_from_float64_past_2_53(e, monkeypatch):
     assert_same(got, reference(qa, qb))
     assert Fraction(float(got[0, 0])) == Fraction(-(2 ** (31 + e)) - 2, 2 ** 18)
     assert seen == [e == 21]
+
+
+# -- block sums beyond float64 that do not wrap: split by valuation (golden._split_exact) ----
+
+def _spy_split(monkeypatch):
+    return _spy_taken(monkeypatch, "_split_exact")
+
+
+def _e5m2_large_and_low(rng, m, k, n, n_low_a, n_low_b):
+    """MX fp8 e5m2 operands of large elements (multiples of 2**29 on the 2**-16 grid:
+    values 2**13 .. 57344) with ``n_low_a`` / ``n_low_b`` odd ones (3 * 2**-16, -2**-16:
+    2-adic valuation 0) at random places, some sharing a k; E8M0 scales 2**-3 .. 2**3."""
+    big = _codes("float8_e5m2", [8192.0, -16384.0, 32768.0, -49152.0, 57344.0, -57344.0])
+    low = _codes("float8_e5m2", [3 * 2.0 ** -16, -(2.0 ** -16)])
+    ca, cb = rng.choice(big, (m, k)), rng.choice(big, (k, n))
+    for c, cnt in ((ca, n_low_a), (cb, n_low_b)):
+        flat = rng.choice(c.size, cnt, replace=False)
+        c.flat[flat] = rng.choice(low, cnt)
+    nb = -(-k // 32)
+    sa = rng.integers(124, 131, (m, nb)).astype(np.uint8)
+    sb = rng.integers(124, 131, (nb, n)).astype(np.uint8)
+    return _qt(ca, "mxfp8_e5m2", sa, 1), _qt(cb, "mxfp8_e5m2", sb, 0)
+
+
+@pytest.mark.parametrize("acc_bits", [69, 70, 80])
+def test_e5m2_block_sums_beyond_float64_split_from_70_bits(acc_bits, rng, monkeypatch):
+    # e5m2 block sums reach 2**68.6 (min_acc_bits 70): from 70 bits none can wrap, and the
+    # exact sum is one float64 matmul of the elements that are multiples of 2**t plus the
+    # int64 products of the few others; at 69 they may wrap (the wrapped paths)
+    assert golden.min_acc_bits("float8_e5m2", "float8_e5m2", 32) == 70
+    seen = _spy_split(monkeypatch)
+    a, b = _e5m2_large_and_low(rng, 12, 80, 11, 5, 4)
+    assert_same(gemm(a, b, acc_bits=acc_bits), reference(a, b, acc_bits))
+    assert seen == ([] if acc_bits == 69 else [True])
+
+
+@pytest.mark.parametrize("extra", [0, 1])
+def test_split_sum_switches_to_the_definition_past_its_share(extra, rng, monkeypatch):
+    # (low entries of A * N + of B * M) * _SPLIT_SHARE <= M N K: 16 * 16 * 64 / 32 / 16 = 32
+    # low entries in all; one more and the Python-integer definition sums
+    seen = _spy_split(monkeypatch)
+    a, b = _e5m2_large_and_low(rng, 16, 64, 16, 20, 12 + extra)
+    assert_same(gemm(a, b, acc_bits=70), reference(a, b, 70))
+    assert seen == [not extra]
+
+
+def test_split_sum_lists_every_low_entry_of_a_wide_operand(rng, monkeypatch):
+    # 4 x 64 @ 64 x 64: up to (4 * 64 * 64 / 32) / 4 = 128 low entries of B pay, more than
+    # A's share of its own list (4 * 64 / 32 = 8): each operand's list holds its own share
+    seen = _spy_split(monkeypatch)
+    a, b = _e5m2_large_and_low(rng, 4, 64, 64, 0, 120)
+    assert_same(gemm(a, b, acc_bits=70), reference(a, b, 70))
+    assert seen == [True]
+
+
+@pytest.mark.parametrize("spread", [20, 21])
+def test_split_sum_needs_folded_elements_below_2_53(spread, rng, monkeypatch):
+    # e5m2 integers reach 2**31.8 (32 bits); a row's E8M0 scales 2**spread apart fold it into
+    # 32 + spread + 1 bits: float64 holds them up to spread 20, then the definition sums
+    seen = _spy_split(monkeypatch)
+    a, b = _e5m2_large_and_low(rng, 3, 64, 5, 2, 2)
+    sa = np.full((3, 2), 120, np.uint8)
+    sa[1, 1] += spread
+    a = _qt(a.codes, "mxfp8_e5m2", sa, 1)
+    assert_same(gemm(a, b, acc_bits=70), reference(a, b, 70))
+    assert seen == [spread == 20]
+
+
+def test_split_sum_of_gaussian_mx_e5m2_with_small_elements(rng, monkeypatch):
+    # quantized Gaussian data: block maxima near 2**15, a few tiny elements and all-zero
+    # blocks (E8M0 2**-127 scales, dropped before the split); against the definition
+    seen = _spy_split(monkeypatch)
+    x = rng.standard_normal((40, 256)) * rng.lognormal(0, 2, (40, 1))
+    y = rng.standard_normal((256, 30))
+    x[rng.random(x.shape) < 0.002] = 1e-4
+    y[rng.random(y.shape) < 0.002] = -3e-5
+    x[3, :40] = 0.0
+    a, b = quantize(x, "mxfp8_e5m2"), quantize(y, "mxfp8_e5m2", axis=0)
+    assert_same(gemm(a, b, acc_bits=70), _definition(a, b, acc_bits=70))
+    assert seen[-1] is True

@@ -100,3 +100,101 @@ def test_wrapped_float_sum_matches_the_int64_one(w, rng):
     got = np.zeros((7, 13))
     kernels.add_wrapped_float(got, s, w, fa.astype(np.float64), fb.astype(np.float64))
     assert np.array_equal(got, want.astype(np.float64)) and (np.abs(want) < 2 ** 53).all()
+
+
+# -- the split exact sum beyond float64 (nybble.sw.golden._split_exact) ----------------------
+
+def _round_f64(v):
+    """An integer (Python int) rounded once to float64, to nearest even."""
+    return float(v)  # CPython's int -> float conversion rounds to nearest even
+
+
+@pytest.mark.parametrize("s", [0, 1, 22, 53, 62])
+def test_round_hi_lo_at_rounds_the_exact_sum_once(s, rng):
+    # h: multiples of 2**s below 2**(53 + s); c: int64 below 2**62, many of them not exact
+    # in float64 (the sticky-bit branch), ties at the rounding position, negative sums
+    m, n = 9, 40
+    y = rng.integers(-(2 ** 53) + 1, 2 ** 53, (m, n))
+    y[0, :6] = [2 ** 53 - 1, -(2 ** 53) + 1, 0, 1, -1, 2 ** 52]
+    h = y.astype(np.float64) * 2.0 ** s
+    c = rng.integers(-(2 ** 62) + 1, 2 ** 62, (m, n)) >> rng.integers(0, 62, (m, n))
+    c[1, :4] = [2 ** 62 - 1, -(2 ** 62) + 1, 0, (1 << 54) + 1]
+    # exact ties: sum = (2**53 + 1) * 2**t, halfway between two float64 neighbours
+    for l, t in enumerate((0, 5, 9)):
+        total = ((1 << 53) + 1) << t
+        c[2, l] = total - int(y[2, l]) * 2 ** s if abs(total - int(y[2, l]) * 2 ** s) < 2 ** 62 \
+            else c[2, l]
+    col = 2.0 ** rng.integers(-20, 20, m)
+    row = 2.0 ** rng.integers(-20, 20, n)
+    got = h * col[:, None] * row[None, :]
+    kernels.round_hi_lo_at(got, c, s, col, row, np.arange(m), np.arange(0))
+    want = [[_round_f64(int(y[i, l]) * 2 ** s + int(c[i, l])) * col[i] * row[l]
+             for l in range(n)] for i in range(m)]
+    assert np.array_equal(bits(got), bits(np.array(want)))
+    assert sum(float(v) != v for v in c.ravel().tolist()) > 20  # the slow branch ran
+
+
+def test_round_hi_lo_at_rounds_only_the_rows_and_columns_given(rng):
+    # x = h * col * row (exact); c nonzero in rows 1, 4 and columns 0, 2 (also where both)
+    s, m, n = 20, 6, 5
+    h = rng.integers(-(2 ** 53) + 1, 2 ** 53, (m, n)).astype(np.float64) * 2.0 ** s
+    c = np.zeros((m, n), np.int64)
+    rows, cols = np.array([4, 1, 4]), np.array([2, 0])
+    c[rows, :] = rng.integers(-(2 ** 61), 2 ** 61, (3, n))
+    c[:, cols] = rng.integers(-(2 ** 61), 2 ** 61, (m, 2))
+    col, row = 2.0 ** rng.integers(-40, 40, m), 2.0 ** rng.integers(-40, 40, n)
+    x = h * col[:, None] * row[None, :]
+    kernels.round_hi_lo_at(x, c, s, col, row, rows, cols)
+    want = [[float(int(h[i, l]) + int(c[i, l])) * col[i] * row[l] for l in range(n)]
+            for i in range(m)]  # (c = 0: h itself, exact)
+    assert np.array_equal(bits(x), bits(np.array(want)))
+
+
+@pytest.mark.parametrize("axis", [1, 0])
+def test_split_folded_by_valuation(axis, rng):
+    block, t = 8, 5
+    p = rng.integers(-2 ** 20, 2 ** 20, (13, 21)) << rng.integers(0, 8, (13, 21))
+    p[0, :3] = 0
+    nb = -(-p.shape[axis] // block)
+    fac = np.int64(1) << rng.integers(0, 4, (p.shape[0], nb) if axis == 1 else (nb, p.shape[1]))
+    q = p * (np.repeat(fac, block, axis=axis)[:, :p.shape[1]] if axis == 1
+             else np.repeat(fac, block, axis=axis)[:p.shape[0]])
+    scale = 2.0 ** rng.integers(-30, 30, p.shape[0] if axis == 1 else p.shape[1])
+    sc = scale[:, None] if axis == 1 else scale[None, :]
+    for cap in (0, 3, p.size):
+        hi = np.full(p.shape, np.nan)
+        cnt, (rows, cols, vals) = kernels.split_folded(p, fac, block, axis, t, hi, cap, scale)
+        low = q % (1 << t) != 0
+        assert np.array_equal(hi, np.where(low, 0, q).astype(np.float64) * sc)
+        assert cnt == low.sum() and len(rows) == min(cap, cnt)
+        idx = np.argwhere(low)[:cap]
+        assert rows.tolist() == idx[:, 0].tolist() and cols.tolist() == idx[:, 1].tolist()
+        assert vals.tolist() == q[low][:cap].tolist()
+
+
+def test_lo_products_complete_the_hi_matmul(rng):
+    # A_hi @ B_hi (exact here) + the int64 low products = A @ B, folded by block
+    block, ta, tb = 4, 3, 2
+    pa = rng.integers(-50, 50, (6, 10)) << rng.integers(0, 5, (6, 10))
+    pb = rng.integers(-50, 50, (10, 7)) << rng.integers(0, 5, (10, 7))
+    fa = np.int64(1) << rng.integers(0, 3, (6, 3))
+    fb = np.int64(1) << rng.integers(0, 3, (3, 7))
+    hi_a, hi_b = np.empty(pa.shape), np.empty(pb.shape)
+    _, a_lo = kernels.split_folded(pa, fa, block, 1, ta, hi_a, pa.size, np.ones(6))
+    _, b_lo = kernels.split_folded(pb, fb, block, 0, tb, hi_b, pb.size, np.ones(7))
+    assert 0 < len(a_lo[0]) < pa.size and 0 < len(b_lo[0]) < pb.size
+    c = np.zeros((6, 7), np.int64)
+    kernels.add_lo_products(c, pa, fa, pb, fb, block, ta, a_lo, b_lo)
+    qa = pa * np.repeat(fa, block, axis=1)[:, :10]
+    qb = pb * np.repeat(fb, block, axis=0)[:10]
+    assert np.array_equal(c + (hi_a @ hi_b).astype(np.int64), qa @ qb)
+
+
+def test_block_abs_stats(rng):
+    p = rng.integers(-2 ** 40, 2 ** 40, (5, 11))
+    for axis in (1, 0):
+        nb = -(-p.shape[axis] // 4)
+        sums, maxs = kernels.block_abs_stats(p, 4, nb, axis)
+        starts = np.arange(0, p.shape[axis], 4)
+        assert np.array_equal(sums, np.add.reduceat(np.abs(p), starts, axis=axis))
+        assert np.array_equal(maxs, np.maximum.reduceat(np.abs(p), starts, axis=axis))
