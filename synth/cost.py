@@ -280,25 +280,9 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
         chosen = kinds if policy == acc_policy else [n for n in kinds if n in HEADLINE_KINDS]
         plan += [(policy, name) for name in chosen]
     accs = {p: {} for p in policies}
-    pe_tasks, other_tasks = [], []
-    for i, (policy, name) in enumerate(plan):
-        kind = pe_kind(name)
-        acc = policy_acc_bits(kind, policy, k=k, acc_bits=acc_bits)
-        accs[policy][name] = acc
-        say(f"  elaborating {name} ({acc}-bit accumulator, {policy}) [{i + 1}/{len(plan)}]")
-        text, _ = pe_verilog(kind, acc_bits=acc, build_dir=build_dir)
-        pe_tasks.append((("pe", policy, name), f"{name} ({policy}): Yosys",
-                         lambda kind=kind, acc=acc, text=text: pe_area(
-                             kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
-                             build_dir=build_dir, timeout=timeout, verilog=text)))
-    if fmax:
-        for name in kinds:
-            text = pe_fmax_verilog(name, acc_bits=accs[acc_policy][name], build_dir=build_dir)
-            other_tasks.append((("fmax", acc_policy, name), f"{name}: ECP5 place and route",
-                                lambda name=name, text=text: pe_fmax(
-                                    name, verilog=text, cache_dir=fpga_cache_dir,
-                                    timeout=timeout)))
-    array_configs = {}  # elaborated in other processes while the PEs synthesise
+    for policy, name in plan:
+        accs[policy][name] = policy_acc_bits(pe_kind(name), policy, k=k, acc_bits=acc_bits)
+    array_configs = {}  # elaborated in other processes while the PEs elaborate and synthesise
     if array is not None:
         array_configs = {
             (policy, name): ArrayConfig(rows=array[0], cols=array[1], pe=name,
@@ -309,6 +293,30 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
         say(f"  elaborating {len(array_configs)} {array[0]}x{array[1]} array tops in "
             f"{min(max(1, int(jobs)), len(array_configs))} processes")
     elaborations, rtlil_futures = _elaborate_arrays(array_configs, jobs, build_dir)
+    pe_tasks, other_tasks = [], []
+    try:
+        for i, (policy, name) in enumerate(plan):
+            kind, acc = pe_kind(name), accs[policy][name]
+            say(f"  elaborating {name} ({acc}-bit accumulator, {policy}) "
+                f"[{i + 1}/{len(plan)}]")
+            text, _ = pe_verilog(kind, acc_bits=acc, build_dir=build_dir)
+            pe_tasks.append((("pe", policy, name), f"{name} ({policy}): Yosys",
+                             lambda kind=kind, acc=acc, text=text: pe_area(
+                                 kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
+                                 build_dir=build_dir, timeout=timeout, verilog=text)))
+        if fmax:
+            for name in kinds:
+                text = pe_fmax_verilog(name, acc_bits=accs[acc_policy][name],
+                                       build_dir=build_dir)
+                other_tasks.append((("fmax", acc_policy, name),
+                                    f"{name}: ECP5 place and route",
+                                    lambda name=name, text=text: pe_fmax(
+                                        name, verilog=text, cache_dir=fpga_cache_dir,
+                                        timeout=timeout)))
+    except BaseException:
+        if elaborations is not None:
+            elaborations.shutdown(wait=True, cancel_futures=True)
+        raise
     lock = threading.Lock()
     results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {}, "failed": [],
                "by_policy": {p: {"pes": {}, "arrays": {}, "acc_bits": accs[p]}
