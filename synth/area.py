@@ -125,12 +125,20 @@ def _buffer_probe(width, depth, read):
     return BufferProbe()
 
 
+# Amaranth's RTLIL memory statement (``memory width W size N \\name``, no offset).
+_RTLIL_MEMORY = re.compile(r"^\s*memory\s+width\s+(\d+)\s+size\s+(\d+)\s+\\(\S+)\s*$", re.M)
+
 _MEMORY_DECL = re.compile(r"^\s*reg\s*\[(\d+):0\]\s*([A-Za-z_][A-Za-z0-9_$]*)\s*"
                           r"\[(\d+):0\]\s*;", re.M)
 
 
 def memories_in(verilog_text, module="top"):
-    """Memories declared in ``module`` of Amaranth's Verilog: ``[(name, width, depth)]``."""
+    """Memories declared in ``module`` of Amaranth's Verilog or RTLIL
+    (:func:`nybble.synth.verilog.to_rtlil`): ``[(name, width, depth)]``."""
+    rtlil = re.search(rf"^module \\{re.escape(module)}\n.*?^end$", verilog_text, re.M | re.S)
+    if rtlil:
+        return [(name, int(width), int(depth))
+                for width, depth, name in _RTLIL_MEMORY.findall(rtlil.group(0))]
     match = re.search(rf"^module {re.escape(module)}\(.*?^endmodule", verilog_text,
                       re.M | re.S)
     body = match.group(0) if match else ""

@@ -25,10 +25,11 @@ and stored in the package; the report quotes it against the flattened totals wit
 leave-one-out error.  :data:`HOROWITZ_45NM` is the published anchor, shown beside the model, not fitted.
 """
 
+import multiprocessing
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from nybble.hw.kinds import PE_KINDS, pe_kind
 from nybble.sw import get_format
 from nybble.sw.formats import format_names
 from .fpga import pe_fmax, pe_fmax_verilog
-from .verilog import top_verilog
+from .verilog import top_rtlil
 from .acc_policy import (ACC_POLICIES, DEFAULT_ACC_POLICY, DEFAULT_K, check_policy,
                          policy_acc_bits, policy_text)
 from .area import CATEGORIES, pe_area, pe_verilog
@@ -219,6 +220,25 @@ def _finished_pe(future):
     return value
 
 
+def _array_rtlil(config, build_dir):
+    """The RTLIL of an array top, in an elaboration process (a module-level function, so
+    the process pool can call it)."""
+    return top_rtlil(config, build_dir=build_dir, log=None)[0]
+
+
+def _elaborate_arrays(configs, jobs, build_dir):
+    """``(pool, {key: future of the RTLIL})`` of the array tops ``configs`` (key -> config),
+    elaborated in up to ``jobs`` processes side by side (Amaranth holds the GIL: threads
+    would take turns).  The processes come from a fork server, not from forking this
+    process, whose other threads may hold locks."""
+    if not configs:
+        return None, {}
+    pool = ProcessPoolExecutor(max_workers=max(1, min(int(jobs), len(configs))),
+                               mp_context=multiprocessing.get_context("forkserver"))
+    return pool, {key: pool.submit(_array_rtlil, config, build_dir)
+                  for key, config in configs.items()}
+
+
 def _other_policy(policy):
     return next(p for p in ACC_POLICIES if p != policy)
 
@@ -237,8 +257,9 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
     ``compare_policies``, the :data:`HEADLINE_KINDS` of the sweep under the other policy
     too), ``acc_bits`` (kind -> bits), ``policy``, ``k`` and ``seconds``.
 
-    Verilog is elaborated here, in order (a progress line per kind); the Yosys and nextpnr
-    runs go to ``jobs`` threads, an array after its PE.  ``progress``: callable taking one
+    PE Verilog is elaborated here, in order (a progress line per kind), array tops' RTLIL in
+    ``jobs`` processes; the Yosys and nextpnr runs go to ``jobs`` threads, an array after its
+    PE and its RTLIL.  ``progress``: callable taking one
     line of text (stderr in the CLI); ``on_result(what, policy, kind, value)`` is called as
     each result arrives (``what``: ``"pe"``, ``"fmax"`` -- value ``(MHz, LUTs, seconds,
     cached)`` -- or ``"array"``), so a caller can write what finished.  Every result is cached
@@ -259,28 +280,43 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
         chosen = kinds if policy == acc_policy else [n for n in kinds if n in HEADLINE_KINDS]
         plan += [(policy, name) for name in chosen]
     accs = {p: {} for p in policies}
-    pe_tasks, other_tasks = [], []
-    for i, (policy, name) in enumerate(plan):
-        kind = pe_kind(name)
-        acc = policy_acc_bits(kind, policy, k=k, acc_bits=acc_bits)
-        accs[policy][name] = acc
-        say(f"  elaborating {name} ({acc}-bit accumulator, {policy}) [{i + 1}/{len(plan)}]")
-        text, _ = pe_verilog(kind, acc_bits=acc, build_dir=build_dir)
-        pe_tasks.append((("pe", policy, name), f"{name} ({policy}): Yosys",
-                         lambda kind=kind, acc=acc, text=text: pe_area(
-                             kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
-                             build_dir=build_dir, timeout=timeout, verilog=text)))
-    if fmax:
-        for name in kinds:
-            text = pe_fmax_verilog(name, acc_bits=accs[acc_policy][name], build_dir=build_dir)
-            other_tasks.append((("fmax", acc_policy, name), f"{name}: ECP5 place and route",
-                                lambda name=name, text=text: pe_fmax(
-                                    name, verilog=text, cache_dir=fpga_cache_dir,
-                                    timeout=timeout)))
-    arrays = []  # elaborated while the PEs synthesise
+    for policy, name in plan:
+        accs[policy][name] = policy_acc_bits(pe_kind(name), policy, k=k, acc_bits=acc_bits)
+    array_configs = {}  # elaborated in other processes while the PEs elaborate and synthesise
     if array is not None:
-        arrays = [(policy, name) for policy, name in plan
-                  if pe_kind(name).pe != "ieee"]  # ArrayConfig refuses FP32 accumulators
+        array_configs = {
+            (policy, name): ArrayConfig(rows=array[0], cols=array[1], pe=name,
+                                        acc_bits=accs[policy][name], a_depth=array_depth,
+                                        b_depth=array_depth, c_depth=array_depth)
+            for policy, name in plan
+            if pe_kind(name).pe != "ieee"}  # ArrayConfig refuses FP32 accumulators
+        say(f"  elaborating {len(array_configs)} {array[0]}x{array[1]} array tops in "
+            f"{min(max(1, int(jobs)), len(array_configs))} processes")
+    elaborations, rtlil_futures = _elaborate_arrays(array_configs, jobs, build_dir)
+    pe_tasks, other_tasks = [], []
+    try:
+        for i, (policy, name) in enumerate(plan):
+            kind, acc = pe_kind(name), accs[policy][name]
+            say(f"  elaborating {name} ({acc}-bit accumulator, {policy}) "
+                f"[{i + 1}/{len(plan)}]")
+            text, _ = pe_verilog(kind, acc_bits=acc, build_dir=build_dir)
+            pe_tasks.append((("pe", policy, name), f"{name} ({policy}): Yosys",
+                             lambda kind=kind, acc=acc, text=text: pe_area(
+                                 kind, acc_bits=acc, liberty=liberty, cache_dir=cache_dir,
+                                 build_dir=build_dir, timeout=timeout, verilog=text)))
+        if fmax:
+            for name in kinds:
+                text = pe_fmax_verilog(name, acc_bits=accs[acc_policy][name],
+                                       build_dir=build_dir)
+                other_tasks.append((("fmax", acc_policy, name),
+                                    f"{name}: ECP5 place and route",
+                                    lambda name=name, text=text: pe_fmax(
+                                        name, verilog=text, cache_dir=fpga_cache_dir,
+                                        timeout=timeout)))
+    except BaseException:
+        if elaborations is not None:
+            elaborations.shutdown(wait=True, cancel_futures=True)
+        raise
     lock = threading.Lock()
     results = {"pes": {}, "fmax": {}, "arrays": {}, "fmax_luts": {}, "failed": [],
                "by_policy": {p: {"pes": {}, "arrays": {}, "acc_bits": accs[p]}
@@ -311,7 +347,7 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
         tracker.finish(label, note)
         return what, policy, name, value
 
-    total = len(pe_tasks) + len(other_tasks) + len(arrays)
+    total = len(pe_tasks) + len(other_tasks) + len(array_configs)
     with _Progress(total, progress) as tracker:
         pool = ThreadPoolExecutor(max_workers=max(1, int(jobs)))
         try:
@@ -340,25 +376,24 @@ def cost_sweep(kinds=None, *, acc_policy=DEFAULT_ACC_POLICY, k=DEFAULT_K, acc_bi
             pe_futures = {task[0][1:]: submit(task) for task in pe_tasks}
             futures = list(pe_futures.values())
             futures += [submit(task) for task in other_tasks]
-            for policy, name in arrays:
-                config = ArrayConfig(rows=array[0], cols=array[1], pe=name,
-                                     acc_bits=accs[policy][name], a_depth=array_depth,
-                                     b_depth=array_depth, c_depth=array_depth)
-                say(f"  elaborating the {array[0]}x{array[1]} {name} array ({policy})")
-                text, _ = top_verilog(config, build_dir=build_dir, log=None)
-                fn = (lambda config=config, text=text, f=pe_futures[(policy, name)]:
+            for (policy, name), config in array_configs.items():
+                fn = (lambda config=config, text=rtlil_futures[(policy, name)],
+                      f=pe_futures[(policy, name)]:
                       array_area_parts(config, buffers=buffers, liberty=liberty,
                                        cache_dir=cache_dir, build_dir=build_dir,
-                                       timeout=timeout, verilog=text, pe=_finished_pe(f)))
+                                       timeout=timeout, rtlil=text.result(),
+                                       pe=_finished_pe(f)))
                 futures.append(submit((("array", policy, name),
                                        f"{config.rows}x{config.cols} {name} array "
-                                       f"({policy}): Yosys", fn)))
+                                       f"({policy}): RTLIL + Yosys", fn)))
             for future in futures:
                 future.result()  # the first error, in submission order
         finally:
             # on an error or an interrupt: let the runs under way finish (their results are
             # cached), start no new one
             pool.shutdown(wait=True, cancel_futures=True)
+            if elaborations is not None:
+                elaborations.shutdown(wait=True, cancel_futures=True)
     main = results["by_policy"][acc_policy]
     # in the order of the sweep, not of completion
     results["pes"] = {n: main["pes"][n] for n in kinds if n in main["pes"]}

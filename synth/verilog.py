@@ -13,6 +13,11 @@ its reason), and returns the rest.
 by a description of the design and :func:`source_digest` (the Amaranth version and every
 generator source), written atomically and verified against a ``.sha256`` sidecar on every
 read. :func:`top_verilog` is that cache applied to :class:`nybble.hw.top.ArrayTop`.
+
+:func:`to_rtlil` / :func:`top_rtlil` are the same for Amaranth's RTLIL (``.il`` entries in the
+same cache): what Yosys reads when no other tool needs Verilog.  Amaranth makes its Verilog
+from that RTLIL with a Yosys of its own, so RTLIL skips that run, and Yosys reads it in a
+fraction of the time it parses the Verilog (16 x 16 array top: 0.3 s against 10 s).
 """
 
 import contextlib
@@ -27,6 +32,7 @@ import time
 from pathlib import Path
 
 import amaranth
+from amaranth.back import rtlil as _amaranth_rtlil
 from amaranth.back import verilog as _amaranth_verilog
 from amaranth.lib import wiring
 
@@ -37,8 +43,9 @@ from nybble.sw.errors import ParameterError, ParameterTypeError, ToolError
 from .progress import heartbeat
 from .toolchain import verilator_executable, yosys_command
 
-__all__ = ["to_verilog", "write_verilog", "lint", "source_digest", "cached_verilog",
-           "top_verilog", "WAIVED_WARNINGS", "WIDTH_WARNINGS"]
+__all__ = ["to_verilog", "to_rtlil", "write_verilog", "lint", "source_digest",
+           "cached_verilog", "cached_rtlil", "top_verilog", "top_rtlil", "WAIVED_WARNINGS",
+           "WIDTH_WARNINGS"]
 
 
 #: Verilator warnings that every Amaranth design triggers, with the reason each is harmless.
@@ -139,6 +146,15 @@ def to_verilog(component, *, name="top", emit_src=False):
         return _amaranth_verilog.convert(component, name=name, emit_src=emit_src)
 
 
+def to_rtlil(component, *, name="top", emit_src=False):
+    """RTLIL text of ``component`` with top module ``name``: the netlist :func:`to_verilog`
+    writes out as Verilog (same module names, ports and memories), before Amaranth's Yosys
+    turns it into Verilog."""
+    _check_component(component)
+    check_identifier(name)
+    return _amaranth_rtlil.convert(component, name=name, emit_src=emit_src)
+
+
 def write_verilog(component, path, *, name="top", emit_src=False):
     """Write :func:`to_verilog` of ``component`` to ``path`` (parents created); returns the
     path as a :class:`pathlib.Path`."""
@@ -208,6 +224,33 @@ def _read_verified(path, log):
     return None
 
 
+#: Cached text formats: name -> (converter, file suffix).
+_LANGUAGES = {"Verilog": (to_verilog, ".v"), "RTLIL": (to_rtlil, ".il")}
+
+
+def _cached_text(stem, description, build, language, build_dir, log):
+    """The cache behind :func:`cached_verilog` and :func:`cached_rtlil`: ``build()`` in
+    ``language`` (a key of :data:`_LANGUAGES`) stored as ``build_dir/verilog/<stem>_<hash>``
+    plus the language's suffix."""
+    convert, suffix = _LANGUAGES[language]
+    key = hashlib.sha256("\0".join([_CACHE_SCHEMA, description, source_digest()])
+                         .encode()).hexdigest()[:20]
+    path = Path(build_dir) / "verilog" / f"{stem}_{key}{suffix}"
+    text = _read_verified(path, log)
+    if text is not None:
+        return text, 0.0
+    start = time.perf_counter()
+    with heartbeat(f"generating {language} ({stem})", log):
+        text = convert(build(), name="top")
+    seconds = time.perf_counter() - start
+    data = text.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # sidecar first: an entry without one was never completely written
+    _write_atomic(Path(f"{path}.sha256"), (_sha256(data) + "\n").encode("ascii"))
+    _write_atomic(path, data)
+    return text, seconds
+
+
 def cached_verilog(stem, description, build, *, build_dir="build", log=None):
     """Verilog text (top module ``top``) of the component ``build()`` returns, cached.
 
@@ -220,22 +263,23 @@ def cached_verilog(stem, description, build, *, build_dir="build", log=None):
 
     Returns ``(text, seconds spent elaborating)`` (0.0 on a hit).
     """
-    key = hashlib.sha256("\0".join([_CACHE_SCHEMA, description, source_digest()])
-                         .encode()).hexdigest()[:20]
-    path = Path(build_dir) / "verilog" / f"{stem}_{key}.v"
-    text = _read_verified(path, log)
-    if text is not None:
-        return text, 0.0
-    start = time.perf_counter()
-    with heartbeat(f"generating Verilog ({stem})", log):
-        text = to_verilog(build(), name="top")
-    seconds = time.perf_counter() - start
-    data = text.encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # sidecar first: an entry without one was never completely written
-    _write_atomic(Path(f"{path}.sha256"), (_sha256(data) + "\n").encode("ascii"))
-    _write_atomic(path, data)
-    return text, seconds
+    return _cached_text(stem, description, build, "Verilog", build_dir, log)
+
+
+def cached_rtlil(stem, description, build, *, build_dir="build", log=None):
+    """:func:`cached_verilog` for :func:`to_rtlil`: the entry is
+    ``build_dir/verilog/<stem>_<hash>.il``."""
+    return _cached_text(stem, description, build, "RTLIL", build_dir, log)
+
+
+def _array_top(config, resetless, language, log):
+    def build():
+        if log is not None:
+            print(f"generating {language} for {config.rows}x{config.cols} {config.pe} ...",
+                  file=log)
+        top = ArrayTop(config)
+        return ResetlessTop(top) if resetless else top
+    return f"{config!r} resetless={bool(resetless)}", build
 
 
 def top_verilog(config, *, build_dir="build", log=sys.stderr, resetless=False):
@@ -243,15 +287,15 @@ def top_verilog(config, *, build_dir="build", log=sys.stderr, resetless=False):
     :class:`~nybble.hw.top.ResetlessTop` with ``resetless``), through :func:`cached_verilog`
     (elaborating a 16x16 array takes tens of seconds). On a miss, says so on ``log`` (None:
     silent). Returns ``(text, seconds spent elaborating)``."""
-    def build():
-        if log is not None:
-            print(f"generating Verilog for {config.rows}x{config.cols} {config.pe} ...",
-                  file=log)
-        top = ArrayTop(config)
-        return ResetlessTop(top) if resetless else top
-
-    return cached_verilog("top", f"{config!r} resetless={bool(resetless)}", build,
+    return cached_verilog("top", *_array_top(config, resetless, "Verilog", log),
                           build_dir=build_dir, log=log)
+
+
+def top_rtlil(config, *, build_dir="build", log=sys.stderr):
+    """:func:`top_verilog` as RTLIL (:func:`cached_rtlil`), for Yosys runs that need no
+    Verilog: the same modules, names and memories."""
+    return cached_rtlil("top", *_array_top(config, False, "RTLIL", log), build_dir=build_dir,
+                        log=log)
 
 
 _WARNING_LINE = re.compile(r"^%Warning-([A-Z0-9_]+):")

@@ -78,6 +78,10 @@ def test_memories_in():
             "  reg [3:0] not_a_memory;\nendmodule\n"
             "module \\top.array (clk);\n  reg [7:0] elsewhere [3:0];\nendmodule\n")
     assert memories_in(text) == [("a_buf", 16, 256), ("c_bank_0", 32, 16)]
+    rtlil = ("module \\top\n  memory width 16 size 256 \\a_buf\n  wire width 4 \\x\n"
+             "  memory width 32 size 16 \\c_bank_0\n  process $1\n  end\nend\n"
+             "module \\top.array\n  memory width 8 size 4 \\elsewhere\nend\n")
+    assert memories_in(rtlil) == [("a_buf", 16, 256), ("c_bank_0", 32, 16)]
 
 
 @pytest.mark.synth

@@ -6,8 +6,9 @@ import re
 import pytest
 
 from nybble.synth import verilog as verilog_module
-from nybble.synth.verilog import (WAIVED_WARNINGS, cached_verilog, lint, source_digest,
-                                  to_verilog, top_verilog, write_verilog)
+from nybble.synth.verilog import (WAIVED_WARNINGS, cached_rtlil, cached_verilog, lint,
+                                  source_digest, to_rtlil, to_verilog, top_rtlil, top_verilog,
+                                  write_verilog)
 
 
 def test_to_verilog_ports_from_signature(mac4_verilog):
@@ -171,3 +172,35 @@ def test_top_verilog_is_cached_per_config_and_reset(tmp_path):
     resetless, _ = top_verilog(config, build_dir=tmp_path, log=None, resetless=True)
     assert resetless != text
     assert len(list((tmp_path / "verilog").glob("top_*.v"))) == 2
+
+
+def test_rtlil_is_cached_beside_the_verilog(tmp_path, designs):
+    build = _Builds(lambda: designs.SignedMac(4))
+    text, seconds = cached_rtlil("mac", "SignedMac(4)", build, build_dir=tmp_path)
+    assert build.calls == 1 and seconds > 0
+    assert text == to_rtlil(designs.SignedMac(4), name="top")
+    assert re.search(r"^module \\top$", text, re.M)
+    assert re.search(r"^  wire width 4 input \d+ +signed \\a$", text, re.M)
+    (entry,) = (tmp_path / "verilog").glob("mac_*.il")
+    assert entry.read_text() == text and entry.with_name(entry.name + ".sha256").is_file()
+    assert cached_rtlil("mac", "SignedMac(4)", build, build_dir=tmp_path) == (text, 0.0)
+    # the Verilog of the same description is its own entry
+    verilog, _ = cached_verilog("mac", "SignedMac(4)", build, build_dir=tmp_path)
+    assert build.calls == 2 and verilog != text
+    with pytest.raises(TypeError, match=r"^Component must be an amaranth\.lib\.wiring\."
+                                        r"Component, not 1$"):
+        to_rtlil(1)
+
+
+def test_top_rtlil_is_cached_per_config(tmp_path):
+    from nybble.hw.config import ArrayConfig
+    config = ArrayConfig(rows=2, cols=2, pe="int4", a_depth=4, b_depth=4, c_depth=4)
+    log = io.StringIO()
+    text, seconds = top_rtlil(config, build_dir=tmp_path, log=log)
+    assert log.getvalue() == "generating RTLIL for 2x2 int4 ...\n" and seconds > 0
+    # the modules of the Verilog, named alike
+    modules = re.findall(r"^module \\(\S+)$", text, re.M)
+    verilog, _ = top_verilog(config, build_dir=tmp_path, log=None)
+    assert sorted(modules) == sorted(re.findall(r"^module \\?(\S+?) ?\(", verilog, re.M))
+    assert "top.array.pe_1_1" in modules
+    assert top_rtlil(config, build_dir=tmp_path, log=None) == (text, 0.0)

@@ -1,9 +1,15 @@
 import dataclasses
+import re
 import time
 
 import pytest
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
-from nybble.synth.yosys import AreaReport, FpgaReport, synth_area, synth_fpga_area
+from nybble.synth.verilog import to_rtlil, to_verilog
+from nybble.synth.yosys import (AreaReport, FpgaReport, _generic_script, synth_area,
+                                synth_fpga_area)
 
 
 def _tiny_liberty():
@@ -194,6 +200,45 @@ def test_liberty_area(hier_verilog, shared_cache, tmp_path):
     assert report.area_um2 >= 32 * 6.0
 
 
+class _EnableDomains(wiring.Component):
+    """``n`` 4-bit registers, each loading ``a + b`` under its own enable ``en[i]``: ``n``
+    flip-flop enable domains, as an array's per-PE drain flags make."""
+
+    def __init__(self, n):
+        self._n = n
+        super().__init__({"a": In(4), "b": In(4), "en": In(n), "q": Out(4).array(n)})
+
+    def elaborate(self, platform):
+        m = Module()
+        for i in range(self._n):
+            with m.If(self.en[i]):
+                m.d.sync += self.q[i].eq(self.a + self.b + i)
+        return m
+
+
+@pytest.mark.synth
+def test_rtlil_frontend_and_one_abc_run(hier_verilog, designs, shared_cache):
+    # the same netlist read from Amaranth's RTLIL: the same gates
+    rtlil = to_rtlil(designs.MacWithSubmodules())
+    for hierarchy in (True, False):
+        a = synth_area(hier_verilog, "top", hierarchy=hierarchy, cache_dir=shared_cache)
+        b = synth_area(rtlil, "top", hierarchy=hierarchy, cache_dir=shared_cache,
+                       frontend="rtlil")
+        assert (b.cells, b.transistors) == (a.cells, a.transistors)
+    # the script: synth without its ABC step, then one ABC run with no flip-flop selected
+    script = _generic_script("top", False, False, abc_scope="design")
+    assert "synth -booth -flatten -top top -noabc\n" in script
+    assert re.findall(r"^abc .*$", script, re.M) == ["abc * @registers %d"]
+    # eight enable domains: the same flip-flops, logic mapped in one run instead of eight
+    text = to_verilog(_EnableDomains(8))
+    per_domain = synth_area(text, "top", hierarchy=False, cache_dir=shared_cache)
+    whole = synth_area(text, "top", hierarchy=False, cache_dir=shared_cache,
+                       abc_scope="design")
+    flops = lambda r: sum(n for t, n in r.cell_types.items() if t.startswith("$_DFF"))
+    assert flops(whole) == flops(per_domain) == 32
+    assert abs(whole.transistors / per_domain.transistors - 1) < 0.1
+
+
 def test_synth_area_wrong_arguments():
     with pytest.raises(ValueError, match=r"^Flow must be one of 'generic', not 'asic'$"):
         synth_area("", "top", flow="asic")
@@ -213,9 +258,16 @@ def test_synth_area_wrong_arguments():
         synth_area("", "top", hierarchy=False, memories="sram")
     with pytest.raises(TypeError, match=r"^depth must be a bool, not 1$"):
         synth_area("", "top", depth=1)
-    with pytest.raises(ValueError, match=r"^blackbox / memories='blackbox' need "
-                                         r"hierarchy=False$"):
-        synth_area("", "top", blackbox=("x",))
+    with pytest.raises(ValueError, match=r"^frontend must be one of 'verilog', 'rtlil', "
+                                         r"not 'vhdl'$"):
+        synth_area("", "top", frontend="vhdl")
+    with pytest.raises(ValueError, match=r"^abc_scope must be one of 'domains', 'design', "
+                                         r"not 'module'$"):
+        synth_area("", "top", hierarchy=False, abc_scope="module")
+    for bad in ({"blackbox": ("x",)}, {"abc_scope": "design"}):
+        with pytest.raises(ValueError, match=r"^blackbox / memories='blackbox' / "
+                                             r"abc_scope='design' need hierarchy=False$"):
+            synth_area("", "top", **bad)
 
 
 # --- FPGA flows ------------------------------------------------------------------------------
