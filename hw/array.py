@@ -166,10 +166,10 @@ class OutputStationaryArray(_Array):
     of cycles, with a PE latency of one beat.  The skew lines and every PE's forwarding
     registers move only on ``advance``; a beat lasts until the slowest MAC in the array is
     done (``advance``, from each column's recent entries: :meth:`_lockstep`), ``beat_step``
-    counts its cycles for the PEs; the drain (capture, shift, ``out_valid``) moves on ``beat_start``, the edge on which a
-    ``first`` MAC loads its accumulator, so the finished sum is captured before it is
-    overwritten.  The top gates its sequencer and buffer reads by ``advance`` and writes
-    results on ``beat_start``.
+    counts its cycles for the PEs; the drain (capture, shift, ``out_valid``) moves on
+    ``beat_start``, the edge on which a ``first`` MAC loads its accumulator, so the finished
+    sum is captured before it is overwritten.  The top gates its sequencer and buffer reads by
+    ``advance``, writes results and samples the overflow flags on ``beat_start``.
     """
 
     def __init__(self, config):
