@@ -26,7 +26,7 @@ output during cycle F + 2i + j + L.
 from contextlib import nullcontext
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .bitserial import BitSerialDecoder, step_bits
@@ -34,7 +34,8 @@ from .config import ArrayConfig
 from .lut import LutTable
 from nybble.sw.errors import ParameterError, ParameterTypeError
 
-__all__ = ["OutputStationaryArray", "WeightStationaryArray", "clock_enabled", "delayed"]
+__all__ = ["OutputStationaryArray", "WeightStationaryArray", "clock_enabled", "delayed",
+           "delayed_together"]
 
 
 def delayed(m, sig, n, name, en=None):
@@ -45,6 +46,19 @@ def delayed(m, sig, n, name, en=None):
             m.d.sync += r.eq(sig)
         sig = r
     return sig
+
+
+def delayed_together(m, sigs, n, name, en):
+    """``sigs`` through ``n`` clock-enabled registers, packed: one register per stage holds
+    them all.  Bit for bit :func:`delayed` of each; in simulation an enabled register costs a
+    shadow copy per cycle (Verilator), so one wide register is cheaper than several narrow
+    ones -- the flip-flops and their enables are the same in gates."""
+    line = delayed(m, Cat(*sigs), n, name, en)
+    out, lo = [], 0
+    for sig in sigs:
+        out.append(line[lo:lo + len(sig)])
+        lo += len(sig)
+    return out
 
 
 def clock_enabled(m, en):
@@ -113,10 +127,15 @@ class _Array(wiring.Component):
         """Row i's ``a``, ``valid``, ``first`` enter PE(i, 0) ``i * stride`` cycles (beats,
         with ``en``) late (the input skew) and move right one PE per cycle."""
         for i, row in enumerate(pes):
-            for name in ("a", "valid", "first"):
-                src = self.a[i] if name == "a" else getattr(self, name)
-                m.d.comb += getattr(row[0], name).eq(
-                    delayed(m, src, i * stride, f"{name[0]}{i}", en))
+            if en is not None:
+                a, valid, first = delayed_together(m, (self.a[i], self.valid, self.first),
+                                                   i * stride, f"row{i}", en)
+                m.d.comb += [row[0].a.eq(a), row[0].valid.eq(valid), row[0].first.eq(first)]
+            else:
+                for name in ("a", "valid", "first"):
+                    src = self.a[i] if name == "a" else getattr(self, name)
+                    m.d.comb += getattr(row[0], name).eq(
+                        delayed(m, src, i * stride, f"{name[0]}{i}", en))
             for pe, nxt in zip(row, row[1:]):
                 m.d.comb += [nxt.a.eq(pe.a_out), nxt.valid.eq(pe.valid_out),
                              nxt.first.eq(pe.first_out)]
@@ -139,18 +158,18 @@ class OutputStationaryArray(_Array):
         skewed with ``b``; after the skew one :class:`~.bitserial.BitSerialDecoder` per
         column decodes (``sel``, ``b``) and the decoded weight travels down the column
     advance, beat_start : ``Out(1)`` -- bit-serial PEs (lockstep): the beat ends this cycle
-        (every PE's ``done``) / this is a beat's first cycle
+        (the slowest valid MAC in the array is done) / this is a beat's first cycle
 
     ``latency`` is the PE's; ``lanes`` k-steps... one k-step is ``lanes`` products.
 
     Lockstep (bit-serial PEs, multi-cycle MACs): the timing above holds in *beats* instead
     of cycles, with a PE latency of one beat.  The skew lines and every PE's forwarding
     registers move only on ``advance``; a beat lasts until the slowest MAC in the array is
-    done (``advance`` = AND of every PE's ``done``), ``beat_step`` counts its cycles for the
-    PEs; the drain (capture, shift, ``out_valid``) moves on ``beat_start``, the edge on which a
-    ``first`` MAC loads its accumulator, so the finished sum is captured before it is
-    overwritten.  The top gates its sequencer and buffer reads by ``advance`` and writes
-    results on ``beat_start``.
+    done (``advance``, from each column's recent entries: :meth:`_lockstep`), ``beat_step``
+    counts its cycles for the PEs; the drain (capture, shift, ``out_valid``) moves on
+    ``beat_start``, the edge on which a ``first`` MAC loads its accumulator, so the finished
+    sum is captured before it is overwritten.  The top gates its sequencer and buffer reads by
+    ``advance``, writes results and samples the overflow flags on ``beat_start``.
     """
 
     def __init__(self, config):
@@ -175,15 +194,14 @@ class OutputStationaryArray(_Array):
         # input skew: row i (a, valid, first) by i cycles, column j (b) by j cycles
         self._feed_rows(m, pes, 1, advance)
         for j in range(C):
-            b = delay(self.b[j], j, f"b{j}")
             if self.lockstep:
                 # the weight is decoded once, at the top of its column, and travels down
                 # decoded: one decode ROM per column instead of one per PE
+                b, sel = delayed_together(m, (self.b[j], self.sel[j]), j, f"col{j}", advance)
                 m.submodules[f"decoder_{j}"] = dec = BitSerialDecoder(self.spec)
-                m.d.comb += [dec.b.eq(b), dec.sel.eq(delay(self.sel[j], j, f"sel{j}")),
-                             pes[0][j].w.eq(dec.w)]
+                m.d.comb += [dec.b.eq(b), dec.sel.eq(sel), pes[0][j].w.eq(dec.w)]
             else:
-                m.d.comb += pes[0][j].b.eq(b)
+                m.d.comb += pes[0][j].b.eq(delay(self.b[j], j, f"b{j}"))
             port = "w" if self.lockstep else "b"
             for i in range(R - 1):
                 m.d.comb += getattr(pes[i + 1][j], port).eq(getattr(pes[i][j], f"{port}_out"))
@@ -191,14 +209,25 @@ class OutputStationaryArray(_Array):
         # drain: capture when a tile boundary reaches the accumulator; shift up
         overflow_terms = []
         for j in range(C):
-            shadow = [Signal(signed(cfg.acc_bits), name=f"shadow_{i}_{j}") for i in range(R)]
-            svalid = [Signal(name=f"shadow_valid_{i}_{j}") for i in range(R)]
+            # has_tile: the accumulator holds a tile's sum
+            if self.lockstep:
+                # one enabled register per PE's drain state (see delayed_together)
+                slots = [Signal(data.StructLayout({"data": signed(cfg.acc_bits), "valid": 1,
+                                                   "has_tile": 1}), name=f"drain_{i}_{j}")
+                         for i in range(R)]
+                shadow, svalid = [s.data for s in slots], [s.valid for s in slots]
+                has_tile = [s.has_tile for s in slots]
+            else:
+                shadow = [Signal(signed(cfg.acc_bits), name=f"shadow_{i}_{j}")
+                          for i in range(R)]
+                svalid = [Signal(name=f"shadow_valid_{i}_{j}") for i in range(R)]
+                has_tile = [Signal(name=f"has_tile_{i}_{j}") for i in range(R)]
             for i in range(R):
                 pe = pes[i][j]
                 # the PE's own first / valid, delayed to the accumulator's stage
                 cap_first = delay(pe.first, L - 1, f"capf_{i}_{j}")
                 cap_valid = delay(pe.valid, L - 1, f"capv_{i}_{j}")
-                busy = Signal(name=f"has_tile_{i}_{j}")  # the accumulator holds a tile's sum
+                busy = has_tile[i]
                 above_v = svalid[i + 1] if i + 1 < R else 0
                 above_d = shadow[i + 1] if i + 1 < R else 0
                 # lockstep: the drain moves on a beat's first cycle, the edge on which a
@@ -221,14 +250,33 @@ class OutputStationaryArray(_Array):
 
     def _lockstep(self, m, pes):
         """Bit-serial PEs in lockstep: ``step`` counts the cycles of the current beat,
-        ``advance`` (every PE's ``done``, AND-reduced) ends it.  Returns
-        ``(advance, beat_start)``."""
+        ``advance`` ends it once the slowest valid MAC in the array is done.  Returns
+        ``(advance, beat_start)``.
+
+        The MAC in PE(i, j) entered column j at its top PE i beats ago (weights move down
+        the column; every row's ``valid`` is the same issue stream skewed by row and column),
+        so the MACs in the array are each column's last R entries.  Per column and MAC
+        length L > 1 a counter holds how many more beats an entry of at least L cycles stays
+        below the top PE: the beat length follows from C entries and counters instead of a
+        compare in every PE and an R*C-input AND (which a simulator evaluates every cycle).
+        """
         spec = self.spec
+        rows = self._config.rows
         step = Signal(step_bits(spec), name="beat_step")
-        flat = [pe for row in pes for pe in row]
-        m.d.comb += [self.advance.eq(Cat(*(pe.done for pe in flat)).all()),
-                     self.beat_start.eq(step == 0)]
+        ends = []
+        for length in range(2, spec.latency + 1):
+            long_macs = []
+            for j, top in enumerate(pes[0]):
+                entry = top.valid & (top.w.cycles >= length)
+                left = Signal(range(max(rows, 2)), name=f"len{length}_left_{j}")
+                with m.If(self.advance):
+                    m.d.sync += left.eq(Mux(entry, rows - 1, Mux(left == 0, 0, left - 1)))
+                long_macs.append(entry | (left != 0))
+            # a MAC of >= length cycles somewhere: the beat lasts until step length - 1
+            ends.append(~Cat(*long_macs).any() | (step >= length - 1))
+        m.d.comb += [self.advance.eq(Cat(*ends).all()), self.beat_start.eq(step == 0)]
         m.d.sync += step.eq(Mux(self.advance, 0, step + 1))
+        flat = [pe for row in pes for pe in row]
         m.d.comb += [x for pe in flat for x in (pe.step.eq(step), pe.advance.eq(self.advance))]
         return self.advance, self.beat_start
 

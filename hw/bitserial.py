@@ -20,7 +20,7 @@ straight from :attr:`nybble.hw.spec.BitSerialSpec.decode` (``value * 2**weight_g
 (-1)**neg * mag << shift``), so the decoder restates no table.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -82,18 +82,19 @@ class BitSerialDecoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        w = self.w
-        with m.Switch(self.sel):
+        layout = serial_weight_layout(self._spec)
+        b_bits = len(self.b)
+        # one flat table indexed by (sel, b), each entry the whole decoded word: a simulator
+        # compiles it to one lookup (nested per-field cases became branch chains); the same
+        # function in gates
+        with m.Switch(Cat(self.b, self.sel)):
             for s, (rows, cyc) in enumerate(self._spec.decode):
-                with m.Case(s):
-                    m.d.comb += w.cycles.eq(cyc)
-                    with m.Switch(self.b):
-                        for code, (neg, mag, sh) in enumerate(rows):
-                            if neg or mag or sh:
-                                with m.Case(code):
-                                    m.d.comb += [w.neg.eq(neg), w.mag.eq(mag), w.shift.eq(sh)]
+                for code, (neg, mag, sh) in enumerate(rows):
+                    with m.Case((s << b_bits) | code):
+                        m.d.comb += self.w.eq(layout.const(
+                            {"neg": neg, "mag": mag, "shift": sh, "cycles": cyc}))
             with m.Default():
-                m.d.comb += w.cycles.eq(1)
+                m.d.comb += self.w.eq(layout.const({"cycles": 1}))
         return m
 
 
@@ -103,15 +104,15 @@ class LockstepBitSerialPE(wiring.Component):
     The array keeps every input stable for a *beat* and counts its cycles in ``step``
     (0, 1, ...); on cycle ``step`` of a valid MAC, if bit ``step`` of ``w.mag`` is set,
     ``+-(a << (w.shift + step))`` enters the accumulator (``first`` loads it at ``step ==
-    0``).  ``done`` is high when the MAC ends this cycle (``step + 1 >= w.cycles``) or there
-    is none.  ``a``, ``w``, ``valid``, ``first`` are forwarded (``*_out``) on ``advance`` (the
-    array's AND of every PE's ``done``): one beat per ``advance``.  ``acc`` after a beat is
+    0``; past the MAC's own ``w.cycles`` it adds 0).  ``a``, ``w``, ``valid``, ``first`` are
+    forwarded (``*_out``) on ``advance`` (the array's end of a beat, when the slowest valid MAC
+    in the array is done): one beat per ``advance``.  ``acc`` after a beat is
     bit for bit :meth:`BitSerialSpec.model` of the MACs so far (``acc_bits``, ``overflow``
     as the spec says; grid ``2**-frac_bits``).
 
     Ports: ``a`` ``In(a_bits)``, ``w`` ``In(SerialWeight)``, ``valid``, ``first``, ``step``
     ``In(step_bits)``, ``advance``; ``a_out``, ``w_out``, ``valid_out``, ``first_out``,
-    ``acc`` ``Out(signed(acc_bits))``, ``overflow``, ``done``.
+    ``acc`` ``Out(signed(acc_bits))``, ``overflow``.
     """
 
     def __init__(self, spec, *, src_loc_at=0):
@@ -125,8 +126,8 @@ class LockstepBitSerialPE(wiring.Component):
             "a": In(unsigned(spec.a_bits)), "w": In(wl), "valid": In(1), "first": In(1),
             "step": In(unsigned(step_bits(spec))), "advance": In(1),
             "a_out": Out(unsigned(spec.a_bits)), "w_out": Out(wl), "valid_out": Out(1),
-            "first_out": Out(1), "acc": Out(signed(spec.acc_bits)), "overflow": Out(1),
-            "done": Out(1)}, src_loc_at=1 + src_loc_at)
+            "first_out": Out(1), "acc": Out(signed(spec.acc_bits)), "overflow": Out(1)},
+            src_loc_at=1 + src_loc_at)
 
     spec = property(lambda self: self._spec)
     latency = property(lambda self: self._spec.latency, doc="the slowest data type's cycles")
@@ -135,23 +136,33 @@ class LockstepBitSerialPE(wiring.Component):
         m = Module()
         spec = self._spec
         w = self.w
+        # one register for everything forwarded: a single enabled update per PE (simulators
+        # copy one word per beat instead of four; the same flip-flops and enables in gates)
+        fwd_layout = data.StructLayout({"a": len(self.a), "w": len(w.as_value()), "valid": 1,
+                                        "first": 1})
+        fwd = Signal(fwd_layout, name="forward")
         with m.If(self.advance):
-            m.d.sync += [self.a_out.eq(self.a), self.w_out.eq(w),
-                         self.valid_out.eq(self.valid), self.first_out.eq(self.first)]
+            m.d.sync += fwd.eq(Cat(self.a, w, self.valid, self.first))
+        m.d.comb += [self.a_out.eq(fwd.a), self.w_out.eq(fwd.w), self.valid_out.eq(fwd.valid),
+                     self.first_out.eq(fwd.first)]
         amount = Signal.like(w.shift, name="shift_now")
         m.d.comb += amount.eq(w.shift + self.step)
-        # a MAC that adds shifts by at most the widest shift plus the last step: the shifter,
-        # the negation and the accumulator's input are only that wide (the decoded field
-        # alone would allow 2**width - 1)
+        # a MAC that adds shifts by at most the widest shift plus the last step: the shifter
+        # and the accumulator's input are only that wide (the decoded field alone would allow
+        # 2**width - 1).  The sign is applied to the activation before the shift (a_bits + 1
+        # bits instead of the shifted term): (-a) << n == -(a << n), exact at this width
         widest = max_shift_amount(spec)
-        shifted = (decode(spec.fmt_a, self.a).mag << amount)[:spec.a_bits + widest].as_signed()
-        term = Signal(signed(len(shifted) + 2), name="term")
+        a = decode(spec.fmt_a, self.a).mag
+        signed_a = Mux(w.neg, -a, a)
+        term = Signal(signed(len(signed_a) + widest), name="term")
         m.d.comb += term.eq(Mux(w.mag.bit_select(self.step, 1),
-                                Mux(w.neg, -shifted, shifted), 0))
+                                (signed_a << amount)[:len(term)].as_signed(), 0))
         m.submodules.accumulator = acc = Accumulator(len(term), spec.acc_bits,
                                                      spec.overflow_mode)
-        m.d.comb += [acc.p.eq(term), acc.en.eq(self.valid & (self.step < w.cycles)),
+        # en is the whole beat of a valid MAC: past the MAC's own cycles its significand bits
+        # are 0 (a type's cycles are its widest odd significand's bits), so the accumulator
+        # adds 0 -- no change, no overflow -- and no compare with w.cycles is needed
+        m.d.comb += [acc.p.eq(term), acc.en.eq(self.valid),
                      acc.first.eq(self.valid & self.first & (self.step == 0)),
-                     self.acc.eq(acc.acc), self.overflow.eq(acc.overflow),
-                     self.done.eq(~self.valid | (self.step + 1 >= w.cycles))]
+                     self.acc.eq(acc.acc), self.overflow.eq(acc.overflow)]
         return m

@@ -153,8 +153,16 @@ class ArrayTop(wiring.Component):
         ovf = Signal()
         with m.If(launch):
             m.d.sync += ovf.eq(0)
-        with m.Elif(arr.overflow & self.busy):
-            m.d.sync += ovf.eq(1)
+        # lockstep: a PE's flag, once set, holds until a ``first`` clears it on a beat's first
+        # edge, so sampling on beat starts sees every one and the flag at ``done`` is the
+        # same (a simulator then evaluates the R*C-input OR once per beat, not every cycle)
+        if arr.lockstep:
+            with m.Elif(arr.beat_start):
+                with m.If(arr.overflow & self.busy):
+                    m.d.sync += ovf.eq(1)
+        else:
+            with m.Elif(arr.overflow & self.busy):
+                m.d.sync += ovf.eq(1)
         m.d.comb += self.overflow.eq(ovf)
         return m
 

@@ -78,6 +78,23 @@ def test_amaranth_back_to_back_without_reset(rng, back_to_back):
         assert cycles == sched.cycles and not overflow
 
 
+def test_overflow_flag_at_done(back_to_back):
+    """The top samples the PEs' sticky overflow flags on a beat's first cycle: a row tile
+    whose sums leave the 16-bit accumulator sets the job's flag even though the next tile's
+    ``first`` clears the PEs' flags; the next job starts clear and stays clear."""
+    cfg = _cfg(2, 2, acc_bits=16)
+    int4, seven, one = BITSERIAL_DTYPES.index("int4"), 7, 1
+    big_a = np.zeros((4, 16), int)
+    big_a[:2] = 127                     # 127 * 7 * 16 on the grid 2**-2: > 2**15
+    big_w = TypedWeights(np.full((16, 2), seven), np.full((16, 2), int4))
+    small_w = TypedWeights(np.full((1, 2), one), np.full((1, 2), int4))
+    jobs = [(big_a, big_w), (np.ones((2, 1), int), small_w)]
+    (res_big, _, ovf_big, _, _), (res_small, _, ovf_small, _, _) = back_to_back(cfg, jobs)
+    assert ovf_big and not ovf_small
+    assert np.array_equal(res_big, golden_for(cfg, *jobs[0]))
+    assert np.array_equal(res_small, golden_for(cfg, *jobs[1]))
+
+
 @pytest.mark.slow
 def test_every_product_once():
     """Every int8 activation times every code of every data type, as K = 1 GEMMs (one per
