@@ -227,12 +227,25 @@ def block_abs_stats(p, block, nb, axis):
     shape = (m, nb) if axis == 1 else (nb, n)
     sums = np.zeros(shape)
     maxs = np.zeros(shape)
+    if axis == 1:
+        # a block's elements are contiguous: sum them in registers (same order as below)
+        for i in range(m):
+            for j in range(nb):
+                s = 0.0
+                mx = 0.0
+                for kk in range(j * block, min(n, (j + 1) * block)):
+                    v = abs(np.float64(p[i, kk]))
+                    s += v
+                    mx = max(mx, v)
+                sums[i, j] = s
+                maxs[i, j] = mx
+        return sums, maxs
     for i in range(m):
+        j = i // block
         for kk in range(n):
             v = abs(np.float64(p[i, kk]))
-            bi, bj = (i, kk // block) if axis == 1 else (i // block, kk)
-            sums[bi, bj] += v
-            maxs[bi, bj] = max(maxs[bi, bj], v)
+            sums[j, kk] += v
+            maxs[j, kk] = max(maxs[j, kk], v)
     return sums, maxs
 
 
