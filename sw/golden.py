@@ -86,15 +86,19 @@ from .formats import get_format, check_integral, CODEBOOK_FRAC_BITS
 from .quantize import QuantizedTensor, BITMOD_TYPES, get_scheme
 from .errors import ParameterError, ParameterTypeError
 from .lmul import lmul_table
-from .golden_kernels import (add_scaled, add_wrapped, add_wrapped_float, add_wrapped_pairs,
-                             block_valuations, wrapped_limbs_rows, wrapped_limbs_cols,
-                             block_abs_stats, split_folded, add_lo_products,
-                             round_hi_lo_at)
 
 __all__ = ["gemm", "gemm_codes", "gemm_block_acc", "gemm_block_codes", "min_acc_bits",
            "scheme_acc_bits",
            "product_format", "element_ints", "acc_to_float", "CODEBOOK_FRAC_BITS",
            "OVERFLOW_MODES", "PRODUCT_KINDS"]
+
+
+def _kernels():
+    """:mod:`nybble.sw.golden_kernels`, imported on first use: importing numba takes ~0.25 s,
+    which every command would otherwise pay whether it runs a golden GEMM or not."""
+    from . import golden_kernels
+    return golden_kernels
+
 
 OVERFLOW_MODES = ("wrap", "saturate", "error")
 PRODUCT_KINDS = ("exact", "lmul")
@@ -750,8 +754,8 @@ def _blockwise(a, b, block, nb, col, row, *, mode="outer", wrap_bits=None):
                 for args in _gemm_plan(a[r0:r1, ks], b[ks, c0:c1], s_t, cm, cn):
                     np.matmul(*args[:2], out=args[2])
                 # one fused pass: wrap, scale, add
-                add_scaled(x, s_t, col_t[j, r0:r1], row[j, c0:c1], wrap_bits or 0,
-                           mode == "colrow")
+                _kernels().add_scaled(x, s_t, col_t[j, r0:r1], row[j, c0:c1],
+                                      wrap_bits or 0, mode == "colrow")
             if x_buf is not None:
                 out[r0:r1, c0:c1] = x
 
@@ -806,8 +810,8 @@ def _int_parts(pa, pb, block, nb, bound, wrap_bits, amax, bmax):
         return np.concatenate([q.reshape(nb, block, n) for q in parts],
                               axis=1).reshape(len(parts) * kp, n)
     if one:  # (the kernels form the same limbs and residues with int64 masks and shifts)
-        return [(wrapped_limbs_rows(pa, block, nb, h, r),
-                 wrapped_limbs_cols(pb, block, nb, h, r), 0, 2 * block)]
+        return [(_kernels().wrapped_limbs_rows(pa, block, nb, h, r),
+                 _kernels().wrapped_limbs_cols(pb, block, nb, h, r), 0, 2 * block)]
     a_hi, a_lo = split(pa, 1)
     b_hi, b_lo = split(pb, 0)
     # per block j: [a_hi_j | a_lo_j] @ [b_lo_j ; b_hi_j] = a_hi_j b_lo_j + a_lo_j b_hi_j
@@ -856,9 +860,10 @@ def _blockwise_int(parts, nb, m, n, ma, sha, mb, shb, wrap_bits, in_float=False)
                         np.matmul(*args[:2], out=args[2])
                 # one fused pass: (S_lo + S_hi << shift) mod 2**64, wrapped, times the factors
                 if in_float:
-                    add_wrapped_float(x, s[0], w, fa_t[j, r0:r1], fb[j, c0:c1])
+                    _kernels().add_wrapped_float(x, s[0], w, fa_t[j, r0:r1], fb[j, c0:c1])
                 else:
-                    add_wrapped(x, s[0], s[-1], shift, w, fa_t[j, r0:r1], fb[j, c0:c1])
+                    _kernels().add_wrapped(x, s[0], s[-1], shift, w, fa_t[j, r0:r1],
+                                           fb[j, c0:c1])
             if x_buf is not None:
                 out[r0:r1, c0:c1] = x
 
@@ -884,14 +889,14 @@ def _wrapped_pairs(pa, pb, block, nb, w, ma, sha, mb, shb):
     n = pb.shape[1]
     if w > 64 or m == 0 or n == 0 or pa.dtype == object or pb.dtype == object:
         return None
-    alpha = block_valuations(pa, block, nb, 1)
-    beta = block_valuations(pb, block, nb, 0)
+    alpha = _kernels().block_valuations(pa, block, nb, 1)
+    beta = _kernels().block_valuations(pb, block, nb, 0)
     b_sorted = np.sort(beta, axis=1)
     left = sum(int(np.searchsorted(b_sorted[j], w - alpha[:, j]).sum()) for j in range(nb))
     if left * _PAIRS_SHARE > m * n * nb:
         return None
     x = np.zeros((m, n), np.int64)
-    add_wrapped_pairs(x, np.ascontiguousarray(pa, dtype=np.int64),
+    _kernels().add_wrapped_pairs(x, np.ascontiguousarray(pa, dtype=np.int64),
                       np.ascontiguousarray(pb.T, dtype=np.int64), block, w, alpha, beta,
                       _int_factors(ma, sha), _int_factors(mb, shb))
     return x
@@ -1117,8 +1122,8 @@ def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
     nb = fold_a.shape[1]
     # |A| summed over each row, the largest |A|, likewise B's columns (float64 sums of
     # integers: relative errors below 2**-40, covered by the margin)
-    sum_a, max_a = block_abs_stats(pa, block, nb, 1)
-    sum_b, max_b = block_abs_stats(pb, block, nb, 0)
+    sum_a, max_a = _kernels().block_abs_stats(pa, block, nb, 1)
+    sum_b, max_b = _kernels().block_abs_stats(pb, block, nb, 0)
     rows_a, cols_b = float((sum_a * np.abs(fold_a)).sum(axis=1).max()), \
         float((sum_b * np.abs(fold_b)).sum(axis=0).max())
     max_a, max_b = float((max_a * np.abs(fold_a)).max()), float((max_b * np.abs(fold_b)).max())
@@ -1142,8 +1147,9 @@ def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
     hi_a, hi_b = np.empty((m, k)), np.empty((k, n))
     # more low entries of A alone (of B alone) than m k / 32 (k n / 32) would not pay: the
     # kernels list at most one more, and the check below refuses a list that was cut short
-    n_a, a_lo = split_folded(pa, fa_i, block, 1, ta, hi_a, m * k // _SPLIT_SHARE + 1, col)
-    n_b, b_lo = split_folded(pb, fb_i, block, 0, need - ta, hi_b, k * n // _SPLIT_SHARE + 1,
+    kern = _kernels()
+    n_a, a_lo = kern.split_folded(pa, fa_i, block, 1, ta, hi_a, m * k // _SPLIT_SHARE + 1, col)
+    n_b, b_lo = kern.split_folded(pb, fb_i, block, 0, need - ta, hi_b, k * n // _SPLIT_SHARE + 1,
                              row)
     if (n_a * n + n_b * m) * _SPLIT_SHARE > m * n * k:
         return None
@@ -1154,11 +1160,11 @@ def _split_exact(pa, pb, block, grid_bits, folds, amax, bmax):
     if (float(lo_rows) * max_b + max_a * float(lo_cols)) * margin >= 2 ** 62:
         return None
     c = np.zeros((m, n), np.int64)
-    add_lo_products(c, pa, fa_i, pb, fb_i, block, ta, a_lo, b_lo)
+    kern.add_lo_products(c, pa, fa_i, pb, fb_i, block, ta, a_lo, b_lo)
     # all the work that does not need the matmul is done: after a threaded BLAS call its
     # threads spin for a while and slow any pass over the whole output (~15 ms at 1024**2)
     x = hi_a @ hi_b  # exact where c is 0; rounded once where the low products land
-    round_hi_lo_at(x, c, need, col, row, a_lo[0], b_lo[1])
+    kern.round_hi_lo_at(x, c, need, col, row, a_lo[0], b_lo[1])
     return x
 
 

@@ -591,7 +591,7 @@ def test_direct_wrapped_sums_switch_to_blas_past_their_share(left, monkeypatch, 
     b[31, 0] = 5.0  # ... and a block sum with row 0 that is an odd multiple of 2**31
     a[0, :32] = 5.0
     a[left:, :32] = rng.choice([4.0, -4.0, 16.0, 6.0], (4 - left, 32))  # valuations 17+
-    alpha = golden.block_valuations(_codes_ints(a), 32, 2, 1)
+    alpha = golden._kernels().block_valuations(_codes_ints(a), 32, 2, 1)
     assert (alpha[:left, 0] == 16).all() and (alpha[left:, 0] >= 17).all()
     sa = rng.integers(120, 135, (4, 2)).astype(np.uint8)
     sb = rng.integers(120, 135, (2, 4)).astype(np.uint8)
