@@ -296,15 +296,17 @@ def uart_divisor(clock_hz, baud):
     return divisor
 
 
-def _uart_pins(m, platform, who, hint=""):
-    """The buffers of the board's ``uart`` 0 pins ``(rx, tx)``, as submodules of ``m``."""
+def _uart_pins(platform, who, hint=""):
+    """A new module holding the buffers of the board's ``uart`` 0 pins, and the buffers
+    ``(rx, tx)``; checked before any module exists (a module left unused warns)."""
     if platform is None:
         raise ParameterError(f"{who} needs a platform (an amaranth-boards board) to find its "
                              f"UART pins{hint}")
     uart = platform.request("uart", 0, dir="-")
+    m = Module()
     m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
     m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
-    return rx_buffer, tx_buffer
+    return m, rx_buffer, tx_buffer
 
 
 class BoardTop(Elaboratable):
@@ -326,9 +328,8 @@ class BoardTop(Elaboratable):
         return uart_divisor(clock_hz, self._baud)
 
     def elaborate(self, platform):
-        m = Module()
-        rx_buffer, tx_buffer = _uart_pins(m, platform, "BoardTop",
-                                          "; simulate UartHost instead")
+        m, rx_buffer, tx_buffer = _uart_pins(platform, "BoardTop",
+                                             "; simulate UartHost instead")
         m.submodules.host = host = UartHost(self._config,
                                             self.divisor(platform.default_clk_frequency))
         m.d.comb += [host.rx.eq(rx_buffer.i), tx_buffer.o.eq(host.tx)]
@@ -362,8 +363,7 @@ class PeProbeTop(Elaboratable):
     config = property(lambda self: self._config)
 
     def elaborate(self, platform):
-        m = Module()
-        rx_buffer, tx_buffer = _uart_pins(m, platform, "PeProbeTop")
+        m, rx_buffer, tx_buffer = _uart_pins(platform, "PeProbeTop")
         m.submodules.pe = pe = self._config.build_pe()
         members = pe.signature.members.items()
         inputs = [getattr(pe, n) for n, mem in members if mem.flow == wiring.In]
